@@ -1,0 +1,1 @@
+"""memebot application: bot core, platform adapters and the `memebot` command line."""

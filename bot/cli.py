@@ -1,0 +1,67 @@
+"""The `memebot` command: a thin dispatcher; each package registers its own subcommands.
+
+Subcommand modules import their heavy dependencies (torch, SQLAlchemy engines) lazily so
+that `memebot predict` or `memebot run` never pay for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# Each module exposes `register(subparsers) -> None` (a parser's `func(args) -> int` runs it)
+# and may expose `ERRORS`, exception types whose message is shown without a traceback.
+_COMMAND_MODULES = (
+    "model_training.cli",
+    "inference.cli",
+    "storage.cli",
+    "bot.run_cli",
+)
+
+
+def _command_modules() -> list[object]:
+    modules = []
+    for name in _COMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:  # a package not written yet must not break the rest
+            if exc.name and name.startswith(exc.name):
+                continue
+            raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memebot", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        module.register(sub)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    user_errors = tuple(e for m in _command_modules() for e in getattr(m, "ERRORS", ()))
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except user_errors as exc:
+        print(f"memebot: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The classifier every part of memebot uses: an exported ONNX model run by onnxruntime."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+
+from inference.errors import ImageError, ModelError
+from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolve_model_dir
+from inference.ood import OODScorer
+from inference.preprocess import ImageSource, to_array
+
+Precision = Literal["auto", "int8", "fp32"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float  # calibrated probability of `label` (for an OOD rejection: how unusual)
+    probabilities: dict[str, float]
+    ood_score: float
+    is_ood: bool  # "other" because the image is unlike anything the model knows
+    model_version: str
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class PredictionError:
+    """A batch item that could not be classified, with the reason to show the user."""
+
+    error: str
+    latency_ms: float = 0.0
+
+
+@dataclass
+class RawOutput:
+    logits: np.ndarray
+    embedding: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits.astype(np.float64) / max(temperature, 1e-6)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class Classifier:
+    """Loads one model version; thread-safe for concurrent `predict` calls (onnxruntime is)."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        precision: Precision = "auto",
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> None:
+        self.folder = resolve_model_dir(Path(model_path))
+        self.meta = ModelMeta.load(self.folder)
+        self.preprocess = self.meta.preprocess_config()
+        onnx_file = self._pick_file(precision)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        available = ort.get_available_providers()
+        chosen = [p for p in (providers or available) if p in available] or ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(onnx_file), options, providers=chosen)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load {onnx_file}: {exc}") from exc
+        self.onnx_file = onnx_file
+        self.input_name = self.session.get_inputs()[0].name
+        self.ood = OODScorer.load(self.folder / OOD_FILE)
+        self._reference = sorted(self.meta.ood.reference_scores)
+
+    def _pick_file(self, precision: Precision) -> Path:
+        int8, fp32 = self.folder / INT8_FILE, self.folder / FP32_FILE
+        if precision == "int8" or (precision == "auto" and int8.is_file()):
+            if not int8.is_file():
+                raise ModelError(f"no int8 model in {self.folder}")
+            return int8
+        if not fp32.is_file():
+            raise ModelError(f"no ONNX model in {self.folder}")
+        return fp32
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.labels)
+
+    def run(self, batch: np.ndarray) -> RawOutput:
+        """Raw model outputs for a preprocessed float32 NCHW batch."""
+        logits, embedding = self.session.run(["logits", "embedding"], {self.input_name: batch})
+        return RawOutput(logits=logits, embedding=embedding)
+
+    def decide(self, raw: RawOutput, latency_ms: float = 0.0) -> list[Prediction]:
+        """Calibrated probabilities plus the OOD rule turn raw outputs into labels."""
+        probs = softmax(raw.logits, self.meta.temperature)
+        scores = self.ood.score(raw.logits, raw.embedding)
+        labels = self.meta.labels
+        reject = self.meta.reject_label
+        out = []
+        for p, s in zip(probs, scores):
+            top = int(np.argmax(p))
+            label, conf, is_ood = labels[top], float(p[top]), False
+            if label != reject and float(s) > self.meta.ood.threshold:
+                label, is_ood = reject, True
+                conf = self._unusualness(float(s))
+            out.append(
+                Prediction(
+                    label=label,
+                    confidence=conf,
+                    probabilities={lab: float(v) for lab, v in zip(labels, p)},
+                    ood_score=float(s),
+                    is_ood=is_ood,
+                    model_version=self.meta.version,
+                    latency_ms=latency_ms,
+                )
+            )
+        return out
+
+    def _unusualness(self, score: float) -> float:
+        ref = self._reference
+        if not ref:
+            return 1.0
+        return bisect.bisect_left(ref, score) / len(ref)
+
+    def predict_arrays(self, batch: np.ndarray) -> list[Prediction]:
+        start = time.perf_counter()
+        raw = self.run(batch)
+        per_image = (time.perf_counter() - start) * 1000 / max(len(batch), 1)
+        return self.decide(raw, per_image)
+
+    def predict(
+        self, images: Sequence[ImageSource], *, batch_size: int = 16
+    ) -> list[Prediction | PredictionError]:
+        """Classify images (bytes, paths or PIL images); a bad image yields a PredictionError."""
+        results: list[Prediction | PredictionError] = []
+        for i in range(0, len(images), batch_size):
+            chunk = images[i : i + batch_size]
+            start = time.perf_counter()
+            arrays: list[np.ndarray] = []
+            slots: list[int | str] = []
+            for item in chunk:
+                try:
+                    arrays.append(to_array(item, self.preprocess))
+                    slots.append(len(arrays) - 1)
+                except ImageError as exc:
+                    slots.append(str(exc))
+            preds = self.predict_arrays(np.stack(arrays)) if arrays else []
+            elapsed = (time.perf_counter() - start) * 1000 / max(len(chunk), 1)
+            for slot in slots:
+                if isinstance(slot, str):
+                    results.append(PredictionError(error=slot, latency_ms=elapsed))
+                else:
+                    p = preds[slot]
+                    results.append(_with_latency(p, elapsed))
+        return results
+
+    def predict_one(self, image: ImageSource) -> Prediction:
+        """Classify one image; raises ImageError for a bad one."""
+        result = self.predict([image])[0]
+        if isinstance(result, PredictionError):
+            raise ImageError(result.error)
+        return result
+
+
+def _with_latency(p: Prediction, latency_ms: float) -> Prediction:
+    return Prediction(
+        label=p.label,
+        confidence=p.confidence,
+        probabilities=p.probabilities,
+        ood_score=p.ood_score,
+        is_ood=p.is_ood,
+        model_version=p.model_version,
+        latency_ms=latency_ms,
+    )

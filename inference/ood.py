@@ -1,0 +1,80 @@
+"""Out-of-distribution scores on a model's logits or embedding; higher means less like the memes it knows.
+
+Pure numpy so the bot scores images exactly as training calibrated them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from inference.metadata import OODMethod
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass
+class OODScorer:
+    """Fitted state of one method; saved as ood.npz next to the model."""
+
+    method: OODMethod
+    k: int = 10
+    bank: np.ndarray | None = None  # knn: L2-normalised in-distribution embeddings
+    means: np.ndarray | None = None  # mahalanobis: class means (C, D)
+    precision: np.ndarray | None = None  # mahalanobis: shared inverse covariance (D, D)
+    logit_index: list[int] = field(default_factory=list)  # energy: in-distribution logits
+
+    def score(self, logits: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        if self.method == "none":
+            return np.zeros(len(logits), np.float32)
+        if self.method == "energy":
+            sel = logits[:, self.logit_index] if self.logit_index else logits
+            return (-_logsumexp(sel.astype(np.float64))).astype(np.float32)
+        if self.method == "knn":
+            assert self.bank is not None
+            sims = l2_normalize(embedding.astype(np.float32)) @ self.bank.T
+            k = min(self.k, self.bank.shape[0])
+            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
+            return (1.0 - kth).astype(np.float32)
+        if self.method == "mahalanobis":
+            assert self.means is not None and self.precision is not None
+            diffs = embedding[:, None, :].astype(np.float64) - self.means[None]
+            d = np.einsum("ncd,de,nce->nc", diffs, self.precision, diffs)
+            return d.min(axis=1).astype(np.float32)
+        raise ValueError(f"unknown OOD method {self.method!r}")
+
+    def save(self, path: Path) -> None:
+        arrays = {"method": np.array(self.method), "k": np.array(self.k)}
+        if self.bank is not None:
+            arrays["bank"] = self.bank.astype(np.float16)
+        if self.means is not None:
+            arrays["means"] = self.means
+        if self.precision is not None:
+            arrays["precision"] = self.precision
+        arrays["logit_index"] = np.asarray(self.logit_index, np.int64)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "OODScorer":
+        if not path.is_file():
+            return cls(method="none")
+        with np.load(path) as z:
+            return cls(
+                method=str(z["method"]),  # type: ignore[arg-type]
+                k=int(z["k"]),
+                bank=z["bank"].astype(np.float32) if "bank" in z else None,
+                means=z["means"] if "means" in z else None,
+                precision=z["precision"] if "precision" in z else None,
+                logit_index=[int(i) for i in z["logit_index"]],
+            )

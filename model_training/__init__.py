@@ -1,0 +1,1 @@
+"""Offline training: data, backbone, fine-tuning, calibration, OOD, ONNX export and evaluation (needs the [train] extra)."""

@@ -1,0 +1,1 @@
+"""Persistence: images, posts, predictions, corrections, labels, model versions, retrain jobs."""

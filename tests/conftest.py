@@ -1,0 +1,74 @@
+"""Shared test fixtures: fail on library ERROR logs; paths to the shared data; PostgreSQL URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_error_logs(request: pytest.FixtureRequest):
+    """PTB, discord.py and aiohttp only LOG handler exceptions: make any ERROR log fail the test.
+
+    A test that provokes an error on purpose marks itself `@pytest.mark.allow_error_logs`.
+    """
+    collector = _ErrorCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    yield collector
+    root.removeHandler(collector)
+    if request.node.get_closest_marker("allow_error_logs"):
+        return
+    if collector.records:
+        lines = [f"{r.name}: {r.getMessage()}" for r in collector.records]
+        pytest.fail("ERROR logged during the test:\n" + "\n".join(lines), pytrace=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_error_logs: the test expects ERROR logs")
+
+
+@pytest.fixture(scope="session")
+def shared_memes() -> Path:
+    path = SHARED_DATA / "memes"
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a reachable PostgreSQL server, or skip with the reason."""
+    url = os.environ.get(
+        "MEMEBOT_TEST_POSTGRES_URL",
+        "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/memebot_test",
+    )
+    import asyncio
+
+    async def _probe() -> None:
+        import asyncpg
+
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(_probe())
+    except Exception as exc:  # any failure to connect means: no server here
+        pytest.skip(f"PostgreSQL not reachable at {url.split('@')[-1]}: {exc!r}")
+    return url
