@@ -1,0 +1,45 @@
+"""Schema migrations with Alembic, configured in code (no alembic.ini to lose when installed)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from storage.db import Database
+
+SCRIPT_LOCATION = "storage:migrations"  # package resource: works from a wheel or a checkout
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to `revision`; safe when several processes start at once."""
+    async with db.write_connection() as conn:
+        if not db.is_sqlite:
+            # The write transaction alone does not stop two servers from both creating tables.
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(737373)")
+        await conn.run_sync(_upgrade, revision)
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

@@ -1,0 +1,203 @@
+"""The ORM schema (SQLAlchemy 2 typed declarative). Changing it needs an Alembic revision in
+storage/migrations/versions; a test compares the migrated schema with these models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ID = 64  # max length of platform ids (see storage.validation.MAX_ID_LENGTH)
+
+# Deterministic constraint names so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to storage; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ImageRow(Base):
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    extension: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    byte_size: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PostRow(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        # A redelivered update hits this constraint and becomes a no-op.
+        UniqueConstraint(
+            "platform", "chat_id", "message_id", "attachment_index", name="uq_posts_delivery"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(ID))
+    message_id: Mapped[str] = mapped_column(String(ID))
+    attachment_index: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[str] = mapped_column(String(ID))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LabelRow(Base):
+    __tablename__ = "labels"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(ID))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PredictionRow(Base):
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    # Not a foreign key: the bot may run a model file that was never registered here.
+    model_version: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(ForeignKey("labels.name"), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    ood_score: Mapped[float | None] = mapped_column(Float)
+    probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CorrectionRow(Base):
+    """Audit trail of admin decisions; the row with the highest id per image is the label."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        CheckConstraint("kind IN ('correction', 'confirmation')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    prediction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("predictions.id", ondelete="SET NULL")
+    )
+    admin_id: Mapped[str] = mapped_column(String(ID))
+    kind: Mapped[str] = mapped_column(String(16))
+    previous_label: Mapped[str | None] = mapped_column(String(32))
+    new_label: Mapped[str] = mapped_column(ForeignKey("labels.name"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('candidate', 'active', 'retired', 'failed')", name="status"
+        ),
+        # At most one active version, enforced by the database on both backends.
+        Index(
+            "uq_model_versions_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, object]] = mapped_column("metadata", JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RetrainJobRow(Base):
+    __tablename__ = "retrain_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed')", name="status"
+        ),
+        # One open job per kind: a second request joins it (backstop for concurrent bots).
+        Index(
+            "uq_retrain_jobs_one_open",
+            "kind",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_retrain_jobs_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(ID))
+    status: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class ChatSettingsRow(Base):
+    __tablename__ = "chat_settings"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    admin_ids: Mapped[list[str]] = mapped_column(JSON)
+    reply_mode: Mapped[str | None] = mapped_column(String(16))
+    confidence_threshold: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,109 @@
+"""Reusable SELECTs: effective labels (latest admin decision per image) and the review list."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, Subquery, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.models import CorrectionRow, ImageRow, PostRow, PredictionRow
+
+
+def latest_decisions() -> Subquery:
+    """(sha256, correction id) of the newest correction/confirmation of every labelled image.
+
+    Ordered by id, not time: ids are assigned in commit order per backend, and two admins
+    clicking in the same millisecond must still have a single winner.
+    """
+    return (
+        select(PostRow.image_sha256.label("sha256"), func.max(CorrectionRow.id).label("cid"))
+        .join(PostRow, PostRow.id == CorrectionRow.post_id)
+        .group_by(PostRow.image_sha256)
+        .subquery("latest_decisions")
+    )
+
+
+def latest_predictions() -> Subquery:
+    """(post_id, prediction id) of the newest prediction of every post."""
+    return (
+        select(PredictionRow.post_id.label("post_id"), func.max(PredictionRow.id).label("pid"))
+        .group_by(PredictionRow.post_id)
+        .subquery("latest_predictions")
+    )
+
+
+def corrected_images() -> Select[tuple[str]]:
+    return (
+        select(PostRow.image_sha256)
+        .join(CorrectionRow, CorrectionRow.post_id == PostRow.id)
+        .where(CorrectionRow.kind == "correction")
+    )
+
+
+async def effective_label(session: AsyncSession, sha256: str) -> str | None:
+    stmt = (
+        select(CorrectionRow.new_label)
+        .join(PostRow, PostRow.id == CorrectionRow.post_id)
+        .where(PostRow.image_sha256 == sha256)
+        .order_by(CorrectionRow.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def latest_prediction_label(session: AsyncSession, post_id: int) -> str | None:
+    stmt = (
+        select(PredictionRow.label)
+        .where(PredictionRow.post_id == post_id)
+        .order_by(PredictionRow.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+def review_query(
+    *,
+    label: str | None,
+    min_confidence: float | None,
+    max_confidence: float | None,
+    corrected: bool | None,
+    platform: str | None,
+    chat_id: str | None,
+    model_version: str | None,
+    latest_only: bool,
+    low_confidence_first: bool,
+    limit: int,
+    offset: int,
+) -> Select[tuple[PredictionRow, PostRow, ImageRow, CorrectionRow | None]]:
+    decisions = latest_decisions()
+    decision = aliased(CorrectionRow, name="decision")
+    stmt = (
+        select(PredictionRow, PostRow, ImageRow, decision)
+        .join(PostRow, PostRow.id == PredictionRow.post_id)
+        .join(ImageRow, ImageRow.sha256 == PostRow.image_sha256)
+        .outerjoin(decisions, decisions.c.sha256 == PostRow.image_sha256)
+        .outerjoin(decision, decision.id == decisions.c.cid)
+    )
+    if latest_only:
+        newest = latest_predictions()
+        stmt = stmt.join(newest, newest.c.pid == PredictionRow.id)
+    if label is not None:
+        stmt = stmt.where(PredictionRow.label == label)
+    if min_confidence is not None:
+        stmt = stmt.where(PredictionRow.confidence >= min_confidence)
+    if max_confidence is not None:
+        stmt = stmt.where(PredictionRow.confidence <= max_confidence)
+    if corrected is not None:
+        is_corrected = PostRow.image_sha256.in_(corrected_images())
+        stmt = stmt.where(is_corrected if corrected else ~is_corrected)
+    if platform is not None:
+        stmt = stmt.where(PostRow.platform == platform)
+    if chat_id is not None:
+        stmt = stmt.where(PostRow.chat_id == chat_id)
+    if model_version is not None:
+        stmt = stmt.where(PredictionRow.model_version == model_version)
+    if low_confidence_first:
+        stmt = stmt.order_by(PredictionRow.confidence.asc(), PredictionRow.id.desc())
+    else:
+        stmt = stmt.order_by(PredictionRow.id.desc())
+    return stmt.limit(limit).offset(offset)

@@ -1,0 +1,86 @@
+"""The labelled set as an ImageFolder tree (`<folder>/<label>/<sha256>.<ext>`), the layout
+torchvision and the trainer read, and the format for moving labels between machines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.blobs import SHA256_NAME, inspect_image
+from storage.errors import BlobError, InvalidInputError, StorageError
+from storage.records import ExportReport, TrainingExample
+from storage.validation import check_label
+
+
+@dataclass(frozen=True)
+class TreeItem:
+    label: str
+    path: Path
+    sha256: str
+
+
+def write_tree(examples: Iterable[TrainingExample], folder: Path) -> ExportReport:
+    """Copy every example's blob under its label; re-exporting updates the tree in place.
+
+    An image relabelled since the last export is removed from its old label folder, else the
+    tree would hold it twice and an import could not tell which label is current.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted: dict[str, Path] = {}
+    written = unchanged = 0
+    per_label: dict[str, int] = {}
+    for example in examples:
+        if not example.path.is_file():
+            raise StorageError(f"blob of {example.sha256} is missing at {example.path}")
+        target = folder / example.label / example.path.name
+        wanted[example.sha256] = target
+        per_label[example.label] = per_label.get(example.label, 0) + 1
+        if target.is_file() and target.stat().st_size == example.path.stat().st_size:
+            unchanged += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(example.path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written += 1
+    for label_dir in (p for p in folder.iterdir() if p.is_dir()):
+        for file in label_dir.iterdir():
+            sha = file.name.split(".", 1)[0]
+            if SHA256_NAME.fullmatch(sha) and sha in wanted and wanted[sha] != file:
+                file.unlink()
+    return ExportReport(
+        folder=folder, written=written, unchanged=unchanged, per_label=dict(sorted(per_label.items()))
+    )
+
+
+def read_tree(folder: Path) -> list[TreeItem]:
+    """Read and check a whole tree; raise before the caller writes anything."""
+    if not folder.is_dir():
+        raise InvalidInputError(f"{folder} is not a folder")
+    items: list[TreeItem] = []
+    seen: dict[str, str] = {}
+    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = check_label(label_dir.name)
+        for path in sorted(p for p in label_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+            try:
+                info = inspect_image(path.read_bytes())
+            except BlobError as exc:
+                raise BlobError(f"{path}: {exc}") from exc
+            if seen.get(info.sha256, label) != label:
+                raise InvalidInputError(
+                    f"{path} is the same image as one under {seen[info.sha256]!r}: one label each"
+                )
+            if info.sha256 in seen:
+                continue
+            seen[info.sha256] = label
+            items.append(TreeItem(label=label, path=path, sha256=info.sha256))
+    return items
