@@ -731,15 +731,15 @@ class Storage:
                 .join(decisions, decisions.c.cid == CorrectionRow.id)
                 .group_by(CorrectionRow.new_label)
             )
-            kinds = dict(
-                (await session.execute(
+            kinds = _counts(
+                await session.execute(
                     select(CorrectionRow.kind, func.count()).group_by(CorrectionRow.kind)
-                )).tuples().all()
+                )
             )
-            jobs = dict(
-                (await session.execute(
+            jobs = _counts(
+                await session.execute(
                     select(RetrainJobRow.status, func.count()).group_by(RetrainJobRow.status)
-                )).tuples().all()
+                )
             )
             active = await session.scalar(
                 select(ModelVersionRow.version).where(
@@ -749,8 +749,8 @@ class Storage:
             return Stats(
                 memes_seen=memes,
                 unique_images=images,
-                predicted_per_label=dict(sorted(predicted.tuples().all())),
-                labelled_per_label=dict(sorted(labelled.tuples().all())),
+                predicted_per_label=_counts(predicted),
+                labelled_per_label=_counts(labelled),
                 corrections=kinds.get(CorrectionKind.correction.value, 0),
                 confirmations=kinds.get(CorrectionKind.confirmation.value, 0),
                 active_model=active,
@@ -833,6 +833,10 @@ class Storage:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _counts(rows: Iterable[Any]) -> dict[str, int]:
+    return {key: int(count) for key, count in sorted(rows, key=lambda row: row[0])}
 
 
 def _aware(value: datetime, what: str) -> datetime:

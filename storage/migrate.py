@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -36,10 +38,14 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 async def current_revision(db: Database) -> str | None:
     async with db.engine.connect() as conn:
-        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    # Alembic announces each of its plugins at INFO on every start: noise in the bot's log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

@@ -1,0 +1,135 @@
+"""`memebot db ...`: upgrade, stats, gc, export, import. SQLAlchemy loads only when run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from storage.api import Storage
+
+ERRORS: tuple[type[BaseException], ...] = (StorageError,)
+
+
+def register(subparsers: Any) -> None:
+    db = subparsers.add_parser("db", help="database: migrate, stats, clean up, export/import labels")
+    db.set_defaults(func=lambda _args: (db.print_help(), 2)[1])
+    sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+
+    def add(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--database-url", help="SQLAlchemy URL (default: MEMEBOT_DATABASE_URL "
+                            "or SQLite in the data dir)")
+        parser.add_argument("--data-dir", type=Path, help="data folder with blobs/ (default: "
+                            "MEMEBOT_DATA_DIR)")
+        parser.set_defaults(func=func)
+        return parser
+
+    add("upgrade", "create or upgrade the database schema to the newest revision", _upgrade)
+    stats = add("stats", "counts of memes, labels, corrections; the active model", _stats)
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    gc = add("gc", "delete image files that no database row refers to", _gc)
+    gc.add_argument("--min-age-seconds", type=float, default=3600.0,
+                    help="keep files younger than this: a running bot may be about to commit "
+                    "their row (default: 3600)")
+    export = add("export", "write the admin-labelled images as FOLDER/<label>/<sha256>.<ext>",
+                 _export)
+    export.add_argument("folder", type=Path)
+    imp = add("import", "label every image of an ImageFolder tree FOLDER/<label>/*", _import)
+    imp.add_argument("folder", type=Path)
+    imp.add_argument("--admin-id", default="import", help="recorded as the correcting admin")
+    imp.add_argument("--no-create-labels", action="store_true",
+                     help="fail on label folders that are not known labels")
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    async def run(storage: Storage) -> None:
+        print(f"database {storage.url} is at revision {await storage.schema_revision()}")
+
+    return _run(args, run)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    async def run(storage: Storage) -> None:
+        stats = await storage.stats()
+        if args.json:
+            print(json.dumps(asdict(stats), indent=2, sort_keys=True))
+            return
+        print(f"database:       {storage.url}")
+        print(f"memes seen:     {stats.memes_seen} ({stats.unique_images} unique images)")
+        print(f"active model:   {stats.active_model or '-'}")
+        print(f"corrections:    {stats.corrections}   confirmations: {stats.confirmations}")
+        print(f"retrain jobs:   {stats.queued_jobs} queued, {stats.running_jobs} running")
+        labels = sorted(set(stats.predicted_per_label) | set(stats.labelled_per_label))
+        print(f"{'label':<24}{'predicted':>10}{'labelled':>10}")
+        for label in labels:
+            print(f"{label:<24}{stats.predicted_per_label.get(label, 0):>10}"
+                  f"{stats.labelled_per_label.get(label, 0):>10}")
+
+    return _run(args, run)
+
+
+def _gc(args: argparse.Namespace) -> int:
+    async def run(storage: Storage) -> None:
+        report = await storage.gc_orphan_blobs(timedelta(seconds=max(args.min_age_seconds, 0.0)))
+        print(f"removed {report.removed_blobs} orphan blobs and {report.removed_temp_files} temp "
+              f"files ({report.freed_bytes} bytes); kept {report.kept_blobs}")
+
+    return _run(args, run)
+
+
+def _export(args: argparse.Namespace) -> int:
+    async def run(storage: Storage) -> None:
+        report = await storage.export_labelled(args.folder)
+        per_label = ", ".join(f"{k}: {v}" for k, v in report.per_label.items()) or "nothing labelled"
+        print(f"exported to {report.folder}: {report.written} written, {report.unchanged} "
+              f"unchanged ({per_label})")
+
+    return _run(args, run)
+
+
+def _import(args: argparse.Namespace) -> int:
+    async def run(storage: Storage) -> None:
+        report = await storage.import_labelled(
+            args.folder, admin_id=args.admin_id, create_labels=not args.no_create_labels
+        )
+        added = f"; new labels: {', '.join(report.labels_added)}" if report.labels_added else ""
+        print(f"imported {report.images} images from {report.folder}: {report.relabelled} "
+              f"labelled, {report.unchanged} already had that label{added}")
+
+    return _run(args, run)
+
+
+def _run(args: argparse.Namespace, body: Callable[[Storage], Awaitable[None]]) -> int:
+    from bot.settings import Settings
+
+    from storage.api import Storage
+    from storage.db import default_sqlite_url
+
+    settings = Settings()
+    data_dir = args.data_dir or settings.data_dir
+    url = args.database_url or settings.database_url or default_sqlite_url(data_dir)
+
+    async def main() -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            storage = await Storage.open(url, data_dir / "blobs", dataset_dir=settings.dataset_dir)
+        except (OSError, SQLAlchemyError) as exc:
+            # Unreachable server, bad password, unwritable folder: a message, not a traceback.
+            raise StorageError(f"cannot open the database: {exc}") from exc
+        try:
+            await body(storage)
+        finally:
+            await storage.close()
+
+    asyncio.run(main())
+    return 0

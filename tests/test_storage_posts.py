@@ -1,0 +1,206 @@
+"""Posts, images, predictions, corrections, labels, training set, review list, stats."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from storage import InvalidInputError, LabelExistsError
+from storage.api import Storage
+from storage.records import CorrectionKind
+from test_storage_support import make_image
+from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+
+
+async def _post(storage: Storage, seed: int, message_id: int | None = None, **kw: object):
+    return await storage.add_post(
+        platform=kw.pop("platform", "telegram"),  # type: ignore[arg-type]
+        chat_id=kw.pop("chat_id", -1001234567890123),  # type: ignore[arg-type]
+        message_id=seed if message_id is None else message_id,
+        author_id=kw.pop("author_id", 9223372036854775807),  # type: ignore[arg-type]
+        image=kw.pop("image", None) or make_image(seed),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _predict(storage: Storage, post_id: int, label: str = "doom", confidence: float = 0.9):
+    return await storage.record_prediction(
+        post_id,
+        model_version="v1",
+        label=label,
+        confidence=confidence,
+        probabilities={label: confidence},
+        latency_ms=4.2,
+        ood_score=0.1,
+    )
+
+
+async def test_redelivered_update_is_idempotent(storage: Storage) -> None:
+    first = await _post(storage, 1)
+    again = await _post(storage, 1)
+    assert first.created and not again.created
+    assert again.id == first.id and again.image == first.image
+    counts = await storage.table_counts()
+    assert counts["posts"] == 1 and counts["images"] == 1
+    assert first.chat_id == "-1001234567890123" and first.author_id == "9223372036854775807"
+
+
+async def test_same_image_in_two_posts_is_stored_once(storage: Storage) -> None:
+    data = make_image(7)
+    a = await _post(storage, 1, image=data)
+    b = await _post(storage, 2, image=data, platform="discord", chat_id="123456789012345678")
+    assert a.id != b.id and a.image.sha256 == b.image.sha256
+    assert (await storage.table_counts())["images"] == 1
+    blobs = [p for p in storage.blob_root.rglob("*") if p.is_file()]
+    assert blobs == [a.image.path]
+
+
+async def test_blob_is_content_addressed(storage: Storage) -> None:
+    data = make_image(3)
+    post = await _post(storage, 3, image=data)
+    sha = hashlib.sha256(data).hexdigest()
+    assert post.image.path == storage.blob_root / sha[:2] / sha[2:4] / f"{sha}.png"
+    assert post.image.path.read_bytes() == data
+    assert (post.image.format, post.image.width, post.image.height) == ("PNG", 16, 16)
+    assert post.image.byte_size == len(data)
+
+
+async def test_latest_correction_wins_and_trail_is_kept(storage: Storage) -> None:
+    post = await _post(storage, 1)
+    await _predict(storage, post.id, "doom")
+    first = await storage.record_correction(post.id, admin_id=10, label="animal_crossing")
+    second = await storage.record_correction(post.id, admin_id=11, label="other")
+    assert (first.previous_label, first.new_label) == ("doom", "animal_crossing")
+    assert (second.previous_label, second.new_label) == ("animal_crossing", "other")
+    trail = await storage.corrections_for(post.id)
+    assert [c.new_label for c in trail] == ["animal_crossing", "other"]
+    examples = (await storage.training_set()).examples
+    assert [(e.sha256, e.label, e.admin_id) for e in examples] == [
+        (post.image.sha256, "other", "11")
+    ]
+
+
+async def test_confirmed_prediction_is_labelled_unconfirmed_is_not(storage: Storage) -> None:
+    confirmed = await _post(storage, 1)
+    guessed = await _post(storage, 2)
+    prediction = await _predict(storage, confirmed.id, "animal_crossing")
+    await _predict(storage, guessed.id, "doom", 0.99)
+    assert (await storage.training_set()).examples == ()
+    decision = await storage.confirm_prediction(prediction.id, admin_id="42")
+    assert decision.kind is CorrectionKind.confirmation and decision.new_label == "animal_crossing"
+    examples = (await storage.training_set()).examples
+    assert [(e.sha256, e.label, e.source) for e in examples] == [
+        (confirmed.image.sha256, "animal_crossing", CorrectionKind.confirmation)
+    ]
+    # A later correction still wins over the confirmation.
+    await storage.record_correction(confirmed.id, admin_id="43", label="other")
+    assert [e.label for e in (await storage.training_set()).examples] == ["other"]
+
+
+async def test_label_applies_to_the_image_across_posts(storage: Storage) -> None:
+    data = make_image(5)
+    a = await _post(storage, 1, image=data)
+    b = await _post(storage, 2, image=data)
+    await storage.record_correction(a.id, admin_id=1, label="doom")
+    await storage.record_correction(b.id, admin_id=2, label="other")
+    examples = (await storage.training_set()).examples
+    assert [(e.sha256, e.label) for e in examples] == [(a.image.sha256, "other")]
+
+
+async def test_training_set_carries_labels_and_base_dataset(
+    open_storage, tmp_path: Path
+) -> None:
+    storage = await open_storage(dataset_dir=tmp_path / "dataset")
+    await storage.add_label("genshin", added_by="telegram:1")
+    training = await storage.training_set()
+    assert training.base_dataset_dir == tmp_path / "dataset"
+    assert training.labels == ("animal_crossing", "doom", "genshin", "other")
+
+
+async def test_labels(storage: Storage) -> None:
+    assert {lb.name for lb in await storage.list_labels()} == {"animal_crossing", "doom", "other"}
+    added = await storage.add_label("genshin", added_by=77)
+    assert added.added_by == "77"
+    assert "genshin" in {lb.name for lb in await storage.list_labels()}
+    with pytest.raises(LabelExistsError):
+        await storage.add_label("genshin", added_by=77)
+    for bad in ("Genshin", "gen shin", "", "x" * 33, "génshin"):
+        with pytest.raises(InvalidInputError):
+            await storage.add_label(bad, added_by=77)
+
+
+async def test_recent_predictions_filters(storage: Storage) -> None:
+    posts = [await _post(storage, i) for i in range(4)]
+    await _predict(storage, posts[0].id, "doom", 0.95)
+    await _predict(storage, posts[1].id, "doom", 0.40)
+    await _predict(storage, posts[2].id, "other", 0.55)
+    old = await _predict(storage, posts[3].id, "doom", 0.10)
+    newer = await _predict(storage, posts[3].id, "animal_crossing", 0.70)  # a newer model run
+    await storage.record_correction(posts[1].id, admin_id=1, label="other")
+
+    newest_first = await storage.recent_predictions()
+    assert [i.prediction.id for i in newest_first][0] == newer.id
+    assert old.id not in {i.prediction.id for i in newest_first}
+    assert len(await storage.recent_predictions(latest_only=False)) == 5
+
+    doom = await storage.recent_predictions(label="doom")
+    assert {i.post.id for i in doom} == {posts[0].id, posts[1].id}
+    band = await storage.recent_predictions(min_confidence=0.5, max_confidence=0.9)
+    assert {i.post.id for i in band} == {posts[2].id, posts[3].id}
+    corrected = await storage.recent_predictions(corrected=True)
+    assert [(i.post.id, i.effective_label, i.corrected) for i in corrected] == [
+        (posts[1].id, "other", True)
+    ]
+    uncorrected = await storage.recent_predictions(corrected=False)
+    assert posts[1].id not in {i.post.id for i in uncorrected} and len(uncorrected) == 3
+    low_first = await storage.recent_predictions(low_confidence_first=True)
+    assert [i.prediction.confidence for i in low_first] == [0.40, 0.55, 0.70, 0.95]
+    assert len(await storage.recent_predictions(limit=2, offset=3)) == 1
+    assert await storage.recent_predictions(platform="discord") == []
+
+
+async def test_stats(storage: Storage) -> None:
+    a = await _post(storage, 1)
+    b = await _post(storage, 2)
+    await _post(storage, 3, image=make_image(1))  # same image as a
+    pa = await _predict(storage, a.id, "doom")
+    await _predict(storage, b.id, "other")
+    await storage.confirm_prediction(pa.id, admin_id=1)
+    await storage.record_correction(b.id, admin_id=1, label="animal_crossing")
+    await storage.register_model_version("v1", path="/m/v1", sha256="a" * 64)
+    await storage.activate_model_version("v1")
+    await storage.enqueue_retrain(requested_by=1)
+    stats = await storage.stats()
+    assert stats.memes_seen == 3 and stats.unique_images == 2
+    assert stats.predicted_per_label == {"doom": 1, "other": 1}
+    assert stats.labelled_per_label == {"animal_crossing": 1, "doom": 1}
+    assert (stats.corrections, stats.confirmations) == (1, 1)
+    assert stats.active_model == "v1"
+    assert (stats.queued_jobs, stats.running_jobs) == (1, 0)
+
+
+async def test_chat_settings(storage: Storage) -> None:
+    default = await storage.chat_settings("discord", 123456789012345678)
+    assert default.enabled and default.admin_ids == () and default.reply_mode is None
+    assert default.updated_at is None
+    changed = await storage.update_chat_settings(
+        "discord", "123456789012345678", admin_ids=[5, "role:9", 5], reply_mode="silent"
+    )
+    assert changed.admin_ids == ("5", "role:9") and changed.reply_mode == "silent"
+    changed = await storage.update_chat_settings(
+        "discord", "123456789012345678", enabled=False, confidence_threshold=0.8
+    )
+    assert (changed.enabled, changed.reply_mode, changed.confidence_threshold) == (
+        False, "silent", 0.8
+    )
+    changed = await storage.update_chat_settings("discord", "123456789012345678", reply_mode=None)
+    assert changed.reply_mode is None
+    assert await storage.chat_settings("discord", "123456789012345678") == changed
+    before = await storage.table_counts()
+    for kwargs in ({"reply_mode": "loud"}, {"confidence_threshold": 1.5}, {"admin_ids": "5"},
+                   {"admin_ids": ["x" * 65]}):
+        with pytest.raises(InvalidInputError):
+            await storage.update_chat_settings("telegram", 1, **kwargs)  # type: ignore[arg-type]
+    assert await storage.table_counts() == before
