@@ -1,0 +1,81 @@
+"""Migrations match the models; SQLite runs with WAL, foreign keys and a busy timeout; the
+blob store verifies images before storing them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from storage import BlobError, InvalidInputError
+from storage.api import Storage
+from storage.blobs import BlobStore, inspect_image
+from storage.migrate import head_revision
+from storage.models import Base
+from test_storage_support import make_image, make_noisy_jpeg
+from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+
+
+async def test_migrated_schema_matches_models(storage: Storage) -> None:
+    def diff(sync_conn):
+        return compare_metadata(MigrationContext.configure(sync_conn), Base.metadata)
+
+    async with storage._db.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
+    assert await storage.schema_revision() == head_revision() == "0001"
+
+
+async def test_reopening_does_not_migrate_again(open_storage) -> None:
+    first = await open_storage()
+    await first.add_label("genshin", added_by=1)
+    second = await open_storage()
+    assert {lb.name for lb in await second.list_labels()} >= {"genshin", "doom"}
+
+
+async def test_sqlite_pragmas(tmp_path: Path) -> None:
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'db' / 'x.db'}", tmp_path)
+    try:
+        async with storage._db.engine.connect() as conn:
+            values = [
+                (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+        assert values == ["wal", 1, 30000]
+    finally:
+        await storage.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///x.db", "postgresql://u@h/db", "mysql+aiomysql://u@h/db"],
+)
+async def test_sync_or_unknown_urls_are_refused(url: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        await Storage.open(url, tmp_path)
+
+
+def test_inspect_image_formats() -> None:
+    png = inspect_image(make_image(1, size=(20, 10)))
+    assert (png.format, png.extension, png.width, png.height) == ("PNG", "png", 20, 10)
+    jpeg = inspect_image(make_noisy_jpeg())
+    assert (jpeg.format, jpeg.extension) == ("JPEG", "jpg")
+    gif = inspect_image(make_image(1, fmt="GIF"))
+    assert gif.extension == "gif"
+    for bad in (b"", b"GIF89a", make_noisy_jpeg()[:-2000], b"\x89PNG\r\n\x1a\n" + b"\0" * 50):
+        with pytest.raises(BlobError):
+            inspect_image(bad)
+
+
+def test_blob_store_put_is_atomic_and_deduplicated(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = make_image(4)
+    info = inspect_image(data)
+    path = store.put(data, info)
+    assert path == store.path_for(hashlib.sha256(data).hexdigest(), "png")
+    assert store.put(data, info) == path
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left
