@@ -20,11 +20,15 @@ ERRORS: tuple[type[BaseException], ...] = (StorageError,)
 
 
 def register(subparsers: Any) -> None:
-    db = subparsers.add_parser("db", help="database: migrate, stats, clean up, export/import labels")
+    db = subparsers.add_parser(
+        "db", help="database: migrate, stats, clean up, export/import labels"
+    )
     db.set_defaults(func=lambda _args: (db.print_help(), 2)[1])
     sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
 
-    def add(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def add(
+        name: str, help_text: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text)
         parser.add_argument("--database-url", help="SQLAlchemy URL (default: MEMEBOT_DATABASE_URL "
                             "or SQLite in the data dir)")
@@ -89,7 +93,8 @@ def _gc(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     async def run(storage: Storage) -> None:
         report = await storage.export_labelled(args.folder)
-        per_label = ", ".join(f"{k}: {v}" for k, v in report.per_label.items()) or "nothing labelled"
+        per_label = ", ".join(f"{k}: {v}" for k, v in report.per_label.items())
+        per_label = per_label or "nothing labelled"
         print(f"exported to {report.folder}: {report.written} written, {report.unchanged} "
               f"unchanged ({per_label})")
 

@@ -58,7 +58,10 @@ def write_tree(examples: Iterable[TrainingExample], folder: Path) -> ExportRepor
             if SHA256_NAME.fullmatch(sha) and sha in wanted and wanted[sha] != file:
                 file.unlink()
     return ExportReport(
-        folder=folder, written=written, unchanged=unchanged, per_label=dict(sorted(per_label.items()))
+        folder=folder,
+        written=written,
+        unchanged=unchanged,
+        per_label=dict(sorted(per_label.items())),
     )
 
 
@@ -68,9 +71,9 @@ def read_tree(folder: Path) -> list[TreeItem]:
         raise InvalidInputError(f"{folder} is not a folder")
     items: list[TreeItem] = []
     seen: dict[str, str] = {}
-    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p)):
         label = check_label(label_dir.name)
-        for path in sorted(p for p in label_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+        for path in sorted(p for p in label_dir.iterdir() if p.is_file() and not _hidden(p)):
             try:
                 info = inspect_image(path.read_bytes())
             except BlobError as exc:
@@ -84,3 +87,7 @@ def read_tree(folder: Path) -> list[TreeItem]:
             seen[info.sha256] = label
             items.append(TreeItem(label=label, path=path, sha256=info.sha256))
     return items
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")

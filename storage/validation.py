@@ -17,7 +17,8 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 def check_id(value: object, what: str) -> str:
     """A platform id (chat, message, user, role) as a non-empty string of at most 64 chars."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InvalidInputError(f"{what} must be a string or an integer, got {type(value).__name__}")
+        kind = type(value).__name__
+        raise InvalidInputError(f"{what} must be a string or an integer, got {kind}")
     text = str(value)
     if not text or len(text) > MAX_ID_LENGTH:
         raise InvalidInputError(f"{what} must be 1-{MAX_ID_LENGTH} characters, got {len(text)}")

@@ -11,7 +11,7 @@ from storage import ConflictError, InvalidInputError, NotFoundError, StateError
 from storage.api import Storage
 from storage.records import JobStatus, ModelStatus
 from test_storage_support import FakeClock
-from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 async def _register(storage: Storage, version: str, digit: str = "a"):
@@ -30,10 +30,12 @@ async def test_exactly_one_active_version(storage: Storage) -> None:
     assert promoted.status is ModelStatus.active and promoted.promoted_at is not None
     statuses = {v.version: v.status for v in await storage.list_model_versions()}
     assert statuses == {"2025-01-01": ModelStatus.retired, "2025-01-02": ModelStatus.active}
-    assert (await storage.active_model_version()).version == "2025-01-02"  # type: ignore[union-attr]
+    active = await storage.active_model_version()
+    assert active is not None and active.version == "2025-01-02"
     # Rolling back to a retired version is allowed.
     await storage.activate_model_version("2025-01-01")
-    assert (await storage.active_model_version()).version == "2025-01-01"  # type: ignore[union-attr]
+    active = await storage.active_model_version()
+    assert active is not None and active.version == "2025-01-01"
 
 
 async def test_concurrent_activations_leave_one_active(open_storage) -> None:

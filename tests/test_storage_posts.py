@@ -11,7 +11,7 @@ from storage import InvalidInputError, LabelExistsError
 from storage.api import Storage
 from storage.records import CorrectionKind
 from test_storage_support import make_image
-from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 async def _post(storage: Storage, seed: int, message_id: int | None = None, **kw: object):

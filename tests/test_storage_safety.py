@@ -18,7 +18,7 @@ from storage import (
 )
 from storage.api import Storage
 from test_storage_support import make_image, make_noisy_jpeg
-from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 def _blob_files(storage: Storage) -> list[Path]:
@@ -91,7 +91,7 @@ async def test_bad_predictions_and_corrections_change_nothing(storage: Storage) 
         (storage.record_correction(post.id, admin_id=1, label="genshin"), UnknownLabelError),
         (storage.record_correction(post.id, admin_id=1, label="DOOM"), InvalidInputError),
         (storage.record_correction(post.id, admin_id="a" * 65, label="doom"), InvalidInputError),
-        (storage.record_correction(True, admin_id=1, label="doom"), InvalidInputError),  # type: ignore[arg-type]
+        (storage.record_correction(True, admin_id=1, label="doom"), InvalidInputError),
         (storage.confirm_prediction(999_999, admin_id=1), NotFoundError),
         (storage.confirm_prediction(prediction.id, admin_id="x" * 65), InvalidInputError),
     ]
@@ -138,12 +138,12 @@ async def test_failed_row_write_rolls_back_whole_post(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An exception after the image row is inserted rolls back the image row too."""
-    import storage.api as api
+    import storage.posts as posts_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(api.convert, "post", broken)
+    monkeypatch.setattr(posts_module.convert, "post", broken)
     counts = await storage.table_counts()
     with pytest.raises(RuntimeError):
         await storage.add_post(

@@ -17,7 +17,7 @@ from storage.blobs import BlobStore, inspect_image
 from storage.migrate import head_revision
 from storage.models import Base
 from test_storage_support import make_image, make_noisy_jpeg
-from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 async def test_migrated_schema_matches_models(storage: Storage) -> None:
@@ -79,3 +79,24 @@ def test_blob_store_put_is_atomic_and_deduplicated(tmp_path: Path) -> None:
     assert path == store.path_for(hashlib.sha256(data).hexdigest(), "png")
     assert store.put(data, info) == path
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left
+
+
+def test_alembic_env_runs_with_its_own_async_engine(tmp_path: Path) -> None:
+    """The `alembic` command line path of env.py (no shared connection) on an async URL."""
+    import asyncio
+
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    command.upgrade(alembic_config(url), "head")
+
+    async def revision() -> str | None:
+        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
+        try:
+            return await storage.schema_revision()
+        finally:
+            await storage.close()
+
+    assert asyncio.run(revision()) == "0001"

@@ -47,7 +47,8 @@ def make_image(seed: int, fmt: str = "PNG", size: tuple[int, int] = (16, 16)) ->
 def make_noisy_jpeg(seed: int = 0, size: tuple[int, int] = (64, 64)) -> bytes:
     """A JPEG with enough entropy that cutting it in half removes real pixel data."""
     rng = random.Random(seed)
-    img = Image.frombytes("RGB", size, bytes(rng.randrange(256) for _ in range(size[0] * size[1] * 3)))
+    noise = bytes(rng.randrange(256) for _ in range(size[0] * size[1] * 3))
+    img = Image.frombytes("RGB", size, noise)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95)
     return buf.getvalue()

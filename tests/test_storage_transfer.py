@@ -9,7 +9,7 @@ import pytest
 from storage import BlobError, InvalidInputError, UnknownLabelError
 from storage.api import Storage
 from test_storage_support import make_image
-from test_storage_support import backend_url, clock, open_storage, storage  # noqa: F401 (fixtures)
+pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 async def _labelled(storage: Storage) -> dict[str, str]:

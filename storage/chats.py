@@ -1,0 +1,84 @@
+"""Per-chat settings: enabled, admin user/role ids, reply mode, confidence threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from sqlalchemy import select
+
+from storage import convert
+from storage.base import StorageBase
+from storage.errors import InvalidInputError
+from storage.models import ChatSettingsRow
+from storage.records import REPLY_MODES, ChatSettings
+from storage.validation import check_id, check_platform, check_probability
+
+_UNSET: Final = object()  # "leave unchanged", where None is a meaningful value ("inherit")
+
+
+class ChatSettingsAPI(StorageBase):
+    # --------------------------------------------------------------------------- chat settings
+
+    async def chat_settings(self, platform: str, chat_id: str | int) -> ChatSettings:
+        """This chat's settings, or the defaults (nothing is written for a chat never changed)."""
+        platform = check_platform(platform)
+        chat = check_id(chat_id, "chat id")
+        async with self._db.read() as session:
+            row = await session.get(ChatSettingsRow, (platform, chat))
+            return convert.chat_settings(row) if row else ChatSettings(platform, chat)
+
+    async def update_chat_settings(
+        self,
+        platform: str,
+        chat_id: str | int,
+        *,
+        enabled: bool | None = None,
+        admin_ids: Iterable[str | int] | None = None,
+        reply_mode: str | None | object = _UNSET,
+        confidence_threshold: float | None | object = _UNSET,
+    ) -> ChatSettings:
+        """Change the given fields; `reply_mode`/`confidence_threshold` None means inherit."""
+        platform = check_platform(platform)
+        chat = check_id(chat_id, "chat id")
+        admins = None
+        if admin_ids is not None:
+            if isinstance(admin_ids, (str, bytes)):
+                raise InvalidInputError("admin_ids must be a list of ids, not one string")
+            admins = sorted({check_id(a, "admin id") for a in admin_ids})
+        if reply_mode is not _UNSET and reply_mode is not None and reply_mode not in REPLY_MODES:
+            raise InvalidInputError(f"reply mode must be one of {', '.join(REPLY_MODES)}")
+        if confidence_threshold is not _UNSET and confidence_threshold is not None:
+            confidence_threshold = check_probability(confidence_threshold, "confidence threshold")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise InvalidInputError("enabled must be true or false")
+        async with self._db.write() as session:
+            defaults = ChatSettings(platform, chat)
+            await session.execute(
+                self._db.insert_ignore(ChatSettingsRow).values(
+                    platform=platform,
+                    chat_id=chat,
+                    enabled=defaults.enabled,
+                    admin_ids=list(defaults.admin_ids),
+                    reply_mode=defaults.reply_mode,
+                    confidence_threshold=defaults.confidence_threshold,
+                    updated_at=self._clock(),
+                )
+            )
+            row = await session.scalar(
+                select(ChatSettingsRow)
+                .where(ChatSettingsRow.platform == platform, ChatSettingsRow.chat_id == chat)
+                .with_for_update()
+            )
+            assert row is not None
+            if enabled is not None:
+                row.enabled = enabled
+            if admins is not None:
+                row.admin_ids = admins
+            if reply_mode is not _UNSET:
+                row.reply_mode = reply_mode  # type: ignore[assignment]
+            if confidence_threshold is not _UNSET:
+                row.confidence_threshold = confidence_threshold  # type: ignore[assignment]
+            row.updated_at = self._clock()
+            await session.flush()
+            return convert.chat_settings(row)

@@ -1,0 +1,268 @@
+"""Posts with their image blobs, predictions, admin corrections and confirmations, labels,
+and the clean-up of blobs a crash left without a row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from storage import convert, queries
+from storage.base import StorageBase, aware, get_row, require_labels
+from storage.blobs import inspect_image
+from storage.errors import InvalidInputError, LabelExistsError
+from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
+from storage.records import Correction, CorrectionKind, GcReport, Label, Post, Prediction
+from storage.validation import (
+    check_finite,
+    check_id,
+    check_label,
+    check_platform,
+    check_probability,
+    check_sha256,
+    check_version,
+)
+
+
+class PostsAPI(StorageBase):
+    # --------------------------------------------------------------------------------- posts
+
+    async def add_post(
+        self,
+        *,
+        platform: str,
+        chat_id: str | int,
+        message_id: str | int,
+        author_id: str | int,
+        image: bytes,
+        attachment_index: int = 0,
+        posted_at: datetime | None = None,
+    ) -> Post:
+        """Store the image blob and its post; a redelivered update returns the existing post.
+
+        Order matters for crash safety: the blob is durable before its row commits.
+        """
+        platform = check_platform(platform)
+        chat = check_id(chat_id, "chat id")
+        message = check_id(message_id, "message id")
+        author = check_id(author_id, "author id")
+        if isinstance(attachment_index, bool) or not isinstance(attachment_index, int):
+            raise InvalidInputError("attachment index must be an integer")
+        if not 0 <= attachment_index < 1_000:
+            raise InvalidInputError(f"attachment index {attachment_index} is out of range")
+        posted = aware(posted_at, "posted_at") if posted_at else self._clock()
+        info = await asyncio.to_thread(inspect_image, image)
+        await asyncio.to_thread(self._blobs.put, image, info)
+
+        async with self._db.write() as session:
+            now = self._clock()
+            await session.execute(
+                self._db.insert_ignore(ImageRow).values(
+                    sha256=info.sha256,
+                    format=info.format,
+                    extension=info.extension,
+                    width=info.width,
+                    height=info.height,
+                    byte_size=info.byte_size,
+                    first_seen=now,
+                )
+            )
+            inserted = await session.scalar(
+                self._db.insert_ignore(PostRow)
+                .values(
+                    platform=platform,
+                    chat_id=chat,
+                    message_id=message,
+                    attachment_index=attachment_index,
+                    author_id=author,
+                    posted_at=posted,
+                    image_sha256=info.sha256,
+                    created_at=now,
+                )
+                .returning(PostRow.id)
+            )
+            row = await session.scalar(
+                select(PostRow).where(
+                    PostRow.platform == platform,
+                    PostRow.chat_id == chat,
+                    PostRow.message_id == message,
+                    PostRow.attachment_index == attachment_index,
+                )
+            )
+            assert row is not None  # inserted above or by the earlier delivery
+            image_row = await session.get_one(ImageRow, row.image_sha256)
+            return convert.post(row, image_row, self._blobs, created=inserted is not None)
+
+    async def get_post(self, post_id: int) -> Post:
+        async with self._db.read() as session:
+            row = await get_row(session, PostRow, post_id, "post")
+            image_row = await session.get_one(ImageRow, row.image_sha256)
+            return convert.post(row, image_row, self._blobs)
+
+    async def find_post(
+        self, platform: str, chat_id: str | int, message_id: str | int, attachment_index: int = 0
+    ) -> Post | None:
+        platform = check_platform(platform)
+        chat = check_id(chat_id, "chat id")
+        message = check_id(message_id, "message id")
+        async with self._db.read() as session:
+            found = (
+                await session.execute(
+                    select(PostRow, ImageRow)
+                    .join(ImageRow, ImageRow.sha256 == PostRow.image_sha256)
+                    .where(
+                        PostRow.platform == platform,
+                        PostRow.chat_id == chat,
+                        PostRow.message_id == message,
+                        PostRow.attachment_index == attachment_index,
+                    )
+                )
+            ).first()
+            return convert.post(found[0], found[1], self._blobs) if found else None
+
+    # ---------------------------------------------------------------- predictions, corrections
+
+    async def record_prediction(
+        self,
+        post_id: int,
+        *,
+        model_version: str,
+        label: str,
+        confidence: float,
+        probabilities: Mapping[str, float],
+        latency_ms: float,
+        ood_score: float | None = None,
+    ) -> Prediction:
+        version = check_version(model_version)
+        label = check_label(label)
+        conf = check_probability(confidence, "confidence")
+        probs = {check_label(k): check_probability(v, f"probability of {k}") for k, v in
+                 dict(probabilities).items()}
+        latency = check_finite(latency_ms, "latency_ms")
+        ood = None if ood_score is None else check_finite(ood_score, "ood_score")
+        async with self._db.write() as session:
+            await get_row(session, PostRow, post_id, "post")
+            await require_labels(session, [label])
+            row = PredictionRow(
+                post_id=post_id,
+                model_version=version,
+                label=label,
+                confidence=conf,
+                ood_score=ood,
+                probabilities=probs,
+                latency_ms=latency,
+                created_at=self._clock(),
+            )
+            session.add(row)
+            await session.flush()
+            return convert.prediction(row)
+
+    async def record_correction(
+        self, post_id: int, *, admin_id: str | int, label: str
+    ) -> Correction:
+        """The admin says this post's image is `label`; the latest decision wins."""
+        admin = check_id(admin_id, "admin id")
+        label = check_label(label)
+        async with self._db.write() as session:
+            post = await get_row(session, PostRow, post_id, "post")
+            await require_labels(session, [label])
+            previous = await queries.effective_label(session, post.image_sha256)
+            if previous is None:
+                previous = await queries.latest_prediction_label(session, post_id)
+            row = CorrectionRow(
+                post_id=post_id,
+                prediction_id=None,
+                admin_id=admin,
+                kind=CorrectionKind.correction.value,
+                previous_label=previous,
+                new_label=label,
+                created_at=self._clock(),
+            )
+            session.add(row)
+            await session.flush()
+            return convert.correction(row)
+
+    async def confirm_prediction(self, prediction_id: int, *, admin_id: str | int) -> Correction:
+        """The admin says the model was right: the prediction's label becomes a training label."""
+        admin = check_id(admin_id, "admin id")
+        async with self._db.write() as session:
+            prediction = await get_row(session, PredictionRow, prediction_id, "prediction")
+            post = await session.get_one(PostRow, prediction.post_id)
+            previous = await queries.effective_label(session, post.image_sha256)
+            row = CorrectionRow(
+                post_id=prediction.post_id,
+                prediction_id=prediction.id,
+                admin_id=admin,
+                kind=CorrectionKind.confirmation.value,
+                previous_label=previous if previous is not None else prediction.label,
+                new_label=prediction.label,
+                created_at=self._clock(),
+            )
+            session.add(row)
+            await session.flush()
+            return convert.correction(row)
+
+    async def corrections_for(self, post_id: int) -> list[Correction]:
+        """The audit trail of one post, oldest first."""
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(CorrectionRow)
+                .where(CorrectionRow.post_id == post_id)
+                .order_by(CorrectionRow.id)
+            )
+            return [convert.correction(r) for r in rows]
+
+    async def predictions_for(self, post_id: int) -> list[Prediction]:
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(PredictionRow)
+                .where(PredictionRow.post_id == post_id)
+                .order_by(PredictionRow.id)
+            )
+            return [convert.prediction(r) for r in rows]
+
+    async def effective_label(self, sha256: str) -> str | None:
+        """The label an admin gave this image (latest decision), or None if never labelled."""
+        sha256 = check_sha256(sha256)
+        async with self._db.read() as session:
+            return await queries.effective_label(session, sha256)
+
+    # -------------------------------------------------------------------------------- labels
+
+    async def add_label(self, name: str, *, added_by: str | int) -> Label:
+        name = check_label(name)
+        who = check_id(added_by, "added_by")
+        async with self._db.write() as session:
+            inserted = await session.scalar(
+                self._db.insert_ignore(LabelRow)
+                .values(name=name, added_by=who, added_at=self._clock())
+                .returning(LabelRow.name)
+            )
+            if inserted is None:
+                raise LabelExistsError(f"label {name!r} already exists")
+            return convert.label(await session.get_one(LabelRow, name))
+
+    async def list_labels(self) -> list[Label]:
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(LabelRow).order_by(LabelRow.added_at, LabelRow.name)
+            )
+            return [convert.label(r) for r in rows]
+
+    # ------------------------------------------------------------------------ blob clean-up
+
+    async def gc_orphan_blobs(self, min_age: timedelta = timedelta(hours=1)) -> GcReport:
+        """Delete blob files without an image row (left by a crash between blob and row).
+
+        `min_age` protects blobs whose row is still being committed by a running bot.
+        """
+        async with self._db.read() as session:
+            referenced = set(await session.scalars(select(ImageRow.sha256)))
+        removed, temps, freed, kept = await asyncio.to_thread(
+            self._blobs.remove_orphans, referenced.__contains__, min_age.total_seconds()
+        )
+        return GcReport(
+            removed_blobs=removed, removed_temp_files=temps, freed_bytes=freed, kept_blobs=kept
+        )

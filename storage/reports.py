@@ -1,0 +1,176 @@
+"""Read-only views: the training set, the review list, statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage import convert, queries
+from storage.base import StorageBase
+from storage.errors import InvalidInputError
+from storage.models import (
+    Base,
+    CorrectionRow,
+    ImageRow,
+    LabelRow,
+    ModelVersionRow,
+    PostRow,
+    PredictionRow,
+    RetrainJobRow,
+)
+from storage.records import (
+    CorrectionKind,
+    JobStatus,
+    ModelStatus,
+    ReviewItem,
+    Stats,
+    TrainingExample,
+    TrainingSet,
+)
+from storage.validation import (
+    check_id,
+    check_label,
+    check_platform,
+    check_probability,
+    check_version,
+)
+
+
+class ReportsAPI(StorageBase):
+    # ------------------------------------------------------------------- training and review
+
+    async def training_set(self) -> TrainingSet:
+        """Every image an admin labelled (latest correction or confirmation wins); the model's
+        own unconfirmed guesses are never included."""
+        decisions = queries.latest_decisions()
+        async with self._db.read() as session:
+            labels = tuple(await session.scalars(select(LabelRow.name).order_by(LabelRow.name)))
+            rows = await session.execute(
+                select(ImageRow, CorrectionRow)
+                .join(decisions, decisions.c.sha256 == ImageRow.sha256)
+                .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
+                .order_by(ImageRow.sha256)
+            )
+            examples = tuple(
+                TrainingExample(
+                    sha256=image.sha256,
+                    path=self._blobs.path_for(image.sha256, image.extension),
+                    label=decision.new_label,
+                    source=CorrectionKind(decision.kind),
+                    admin_id=decision.admin_id,
+                )
+                for image, decision in rows
+            )
+        return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir)
+
+    async def recent_predictions(
+        self,
+        *,
+        label: str | None = None,
+        min_confidence: float | None = None,
+        max_confidence: float | None = None,
+        corrected: bool | None = None,
+        platform: str | None = None,
+        chat_id: str | int | None = None,
+        model_version: str | None = None,
+        latest_only: bool = True,
+        low_confidence_first: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ReviewItem]:
+        """Predictions for a review page, newest first (or least confident first)."""
+        if label is not None:
+            check_label(label)
+        for bound, what in ((min_confidence, "min_confidence"), (max_confidence, "max_confidence")):
+            if bound is not None:
+                check_probability(bound, what)
+        if not 1 <= limit <= 1_000 or offset < 0:
+            raise InvalidInputError("limit must be 1-1000 and offset not negative")
+        stmt = queries.review_query(
+            label=label,
+            min_confidence=min_confidence,
+            max_confidence=max_confidence,
+            corrected=corrected,
+            platform=check_platform(platform) if platform is not None else None,
+            chat_id=check_id(chat_id, "chat id") if chat_id is not None else None,
+            model_version=check_version(model_version) if model_version is not None else None,
+            latest_only=latest_only,
+            low_confidence_first=low_confidence_first,
+            limit=limit,
+            offset=offset,
+        )
+        async with self._db.read() as session:
+            rows = (await session.execute(stmt)).all()
+            corrected_shas = set(
+                await session.scalars(
+                    queries.corrected_images().where(
+                        PostRow.image_sha256.in_({r[1].image_sha256 for r in rows})
+                    )
+                )
+            )
+            return [
+                ReviewItem(
+                    prediction=convert.prediction(pred),
+                    post=convert.post(post, image, self._blobs),
+                    effective_label=decision.new_label if decision is not None else None,
+                    corrected=post.image_sha256 in corrected_shas,
+                )
+                for pred, post, image, decision in rows
+            ]
+
+    async def stats(self) -> Stats:
+        decisions = queries.latest_decisions()
+        newest = queries.latest_predictions()
+        async with self._db.read() as session:
+            memes = await session.scalar(select(func.count()).select_from(PostRow)) or 0
+            images = await session.scalar(select(func.count()).select_from(ImageRow)) or 0
+            predicted = await session.execute(
+                select(PredictionRow.label, func.count())
+                .join(newest, newest.c.pid == PredictionRow.id)
+                .group_by(PredictionRow.label)
+            )
+            labelled = await session.execute(
+                select(CorrectionRow.new_label, func.count())
+                .join(decisions, decisions.c.cid == CorrectionRow.id)
+                .group_by(CorrectionRow.new_label)
+            )
+            kinds = _counts(
+                await session.execute(
+                    select(CorrectionRow.kind, func.count()).group_by(CorrectionRow.kind)
+                )
+            )
+            jobs = _counts(
+                await session.execute(
+                    select(RetrainJobRow.status, func.count()).group_by(RetrainJobRow.status)
+                )
+            )
+            active = await session.scalar(
+                select(ModelVersionRow.version).where(
+                    ModelVersionRow.status == ModelStatus.active.value
+                )
+            )
+            return Stats(
+                memes_seen=memes,
+                unique_images=images,
+                predicted_per_label=_counts(predicted),
+                labelled_per_label=_counts(labelled),
+                corrections=kinds.get(CorrectionKind.correction.value, 0),
+                confirmations=kinds.get(CorrectionKind.confirmation.value, 0),
+                active_model=active,
+                queued_jobs=jobs.get(JobStatus.queued.value, 0),
+                running_jobs=jobs.get(JobStatus.running.value, 0),
+            )
+
+    async def table_counts(self) -> dict[str, int]:
+        """Rows per table (diagnostics, and tests that check nothing changed)."""
+        async with self._db.read() as session:
+            return {
+                table.name: await session.scalar(select(func.count()).select_from(table)) or 0
+                for table in Base.metadata.sorted_tables
+            }
+
+
+def _counts(rows: Iterable[Any]) -> dict[str, int]:
+    return {key: int(count) for key, count in sorted(rows, key=lambda row: row[0])}
