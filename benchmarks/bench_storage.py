@@ -89,6 +89,7 @@ async def _pg_exec(url: str, sql: str) -> None:
 async def main(n: int) -> None:
     writer_counts = (1, 50)
     rows: list[tuple[str, int, str]] = []
+    skipped: list[tuple[str, int, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         backends: list[tuple[str, str, str | None]] = [
             ("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", None)
@@ -97,7 +98,7 @@ async def main(n: int) -> None:
         if (problem := await _pg_reachable(pg_url)) is None:
             backends.append(("postgresql", pg_url, f"bench_{uuid.uuid4().hex[:8]}"))
         else:
-            rows += [("postgresql", w, f"skipped: {problem[:60]}") for w in writer_counts]
+            skipped += [("postgresql", w, f"skipped: {problem[:60]}") for w in writer_counts]
         for name, url, schema in backends:
             if schema:
                 await _pg_exec(url, f'CREATE SCHEMA "{schema}"')
@@ -107,10 +108,7 @@ async def main(n: int) -> None:
                     await _measure(storage, _images(20), 1)  # warm up connections and caches
                     for writers in writer_counts:
                         rate = await _measure(storage, _images(n), writers)
-                        rows.insert(
-                            len([r for r in rows if not r[2].startswith("skipped")]),
-                            (name, writers, f"{rate:,.0f}"),
-                        )
+                        rows.append((name, writers, f"{rate:,.0f}"))
                 finally:
                     await storage.close()
             finally:
@@ -118,7 +116,7 @@ async def main(n: int) -> None:
                     await _pg_exec(url, f'DROP SCHEMA "{schema}" CASCADE')
     print(f"post+prediction inserts per second ({n} per run, 32x32 PNG, fsync on)")
     print(f"{'backend':<12}{'writers':>8}{'inserts/s':>12}")
-    for name, writers, rate in rows:
+    for name, writers, rate in rows + skipped:
         print(f"{name:<12}{writers:>8}{rate:>12}")
 
 

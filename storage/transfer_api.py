@@ -16,7 +16,7 @@ IMPORT_PLATFORM = "import"  # posts created by `import_labelled` have no real ch
 
 
 class TransferAPI(PostsAPI, ReportsAPI):
-    # ------------------------------------------------------------------ export, import, gc
+    # ---------------------------------------------------------------------- export, import
 
     async def export_labelled(self, folder: Path) -> ExportReport:
         """Write the labelled set as an ImageFolder tree: `<folder>/<label>/<sha256>.<ext>`."""
