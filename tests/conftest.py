@@ -72,3 +72,30 @@ def postgres_url() -> str:
     except Exception as exc:  # any failure to connect means: no server here
         pytest.skip(f"PostgreSQL not reachable at {url.split('@')[-1]}: {exc!r}")
     return url
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model version trained by the real pipeline on generated images (needs torch).
+
+    Small input size and one fine-tuning epoch keep it to seconds; returns the models folder
+    (with its ACTIVE pointer), usable as MEMEBOT_MODEL_DIR.
+    """
+    pytest.importorskip("torch")
+    from model_training.pipeline import TrainConfig, train
+    from tests.imagegen import make_dataset
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = make_dataset(root / "data", per_class=14)
+    cfg = TrainConfig(
+        data_dir=data,
+        model_dir=root / "models",
+        cache_dir=root / "cache",
+        input_size=64,
+        finetune_epochs=1,
+        batch_size=16,
+        progress=False,
+        threads=2,
+    )
+    train(cfg)
+    return root / "models"

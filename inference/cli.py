@@ -1,0 +1,55 @@
+"""`memebot predict PATHS...`: one line per image, or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from inference.errors import ModelError
+
+ERRORS: tuple[type[Exception], ...] = (ModelError,)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify image files")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: the active one)")
+    p.add_argument("--precision", choices=("auto", "int8", "fp32"), default="auto")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_predict)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        out.extend(sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from inference.classifier import Classifier, PredictionError
+
+    clf = Classifier(args.model or Settings().model_dir, precision=args.precision)
+    files = _expand(args.paths)
+    failed = 0
+    for path, result in zip(files, clf.predict(files)):
+        if isinstance(result, PredictionError):
+            failed += 1
+            if args.json:
+                print(json.dumps({"path": str(path), "error": result.error}))
+            else:
+                print(f"{path}\tERROR\t{result.error}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"path": str(path), **asdict(result)}))
+        else:
+            suffix = " (unlike known memes)" if result.is_ood else ""
+            print(f"{path}\t{result.label}\t{result.confidence:.1%}{suffix}")
+    return 1 if failed and failed == len(files) else 0
+
+
+

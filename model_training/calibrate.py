@@ -1,0 +1,71 @@
+"""Temperature scaling and out-of-distribution scoring, fitted on validation data."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from inference.metrics import roc_auc
+from inference.ood import OODScorer, l2_normalize
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T minimising validation NLL of softmax(logits / T)."""
+    lt, yt = torch.from_numpy(logits).double(), torch.from_numpy(y).long()
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(lt / log_t.exp(), yt)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+
+
+def fit_scorer(method: str, emb_id: np.ndarray, y_id: np.ndarray, id_logit_index: list[int], k: int = 10) -> OODScorer:
+    """Fit one OOD method on in-distribution training embeddings (y_id indexes their classes)."""
+    if method == "energy":
+        return OODScorer(method="energy", logit_index=id_logit_index)
+    if method == "knn":
+        return OODScorer(method="knn", k=k, bank=l2_normalize(emb_id).astype(np.float32))
+    if method == "mahalanobis":
+        classes = sorted(set(y_id.tolist()))
+        means = np.stack([emb_id[y_id == c].mean(axis=0) for c in classes]).astype(np.float64)
+        centred = np.concatenate([emb_id[y_id == c] - means[i] for i, c in enumerate(classes)])
+        cov = np.cov(centred, rowvar=False) + 1e-3 * np.eye(emb_id.shape[1])
+        # Shrink towards the diagonal: 1280 dimensions from ~1000 images is not full rank.
+        cov = 0.5 * cov + 0.5 * np.diag(np.diag(cov))
+        return OODScorer(method="mahalanobis", means=means, precision=np.linalg.inv(cov))
+    raise ValueError(f"unknown OOD method {method!r}")
+
+
+def choose_ood(
+    candidates: dict[str, OODScorer],
+    val_logits: np.ndarray,
+    val_emb: np.ndarray,
+    val_is_id: np.ndarray,
+) -> tuple[str, dict[str, float]]:
+    """Pick the method with the best AUROC (other vs in-distribution) on validation."""
+    aurocs = {}
+    for name, scorer in candidates.items():
+        s = scorer.score(val_logits, val_emb)
+        aurocs[name] = roc_auc(s[~val_is_id], s[val_is_id])
+    best = max(aurocs, key=lambda n: aurocs[n])
+    return best, aurocs
+
+
+def calibrate_threshold(scores_id: np.ndarray, kept_by_classifier: np.ndarray, keep: float = 0.96) -> float:
+    """Smallest threshold keeping `keep` of in-distribution memes labelled as a game.
+
+    Memes the classifier itself already calls "other" count against the budget, so the OOD
+    rule only rejects what is left.
+    """
+    n = len(scores_id)
+    budget = int(np.floor((1 - keep) * n)) - int((~kept_by_classifier).sum())
+    candidates = np.sort(scores_id[kept_by_classifier])
+    if budget <= 0 or len(candidates) == 0:
+        return float(candidates.max()) if len(candidates) else float("inf")
+    return float(candidates[max(len(candidates) - budget - 1, 0)])

@@ -1,0 +1,194 @@
+"""Evaluate an exported model on labelled images through the production inference path (no torch)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.classifier import Classifier, Prediction, PredictionError
+from inference.metrics import (
+    binomial_sf,
+    confusion_matrix,
+    expected_calibration_error,
+    fpr_at_tpr,
+    per_class,
+    roc_auc,
+    wilson_interval,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalItem:
+    path: Path
+    label: str
+    prediction: Prediction
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, Any]
+    items: list[EvalItem] = field(default_factory=list)
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def predict_files(classifier: Classifier, files: list[tuple[Path, str]], progress: bool = True) -> EvalResult:
+    from tqdm import tqdm
+
+    result = EvalResult(metrics={})
+    bar = tqdm(total=len(files), desc="evaluating", unit="img", disable=not progress)
+    for i in range(0, len(files), 32):
+        chunk = files[i : i + 32]
+        for (path, label), pred in zip(chunk, classifier.predict([p for p, _ in chunk])):
+            if isinstance(pred, PredictionError):
+                result.failures.append((path, pred.error))
+            else:
+                result.items.append(EvalItem(path, label, pred))
+        bar.update(len(chunk))
+    bar.close()
+    return result
+
+
+def compute_metrics(items: list[EvalItem], labels: list[str], reject_label: str = "other") -> dict[str, Any]:
+    """All the numbers `memebot evaluate` reports, for images whose true label the model knows."""
+    known = [it for it in items if it.label in labels]
+    idx = {lab: i for i, lab in enumerate(labels)}
+    y = np.array([idx[it.label] for it in known], dtype=np.int64)
+    pred = np.array([idx[it.prediction.label] for it in known], dtype=np.int64)
+    conf = np.array([it.prediction.confidence for it in known])
+    n, correct = len(known), int((y == pred).sum())
+    out: dict[str, Any] = {"n": n, "labels": labels}
+    if n == 0:
+        return out
+    lo, hi = wilson_interval(correct, n)
+    cm = confusion_matrix(y, pred, len(labels))
+    majority = float(np.bincount(y, minlength=len(labels)).max() / n)
+    out |= {
+        "accuracy": correct / n,
+        "accuracy_ci95": [lo, hi],
+        "per_class": per_class(cm, labels),
+        "confusion_matrix": cm.tolist(),
+        "ece": expected_calibration_error(conf, (y == pred).astype(np.float64)),
+        "majority_baseline": majority,
+        "p_value_vs_majority": binomial_sf(correct, n, majority),
+    }
+    games = [lab for lab in labels if lab != reject_label]
+    game_items = [it for it in known if it.label in games]
+    if game_items:
+        # Which game, ignoring the "other" option: the doom-vs-AC accuracy of the issue.
+        g_true = np.array([games.index(it.label) for it in game_items])
+        g_pred = np.array(
+            [int(np.argmax([it.prediction.probabilities[g] for g in games])) for it in game_items]
+        )
+        g_ok = int((g_true == g_pred).sum())
+        kept = sum(it.prediction.label != reject_label for it in game_items)
+        out |= {
+            "game_accuracy": g_ok / len(game_items),
+            "game_accuracy_ci95": list(wilson_interval(g_ok, len(game_items))),
+            "games_kept": kept / len(game_items),
+            "n_games": len(game_items),
+        }
+    ood_items = [it for it in items if it.label == reject_label or it.label not in labels]
+    if game_items and ood_items:
+        s_in = np.array([it.prediction.ood_score for it in game_items])
+        s_out = np.array([it.prediction.ood_score for it in ood_items])
+        # "other" evidence: OOD score, or the classifier's own "other" probability when it says so.
+        r_in = np.array([_otherness(it, reject_label) for it in game_items])
+        r_out = np.array([_otherness(it, reject_label) for it in ood_items])
+        out |= {
+            "ood_auroc": roc_auc(s_out, s_in),
+            "ood_fpr_at_95tpr": fpr_at_tpr(s_in, s_out),
+            "other_auroc": roc_auc(r_out, r_in),
+            "other_fpr_at_95tpr": fpr_at_tpr(r_in, r_out),
+            "other_recall": float(np.mean([it.prediction.label == reject_label for it in ood_items])),
+            "n_other": len(ood_items),
+        }
+    return out
+
+
+def _otherness(item: EvalItem, reject_label: str) -> float:
+    """One number per image ranking how strongly the model calls it "other" (for AUROC)."""
+    p = item.prediction
+    game_prob = 1.0 - p.probabilities.get(reject_label, 0.0)
+    return (1.0 - game_prob) + (1.0 if p.is_ood else 0.0) + 1e-3 * p.ood_score
+
+
+def save_report(result: EvalResult, out_dir: Path, labels: list[str]) -> Path:
+    """metrics.json plus confusion-matrix, reliability and OOD-score plots."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    m = result.metrics
+    m["failures"] = [{"path": str(p), "error": e} for p, e in result.failures]
+    (out_dir / "metrics.json").write_text(json.dumps(m, indent=2))
+    _plots(result, out_dir, labels)
+    return out_dir / "metrics.json"
+
+
+def _plots(result: EvalResult, out_dir: Path, labels: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = result.metrics
+    if "confusion_matrix" in m:
+        cm = np.array(m["confusion_matrix"])
+        fig, ax = plt.subplots(figsize=(4 + len(labels) * 0.5, 3.5 + len(labels) * 0.5))
+        ax.imshow(cm, cmap="Blues")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center", color="black")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"accuracy {m['accuracy']:.3f} (n={m['n']})")
+        fig.tight_layout()
+        fig.savefig(out_dir / "confusion_matrix.png", dpi=120)
+        plt.close(fig)
+    items = [it for it in result.items if it.label in labels]
+    if items:
+        conf = np.array([it.prediction.confidence for it in items])
+        ok = np.array([it.prediction.label == it.label for it in items], dtype=float)
+        edges = np.linspace(0, 1, 11)
+        xs, ys = [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = (conf > lo) & (conf <= hi)
+            if sel.any():
+                xs.append(conf[sel].mean())
+                ys.append(ok[sel].mean())
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.plot(xs, ys, "o-")
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"reliability (ECE {m.get('ece', float('nan')):.3f})")
+        fig.tight_layout()
+        fig.savefig(out_dir / "reliability.png", dpi=120)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label in sorted({it.label for it in result.items}):
+        s = [it.prediction.ood_score for it in result.items if it.label == label]
+        ax.hist(s, bins=40, alpha=0.5, label=label)
+    ax.set_xlabel("OOD score (higher = less like known memes)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "ood_scores.png", dpi=120)
+    plt.close(fig)
+
+
+def evaluate_folder(model_path: Path, data_dir: Path, out_dir: Path | None = None, progress: bool = True) -> EvalResult:
+    from model_training.data import list_labelled
+
+    clf = Classifier(model_path)
+    result = predict_files(clf, list_labelled(data_dir), progress=progress)
+    result.metrics = compute_metrics(result.items, clf.labels, clf.meta.reject_label)
+    result.metrics["model_version"] = clf.version
+    result.metrics["model_file"] = clf.onnx_file.name
+    if out_dir is not None:
+        save_report(result, out_dir, clf.labels)
+    return result

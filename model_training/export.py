@@ -1,0 +1,101 @@
+"""ONNX export (fp32 reference + static int8) and a validator that re-checks an export.
+
+The validator runs the exported file through the production inference path (`Classifier`)
+and compares with torch on the same preprocessed arrays, as timm's ONNX validator does.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from inference.classifier import Classifier
+from model_training.network import MemeNet
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+def export_onnx(model: MemeNet, path: Path, input_size: int, opset: int = OPSET) -> Path:
+    """fp32 ONNX with a dynamic batch axis; outputs `logits` and `embedding`."""
+    model = model.eval()
+    dummy = torch.zeros(1, 3, input_size, input_size)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(tmp),
+        input_names=["input"],
+        output_names=["logits", "embedding"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
+        opset_version=opset,
+        dynamo=False,
+    )
+    onnx.checker.check_model(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+class _Reader(CalibrationDataReader):
+    def __init__(self, arrays: np.ndarray, batch: int = 1) -> None:
+        self._batches = iter([arrays[i : i + batch] for i in range(0, len(arrays), batch)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {"input": batch}
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
+    """Static QDQ int8, per-channel weights, activations calibrated on training images."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        prep = Path(tmpdir) / "prep.onnx"
+        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
+        tmp = int8_path.with_name(int8_path.name + ".tmp")
+        quantize_static(
+            str(prep),
+            str(tmp),
+            _Reader(calibration.astype(np.float32)),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": 99.99},
+        )
+        tmp.replace(int8_path)
+    return int8_path
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_abs_logit_diff: float
+    same_argmax: float
+    n: int
+
+
+@torch.no_grad()
+def check_parity(model: MemeNet, classifier: Classifier, arrays: np.ndarray) -> Parity:
+    """Compare torch and the exported model on identical preprocessed inputs."""
+    model.eval()
+    torch_logits = model(torch.from_numpy(arrays))[0].numpy()
+    onnx_logits = classifier.run(arrays).logits
+    return Parity(
+        max_abs_logit_diff=float(np.abs(torch_logits - onnx_logits).max()),
+        same_argmax=float((torch_logits.argmax(1) == onnx_logits.argmax(1)).mean()),
+        n=len(arrays),
+    )

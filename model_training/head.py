@@ -1,0 +1,87 @@
+"""Training the linear head on cached embeddings: the fast path, also used to add classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    epochs: int = 300
+    lr: float = 1e-2
+    weight_decay: float = 1e-3
+    label_smoothing: float = 0.05
+    patience: int = 30
+    seed: int = 0
+    # Keeps old classes' weights close to where they were when a class is added (anti-forgetting).
+    anchor: float = 0.0
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    w = counts.sum() / np.maximum(counts, 1) / num_classes
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def imprint(head: nn.Linear, new_rows: np.ndarray) -> nn.Linear:
+    """A head with extra classes whose weights start at their embedding means, scaled like the old rows."""
+    old_w = head.weight.detach()
+    old_b = head.bias.detach()
+    proto = torch.tensor(new_rows, dtype=torch.float32)
+    proto = proto / proto.norm(dim=1, keepdim=True).clamp_min(1e-6) * old_w.norm(dim=1).mean()
+    out = nn.Linear(old_w.shape[1], old_w.shape[0] + len(new_rows))
+    with torch.no_grad():
+        out.weight.copy_(torch.cat([old_w, proto]))
+        out.bias.copy_(torch.cat([old_b, torch.full((len(new_rows),), float(old_b.mean()))]))
+    return out
+
+
+def train_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    num_classes: int,
+    cfg: HeadConfig = HeadConfig(),
+    init: nn.Linear | None = None,
+) -> tuple[nn.Linear, list[dict[str, float]]]:
+    """Full-batch AdamW with early stopping on validation loss; the best head is returned."""
+    torch.manual_seed(cfg.seed)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
+    xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val).long()
+    head = init if init is not None else nn.Linear(x_train.shape[1], num_classes)
+    anchor_w = head.weight.detach().clone() if init is not None else None
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(y_train, num_classes), label_smoothing=cfg.label_smoothing)
+    best, best_state, wait, history = float("inf"), None, 0, []
+    for epoch in range(cfg.epochs):
+        head.train()
+        opt.zero_grad()
+        loss = loss_fn(head(xt), yt)
+        if anchor_w is not None and cfg.anchor:
+            old = anchor_w.shape[0]
+            loss = loss + cfg.anchor * (head.weight[:old] - anchor_w).pow(2).sum()
+        loss.backward()
+        opt.step()
+        sched.step()
+        head.eval()
+        with torch.no_grad():
+            logits = head(xv)
+            val_loss = float(nn.functional.cross_entropy(logits, yv)) if len(yv) else loss.item()
+            val_acc = float((logits.argmax(1) == yv).float().mean()) if len(yv) else float("nan")
+        history.append({"epoch": epoch, "train_loss": loss.item(), "val_loss": val_loss, "val_acc": val_acc})
+        if val_loss < best - 1e-4:
+            best, wait = val_loss, 0
+            best_state = {k: v.clone() for k, v in head.state_dict().items()}
+        else:
+            wait += 1
+            if wait >= cfg.patience:
+                break
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return head, history

@@ -1,0 +1,334 @@
+"""`memebot train`: folder of memes -> fine-tuned, calibrated, OOD-aware ONNX model version."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from inference.classifier import Classifier
+from inference.metadata import (
+    ACTIVE_POINTER,
+    FP32_FILE,
+    INT8_FILE,
+    OOD_FILE,
+    ModelMeta,
+    OODConfig,
+)
+from inference.preprocess import PreprocessConfig
+from model_training.backbone import DEFAULT_BACKBONE, create_backbone
+from model_training.calibrate import calibrate_threshold, choose_ood, fit_scorer, fit_temperature
+from model_training.data import Sample, Splits, scan_folder, split
+from model_training.dataset import MemeDataset, batch_arrays
+from model_training.embeddings import EmbeddingCache, cache_key, embed
+from model_training.evaluate import EvalItem, compute_metrics
+from model_training.export import check_parity, export_onnx, quantize_int8
+from model_training.head import HeadConfig, train_head
+from model_training.network import MemeNet, trainable_top
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    model_dir: Path = Path("models")
+    cache_dir: Path = Path("var/cache")
+    backbone: str = DEFAULT_BACKBONE
+    checkpoint: Path | None = None
+    input_size: int = 224
+    finetune_epochs: int = 4
+    finetune_blocks: int = 2
+    batch_size: int = 32
+    lr_head: float = 3e-3
+    lr_backbone: float = 5e-4
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    patience: int = 2
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    holdout_source: str | None = None
+    reject_label: str = "other"
+    ood_methods: tuple[str, ...] = ("energy", "knn", "mahalanobis")
+    keep_in_distribution: float = 0.96
+    int8: bool = True
+    activate: bool = True
+    progress: bool = True
+    threads: int | None = None
+    extra_samples: list[Sample] = field(default_factory=list)  # e.g. admin-corrected images
+
+
+@dataclass
+class TrainResult:
+    model_path: Path
+    meta: ModelMeta
+    splits: Splits
+    history: list[dict[str, Any]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _freeze_frozen_bn(model: nn.Module) -> None:
+    # BatchNorm layers whose weights are frozen keep their ImageNet statistics.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d) and not any(p.requires_grad for p in m.parameters()):
+            m.eval()
+
+
+@torch.no_grad()
+def _outputs(model: MemeNet, samples: list[Sample], cfg: PreprocessConfig, bs: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    logits, embs = [], []
+    for i in range(0, len(samples), bs):
+        lo, em = model(torch.from_numpy(batch_arrays(samples[i : i + bs], cfg)))
+        logits.append(lo.numpy())
+        embs.append(em.numpy())
+    return np.concatenate(logits), np.concatenate(embs)
+
+
+def finetune(
+    model: MemeNet,
+    train: list[Sample],
+    val: list[Sample],
+    labels: list[str],
+    pre: PreprocessConfig,
+    cfg: TrainConfig,
+    history: list[dict[str, Any]],
+) -> None:
+    """Fine-tune the top stages with augmentation; early stopping restores the best epoch."""
+    params = trainable_top(model, cfg.finetune_blocks)
+    head_params = set(model.head.parameters())
+    groups = [
+        {"params": list(model.head.parameters()), "lr": cfg.lr_head},
+        {"params": [p for p in params if p not in head_params], "lr": cfg.lr_backbone},
+    ]
+    ds = MemeDataset(train, labels, pre, train=True, seed=cfg.seed)
+    y = np.array([labels.index(s.label) for s in train])
+    weights = torch.tensor(len(y) / np.maximum(np.bincount(y, minlength=len(labels)), 1) / len(labels), dtype=torch.float32)
+    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=1,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[cfg.lr_head, cfg.lr_backbone], total_steps=cfg.finetune_epochs * len(loader), pct_start=0.15
+    )
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    y_val = np.array([labels.index(s.label) for s in val])
+    best_acc, best_state, wait = -1.0, None, 0
+    for epoch in range(cfg.finetune_epochs):
+        ds.epoch = epoch
+        model.train()
+        _freeze_frozen_bn(model)
+        start, total, seen = time.perf_counter(), 0.0, 0
+        bar = tqdm(loader, desc=f"fine-tune epoch {epoch + 1}/{cfg.finetune_epochs}", unit="batch", disable=not cfg.progress)
+        for x, target in bar:
+            logits, _ = model(x)
+            loss = loss_fn(logits, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(x)
+            seen += len(x)
+            bar.set_postfix(loss=f"{total / seen:.3f}")
+        val_logits, _ = _outputs(model, val, pre)
+        val_acc = float((val_logits.argmax(1) == y_val).mean())
+        val_loss = float(nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(y_val)))
+        history.append({"phase": "finetune", "epoch": epoch + 1, "train_loss": total / max(seen, 1),
+                        "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - start})
+        log.info("fine-tune epoch %d: train loss %.4f, val loss %.4f, val acc %.4f", epoch + 1, total / max(seen, 1), val_loss, val_acc)
+        if val_acc > best_acc + 1e-6:
+            best_acc, wait = val_acc, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            wait += 1
+            if wait >= cfg.patience:
+                log.info("early stopping after epoch %d", epoch + 1)
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad = False
+
+
+def fit_ood_and_calibration(
+    model: MemeNet,
+    splits: Splits,
+    labels: list[str],
+    pre: PreprocessConfig,
+    cfg: TrainConfig,
+    train_emb: np.ndarray,
+    val_logits: np.ndarray,
+    val_emb: np.ndarray,
+) -> tuple[float, OODConfig, Any, dict[str, float]]:
+    """Temperature on validation; the OOD method with the best validation AUROC; its threshold."""
+    y_val = np.array([labels.index(s.label) for s in splits.val])
+    temperature = fit_temperature(val_logits, y_val)
+    games = [i for i, lab in enumerate(labels) if lab != cfg.reject_label]
+    y_train = np.array([labels.index(s.label) for s in splits.train])
+    id_train = np.isin(y_train, games)
+    candidates = {
+        m: fit_scorer(m, train_emb[id_train], y_train[id_train], games) for m in cfg.ood_methods
+    }
+    val_is_id = np.isin(y_val, games)
+    if (~val_is_id).any():
+        method, aurocs = choose_ood(candidates, val_logits, val_emb, val_is_id)
+    else:
+        method, aurocs = "knn", {}
+    scorer = candidates[method]
+    scores = scorer.score(val_logits, val_emb)
+    kept = np.isin(val_logits.argmax(1), games)[val_is_id]
+    threshold = calibrate_threshold(scores[val_is_id], kept, cfg.keep_in_distribution)
+    reference = np.quantile(scores[val_is_id], np.linspace(0, 1, 201)).tolist()
+    ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference)
+    return temperature, ood, scorer, aurocs
+
+
+def _save_history(history: list[dict[str, Any]], folder: Path) -> None:
+    (folder / "history.json").write_text(json.dumps(history, indent=2))
+    keys = sorted({k for row in history for k in row})
+    with (folder / "history.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for phase in sorted({r.get("phase", "") for r in history}):
+        rows = [r for r in history if r.get("phase", "") == phase]
+        ep = [r["epoch"] for r in rows]
+        axes[0].plot(ep, [r["train_loss"] for r in rows], label=f"{phase} train")
+        axes[0].plot(ep, [r["val_loss"] for r in rows], "--", label=f"{phase} val")
+        axes[1].plot(ep, [r["val_acc"] for r in rows], label=f"{phase} val acc")
+    axes[0].set_title("loss")
+    axes[1].set_title("validation accuracy")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "training_curves.png", dpi=110)
+    plt.close(fig)
+
+
+def _items(samples: list[Sample], clf: Classifier) -> list[EvalItem]:
+    preds = clf.predict([s.path for s in samples])
+    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds) if not hasattr(p, "error")]
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    started = time.perf_counter()
+    seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    scan = scan_folder(cfg.data_dir, progress=cfg.progress)
+    samples = scan.samples + cfg.extra_samples
+    labels = sorted({s.label for s in samples})
+    if len(labels) < 2:
+        raise ValueError(f"need at least two class folders in {cfg.data_dir}, found {labels}")
+    splits = split(samples, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                   seed=cfg.seed, holdout_source=cfg.holdout_source)
+    log.info("images per class %s; train %d, val %d, test %d, held-out source %d; skipped %d",
+             scan.counts(), len(splits.train), len(splits.val), len(splits.test), len(splits.holdout), len(scan.skipped))
+    pre = PreprocessConfig(input_size=cfg.input_size)
+    backbone = create_backbone(cfg.backbone, cfg.checkpoint)
+    model = MemeNet(backbone, len(labels))
+    history: list[dict[str, Any]] = []
+
+    # Phase 1: the head on cached frozen embeddings (fast, and the starting point of phase 2).
+    cache = EmbeddingCache(cfg.cache_dir, cache_key(cfg.backbone, pre))
+    x_tr = embed(backbone, splits.train, pre, cache, progress=cfg.progress)
+    x_va = embed(backbone, splits.val, pre, cache, progress=cfg.progress)
+    y_tr = np.array([labels.index(s.label) for s in splits.train])
+    y_va = np.array([labels.index(s.label) for s in splits.val])
+    head, head_hist = train_head(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=cfg.seed))
+    model.head.load_state_dict(head.state_dict())
+    history += [{"phase": "head", **h} for h in head_hist]
+    log.info("head on frozen embeddings: val acc %.4f", head_hist[-1]["val_acc"] if head_hist else float("nan"))
+
+    # Phase 2: fine-tune the upper stages with augmentation.
+    if cfg.finetune_epochs > 0:
+        finetune(model, splits.train, splits.val, labels, pre, cfg, history)
+    model.eval()
+
+    val_logits, val_emb = _outputs(model, splits.val, pre)
+    train_emb = _outputs(model, splits.train, pre)[1] if cfg.finetune_epochs > 0 else x_tr
+    temperature, ood, scorer, aurocs = fit_ood_and_calibration(
+        model, splits, labels, pre, cfg, train_emb, val_logits, val_emb
+    )
+    log.info("temperature %.3f; OOD %s (validation AUROC %s), threshold %.4f", temperature, ood.method,
+             {k: round(v, 4) for k, v in aurocs.items()}, ood.threshold)
+
+    version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + splits.fingerprint()[:6]
+    folder = Path(cfg.model_dir) / version
+    folder.mkdir(parents=True, exist_ok=False)
+    export_onnx(model, folder / FP32_FILE, cfg.input_size)
+    scorer.save(folder / OOD_FILE)
+    meta = ModelMeta(
+        version=version,
+        labels=labels,
+        reject_label=cfg.reject_label,
+        preprocess=ModelMeta.preprocess_dict(pre),
+        temperature=temperature,
+        ood=ood,
+        backbone=cfg.backbone,
+        embedding_dim=model.embedding_dim,
+        dataset_fingerprint=splits.fingerprint(),
+        training={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "extra_samples"}
+        | {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
+           "n_extra": len(cfg.extra_samples), "ood_val_auroc": aurocs},
+    )
+    meta.save(folder)
+    check_arrays = batch_arrays(splits.val[:32], pre)
+    fp32 = Classifier(folder, precision="fp32")
+    parity = check_parity(model, fp32, check_arrays)
+    meta.metrics["parity_fp32"] = asdict(parity)
+    if cfg.int8:
+        rng = random.Random(cfg.seed)
+        calib = batch_arrays(rng.sample(splits.train, min(128, len(splits.train))), pre)
+        quantize_int8(folder / FP32_FILE, folder / INT8_FILE, calib)
+    meta.metrics["test"] = compute_metrics(_items(splits.test, fp32), labels, cfg.reject_label)
+    if splits.holdout:
+        meta.metrics["holdout"] = {
+            "source": cfg.holdout_source,
+            **compute_metrics(_items(splits.test + splits.holdout, fp32), labels, cfg.reject_label),
+        }
+    if cfg.int8:
+        int8 = Classifier(folder, precision="int8")
+        int8_items = _items(splits.val, int8)
+        fp32_items = _items(splits.val, fp32)
+        agree = float(np.mean([a.prediction.label == b.prediction.label for a, b in zip(int8_items, fp32_items)]))
+        meta.metrics["int8_val_agreement"] = agree
+        meta.metrics["int8_val_accuracy"] = compute_metrics(int8_items, labels, cfg.reject_label).get("accuracy")
+        meta.metrics["fp32_val_accuracy"] = compute_metrics(fp32_items, labels, cfg.reject_label).get("accuracy")
+        meta.metrics["int8_test"] = compute_metrics(_items(splits.test, int8), labels, cfg.reject_label)
+        if agree < 0.99 or meta.metrics["fp32_val_accuracy"] - meta.metrics["int8_val_accuracy"] > 0.005:
+            log.warning("int8 model disagrees with fp32 (agreement %.3f): serving fp32", agree)
+            (folder / INT8_FILE).unlink()
+    meta.metrics["train_seconds"] = time.perf_counter() - started
+    meta.save(folder)
+    _save_history(history, folder)
+    (folder / "splits.json").write_text(json.dumps(
+        {part: [s.sha256 for s in getattr(splits, part)] for part in ("train", "val", "test", "holdout")}))
+    if cfg.activate:
+        (Path(cfg.model_dir) / ACTIVE_POINTER).write_text(version + "\n")
+    log.info("model %s written to %s in %.0f s", version, folder, meta.metrics["train_seconds"])
+    return TrainResult(model_path=folder, meta=meta, splits=splits, history=history)
