@@ -115,9 +115,9 @@ async def main(n: int) -> None:
                 if schema:
                     await _pg_exec(url, f'DROP SCHEMA "{schema}" CASCADE')
     print(f"post+prediction inserts per second ({n} per run, 32x32 PNG, fsync on)")
-    print(f"{'backend':<12}{'writers':>8}{'inserts/s':>12}")
+    print(f"{'backend':<12}{'writers':>8}  {'inserts/s':>10}")
     for name, writers, rate in rows + skipped:
-        print(f"{name:<12}{writers:>8}{rate:>12}")
+        print(f"{name:<12}{writers:>8}  {rate:>10}")
 
 
 if __name__ == "__main__":
