@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from storage.api import Storage
-from test_storage_support import make_image
+from tests.test_storage_support import make_image
 
 
 @pytest.fixture

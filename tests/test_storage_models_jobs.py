@@ -10,8 +10,8 @@ import pytest
 from storage import ConflictError, InvalidInputError, NotFoundError, StateError
 from storage.api import Storage
 from storage.records import JobStatus, ModelStatus
-from test_storage_support import FakeClock
-pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.test_storage_support import FakeClock
+pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 async def _register(storage: Storage, version: str, digit: str = "a"):

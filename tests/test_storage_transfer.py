@@ -8,8 +8,8 @@ import pytest
 
 from storage import BlobError, InvalidInputError, UnknownLabelError
 from storage.api import Storage
-from test_storage_support import make_image
-pytest_plugins = ["test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.test_storage_support import make_image
+pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
 
 
 async def _labelled(storage: Storage) -> dict[str, str]:
