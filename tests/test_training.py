@@ -128,21 +128,25 @@ def test_onnx_matches_torch_on_real_and_generated_images(tiny_model: Path, share
     assert parity.max_abs_logit_diff <= 1e-4
 
 
-def test_int8_export_runs_and_is_close(tmp_path: Path, tiny_model: Path) -> None:
+def test_int8_export_stays_close_to_fp32(tmp_path: Path, shared_memes: Path) -> None:
+    """Static int8 (QDQ, per-channel) calibrated on real memes keeps the embedding's direction."""
+    from inference.preprocess import PreprocessConfig
     from model_training.backbone import create_backbone
     from model_training.export import export_onnx, quantize_int8
     from model_training.network import MemeNet
 
-    clf = Classifier(tiny_model, precision="fp32")
+    cfg = PreprocessConfig()
+    files = sorted((shared_memes / "doom").iterdir())[:12] + sorted((shared_memes / "animal_crossing").iterdir())[:12]
+    arrays = np.stack([to_array(p, cfg) for p in files])
     model = MemeNet(create_backbone(), 3).eval()
-    export_onnx(model, tmp_path / "model.onnx", 64)
-    calib = np.stack([to_array(encode(make_image("doom", i)), clf.preprocess) for i in range(8)])
-    quantize_int8(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", calib)
-    clf.meta.model_copy(update={"version": "q"}).save(tmp_path)
-    q = Classifier(tmp_path, precision="int8").run(calib).embedding
-    f = Classifier(tmp_path, precision="fp32").run(calib).embedding
+    export_onnx(model, tmp_path / "model.onnx", cfg.input_size)
+    quantize_int8(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", arrays[::2])
+    ModelMeta(version="q", labels=["a", "b", "c"], preprocess=ModelMeta.preprocess_dict(cfg),
+              backbone="tf_efficientnet_lite0", embedding_dim=1280).save(tmp_path)
+    q = Classifier(tmp_path, precision="int8").run(arrays[1::2]).embedding
+    f = Classifier(tmp_path, precision="fp32").run(arrays[1::2]).embedding
     cos = (q * f).sum(1) / np.linalg.norm(q, axis=1) / np.linalg.norm(f, axis=1)
-    assert cos.mean() > 0.85  # int8 is checked for label agreement on real data by the pipeline
+    assert cos.mean() > 0.9  # label agreement on real validation data is checked by the pipeline
 
 
 def test_unknown_backbone_and_missing_weights_have_clear_errors() -> None:
