@@ -37,6 +37,23 @@ class Settings(BaseSettings):
     queue_size: int = Field(256, gt=0)
     inference_threads: int = Field(1, gt=0)
 
+    # Bot process (issue 4). The API URLs only change to point the bot at a local Bot API
+    # server (or a test stand-in); downloads are refused from any other origin.
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_webhook_url: str | None = Field(None, description="public URL: webhook mode")
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = Field(8443, ge=0, le=65535)
+    telegram_webhook_secret: SecretStr | None = None
+    concurrent_updates: int = Field(64, gt=0, description="updates handled at the same time")
+    classify_batch_size: int = Field(8, gt=0)
+    model_check_interval_s: float = Field(60.0, gt=0, description="poll for a promoted model")
+    reaction_labels: dict[str, str] = Field(
+        default_factory=lambda: {"😈": "doom", "🦄": "animal_crossing", "🤷": "other", "👍": "+"},
+        description='admin emoji reaction -> label ("+": the predicted label is right)',
+    )
+    log_json: bool = Field(False, description="one JSON object per log line")
+
     console_host: str = "127.0.0.1"
     console_port: int = Field(8080, ge=0, le=65535)
     console_admin_token: SecretStr | None = None

@@ -1,0 +1,113 @@
+"""Classification off the event loop: a bounded FIFO in front of a small thread pool.
+
+onnxruntime releases the GIL while it runs, so threads give real parallelism without the
+memory cost of processes. Whatever is waiting when a worker frees up is classified as one
+batch, which is what lets a burst of memes be answered quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from bot.core.model_holder import ModelHolder
+from inference.classifier import Prediction, PredictionError
+from inference.errors import ImageError
+
+log = logging.getLogger(__name__)
+
+
+class QueueFullError(Exception):
+    """More images are waiting than the queue holds; the caller tells the chat it is busy."""
+
+
+class QueueClosedError(Exception):
+    """The bot is shutting down."""
+
+
+@dataclass
+class _Job:
+    image: bytes
+    future: asyncio.Future[Prediction]
+
+
+class ClassifyQueue:
+    def __init__(
+        self, holder: ModelHolder, *, max_pending: int, threads: int = 1, batch_size: int = 8
+    ) -> None:
+        self._holder = holder
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_pending)
+        self._threads = threads
+        self._batch_size = batch_size
+        self._pool: ThreadPoolExecutor | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def is_full(self) -> bool:
+        return self._queue.full()
+
+    async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="classify")
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"classify-{i}") for i in range(self._threads)
+        ]
+
+    async def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Refuse new work, let queued images finish (up to the timeout), then stop."""
+        self._closed = True
+        try:
+            await asyncio.wait_for(self._queue.join(), drain_timeout_s)
+        except TimeoutError:
+            log.warning("classify queue stopped with %d images unprocessed", self.pending)
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(QueueClosedError("the bot is shutting down"))
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    async def classify(self, image: bytes) -> Prediction:
+        """Classify in arrival order; raises QueueFullError, QueueClosedError or ImageError."""
+        if self._closed:
+            raise QueueClosedError("the bot is shutting down")
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Job(image, future))
+        except asyncio.QueueFull:
+            raise QueueFullError(f"{self._queue.maxsize} images are already waiting") from None
+        return await future
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self._queue.get()]
+            while len(jobs) < self._batch_size and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            try:
+                classifier = self._holder.current
+                images = [job.image for job in jobs]
+                results = await loop.run_in_executor(self._pool, classifier.predict, images)
+                for job, result in zip(jobs, results, strict=True):
+                    if job.future.done():  # the waiter was cancelled
+                        continue
+                    if isinstance(result, PredictionError):
+                        job.future.set_exception(ImageError(result.error))
+                    else:
+                        job.future.set_result(result)
+            except Exception as exc:  # a broken model must fail these images, not the worker
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+            finally:
+                for _ in jobs:
+                    self._queue.task_done()

@@ -1,0 +1,107 @@
+"""Every sentence the bot says about labels, so that all adapters word things the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from storage.records import ModelVersion, Stats
+
+# Names people recognise; any other label is shown as its words capitalised.
+DISPLAY_NAMES = {"doom": "Doom", "animal_crossing": "Animal Crossing", "other": "Other"}
+
+
+def display_name(label: str) -> str:
+    return DISPLAY_NAMES.get(label) or label.replace("_", " ").title()
+
+
+def percent(value: float) -> str:
+    return f"{round(value * 100):d}%"
+
+
+def reject_text(reject_label: str, labels: Sequence[str]) -> str:
+    """"other: not a Doom or Animal Crossing meme" -- names the labels it is not."""
+    known = [display_name(label) for label in labels if label != reject_label]
+    return f"{reject_label}: not a {' or '.join(known)} meme" if known else reject_label
+
+
+def prediction_text(
+    label: str, confidence: float, *, reject_label: str, model_labels: Sequence[str]
+) -> str:
+    if label == reject_label:
+        return reject_text(reject_label, model_labels)
+    return f"{display_name(label)} ({percent(confidence)})"
+
+
+def corrected_text(label: str, admin_name: str, *, confirmed: bool) -> str:
+    verb = "confirmed" if confirmed else "set"
+    return f"{display_name(label)} ({verb} by {admin_name})"
+
+
+def button_text(label: str, *, current: bool) -> str:
+    return f"✓ {display_name(label)}" if current else display_name(label)
+
+
+HELP_TEXT = (
+    "I label every image posted here: Doom, Animal Crossing or other.\n"
+    "Admins fix a wrong label by pressing the right button under my reply.\n\n"
+    "/stats – memes seen, labels, corrections, the model\n"
+    "/labels – the labels I know\n"
+    "/model – the model in use and the versions available\n"
+    "/retrain – (admins) train a new model with the corrections\n"
+    "/addlabel NAME – (admins) add a label\n"
+    "/rollback [VERSION] – (admins) go back to an earlier model"
+)
+
+
+def labels_text(labels: Sequence[str], model_labels: Sequence[str]) -> str:
+    lines = ["Labels:"]
+    for label in labels:
+        pending = "" if label in model_labels else " (new: learnt at the next /retrain)"
+        lines.append(f"• {display_name(label)} [{label}]{pending}")
+    return "\n".join(lines)
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{display_name(k)} {v}" for k, v in counts.items()) or "none"
+
+
+def metrics_summary(metrics: Mapping[str, Any]) -> str:
+    """The held-out test numbers the trainer wrote into the model's metadata, if any."""
+    test = metrics.get("test")
+    if not isinstance(test, Mapping):
+        return "no test metrics"
+    parts = []
+    if isinstance(test.get("accuracy"), (int, float)):
+        parts.append(f"test accuracy {percent(test['accuracy'])}")
+    per_class = test.get("per_class")
+    if isinstance(per_class, Mapping) and per_class:
+        f1s = [c.get("f1") for c in per_class.values() if isinstance(c, Mapping)]
+        if f1s and all(isinstance(f, (int, float)) for f in f1s):
+            parts.append(f"macro F1 {sum(f1s) / len(f1s):.2f}")
+    if isinstance(test.get("n"), int):
+        parts.append(f"on {test['n']} images")
+    return ", ".join(parts) or "no test metrics"
+
+
+def stats_text(stats: Stats, model_version: str, metrics: Mapping[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"Memes seen: {stats.memes_seen} ({stats.unique_images} unique images)",
+            f"Predicted: {_counts(stats.predicted_per_label)}",
+            f"Labelled by admins: {_counts(stats.labelled_per_label)}",
+            f"Corrections: {stats.corrections}, confirmations: {stats.confirmations}",
+            f"Model: {model_version} ({metrics_summary(metrics)})",
+            f"Retrain jobs: {stats.queued_jobs} queued, {stats.running_jobs} running",
+        ]
+    )
+
+
+def model_text(
+    current_version: str, metrics: Mapping[str, Any], versions: Sequence[ModelVersion]
+) -> str:
+    lines = [f"Serving {current_version}: {metrics_summary(metrics)}"]
+    if versions:
+        lines.append("Versions:")
+        lines.extend(f"• {v.version} – {v.status.value}" for v in versions[-10:])
+    return "\n".join(lines)

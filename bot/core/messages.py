@@ -1,0 +1,96 @@
+"""The dataclasses adapters exchange with `MemeService`: who did what, where, and the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Asks the platform whether the actor administers the chat (Telegram: getChatMember).
+PlatformAdminCheck = Callable[[], Awaitable[bool]]
+# Asks the platform where an attachment can be downloaded; only called once the size is known
+# to be acceptable, because Telegram's getFile refuses big files with an unhelpful error.
+UrlResolver = Callable[[], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Actor:
+    platform: str
+    user_id: str
+    display_name: str
+
+    @property
+    def qualified_id(self) -> str:
+        """`platform:user_id`, the form of `Settings.super_admins` and of recorded admin ids."""
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    platform: str
+    chat_id: str
+    is_private: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: str  # "photo", "document", "sticker", ... (for logs and messages)
+    resolve_url: UrlResolver
+    declared_size: int | None = None  # what the platform says; the download still enforces it
+    mime_type: str | None = None
+    index: int = 0  # position among the attachments of one message
+
+
+@dataclass(frozen=True)
+class ImagePost:
+    chat: ChatRef
+    message_id: str
+    author: Actor
+    attachment: Attachment
+    posted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    payload: str  # opaque to adapters; handed back to `MemeService.handle_button`
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    post_id: int | None = None  # the stored post this reply is about, if any
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """What to do after an image post: reply in the chat and/or tell the admin chat."""
+
+    reply: Reply | None
+    admin_log: str | None = None
+    post_id: int | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class CorrectionOutcome:
+    """The answer to a button press or reaction.
+
+    `notice` is shown to the presser only (Telegram: callback answer); `alert` asks for a
+    dialog instead of a toast. `reply`, when set, replaces the bot's earlier reply.
+    """
+
+    notice: str
+    alert: bool = False
+    reply: Reply | None = None
+    post_id: int | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    chat: ChatRef
+    actor: Actor
+    name: str  # without the slash, lower case
+    args: tuple[str, ...] = field(default_factory=tuple)

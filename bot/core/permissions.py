@@ -1,0 +1,27 @@
+"""Who counts as an admin: a configured super-admin, an admin listed in the chat's stored
+settings, or whoever the platform says administers the chat."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.core.messages import Actor, ChatRef, PlatformAdminCheck
+from storage.records import ChatSettings
+
+
+async def is_admin(
+    actor: Actor,
+    chat: ChatRef,
+    *,
+    super_admins: Collection[str],
+    chat_settings: ChatSettings,
+    platform_check: PlatformAdminCheck | None,
+) -> bool:
+    if actor.qualified_id in super_admins:
+        return True
+    if actor.user_id in chat_settings.admin_ids:
+        return True
+    # In a private chat everyone "administers" their own chat, which must not grant /retrain.
+    if chat.is_private or platform_check is None:
+        return False
+    return await platform_check()

@@ -1,0 +1,98 @@
+"""Everything one bot process shares between its adapters: storage, the served model, the
+classification queue, the downloader and the service on top of them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from bot.core.classify_queue import ClassifyQueue
+from bot.core.downloads import Downloader
+from bot.core.model_holder import ModelHolder
+from bot.core.model_switch import ClassifierLoader, ModelSwitcher, load_classifier
+from bot.errors import SwitchError
+from bot.core.service import MemeService, ServicePolicy
+from bot.settings import Settings
+from inference.classifier import Classifier
+from storage.api import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CoreRuntime:
+    settings: Settings
+    storage: Storage
+    models: ModelHolder
+    queue: ClassifyQueue
+    downloader: Downloader
+    switcher: ModelSwitcher
+    service: MemeService
+
+
+async def _first_model(settings: Settings, storage: Storage, loader: ClassifierLoader) -> Classifier:
+    """Storage's active version if it loads (a /rollback survives restarts), else model_dir."""
+    active = await storage.active_model_version()
+    if active is not None:
+        try:
+            return await load_classifier(loader, Path(active.path))
+        except SwitchError as exc:
+            log.warning("active model %s does not load (%s); using %s",
+                        active.version, exc, settings.model_dir)
+    return await load_classifier(loader, settings.model_dir)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    file_origins: Iterable[str],
+    loader: ClassifierLoader | None = None,
+) -> AsyncIterator[CoreRuntime]:
+    """Open everything; on exit, finish queued classifications and close in reverse order."""
+    loader = loader or partial(Classifier, threads=None)
+    async with AsyncExitStack() as stack:
+        storage = await Storage.open(
+            settings.effective_database_url,
+            settings.data_dir / "blobs",
+            dataset_dir=settings.dataset_dir,
+        )
+        stack.push_async_callback(storage.close)
+        holder = ModelHolder(await _first_model(settings, storage, loader))
+        switcher = ModelSwitcher(storage, holder, loader)
+        await switcher.register_current()
+        queue = ClassifyQueue(
+            holder,
+            max_pending=settings.queue_size,
+            threads=settings.inference_threads,
+            batch_size=settings.classify_batch_size,
+        )
+        await queue.start()
+        stack.push_async_callback(queue.stop)
+        downloader = Downloader(
+            file_origins,
+            max_bytes=settings.max_download_bytes,
+            timeout_s=settings.download_timeout_s,
+        )
+        stack.push_async_callback(downloader.close)
+        policy = ServicePolicy(
+            reply_mode=settings.reply_mode,
+            confidence_threshold=settings.confidence_threshold,
+            super_admins=frozenset(settings.super_admins),
+            reaction_labels=dict(settings.reaction_labels),
+        )
+        service = MemeService(
+            storage=storage,
+            models=holder,
+            queue=queue,
+            downloader=downloader,
+            switcher=switcher,
+            policy=policy,
+        )
+        log.info("serving model %s from %s; database %s",
+                 holder.current.version, holder.current.folder, storage.url)
+        yield CoreRuntime(settings, storage, holder, queue, downloader, switcher, service)

@@ -1,0 +1,357 @@
+"""`MemeService`: what the bot does, whatever the chat platform.
+
+Adapters call `handle_post`, `handle_button`, `handle_reaction` and `handle_command` and
+render what comes back; nothing here knows about Telegram or Discord.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from bot.core import formatting as fmt
+from bot.core.classify_queue import ClassifyQueue, QueueClosedError, QueueFullError
+from bot.core.downloads import Downloader, DownloadError
+from bot.core.messages import (
+    Actor,
+    Button,
+    ChatRef,
+    Command,
+    CorrectionOutcome,
+    ImagePost,
+    PlatformAdminCheck,
+    PostOutcome,
+    Reply,
+)
+from bot.core.model_holder import ModelHolder
+from bot.core.model_switch import ModelSwitcher
+from bot.core.permissions import is_admin
+from bot.errors import SwitchError
+from bot.settings import ReplyMode
+from inference.classifier import Prediction
+from inference.errors import ImageError
+from storage.api import Storage
+from storage.errors import (
+    BlobError,
+    InvalidInputError,
+    LabelExistsError,
+    NotFoundError,
+    UnknownLabelError,
+)
+from storage.records import ChatSettings, Post
+
+log = logging.getLogger(__name__)
+
+BUTTON_PREFIX = "c"
+CONFIRM = "+"  # a reaction meaning "the model is right"
+ADMIN_ONLY = "Only admins of this chat can do that."
+
+
+@dataclass(frozen=True)
+class ServicePolicy:
+    """The parts of `Settings` the service decides with (per-chat settings may override)."""
+
+    reply_mode: ReplyMode = ReplyMode.every
+    confidence_threshold: float = 0.6
+    super_admins: Collection[str] = ()
+    reaction_labels: Mapping[str, str] | None = None  # emoji -> label, or CONFIRM
+
+
+def button_payload(post_id: int, label: str) -> str:
+    # Telegram allows 64 bytes of callback data: "c:" + 19 digits + ":" + 32 chars fits.
+    return f"{BUTTON_PREFIX}:{post_id}:{label}"
+
+
+def parse_payload(payload: str) -> tuple[int, str] | None:
+    prefix, _, rest = payload.partition(":")
+    post, _, label = rest.partition(":")
+    if prefix != BUTTON_PREFIX or not post.isdigit() or not label:
+        return None
+    return int(post), label
+
+
+class MemeService:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        models: ModelHolder,
+        queue: ClassifyQueue,
+        downloader: Downloader,
+        switcher: ModelSwitcher,
+        policy: ServicePolicy,
+    ) -> None:
+        self.storage = storage
+        self.models = models
+        self.queue = queue
+        self.downloader = downloader
+        self.switcher = switcher
+        self.policy = policy
+
+    # ------------------------------------------------------------------------- image posts
+
+    async def handle_post(self, post: ImagePost) -> PostOutcome:
+        """download -> store -> classify -> record -> the reply to send (if any)."""
+        chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
+        if not chat_settings.enabled:
+            return PostOutcome(reply=None)
+        attachment = post.attachment
+        if self.queue.is_full:  # answer at once rather than download what cannot be queued
+            return PostOutcome(reply=Reply(self._busy_text()))
+        try:
+            self.downloader.check_size(attachment.declared_size)
+            download = await self.downloader.fetch(await attachment.resolve_url())
+        except DownloadError as exc:
+            log.info("image not downloaded: %s (chat %s)", exc, post.chat.chat_id)
+            return PostOutcome(reply=Reply(f"Sorry, I can't read this {attachment.kind}: {exc}."))
+        try:
+            stored = await self.storage.add_post(
+                platform=post.chat.platform,
+                chat_id=post.chat.chat_id,
+                message_id=post.message_id,
+                author_id=post.author.user_id,
+                image=download.data,
+                attachment_index=attachment.index,
+                posted_at=post.posted_at,
+            )
+        except BlobError as exc:
+            return PostOutcome(reply=Reply(f"Sorry, I can't read this image: {_reason(exc)}."))
+        if not stored.created and await self.storage.predictions_for(stored.id):
+            return PostOutcome(reply=None, post_id=stored.id)  # a redelivered update
+        try:
+            prediction = await self.queue.classify(download.data)
+        except QueueFullError:
+            return PostOutcome(reply=Reply(self._busy_text()), post_id=stored.id)
+        except QueueClosedError:
+            return PostOutcome(reply=None, post_id=stored.id)
+        except ImageError as exc:
+            return PostOutcome(
+                reply=Reply(f"Sorry, I can't read this image: {exc}."), post_id=stored.id
+            )
+        await self._record(stored, prediction)
+        return await self._post_outcome(post, stored, prediction, chat_settings)
+
+    def _busy_text(self) -> str:
+        return (
+            f"I'm busy: {self.queue.pending} memes are waiting to be labelled. "
+            "Please post this one again in a minute."
+        )
+
+    async def _record(self, post: Post, prediction: Prediction) -> None:
+        await self.storage.record_prediction(
+            post.id,
+            model_version=prediction.model_version,
+            label=prediction.label,
+            confidence=prediction.confidence,
+            probabilities=prediction.probabilities,
+            latency_ms=prediction.latency_ms,
+            ood_score=prediction.ood_score,
+        )
+
+    async def _post_outcome(
+        self, post: ImagePost, stored: Post, prediction: Prediction, chat: ChatSettings
+    ) -> PostOutcome:
+        text = self.prediction_text(prediction.label, prediction.confidence)
+        mode = ReplyMode(chat.reply_mode) if chat.reply_mode else self.policy.reply_mode
+        threshold = (
+            chat.confidence_threshold
+            if chat.confidence_threshold is not None
+            else self.policy.confidence_threshold
+        )
+        base = PostOutcome(reply=None, post_id=stored.id, label=prediction.label)
+        if mode is ReplyMode.silent:
+            log_line = (
+                f"{post.chat.platform} chat {post.chat.chat_id}, message {post.message_id} "
+                f"by {post.author.display_name}: {text}"
+            )
+            return PostOutcome(reply=None, admin_log=log_line, post_id=stored.id,
+                               label=prediction.label)
+        if mode is ReplyMode.confident and prediction.confidence < threshold:
+            return base
+        reply = Reply(text, await self._buttons(stored.id, prediction.label), stored.id)
+        return PostOutcome(reply=reply, post_id=stored.id, label=prediction.label)
+
+    def prediction_text(self, label: str, confidence: float) -> str:
+        classifier = self.models.current
+        return fmt.prediction_text(
+            label,
+            confidence,
+            reject_label=classifier.meta.reject_label,
+            model_labels=classifier.labels,
+        )
+
+    async def _buttons(self, post_id: int, current: str | None) -> tuple[Button, ...]:
+        labels = [label.name for label in await self.storage.list_labels()]
+        return tuple(
+            Button(fmt.button_text(name, current=name == current), button_payload(post_id, name))
+            for name in labels
+        )
+
+    # ------------------------------------------------------------------------- corrections
+
+    async def handle_button(
+        self,
+        chat: ChatRef,
+        actor: Actor,
+        payload: str,
+        platform_check: PlatformAdminCheck | None,
+    ) -> CorrectionOutcome:
+        parsed = parse_payload(payload)
+        if parsed is None:
+            return CorrectionOutcome(notice="This button is no longer valid.", alert=True)
+        post_id, label = parsed
+        try:
+            post = await self.storage.get_post(post_id)
+        except (NotFoundError, InvalidInputError):
+            return CorrectionOutcome(notice="I no longer know this meme.", alert=True)
+        if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
+            return CorrectionOutcome(notice="This button belongs to another chat.", alert=True)
+        if not await self.is_admin(actor, chat, platform_check):
+            return CorrectionOutcome(notice="Only admins can change labels.", alert=True)
+        return await self._apply_label(post, label, actor)
+
+    async def handle_reaction(
+        self,
+        chat: ChatRef,
+        actor: Actor,
+        message_id: str,
+        emojis: Collection[str],
+        platform_check: PlatformAdminCheck | None,
+    ) -> CorrectionOutcome | None:
+        """An admin's emoji on a meme may set its label; anyone else's is just a reaction."""
+        mapping = self.policy.reaction_labels or {}
+        wanted = [mapping[e] for e in emojis if e in mapping]
+        if not wanted:
+            return None
+        post = await self.storage.find_post(chat.platform, chat.chat_id, message_id)
+        if post is None or not await self.is_admin(actor, chat, platform_check):
+            return None
+        label = wanted[-1]
+        if label == CONFIRM:
+            predictions = await self.storage.predictions_for(post.id)
+            if not predictions:
+                return None
+            label = predictions[-1].label
+        return await self._apply_label(post, label, actor)
+
+    async def _apply_label(self, post: Post, label: str, actor: Actor) -> CorrectionOutcome:
+        predictions = await self.storage.predictions_for(post.id)
+        latest = predictions[-1] if predictions else None
+        previous = await self.storage.effective_label(post.image.sha256)
+        previous = previous or (latest.label if latest else None)
+        try:
+            if latest is not None and label == latest.label:
+                await self.storage.confirm_prediction(latest.id, admin_id=actor.qualified_id)
+            else:
+                await self.storage.record_correction(
+                    post.id, admin_id=actor.qualified_id, label=label
+                )
+        except (UnknownLabelError, InvalidInputError):
+            return CorrectionOutcome(notice=f"There is no label {label!r}.", alert=True)
+        confirmed = latest is not None and label == latest.label
+        text = fmt.corrected_text(label, actor.display_name, confirmed=confirmed)
+        reply = Reply(text, await self._buttons(post.id, label), post.id)
+        log.info("post %s labelled %s by %s", post.id, label, actor.qualified_id)
+        return CorrectionOutcome(
+            notice=f"Label set to {fmt.display_name(label)}.",
+            reply=reply,
+            post_id=post.id,
+            changed=label != previous,
+        )
+
+    async def is_admin(
+        self, actor: Actor, chat: ChatRef, platform_check: PlatformAdminCheck | None
+    ) -> bool:
+        return await is_admin(
+            actor,
+            chat,
+            super_admins=self.policy.super_admins,
+            chat_settings=await self.storage.chat_settings(chat.platform, chat.chat_id),
+            platform_check=platform_check,
+        )
+
+    # ---------------------------------------------------------------------------- commands
+
+    async def handle_command(
+        self, command: Command, platform_check: PlatformAdminCheck | None
+    ) -> Reply | None:
+        """The reply to a command, or None for a command that is not ours."""
+        public = {
+            "help": self._help,
+            "start": self._help,
+            "stats": self._stats,
+            "labels": self._labels,
+            "model": self._model,
+        }
+        admin_only = {
+            "retrain": self._retrain,
+            "addlabel": self._addlabel,
+            "rollback": self._rollback,
+        }
+        if command.name in public:
+            return await public[command.name](command)
+        if command.name not in admin_only:
+            return None
+        if not await self.is_admin(command.actor, command.chat, platform_check):
+            return Reply(f"Only admins of this chat can use /{command.name}.")
+        return await admin_only[command.name](command)
+
+    async def _help(self, command: Command) -> Reply:
+        return Reply(fmt.HELP_TEXT)
+
+    async def _stats(self, command: Command) -> Reply:
+        classifier = self.models.current
+        stats = await self.storage.stats()
+        return Reply(fmt.stats_text(stats, classifier.version, classifier.meta.metrics))
+
+    async def _labels(self, command: Command) -> Reply:
+        labels = [label.name for label in await self.storage.list_labels()]
+        return Reply(fmt.labels_text(labels, self.models.current.labels))
+
+    async def _model(self, command: Command) -> Reply:
+        classifier = self.models.current
+        versions = await self.storage.list_model_versions()
+        return Reply(fmt.model_text(classifier.version, classifier.meta.metrics, versions))
+
+    async def _retrain(self, command: Command) -> Reply:
+        # Only queued here: a separate trainer process claims the job, so the bot never
+        # blocks on (or imports) the training code.
+        queued = await self.storage.enqueue_retrain(command.actor.qualified_id)
+        job = queued.job
+        if queued.created:
+            return Reply(
+                f"Retraining queued (job #{job.id}). I keep using "
+                f"{self.models.current.version} until the new model passes its checks."
+            )
+        return Reply(f"A retrain is already {job.status.value} (job #{job.id}).")
+
+    async def _addlabel(self, command: Command) -> Reply:
+        if len(command.args) != 1:
+            return Reply("Usage: /addlabel NAME (lowercase letters, digits, underscores)")
+        name = command.args[0].strip().lower().replace("-", "_")
+        try:
+            await self.storage.add_label(name, added_by=command.actor.qualified_id)
+        except LabelExistsError:
+            return Reply(f"The label {name} already exists.")
+        except InvalidInputError:
+            return Reply(
+                f"{name!r} cannot be a label: use 1-32 lowercase letters, digits or underscores."
+            )
+        return Reply(
+            f"Added the label {fmt.display_name(name)}. Label some memes with it, "
+            "then /retrain so that I learn it."
+        )
+
+    async def _rollback(self, command: Command) -> Reply:
+        if len(command.args) > 1:
+            return Reply("Usage: /rollback [VERSION]")
+        try:
+            version = await self.switcher.rollback(command.args[0] if command.args else None)
+        except SwitchError as exc:
+            return Reply(f"Cannot roll back: {exc}.")
+        return Reply(f"Now serving model {version.version}.")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).rstrip(".")

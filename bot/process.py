@@ -1,0 +1,67 @@
+"""One bot process: logging, the shared core, and every adapter whose token is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from bot.core.runtime import CoreRuntime, open_runtime
+from bot.errors import ConfigError
+from bot.logs import configure_logging
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AdapterRunner = Callable[[CoreRuntime, asyncio.Event], Awaitable[None]]
+DISCORD_FILE_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.net")
+
+
+def _secrets(settings: Settings) -> list[str]:
+    tokens = (settings.telegram_token, settings.discord_token, settings.telegram_webhook_secret)
+    return [t.get_secret_value() for t in tokens if t is not None]
+
+
+def _adapters(settings: Settings) -> tuple[list[AdapterRunner], list[str]]:
+    runners: list[AdapterRunner] = []
+    origins: list[str] = []
+    if settings.telegram_token is not None:
+        from bot.telegram.runner import run as run_telegram
+
+        runners.append(run_telegram)
+        origins.append(settings.telegram_file_url)
+    if settings.discord_token is not None:
+        try:  # the Discord adapter is built separately; run it when it is installed
+            module = importlib.import_module("bot.discord.runner")
+        except ModuleNotFoundError:
+            log.warning("MEMEBOT_DISCORD_TOKEN is set but this build has no Discord adapter")
+        else:
+            runners.append(module.run)
+            origins.extend(DISCORD_FILE_ORIGINS)
+    if not runners:
+        raise ConfigError("no bot token configured: set MEMEBOT_TELEGRAM_TOKEN")
+    return runners, origins
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), then finish queued work and close cleanly."""
+    configure_logging(_secrets(settings), json_lines=settings.log_json)
+    runners, origins = _adapters(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings, file_origins=origins) as runtime:
+        tasks = [asyncio.create_task(run(runtime, stop)) for run in runners]
+        try:
+            # One adapter failing stops the others: a half-working bot is hard to notice.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)

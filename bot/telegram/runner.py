@@ -1,0 +1,74 @@
+"""Running the Telegram Application: long polling by default, a webhook when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.core.runtime import CoreRuntime
+from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, build_application
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def webhook_app(application: Application, path: str, secret: str | None) -> web.Application:
+    """An aiohttp app that feeds POSTed updates into PTB's queue (PTB's own webhook server
+    needs tornado, which the bot does not otherwise use)."""
+
+    async def receive(request: web.Request) -> web.Response:
+        if secret is not None and not hmac.compare_digest(
+            request.headers.get(SECRET_HEADER, ""), secret
+        ):
+            return web.Response(status=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        await application.update_queue.put(Update.de_json(data, application.bot))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post(path, receive)
+    return app
+
+
+async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
+    """Serve Telegram until `stop` is set."""
+    settings = runtime.settings
+    config = TelegramConfig.from_settings(settings)
+    application = build_application(runtime.service, config)
+    async with application:
+        await application.start()
+        if settings.telegram_webhook_url:
+            secret = settings.telegram_webhook_secret
+            secret_text = secret.get_secret_value() if secret else None
+            path = urlsplit(settings.telegram_webhook_url).path or "/"
+            runner = web.AppRunner(webhook_app(application, path, secret_text))
+            await runner.setup()
+            site = web.TCPSite(
+                runner, settings.telegram_webhook_listen, settings.telegram_webhook_port
+            )
+            await site.start()
+            await application.bot.set_webhook(
+                settings.telegram_webhook_url,
+                allowed_updates=ALLOWED_UPDATES,
+                secret_token=secret_text,
+            )
+            log.info("telegram: webhook on port %s", settings.telegram_webhook_port)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+        else:
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            log.info("telegram: polling for updates")
+            await stop.wait()
+            await application.updater.stop()
+        await application.stop()

@@ -1,0 +1,48 @@
+"""Calls to the Bot API that respect Telegram's flood control instead of losing the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, RetryAfter
+
+from bot.core.messages import Reply
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_ATTEMPTS = 4
+MAX_WAIT_S = 60.0
+BUTTONS_PER_ROW = 3
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    buttons = [InlineKeyboardButton(b.text, callback_data=b.payload) for b in reply.buttons]
+    rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+    return InlineKeyboardMarkup(rows)
+
+
+async def with_flood_retry(call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call`, waiting out Telegram's RetryAfter (a busy group gets ~20 messages/min)."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            log.warning("flood control: waiting %.1f s (attempt %d)", seconds, attempt)
+            await asyncio.sleep(min(seconds, MAX_WAIT_S))
+    raise AssertionError("unreachable")
+
+
+def is_not_modified(exc: BadRequest) -> bool:
+    """Editing a message to the text it already has is harmless, but Telegram reports it."""
+    return "not modified" in exc.message.lower()
