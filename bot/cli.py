@@ -16,6 +16,7 @@ from collections.abc import Sequence
 # and may expose `ERRORS`, exception types whose message is shown without a traceback.
 _COMMAND_MODULES = (
     "model_training.cli",
+    "model_training.trainer_cli",
     "inference.cli",
     "storage.cli",
     "bot.run_cli",

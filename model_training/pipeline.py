@@ -200,6 +200,29 @@ def fit_ood_and_calibration(
     return temperature, ood, scorer, aurocs
 
 
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def save_checkpoint(model: MemeNet, labels: list[str], backbone: str, folder: Path) -> Path:
+    """The torch weights behind an export, so a retrain can start from this exact network."""
+    path = folder / CHECKPOINT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"state_dict": model.state_dict(), "labels": labels, "backbone": backbone}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(folder: Path) -> tuple[MemeNet, list[str], str]:
+    """Rebuild the MemeNet of a model version (no ImageNet download: weights come from the file)."""
+    import timm
+
+    ckpt = torch.load(Path(folder) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    backbone = timm.create_model(ckpt["backbone"], pretrained=False, num_classes=0)
+    model = MemeNet(backbone, len(ckpt["labels"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), list(ckpt["labels"]), str(ckpt["backbone"])
+
+
 def _save_history(history: list[dict[str, Any]], folder: Path) -> None:
     (folder / "history.json").write_text(json.dumps(history, indent=2))
     keys = sorted({k for row in history for k in row})
@@ -281,6 +304,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     folder = Path(cfg.model_dir) / version
     folder.mkdir(parents=True, exist_ok=False)
     export_onnx(model, folder / FP32_FILE, cfg.input_size)
+    save_checkpoint(model, labels, cfg.backbone, folder)
     scorer.save(folder / OOD_FILE)
     meta = ModelMeta(
         version=version,

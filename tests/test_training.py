@@ -70,7 +70,7 @@ def test_holdout_source_is_kept_out() -> None:
 def test_trained_model_folder_is_complete(tiny_model: Path) -> None:
     folder = resolve_model_dir(tiny_model)
     assert (tiny_model / ACTIVE_POINTER).read_text().strip() == folder.name
-    for name in ("model.onnx", "meta.json", "ood.npz", "history.csv", "history.json", "training_curves.png", "splits.json"):
+    for name in ("model.onnx", "checkpoint.pt", "meta.json", "ood.npz", "history.csv", "history.json", "training_curves.png", "splits.json"):
         assert (folder / name).is_file(), name
     meta = ModelMeta.load(folder)
     assert meta.labels == ["animal_crossing", "doom", "other"]
@@ -164,3 +164,15 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="no model"):
         Classifier(tmp_path / "empty")
+
+
+def test_checkpoint_rebuilds_the_exported_network(tiny_model: Path) -> None:
+    from model_training.pipeline import load_checkpoint
+
+    clf = Classifier(tiny_model, precision="fp32")
+    model, labels, backbone = load_checkpoint(clf.folder)
+    assert labels == clf.labels and backbone == clf.meta.backbone
+    x = np.stack([to_array(encode(make_image("doom", i)), clf.preprocess) for i in range(4)])
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x))[0].numpy()
+    assert np.abs(ours - clf.run(x).logits).max() <= 1e-4
