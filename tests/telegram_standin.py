@@ -149,6 +149,10 @@ class TelegramStandIn:
                 status=500,
             )
         params = {k: _decode(v) for k, v in (await request.post()).items()}
+        if method == "getUpdates":
+            self.get_updates_calls += 1
+            async with self._changed:  # a waiter may be waiting for the bot to start polling
+                self._changed.notify_all()
         try:
             result = await handler(params)
         except ApiError as exc:
@@ -175,7 +179,6 @@ class TelegramStandIn:
         return True
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
-        self.get_updates_calls += 1
         if "allowed_updates" in p:
             self.allowed_updates = p["allowed_updates"]
         offset = int(p.get("offset", 0))

@@ -80,3 +80,180 @@ async def test_photo_gets_a_label_reply_with_buttons_and_a_stored_prediction(
     assert len(predictions) == 1
     assert predictions[0].model_version == bot.models.current.version
     assert "message_reaction" in (server.allowed_updates or [])
+
+
+def button(reply: Any, label: str) -> str:
+    return next(b["callback_data"] for b in reply.buttons if b["callback_data"].endswith(label))
+
+
+async def test_admin_press_records_the_correction_and_edits_the_reply(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    meme = server.post_photo(CHAT, ALICE, jpeg("doom"))
+    reply = await server.reply_to(meme)
+    post = await stored_post(bot, meme)
+    predicted = (await bot.storage.predictions_for(post.id))[0].label
+    new = "animal_crossing" if predicted != "animal_crossing" else "other"
+    query = server.press(BOB, reply, button(reply, new))
+    answer = await server.wait_for(lambda: [a for a in server.answers if a.callback_query_id == query])
+    assert answer[0].show_alert is False and "Label set to" in (answer[0].text or "")
+    corrections = await bot.storage.corrections_for(post.id)
+    assert [(c.new_label, c.admin_id) for c in corrections] == [(new, f"telegram:{BOB['id']}")]
+    assert await bot.storage.effective_label(post.image.sha256) == new
+    assert "set by @bob" in reply.text and reply.edits
+    assert [b["text"] for b in reply.buttons if b["text"].startswith("✓")]
+
+
+async def test_a_press_on_the_predicted_label_is_a_confirmation(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    meme = server.post_photo(CHAT, ALICE, jpeg("animal_crossing", 3))
+    reply = await server.reply_to(meme)
+    post = await stored_post(bot, meme)
+    predicted = (await bot.storage.predictions_for(post.id))[0].label
+    query = server.press(ROOT, reply, button(reply, predicted))  # a super-admin, not a chat admin
+    await server.wait_for(lambda: [a for a in server.answers if a.callback_query_id == query])
+    [decision] = await bot.storage.corrections_for(post.id)
+    assert decision.kind.value == "confirmation" and decision.new_label == predicted
+    assert "confirmed by @root" in reply.text
+
+
+async def test_a_non_admin_press_is_refused_and_changes_nothing(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    meme = server.post_photo(CHAT, ALICE, jpeg("doom", 1))
+    reply = await server.reply_to(meme)
+    before = reply.text
+    query = server.press(ALICE, reply, button(reply, "other"))
+    [answer] = await server.wait_for(
+        lambda: [a for a in server.answers if a.callback_query_id == query]
+    )
+    assert answer.show_alert and "admins" in (answer.text or "").lower()
+    post = await stored_post(bot, meme)
+    assert await bot.storage.corrections_for(post.id) == []
+    assert reply.text == before and not reply.edits
+
+
+async def test_admin_reaction_corrects_and_member_reaction_does_not(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    meme = server.post_photo(CHAT, ALICE, jpeg("other", 2))
+    reply = await server.reply_to(meme)
+    post = await stored_post(bot, meme)
+    server.react(CHAT, ALICE, meme, "😈")  # a member: just a reaction
+    server.react(CHAT, BOB, reply.message_id, "😈")  # an admin, on the bot's reply
+    await server.wait_for(lambda: reply.edits)
+    corrections = await bot.storage.corrections_for(post.id)
+    assert [c.admin_id for c in corrections] == [f"telegram:{BOB['id']}"]
+    assert await bot.storage.effective_label(post.image.sha256) == "doom"
+    assert reply.text.startswith("Doom (")
+
+
+async def test_corrupt_image_gets_a_clear_reply_and_is_not_stored(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    data = jpeg("doom")
+    meme = server.post_photo(CHAT, ALICE, data[: len(data) // 2])
+    reply = await server.reply_to(meme)
+    assert reply.text.startswith("Sorry, I can't read this image") and not reply.buttons
+    assert await stored_post(bot, meme) is None
+
+
+async def test_a_50_mb_file_is_refused_by_size_without_downloading(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    big = b"\xff\xd8\xff" + bytes(50 * 1024 * 1024)
+    meme = server.post_document(CHAT, ALICE, big, "image/jpeg", "huge.jpg")
+    reply = await server.reply_to(meme)
+    assert "too large (50 MB; the limit is 20 MB)" in reply.text
+    assert "getFile" not in server.calls
+    assert await stored_post(bot, meme) is None
+
+
+async def test_text_and_non_image_documents_are_ignored(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    text = server.post_text(CHAT, ALICE, "hello")
+    pdf = server.post_document(CHAT, ALICE, b"%PDF-1.4 not an image", "application/pdf", "a.pdf")
+    sticker = server.post_sticker(CHAT, ALICE, b"animated", animated=True)
+    meme = server.post_photo(CHAT, ALICE, jpeg("doom", 4))  # processed after the others
+    await server.reply_to(meme)
+    assert not server.replies_to(text) and not server.replies_to(pdf)
+    assert not server.replies_to(sticker)
+    assert (await bot.storage.stats()).memes_seen == 1
+
+
+async def test_gif_png_webp_documents_and_static_stickers_are_labelled(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    frames = [make_image("animal_crossing", i) for i in range(3)]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    sent = [
+        server.post_document(CHAT, ALICE, gif, "image/gif", "meme.gif"),
+        server.post_document(CHAT, ALICE, encode(make_image("doom", 7), "PNG"), "image/png",
+                             "meme.png"),
+        server.post_sticker(CHAT, ALICE, encode(make_image("other", 8), "WEBP")),
+    ]
+    for message_id in sent:
+        reply = await server.reply_to(message_id)
+        assert LABEL_TEXT.match(reply.text), reply.text
+    formats = {(await stored_post(bot, m)).image.format for m in sent}
+    assert formats == {"GIF", "PNG", "WEBP"}
+
+
+async def test_200_memes_at_once_are_all_answered_and_stored(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    images = [jpeg(("doom", "animal_crossing", "other")[i % 3], 100 + i) for i in range(200)]
+    memes = [server.post_photo(CHAT, ALICE, data) for data in images]
+    await server.wait_for(lambda: len(server.sent) >= 200, timeout=60)
+    for meme in memes:
+        [reply] = server.replies_to(meme)
+        assert LABEL_TEXT.match(reply.text), reply.text
+    stats = await bot.storage.stats()
+    assert stats.memes_seen == 200
+    assert sum(stats.predicted_per_label.values()) == 200
+
+
+async def test_retrain_is_queued_for_admins_and_refused_for_others(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    refused = server.post_text(CHAT, ALICE, "/retrain")
+    reply = await server.reply_to(refused)
+    assert reply.text == "Only admins of this chat can use /retrain."
+    assert await bot.storage.list_jobs() == []
+    queued = server.post_text(CHAT, BOB, "/retrain@meme_test_bot")
+    reply = await server.reply_to(queued)
+    assert reply.text.startswith("Retraining queued (job #1)")
+    again = server.post_text(CHAT, ROOT, "/retrain")
+    assert (await server.reply_to(again)).text == "A retrain is already queued (job #1)."
+    [job] = await bot.storage.list_jobs()
+    assert job.status.value == "queued" and job.requested_by == f"telegram:{BOB['id']}"
+
+
+async def test_addlabel_is_admin_only_and_adds_a_button(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    refused = server.post_text(CHAT, ALICE, "/addlabel minecraft")
+    assert (await server.reply_to(refused)).text.startswith("Only admins")
+    added = server.post_text(CHAT, BOB, "/addlabel Minecraft")
+    assert (await server.reply_to(added)).text.startswith("Added the label Minecraft")
+    invalid = server.post_text(CHAT, BOB, "/addlabel no/slashes")
+    assert "cannot be a label" in (await server.reply_to(invalid)).text
+    meme = server.post_photo(CHAT, ALICE, jpeg("doom", 9))
+    reply = await server.reply_to(meme)
+    assert "Minecraft" in [b["text"] for b in reply.buttons]
+    labels = server.post_text(CHAT, ALICE, "/labels")
+    assert "Minecraft [minecraft] (new" in (await server.reply_to(labels)).text
+
+
+async def test_help_stats_and_model_commands(server: TelegramStandIn, bot: CoreRuntime) -> None:
+    meme = server.post_photo(CHAT, ALICE, jpeg("doom", 5))
+    await server.reply_to(meme)
+    stats = await server.reply_to(server.post_text(CHAT, ALICE, "/stats"))
+    assert "Memes seen: 1 (1 unique images)" in stats.text
+    assert f"Model: {bot.models.current.version} (test accuracy" in stats.text
+    help_text = await server.reply_to(server.post_text(CHAT, ALICE, "/help"))
+    assert "/retrain" in help_text.text
+    model = await server.reply_to(server.post_text(CHAT, ALICE, "/model"))
+    assert f"{bot.models.current.version} – active" in model.text
