@@ -1,0 +1,289 @@
+"""Retraining from admin corrections (issue 6): fast path, new classes, promotion gate, the
+trainer's job loop and its crash recovery. Runs on the tiny model (64 px) in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+torch = pytest.importorskip("torch")
+
+from inference.classifier import Classifier  # noqa: E402
+from inference.metadata import ACTIVE_POINTER, ModelMeta, resolve_model_dir  # noqa: E402
+from model_training.data import Sample  # noqa: E402
+from model_training.retrain import RetrainConfig, hold_back, retrain  # noqa: E402
+from model_training.trainer import Trainer, TrainerOptions, file_sha256  # noqa: E402
+from storage.api import Storage  # noqa: E402
+from storage.records import JobStatus, ModelStatus  # noqa: E402
+from tests.imagegen import encode, make_image  # noqa: E402
+
+import hashlib  # noqa: E402
+
+
+def make_genshin(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
+    """A 4th style for a new class: yellow background, purple triangles."""
+    rng = random.Random(f"genshin-{seed}")
+    img = Image.new("RGB", size, (230 + rng.randint(-20, 20), 200 + rng.randint(-20, 20), 40))
+    d = ImageDraw.Draw(img)
+    for _ in range(4):
+        x, y = rng.randint(0, size[0] - 30), rng.randint(0, size[1] - 30)
+        s = rng.randint(15, 40)
+        d.polygon([(x, y + s), (x + s // 2, y), (x + s, y + s)], fill=(120, 30, 160))
+    return img
+
+
+def make_striped_doom(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
+    """A doom meme the base model never saw: white with black stripes (admins call it doom)."""
+    rng = random.Random(f"stripes-{seed}")
+    img = Image.new("RGB", size, (245, 245, 245))
+    d = ImageDraw.Draw(img)
+    for i in range(0, size[1], 12):
+        d.rectangle((0, i + rng.randint(0, 3), size[0], i + 5), fill=(10, 10, 10))
+    return img
+
+
+def _write(folder: Path, name: str, img: Image.Image) -> Sample:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    path.write_bytes(encode(img, "PNG"))
+    return path
+
+
+def _sample(path: Path, label: str) -> Sample:
+    return Sample(path, label, hashlib.sha256(path.read_bytes()).hexdigest(), 0, "admin")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("retrain-cache")  # shared: each image is embedded once
+
+
+@pytest.fixture
+def models(tiny_model: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny model's folder of versions (tests write new versions)."""
+    active = resolve_model_dir(tiny_model)
+    out = tmp_path / "models"
+    out.mkdir()
+    shutil.copytree(active, out / active.name)
+    (out / ACTIVE_POINTER).write_text(active.name + "\n")
+    return out
+
+
+def _cfg(models: Path, tiny_model: Path, cache_dir: Path, **kw) -> RetrainConfig:
+    kw.setdefault("int8", False)
+    return RetrainConfig(model_dir=models, dataset_dir=tiny_model.parent / "data", cache_dir=cache_dir, threads=2, **kw)
+
+
+def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    active = resolve_model_dir(models)
+    corr = [_sample(_write(tmp_path / "c", f"s{i}", make_striped_doom(i)), "doom") for i in range(10)]
+    result = retrain(active, corr, _cfg(models, tiny_model, cache_dir, int8=True))
+    assert result.promoted, result.summary()
+    assert result.corrections_train == 8 and result.corrections_heldback == 2
+    assert result.after.corrections_accuracy == 1.0
+    assert result.after.corrections_accuracy > (result.before.corrections_accuracy or 0)
+    assert result.after.old_accuracy >= result.before.old_accuracy - 0.01
+    # the new version is complete, under its final name, and serves the corrections right
+    folder = models / result.version
+    assert folder == result.path and not any(p.name.startswith(".tmp-") for p in models.iterdir())
+    for name in ("model.onnx", "meta.json", "ood.npz", "checkpoint.pt", "splits.json"):
+        assert (folder / name).is_file(), name
+    meta = ModelMeta.load(folder)
+    assert meta.labels == ModelMeta.load(active).labels
+    assert meta.training["retrained_from"] == active.name
+    assert meta.metrics["retrain"]["promoted"] is True
+    assert meta.metrics["parity_fp32"]["max_abs_logit_diff"] <= 1e-3
+    clf = Classifier(folder)
+    new_images = [make_striped_doom(100 + i) for i in range(6)]
+    assert sum(p.label == "doom" for p in clf.predict(new_images)) >= 5
+    # the fixed validation split is inherited
+    assert json.loads((folder / "splits.json").read_text())["val"] == json.loads((active / "splits.json").read_text())["val"]
+    text = result.summary()
+    assert "Corrections used: 10" in text and "Old classes" in text and "Per class" in text
+    # second run: nothing new to embed
+    again = retrain(active, corr, _cfg(models, tiny_model, cache_dir))
+    assert again.embedded_images == 0
+
+
+def test_new_class_needs_enough_examples(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    active = resolve_model_dir(models)
+    few = [_sample(_write(tmp_path / "g", f"g{i}", make_genshin(i)), "genshin") for i in range(4)]
+    result = retrain(active, few, _cfg(models, tiny_model, cache_dir, min_examples_new_label=5))
+    assert "genshin" not in result.labels and result.skipped_labels == {"genshin": 4}
+    assert not result.promoted  # nothing left to learn from
+    assert "Left out" in result.summary()
+
+    many = few + [_sample(_write(tmp_path / "g", f"g{i}", make_genshin(i)), "genshin") for i in range(4, 12)]
+    result = retrain(active, many, _cfg(models, tiny_model, cache_dir, min_examples_new_label=5))
+    assert result.labels == ModelMeta.load(active).labels + ["genshin"]
+    assert result.new_labels == {"genshin": 12}
+    assert result.promoted, result.summary()
+    assert result.after.per_class["genshin"]["accuracy"] == 1.0
+    # the old classes' weights stayed close (anchor) and old-class accuracy held
+    assert result.after.old_accuracy >= result.before.old_accuracy - 0.01
+    clf = Classifier(result.path)
+    preds = clf.predict([make_genshin(200 + i) for i in range(6)] + [make_image("doom", 300 + i) for i in range(6)])
+    assert sum(p.label == "genshin" for p in preds[:6]) >= 5
+    assert sum(p.label == "doom" for p in preds[6:]) >= 5
+
+
+def test_gate_refuses_corrections_contradicting_the_base(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    active = resolve_model_dir(models)
+    # admins "correct" 30 ordinary doom memes to animal_crossing: either the candidate learns
+    # it and forgets doom, or it does not learn it; both must be refused
+    corr = [_sample(_write(tmp_path / "x", f"x{i}", make_image("doom", 500 + i)), "animal_crossing") for i in range(30)]
+    result = retrain(active, corr, _cfg(models, tiny_model, cache_dir))
+    assert not result.promoted
+    assert "accuracy" in result.reason and "%" in result.reason
+    assert (models / result.version).is_dir()  # kept as a candidate
+    assert (models / ACTIVE_POINTER).read_text().strip() == active.name
+
+
+def test_hold_back_is_stable_and_per_label() -> None:
+    samples = [Sample(Path(f"{i}"), "a" if i % 2 else "b", f"{i:064x}", 0, "admin") for i in range(20)]
+    tr, va = hold_back(samples, 0.2)
+    assert len(va) == 4 and {s.label for s in va} == {"a", "b"}
+    tr2, va2 = hold_back(list(reversed(samples)), 0.2)
+    assert {s.sha256 for s in va} == {s.sha256 for s in va2}
+    assert hold_back(samples[:1], 0.2) == (samples[:1], [])
+
+
+# --------------------------------------------------------------------------- trainer + storage
+
+
+async def _storage_with_corrections(tmp_path: Path, dataset: Path, n: int = 10) -> Storage:
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "blobs", dataset_dir=dataset)
+    for label in ("animal_crossing", "doom", "other"):
+        await storage.add_label(label, added_by="model")
+    for i in range(n):
+        post = await storage.add_post(platform="telegram", chat_id=1, message_id=i, author_id=7,
+                                      image=encode(make_striped_doom(i), "PNG"))
+        await storage.record_correction(post.id, admin_id=42, label="doom")
+    return storage
+
+
+def _opts(models: Path, tiny_model: Path, cache_dir: Path, **kw) -> TrainerOptions:
+    return TrainerOptions(model_dir=models, dataset_dir=tiny_model.parent / "data", cache_dir=cache_dir,
+                          threads=2, heartbeat_s=0.2, retrain_overrides={"int8": False}, **kw)
+
+
+async def test_trainer_runs_a_queued_job_end_to_end(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    storage = await _storage_with_corrections(tmp_path, tiny_model.parent / "data")
+    try:
+        first = await storage.enqueue_retrain("42", kind="fast")
+        second = await storage.enqueue_retrain("43", kind="fast")  # two /retrain at once: one job
+        assert first.created and not second.created and second.job.id == first.job.id
+        old = (models / ACTIVE_POINTER).read_text().strip()
+        trainer = Trainer(storage, _opts(models, tiny_model, cache_dir))
+        outcomes = await trainer.run(once=True)
+        assert len(outcomes) == 1 and outcomes[0].error is None
+        job = await storage.get_job(first.job.id)
+        assert job.status == JobStatus.succeeded and job.model_version == outcomes[0].result.version
+        assert "PROMOTED" in job.log_tail and "retrain finished" in job.log_tail
+        mv = await storage.get_model_version(job.model_version)
+        assert mv.status == ModelStatus.active
+        assert mv.sha256 == file_sha256(Path(mv.path) / "model.onnx")
+        assert mv.metadata["promoted"] is True and "Old classes" in mv.metadata["summary"]
+        assert (await storage.get_model_version(old)).status == ModelStatus.retired  # registered first
+        assert (models / ACTIVE_POINTER).read_text().strip() == job.model_version
+        assert Classifier(models).version == job.model_version
+        assert await trainer.process_one() is None  # the queue is empty: nothing else runs
+        assert len(await storage.list_jobs()) == 1
+    finally:
+        await storage.close()
+
+
+async def test_job_of_a_dead_trainer_is_failed_on_restart(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    storage = await _storage_with_corrections(tmp_path, tiny_model.parent / "data", n=0)
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()  # a pid that no longer runs, on this host
+        await storage.enqueue_retrain("42", kind="fast")
+        job = await storage.claim_next_job(f"{socket.gethostname()}:{dead.pid}")
+        await storage.heartbeat_job(job.id, log_tail="embedding images 40%")
+        half = models / ".tmp-20990101-000000-fast-abcdef"
+        half.mkdir()
+        (half / "model.onnx").write_bytes(b"half written")
+        active_before = (models / ACTIVE_POINTER).read_text()
+        failed = await Trainer(storage, _opts(models, tiny_model, cache_dir)).recover()
+        assert [j.id for j in failed] == [job.id]
+        record = await storage.get_job(job.id)
+        assert record.status == JobStatus.failed and "died" in (record.error or "")
+        assert record.log_tail == "embedding images 40%"
+        assert not half.exists()
+        assert (models / ACTIVE_POINTER).read_text() == active_before
+    finally:
+        await storage.close()
+
+
+async def test_failed_retrain_marks_the_job_failed(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    storage = await _storage_with_corrections(tmp_path, None, n=3)
+    try:
+        await storage.enqueue_retrain("42", kind="fast")
+        opts = _opts(models, tiny_model, cache_dir)
+        opts.dataset_dir = None  # no base dataset anywhere: the retrain cannot run
+        (outcome,) = await Trainer(storage, opts).run(once=True)
+        assert outcome.job.status == JobStatus.failed and "MEMEBOT_DATASET_DIR" in (outcome.error or "")
+        assert not any(p.name.startswith(".tmp-") for p in models.iterdir())
+    finally:
+        await storage.close()
+
+
+def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """kill -9 of a real `memebot trainer` mid-job: the active model keeps serving; restart fails the job."""
+    import asyncio
+
+    async def setup() -> int:
+        storage = await _storage_with_corrections(tmp_path, tiny_model.parent / "data", n=6)
+        job = (await storage.enqueue_retrain("42", kind="fast")).job.id
+        await storage.close()
+        return job
+
+    job_id = asyncio.run(setup())
+    env = {**os.environ, "MEMEBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+           "MEMEBOT_DATA_DIR": str(tmp_path), "MEMEBOT_MODEL_DIR": str(models),
+           "MEMEBOT_DATASET_DIR": str(tiny_model.parent / "data")}
+    before = (models / ACTIVE_POINTER).read_text()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "trainer", "--poll", "0.2", "--threads", "1", "--nice", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    async def wait_running() -> str:
+        storage = await Storage.open(env["MEMEBOT_DATABASE_URL"], tmp_path / "blobs")
+        try:
+            for _ in range(300):
+                job = await storage.get_job(job_id)
+                if job.status != JobStatus.queued:
+                    return job.status
+                await asyncio.sleep(0.05)
+            return "timeout"
+        finally:
+            await storage.close()
+
+    try:
+        assert asyncio.run(wait_running()) == JobStatus.running
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait()
+    assert (models / ACTIVE_POINTER).read_text() == before
+    assert Classifier(models).version == before.strip()
+
+    async def restart() -> None:
+        storage = await Storage.open(env["MEMEBOT_DATABASE_URL"], tmp_path / "blobs")
+        try:
+            failed = await Trainer(storage, _opts(models, tiny_model, cache_dir)).recover()
+            assert [j.id for j in failed] == [job_id]
+            assert (await storage.get_job(job_id)).status == JobStatus.failed
+        finally:
+            await storage.close()
+
+    asyncio.run(restart())
+    assert not any(p.name.startswith(".tmp-") for p in models.iterdir())
