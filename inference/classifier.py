@@ -53,6 +53,36 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 0.0) -> list[Prediction]:
+    """Calibrated probabilities plus the OOD rule turn raw outputs into labels.
+
+    A game label whose image scores above the calibrated OOD threshold becomes the reject
+    label ("other"); its confidence is then how unusual the image is among validation memes.
+    """
+    probs = softmax(raw.logits, meta.temperature)
+    scores = ood.score(raw.logits, raw.embedding)
+    reference = sorted(meta.ood.reference_scores)
+    out = []
+    for p, s in zip(probs, scores):
+        top = int(np.argmax(p))
+        label, conf, is_ood = meta.labels[top], float(p[top]), False
+        if label != meta.reject_label and float(s) > meta.ood.threshold:
+            label, is_ood = meta.reject_label, True
+            conf = bisect.bisect_left(reference, float(s)) / len(reference) if reference else 1.0
+        out.append(
+            Prediction(
+                label=label,
+                confidence=conf,
+                probabilities={lab: float(v) for lab, v in zip(meta.labels, p)},
+                ood_score=float(s),
+                is_ood=is_ood,
+                model_version=meta.version,
+                latency_ms=latency_ms,
+            )
+        )
+    return out
+
+
 class Classifier:
     """Loads one model version; thread-safe for concurrent `predict` calls (onnxruntime is)."""
 
@@ -82,7 +112,6 @@ class Classifier:
         self.onnx_file = onnx_file
         self.input_name = self.session.get_inputs()[0].name
         self.ood = OODScorer.load(self.folder / OOD_FILE)
-        self._reference = sorted(self.meta.ood.reference_scores)
 
     def _pick_file(self, precision: Precision) -> Path:
         int8, fp32 = self.folder / INT8_FILE, self.folder / FP32_FILE
@@ -108,36 +137,7 @@ class Classifier:
         return RawOutput(logits=logits, embedding=embedding)
 
     def decide(self, raw: RawOutput, latency_ms: float = 0.0) -> list[Prediction]:
-        """Calibrated probabilities plus the OOD rule turn raw outputs into labels."""
-        probs = softmax(raw.logits, self.meta.temperature)
-        scores = self.ood.score(raw.logits, raw.embedding)
-        labels = self.meta.labels
-        reject = self.meta.reject_label
-        out = []
-        for p, s in zip(probs, scores):
-            top = int(np.argmax(p))
-            label, conf, is_ood = labels[top], float(p[top]), False
-            if label != reject and float(s) > self.meta.ood.threshold:
-                label, is_ood = reject, True
-                conf = self._unusualness(float(s))
-            out.append(
-                Prediction(
-                    label=label,
-                    confidence=conf,
-                    probabilities={lab: float(v) for lab, v in zip(labels, p)},
-                    ood_score=float(s),
-                    is_ood=is_ood,
-                    model_version=self.meta.version,
-                    latency_ms=latency_ms,
-                )
-            )
-        return out
-
-    def _unusualness(self, score: float) -> float:
-        ref = self._reference
-        if not ref:
-            return 1.0
-        return bisect.bisect_left(ref, score) / len(ref)
+        return decide(raw, self.meta, self.ood, latency_ms)
 
     def predict_arrays(self, batch: np.ndarray) -> list[Prediction]:
         start = time.perf_counter()

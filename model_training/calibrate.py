@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from inference.metadata import OODConfig
 from inference.metrics import roc_auc
 from inference.ood import OODScorer, l2_normalize
 
@@ -69,3 +72,41 @@ def calibrate_threshold(scores_id: np.ndarray, kept_by_classifier: np.ndarray, k
     if budget <= 0 or len(candidates) == 0:
         return float(candidates.max()) if len(candidates) else float("inf")
     return float(candidates[max(len(candidates) - budget - 1, 0)])
+
+
+@dataclass
+class Calibration:
+    temperature: float
+    ood: OODConfig
+    scorer: OODScorer
+    val_auroc: dict[str, float]
+
+
+def calibrate(
+    labels: list[str],
+    reject_label: str,
+    y_train: np.ndarray,
+    train_emb: np.ndarray,
+    y_val: np.ndarray,
+    val_logits: np.ndarray,
+    val_emb: np.ndarray,
+    methods: tuple[str, ...] = ("energy", "knn", "mahalanobis"),
+    keep: float = 0.96,
+) -> Calibration:
+    """Temperature on validation; the OOD method with the best validation AUROC; its threshold."""
+    temperature = fit_temperature(val_logits, y_val)
+    games = [i for i, lab in enumerate(labels) if lab != reject_label]
+    id_train = np.isin(y_train, games)
+    candidates = {m: fit_scorer(m, train_emb[id_train], y_train[id_train], games) for m in methods}
+    val_is_id = np.isin(y_val, games)
+    if (~val_is_id).any() and len(candidates) > 1:
+        method, aurocs = choose_ood(candidates, val_logits, val_emb, val_is_id)
+    else:
+        method, aurocs = next(iter(candidates)), {}
+    scorer = candidates[method]
+    scores = scorer.score(val_logits, val_emb)
+    kept = np.isin(val_logits.argmax(1), games)[val_is_id]
+    threshold = calibrate_threshold(scores[val_is_id], kept, keep)
+    reference = np.quantile(scores[val_is_id], np.linspace(0, 1, 201)).tolist()
+    ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference)  # type: ignore[arg-type]
+    return Calibration(temperature, ood, scorer, aurocs)

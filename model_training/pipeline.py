@@ -19,17 +19,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from inference.classifier import Classifier
-from inference.metadata import (
-    ACTIVE_POINTER,
-    FP32_FILE,
-    INT8_FILE,
-    OOD_FILE,
-    ModelMeta,
-    OODConfig,
-)
+from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta
 from inference.preprocess import PreprocessConfig
 from model_training.backbone import DEFAULT_BACKBONE, create_backbone
-from model_training.calibrate import calibrate_threshold, choose_ood, fit_scorer, fit_temperature
+from model_training.calibrate import calibrate
 from model_training.data import Sample, Splits, scan_folder, split
 from model_training.dataset import MemeDataset, batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
@@ -176,28 +169,13 @@ def fit_ood_and_calibration(
     train_emb: np.ndarray,
     val_logits: np.ndarray,
     val_emb: np.ndarray,
-) -> tuple[float, OODConfig, Any, dict[str, float]]:
-    """Temperature on validation; the OOD method with the best validation AUROC; its threshold."""
-    y_val = np.array([labels.index(s.label) for s in splits.val])
-    temperature = fit_temperature(val_logits, y_val)
-    games = [i for i, lab in enumerate(labels) if lab != cfg.reject_label]
+) -> tuple[float, Any, Any, dict[str, float]]:
+    """`calibrate` on a split's labels (kept for callers that hold Splits)."""
     y_train = np.array([labels.index(s.label) for s in splits.train])
-    id_train = np.isin(y_train, games)
-    candidates = {
-        m: fit_scorer(m, train_emb[id_train], y_train[id_train], games) for m in cfg.ood_methods
-    }
-    val_is_id = np.isin(y_val, games)
-    if (~val_is_id).any():
-        method, aurocs = choose_ood(candidates, val_logits, val_emb, val_is_id)
-    else:
-        method, aurocs = "knn", {}
-    scorer = candidates[method]
-    scores = scorer.score(val_logits, val_emb)
-    kept = np.isin(val_logits.argmax(1), games)[val_is_id]
-    threshold = calibrate_threshold(scores[val_is_id], kept, cfg.keep_in_distribution)
-    reference = np.quantile(scores[val_is_id], np.linspace(0, 1, 201)).tolist()
-    ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference)
-    return temperature, ood, scorer, aurocs
+    y_val = np.array([labels.index(s.label) for s in splits.val])
+    cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_val, val_logits, val_emb,
+                    cfg.ood_methods, cfg.keep_in_distribution)
+    return cal.temperature, cal.ood, cal.scorer, cal.val_auroc
 
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -294,9 +272,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     val_logits, val_emb = _outputs(model, splits.val, pre)
     train_emb = _outputs(model, splits.train, pre)[1] if cfg.finetune_epochs > 0 else x_tr
-    temperature, ood, scorer, aurocs = fit_ood_and_calibration(
-        model, splits, labels, pre, cfg, train_emb, val_logits, val_emb
-    )
+    y_train = np.array([labels.index(s.label) for s in splits.train])
+    cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_va, val_logits, val_emb,
+                    cfg.ood_methods, cfg.keep_in_distribution)
+    temperature, ood, scorer, aurocs = cal.temperature, cal.ood, cal.scorer, cal.val_auroc
     log.info("temperature %.3f; OOD %s (validation AUROC %s), threshold %.4f", temperature, ood.method,
              {k: round(v, 4) for k, v in aurocs.items()}, ood.threshold)
 
