@@ -111,26 +111,36 @@ async def bench(model: Path, n_single: int, n_burst: int, n_sustained: int) -> N
                 "MEMEBOT_MODEL_DIR": str(model),
                 "MEMEBOT_QUEUE_SIZE": str(max(256, n_burst + 16)),
             }
+            log_path = Path(tmp) / "bot.log"  # a file: a full pipe would stall the bot
+            log_file = log_path.open("wb")
             spawned = time.perf_counter()
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot.cli", "run", cwd=tmp, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
             )
             try:
-                await server.wait_for(lambda: server.get_updates_calls > 0, timeout=60)
+                exited = asyncio.ensure_future(proc.wait())
+                deadline = time.monotonic() + 120
+                while not (server.get_updates_calls or exited.done()):
+                    if time.monotonic() > deadline:
+                        sys.exit(f"the bot did not poll in 120 s:\n{log_path.read_text()[-3000:]}")
+                    await asyncio.sleep(0.005)
+                if exited.done():
+                    sys.exit(f"the bot did not start:\n{log_path.read_text()[-3000:]}")
                 start_s = time.perf_counter() - spawned
                 single = await run_singles(server, images[:n_single])
                 burst, burst_rate = await run_burst(server, images[:n_burst])
                 sustained = await run_sustained(server, images[:n_sustained], in_flight=32)
                 rss = peak_rss_mb(proc.pid)
                 proc.send_signal(signal.SIGTERM)
-                _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+                await asyncio.wait_for(proc.wait(), 60)
             finally:
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+                log_file.close()
             if proc.returncode != 0:
-                sys.exit(f"bot exited with {proc.returncode}:\n{stderr.decode()[-2000:]}")
+                sys.exit(f"bot exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
     source = "shared real memes" if SHARED_MEMES.is_dir() else "generated 500x500 JPEGs"
     print(f"model: {model}   images: {source}   cores: {os.cpu_count()}")
     rows = [
@@ -159,7 +169,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--sustained", type=int, default=400)
     args = parser.parse_args()
-    model = args.model or Settings().model_dir
+    model = (args.model or Settings().model_dir).resolve()
     try:
         resolve_model_dir(model)
     except ModelError as exc:

@@ -35,10 +35,11 @@ MAX_GETFILE_BYTES = 20 * 1024 * 1024  # the real API refuses getFile above this
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, description: str) -> None:
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -92,7 +93,9 @@ class TelegramStandIn:
         self.unexpected: list[str] = []
         self.update_times: dict[int, float] = {}  # message id -> when its update was queued
         self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
         self.get_updates_calls = 0
+        self.flood_next_sends = 0  # answer this many sendMessage calls with 429 first
         self._changed = asyncio.Condition()
 
     # ------------------------------------------------------------------------ server life
@@ -156,10 +159,11 @@ class TelegramStandIn:
         try:
             result = await handler(params)
         except ApiError as exc:
-            return web.json_response(
-                {"ok": False, "error_code": exc.code, "description": exc.description},
-                status=exc.code,
-            )
+            body: dict[str, Any] = {"ok": False, "error_code": exc.code,
+                                    "description": exc.description}
+            if exc.retry_after is not None:
+                body["parameters"] = {"retry_after": exc.retry_after}
+            return web.json_response(body, status=exc.code)
         async with self._changed:
             self._changed.notify_all()
         return web.json_response({"ok": True, "result": result})
@@ -175,8 +179,25 @@ class TelegramStandIn:
 
     async def _m_setWebhook(self, p: dict[str, Any]) -> Any:
         self.webhook_url = p["url"]
+        self.webhook_secret = p.get("secret_token")
         self.allowed_updates = p.get("allowed_updates")
         return True
+
+    async def deliver_to_webhook(self, secret: str | None = None) -> list[int]:
+        """POST the pending updates to the bot's webhook, as Telegram would; HTTP statuses."""
+        import aiohttp
+
+        assert self.webhook_url, "the bot has not set a webhook"
+        ready = [u for u in self._updates if self._allowed(u)]
+        self._updates = []
+        header = secret if secret is not None else self.webhook_secret
+        headers = {"X-Telegram-Bot-Api-Secret-Token": header} if header else {}
+        statuses = []
+        async with aiohttp.ClientSession() as session:
+            for update in ready:
+                async with session.post(self.webhook_url, json=update, headers=headers) as r:
+                    statuses.append(r.status)
+        return statuses
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
         if "allowed_updates" in p:
@@ -205,6 +226,9 @@ class TelegramStandIn:
         return kind in self.allowed_updates
 
     async def _m_sendMessage(self, p: dict[str, Any]) -> Any:
+        if self.flood_next_sends > 0:
+            self.flood_next_sends -= 1
+            raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
         chat_id = int(p["chat_id"])
         reply_to = (p.get("reply_parameters") or {}).get("message_id") or p.get(
             "reply_to_message_id"
@@ -389,17 +413,22 @@ async def standin() -> AsyncIterator[TelegramStandIn]:
 
 
 @asynccontextmanager
-async def running_bot(server: TelegramStandIn, settings: Any) -> AsyncIterator[Any]:
-    """The real bot (core runtime + PTB Application, long polling) against `server`;
-    yields the `CoreRuntime` once the bot is polling."""
+async def running_bot(
+    server: TelegramStandIn, settings: Any, loader: Callable[..., Any] | None = None
+) -> AsyncIterator[Any]:
+    """The real bot (core runtime + PTB Application) against `server`; yields the
+    `CoreRuntime` once the bot polls (or has set its webhook)."""
     from bot.core.runtime import open_runtime
     from bot.telegram.runner import run
 
     stop = asyncio.Event()
-    async with open_runtime(settings, file_origins=[settings.telegram_file_url]) as runtime:
+    origins = [settings.telegram_file_url]
+    async with open_runtime(settings, file_origins=origins, loader=loader) as runtime:
         task = asyncio.create_task(run(runtime, stop))
         try:
-            await server.wait_for(lambda: server.get_updates_calls > 0 or task.done())
+            await server.wait_for(
+                lambda: server.get_updates_calls > 0 or server.webhook_url or task.done()
+            )
             if task.done():
                 task.result()
             yield runtime

@@ -35,22 +35,24 @@ async def test_memebot_run_serves_without_torch_and_without_leaking_the_token(
             "MEMEBOT_DATA_DIR": str(tmp_path / "data"),
             "MEMEBOT_MODEL_DIR": str(tiny_model),
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", PROBE, cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
+        log_path = tmp_path / "bot.log"  # a file, not a pipe: a full pipe would stall the bot
+        with log_path.open("wb") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", PROBE, cwd=tmp_path, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=log_file,
+            )
         try:
             await server.wait_for(lambda: server.get_updates_calls > 0, timeout=60)
             meme = server.post_photo(group(), user(5), encode(make_image("doom", 1), "JPEG"))
             reply = await server.reply_to(meme)
             assert reply.buttons
             proc.send_signal(signal.SIGTERM)
-            stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+            stdout, _ = await asyncio.wait_for(proc.communicate(), 30)
         finally:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-    log = stderr.decode()
+    log = log_path.read_text()
     assert proc.returncode == 0, log[-3000:]
     assert "torch loaded: False" in stdout.decode()
     assert TOKEN not in log and TOKEN.split(":")[1] not in log
