@@ -43,7 +43,8 @@ from model_training.embeddings import EmbeddingCache, cache_key, embed
 from model_training.evaluate import EvalItem
 from model_training.export import check_parity, export_onnx, quantize_int8
 from model_training.head import HeadConfig, imprint, train_head
-from model_training.pipeline import TrainConfig, fit_ood_and_calibration, load_checkpoint, save_checkpoint
+from model_training.calibrate import calibrate
+from model_training.pipeline import TrainConfig, load_checkpoint, save_checkpoint
 from model_training.promotion import GateConfig, GateDecision, RetrainError, Scores, decide
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ class RetrainConfig:
     seed: int = 0
     gate: GateConfig = field(default_factory=GateConfig)
     # Warm start: a smaller learning rate than from scratch, old rows anchored.
-    head: HeadConfig = field(default_factory=lambda: HeadConfig(lr=1e-2, anchor=1e-2, patience=40, epochs=300))
-    correction_weight: int = 3  # each training correction counts this many times
+    head: HeadConfig = field(default_factory=lambda: HeadConfig(lr=1e-2, anchor=0.1, patience=40, epochs=300))
+    correction_weight: int = 2  # each training correction counts this many times
     max_per_class: int = 4000  # base + corrections rows per class in the head's training set
     ood_bank_max: int = 20000  # in-distribution rows the OOD scorer keeps
     int8: bool = True
@@ -596,10 +597,11 @@ def _fast(
     x_ood = cache.get([s.sha256 for s in uniq_train])
     calib_val = val_samples if val_samples else uniq_train
     x_cal = cache.get([s.sha256 for s in calib_val])
-    tcfg = TrainConfig(data_dir=Path(cfg.dataset_dir or "."), reject_label=meta.reject_label)
-    temperature, ood, scorer, aurocs = fit_ood_and_calibration(
-        model, Splits(uniq_train, calib_val, []), labels, pre, tcfg, x_ood, _logits(head, x_cal), x_cal
-    )
+    defaults = TrainConfig(data_dir=Path("."))
+    cal = calibrate(labels, meta.reject_label, np.array([idx[s.label] for s in uniq_train]), x_ood,
+                    np.array([idx[s.label] for s in calib_val]), _logits(head, x_cal), x_cal,
+                    defaults.ood_methods, defaults.keep_in_distribution)
+    temperature, ood, scorer, aurocs = cal.temperature, cal.ood, cal.scorer, cal.val_auroc
     timings["calibrate"] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()

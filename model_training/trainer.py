@@ -118,6 +118,7 @@ class TrainerOptions:
     stale_after: timedelta = timedelta(minutes=2)
     threads: int | None = None
     retrain_overrides: dict[str, Any] = field(default_factory=dict)  # RetrainConfig fields
+    health_file: Path | None = None  # touched at every poll and heartbeat (container health check)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> TrainerOptions:
@@ -126,6 +127,7 @@ class TrainerOptions:
             dataset_dir=settings.dataset_dir,
             cache_dir=Path(settings.data_dir) / "cache",
             min_examples_new_label=settings.min_examples_new_label,
+            health_file=Path(settings.data_dir) / "trainer.alive",
             **kw,
         )
 
@@ -293,9 +295,16 @@ class Trainer:
                 lg.removeHandler(tail)
                 lg.setLevel(lvl)
 
+    def touch(self) -> None:
+        if self.opts.health_file is not None:
+            with contextlib.suppress(OSError):
+                self.opts.health_file.parent.mkdir(parents=True, exist_ok=True)
+                self.opts.health_file.touch()
+
     async def _heartbeat(self, job_id: int, tail: LogTail) -> None:
         while True:
             await asyncio.sleep(self.opts.heartbeat_s)
+            self.touch()
             try:
                 await self.storage.heartbeat_job(job_id, log_tail=tail.text())
             except Exception as exc:  # the database blipped: try again next beat
@@ -307,6 +316,7 @@ class Trainer:
         await self.recover()
         outcomes: list[JobOutcome] = []
         while not stop.is_set():
+            self.touch()
             outcome = await self.process_one()
             if outcome is not None:
                 outcomes.append(outcome)

@@ -1,0 +1,24 @@
+# memebot: one image per role.
+#   serve   - the bots (`memebot run`): onnxruntime only, never torch
+#   trainer - `memebot trainer`: adds the [train] extra (torch CPU, timm, ...)
+FROM python:3.11-slim AS serve
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    MEMEBOT_DATA_DIR=/data/var MEMEBOT_MODEL_DIR=/data/models
+WORKDIR /app
+RUN useradd --create-home --uid 1000 memebot && mkdir -p /data && chown memebot /data
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY inference ./inference
+COPY storage ./storage
+COPY model_training ./model_training
+RUN pip install .
+USER memebot
+VOLUME ["/data"]
+CMD ["memebot", "run"]
+
+FROM serve AS trainer
+USER root
+# CPU wheels of torch (the default index would pull CUDA builds of several GB).
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu ".[train]"
+USER memebot
+CMD ["memebot", "trainer"]
