@@ -91,6 +91,7 @@ class TelegramStandIn:
         self.answers: list[CallbackAnswer] = []
         self.calls: list[str] = []
         self.unexpected: list[str] = []
+        self.messages: dict[int, dict[str, Any]] = {}  # message id -> the posted message
         self.update_times: dict[int, float] = {}  # message id -> when its update was queued
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
@@ -317,9 +318,15 @@ class TelegramStandIn:
     def _message(self, chat: dict[str, Any], sender: dict[str, Any], **content: Any) -> int:
         message_id = next(self._message_ids)
         self.update_times[message_id] = time.perf_counter()
-        self._push("message", {"message_id": message_id, "date": int(time.time()),
-                               "chat": chat, "from": sender, **content})
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat,
+                   "from": sender, **content}
+        self.messages[message_id] = message
+        self._push("message", message)
         return message_id
+
+    def redeliver(self, message_id: int) -> None:
+        """The same message again under a new update id (Telegram retries after a crash)."""
+        self._push("message", self.messages[message_id])
 
     def post_photo(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
                    size: int | None = None) -> int:
