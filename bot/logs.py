@@ -75,6 +75,8 @@ def configure_logging(
         handler.addFilter(redact)
         if json_lines:
             handler.setFormatter(JsonFormatter())
-    # httpx announces every request (with its token-bearing URL) at INFO: too chatty anyway.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # httpx announces every request (a token-bearing URL, redacted above) at INFO: one line
+    # per poll is noise unless debugging.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     return redact

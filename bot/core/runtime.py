@@ -3,6 +3,7 @@ classification queue, the downloader and the service on top of them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -34,16 +35,31 @@ class CoreRuntime:
     service: MemeService
 
 
-async def _first_model(settings: Settings, storage: Storage, loader: ClassifierLoader) -> Classifier:
-    """Storage's active version if it loads (a /rollback survives restarts), else model_dir."""
+async def _first_model(
+    settings: Settings,
+    storage: Storage,
+    loader: ClassifierLoader,
+    preloaded: asyncio.Task[Classifier],
+) -> Classifier:
+    """Storage's active version if it loads (a /rollback survives restarts), else model_dir.
+
+    `preloaded` (model_dir, loading since before storage opened) is usually the answer, so
+    the two slow start-up steps overlap.
+    """
     active = await storage.active_model_version()
     if active is not None:
+        try:
+            fallback = await preloaded
+            if fallback.version == active.version:
+                return fallback
+        except SwitchError:
+            pass
         try:
             return await load_classifier(loader, Path(active.path))
         except SwitchError as exc:
             log.warning("active model %s does not load (%s); using %s",
                         active.version, exc, settings.model_dir)
-    return await load_classifier(loader, settings.model_dir)
+    return await preloaded
 
 
 @asynccontextmanager
@@ -56,13 +72,19 @@ async def open_runtime(
     """Open everything; on exit, finish queued classifications and close in reverse order."""
     loader = loader or partial(Classifier, threads=None)
     async with AsyncExitStack() as stack:
-        storage = await Storage.open(
-            settings.effective_database_url,
-            settings.data_dir / "blobs",
-            dataset_dir=settings.dataset_dir,
-        )
+        preloaded = asyncio.create_task(load_classifier(loader, settings.model_dir))
+        try:
+            storage = await Storage.open(
+                settings.effective_database_url,
+                settings.data_dir / "blobs",
+                dataset_dir=settings.dataset_dir,
+            )
+        except BaseException:
+            preloaded.cancel()
+            await asyncio.gather(preloaded, return_exceptions=True)
+            raise
         stack.push_async_callback(storage.close)
-        holder = ModelHolder(await _first_model(settings, storage, loader))
+        holder = ModelHolder(await _first_model(settings, storage, loader, preloaded))
         switcher = ModelSwitcher(storage, holder, loader)
         await switcher.register_current()
         queue = ClassifyQueue(
