@@ -19,7 +19,8 @@ def _resolver(bot: Bot, file_id: str) -> UrlResolver:
         except BadRequest as exc:  # e.g. "File is too big" for files over the API's 20 MB
             raise DownloadError(f"Telegram refused to hand out the file ({exc.message})") from None
         except TelegramError as exc:
-            raise DownloadError(f"Telegram did not provide the file ({type(exc).__name__})") from None
+            reason = type(exc).__name__
+            raise DownloadError(f"Telegram did not provide the file ({reason})") from None
         if not file.file_path:
             raise DownloadError("Telegram did not provide the file")
         return file.file_path
