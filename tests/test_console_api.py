@@ -18,6 +18,7 @@ from PIL import Image
 from yarl import URL
 
 from bot.console.runner import ConsoleServer, start_console
+from bot.console.uploads import display_file_name
 from bot.console.security import CSRF_COOKIE, TOKEN_FILE, load_admin_token
 from bot.core.runtime import CoreRuntime, open_runtime
 from bot.settings import Settings
@@ -75,7 +76,7 @@ class Client:
 
     async def upload(self, *files: tuple[str, bytes, str], headers: dict[str, str] | None = None
                      ) -> tuple[int, Any]:
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(quote_fields=False)
         for name, data, content_type in files:
             form.add_field("file", data, filename=name, content_type=content_type)
         async with self.session.post(
@@ -200,8 +201,10 @@ async def test_upload_size_limit(tmp_path: Path, tiny_model: Path) -> None:
 
 
 async def test_file_names_are_reduced_to_a_display_name(client: Client) -> None:
-    item = await uploaded_named(client, "../../etc/<b>x</b>\x00.jpg")
-    assert item["name"] == "<b>x</b>.jpg"  # kept as text (the page escapes it), no path
+    item = await uploaded_named(client, "../..\\etc/<img src=x onerror=alert(1)>.jpg")
+    assert item["name"] == "<img src=x onerror=alert(1)>.jpg"  # text for the page; no path
+    assert display_file_name("C:\\x\\a\x00b\u202e.png") == "ab.png"
+    assert display_file_name("") == "upload" and len(display_file_name("x" * 500)) == 120
 
 
 async def uploaded_named(client: Client, name: str) -> dict[str, Any]:
@@ -262,11 +265,14 @@ async def test_login_session_and_logout(client: Client) -> None:
     status, body = await client.post_json("api/login", {"token": "wrong"})
     assert status == 403
     assert (await client.get_json("api/session"))[1]["admin"] is False
-    await client.sign_in()
+    async with client.session.post(client.base + "api/login", json={"token": ADMIN_TOKEN},
+                                   headers=client.headers()) as r:
+        assert r.status == 200
+        (set_cookie,) = r.headers.getall("Set-Cookie")
+    assert set_cookie.startswith("memebot_admin=") and ADMIN_TOKEN not in set_cookie
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
     session = (await client.get_json("api/session"))[1]
     assert session["admin"] is True and {lab["name"] for lab in session["labels"]} == LABELS
-    cookie = client.session.cookie_jar.filter_cookies(URL(client.base))["memebot_admin"]
-    assert ADMIN_TOKEN not in cookie.value and cookie["httponly"] and cookie["samesite"] == "Strict"
     status, _ = await client.post_json("api/logout")
     assert status == 200 and (await client.get_json("api/session"))[1]["admin"] is False
 
