@@ -53,9 +53,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def peak_rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmHWM:") -> float:
+    """VmHWM is the kernel's high-water mark of resident memory, VmRSS the current size."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):  # the kernel's high-water mark of resident memory
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -97,7 +98,9 @@ async def run_sustained(server: TelegramStandIn, images: list[bytes], in_flight:
     return len(images) / (time.perf_counter() - start)
 
 
-async def bench(model: Path, n_single: int, n_burst: int, n_sustained: int) -> None:
+async def bench(
+    model: Path, n_single: int, n_burst: int, n_sustained: int, extra_env: dict[str, str]
+) -> None:
     images = meme_images(max(n_single, n_burst, n_sustained))
     with tempfile.TemporaryDirectory() as tmp:
         async with standin() as server:
@@ -110,6 +113,7 @@ async def bench(model: Path, n_single: int, n_burst: int, n_sustained: int) -> N
                 "MEMEBOT_DATA_DIR": str(Path(tmp) / "data"),
                 "MEMEBOT_MODEL_DIR": str(model),
                 "MEMEBOT_QUEUE_SIZE": str(max(256, n_burst + 16)),
+                **extra_env,
             }
             log_path = Path(tmp) / "bot.log"  # a file: a full pipe would stall the bot
             log_file = log_path.open("wb")
@@ -128,10 +132,12 @@ async def bench(model: Path, n_single: int, n_burst: int, n_sustained: int) -> N
                 if exited.done():
                     sys.exit(f"the bot did not start:\n{log_path.read_text()[-3000:]}")
                 start_s = time.perf_counter() - spawned
+                await asyncio.sleep(0.5)  # let start-up settle before reading the idle size
+                idle_rss = rss_mb(proc.pid, "VmRSS:")
                 single = await run_singles(server, images[:n_single])
                 burst, burst_rate = await run_burst(server, images[:n_burst])
                 sustained = await run_sustained(server, images[:n_sustained], in_flight=32)
-                rss = peak_rss_mb(proc.pid)
+                rss = rss_mb(proc.pid)
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(proc.wait(), 60)
             finally:
@@ -142,7 +148,8 @@ async def bench(model: Path, n_single: int, n_burst: int, n_sustained: int) -> N
             if proc.returncode != 0:
                 sys.exit(f"bot exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
     source = "shared real memes" if SHARED_MEMES.is_dir() else "generated 500x500 JPEGs"
-    print(f"model: {model}   images: {source}   cores: {os.cpu_count()}")
+    print(f"model: {model}   images: {source}   cores: {os.cpu_count()}   "
+          f"load: {os.getloadavg()[0]:.1f}   {' '.join(f'{k}={v}' for k, v in extra_env.items())}")
     rows = [
         ("single meme latency p50", f"{statistics.median(single):.0f} ms", ""),
         ("single meme latency p95", f"{percentile(single, 0.95):.0f} ms", ""),
@@ -150,6 +157,7 @@ async def bench(model: Path, n_single: int, n_burst: int, n_sustained: int) -> N
         (f"burst of {n_burst}: latency p95", f"{percentile(burst, 0.95):.0f} ms", ""),
         (f"burst of {n_burst}: memes/s", f"{burst_rate:.1f}", ""),
         ("sustained memes/s (32 in flight)", f"{sustained:.1f}", ""),
+        ("bot RSS idle after start", f"{idle_rss:.0f} MB", ""),
         ("bot peak RSS", f"{rss:.0f} MB", f"<= {RSS_TARGET_MB} MB "
          + ("ok" if rss <= RSS_TARGET_MB else "MISSED")),
         ("bot start (spawn -> polling)", f"{start_s:.2f} s", f"<= {START_TARGET_S} s "
@@ -168,6 +176,8 @@ def main() -> int:
     parser.add_argument("--singles", type=int, default=30)
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--sustained", type=int, default=400)
+    parser.add_argument("--env", action="append", default=[], metavar="MEMEBOT_X=VALUE",
+                        help="extra setting for the bot process (repeatable)")
     args = parser.parse_args()
     model = (args.model or Settings().model_dir).resolve()
     try:
@@ -176,7 +186,8 @@ def main() -> int:
         print(f"no model to benchmark: {exc}\n(train one with `memebot train`, or pass --model)",
               file=sys.stderr)
         return 2
-    asyncio.run(bench(model, args.singles, args.burst, args.sustained))
+    extra = dict(item.split("=", 1) for item in args.env)
+    asyncio.run(bench(model, args.singles, args.burst, args.sustained, extra))
     return 0
 
 

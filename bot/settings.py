@@ -45,8 +45,10 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
-    concurrent_updates: int = Field(64, gt=0, description="updates handled at the same time")
-    classify_batch_size: int = Field(8, gt=0)
+    # Measured on 2 cores (benchmarks/bench_bot.py): bigger values barely add throughput but
+    # hold more decoded images and ORT activations at once, pushing peak RSS past 300 MB.
+    concurrent_updates: int = Field(16, gt=0, description="updates handled at the same time")
+    classify_batch_size: int = Field(2, gt=0)
     model_check_interval_s: float = Field(60.0, gt=0, description="poll for a promoted model")
     reaction_labels: dict[str, str] = Field(
         default_factory=lambda: {"😈": "doom", "🦄": "animal_crossing", "🤷": "other", "👍": "+"},
