@@ -419,7 +419,7 @@ class Console:
     async def add_label(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name.strip() or len(name) > 64 or " " in name.strip():
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
             return json_error(
                 400, "A label is 1-32 lowercase letters, digits or underscores (e.g. genshin)."
             )
