@@ -18,7 +18,7 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 OOD_FILE = "ood.npz"
 
-OODMethod = Literal["energy", "knn", "mahalanobis", "none"]
+OODMethod = Literal["energy", "knn", "mahalanobis", "energy+knn", "none"]
 
 
 class OODConfig(BaseModel):

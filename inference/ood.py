@@ -32,19 +32,37 @@ class OODScorer:
     means: np.ndarray | None = None  # mahalanobis: class means (C, D)
     precision: np.ndarray | None = None  # mahalanobis: shared inverse covariance (D, D)
     logit_index: list[int] = field(default_factory=list)  # energy: in-distribution logits
+    # energy+knn: (mean, std) of each part on in-distribution validation images, so the two
+    # scores are averaged on one scale.
+    norm: np.ndarray | None = None
+
+    def _energy(self, logits: np.ndarray) -> np.ndarray:
+        sel = logits[:, self.logit_index] if self.logit_index else logits
+        return (-_logsumexp(sel.astype(np.float64))).astype(np.float32)
+
+    def _knn(self, embedding: np.ndarray) -> np.ndarray:
+        assert self.bank is not None
+        sims = l2_normalize(embedding.astype(np.float32)) @ self.bank.T
+        k = min(self.k, self.bank.shape[0])
+        kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
+        return (1.0 - kth).astype(np.float32)
+
+    def parts(self, logits: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        """energy+knn: the two raw scores, one column each (for fitting `norm`)."""
+        return np.stack([self._energy(logits), self._knn(embedding)], axis=1)
 
     def score(self, logits: np.ndarray, embedding: np.ndarray) -> np.ndarray:
         if self.method == "none":
             return np.zeros(len(logits), np.float32)
         if self.method == "energy":
-            sel = logits[:, self.logit_index] if self.logit_index else logits
-            return (-_logsumexp(sel.astype(np.float64))).astype(np.float32)
+            return self._energy(logits)
         if self.method == "knn":
-            assert self.bank is not None
-            sims = l2_normalize(embedding.astype(np.float32)) @ self.bank.T
-            k = min(self.k, self.bank.shape[0])
-            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
-            return (1.0 - kth).astype(np.float32)
+            return self._knn(embedding)
+        if self.method == "energy+knn":
+            z = self.parts(logits, embedding)
+            if self.norm is not None:
+                z = (z - self.norm[:, 0]) / self.norm[:, 1]
+            return z.mean(axis=1).astype(np.float32)
         if self.method == "mahalanobis":
             assert self.means is not None and self.precision is not None
             diffs = embedding[:, None, :].astype(np.float64) - self.means[None]
@@ -60,6 +78,8 @@ class OODScorer:
             arrays["means"] = self.means
         if self.precision is not None:
             arrays["precision"] = self.precision
+        if self.norm is not None:
+            arrays["norm"] = self.norm
         arrays["logit_index"] = np.asarray(self.logit_index, np.int64)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
@@ -77,4 +97,5 @@ class OODScorer:
                 means=z["means"] if "means" in z else None,
                 precision=z["precision"] if "precision" in z else None,
                 logit_index=[int(i) for i in z["logit_index"]],
+                norm=z["norm"] if "norm" in z else None,
             )

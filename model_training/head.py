@@ -13,7 +13,10 @@ from torch import nn
 class HeadConfig:
     epochs: int = 300
     lr: float = 1e-2
-    weight_decay: float = 1e-3
+    weight_decay: float = 0.0
+    # L2 on the weights over standardised features, as 1/C of logistic regression: 5-fold CV
+    # on the memes' Lite0 embeddings put the optimum near C = 0.005-0.01.
+    l2: float = 200.0
     label_smoothing: float = 0.05
     patience: int = 30
     seed: int = 0
@@ -40,6 +43,28 @@ def imprint(head: nn.Linear, new_rows: np.ndarray) -> nn.Linear:
     return out
 
 
+def _standardizer(x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    mu = torch.from_numpy(x.mean(axis=0)).float()
+    sd = torch.from_numpy(x.std(axis=0)).float().clamp_min(1e-4)
+    return mu, sd
+
+
+def _to_standard(head: nn.Linear, mu: torch.Tensor, sd: torch.Tensor) -> nn.Linear:
+    out = nn.Linear(head.in_features, head.out_features)
+    with torch.no_grad():
+        out.weight.copy_(head.weight * sd)
+        out.bias.copy_(head.bias + head.weight @ mu)
+    return out
+
+
+def _from_standard(head: nn.Linear, mu: torch.Tensor, sd: torch.Tensor) -> nn.Linear:
+    out = nn.Linear(head.in_features, head.out_features)
+    with torch.no_grad():
+        out.weight.copy_(head.weight / sd)
+        out.bias.copy_(head.bias - (head.weight / sd) @ mu)
+    return out
+
+
 def train_head(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -49,11 +74,16 @@ def train_head(
     cfg: HeadConfig = HeadConfig(),
     init: nn.Linear | None = None,
 ) -> tuple[nn.Linear, list[dict[str, float]]]:
-    """Full-batch AdamW with early stopping on validation loss; the best head is returned."""
+    """Full-batch AdamW with L2 and early stopping on validation loss; returns the best head.
+
+    Trains on standardised features and folds the standardisation back into the returned
+    layer, so the exported network still takes raw embeddings.
+    """
     torch.manual_seed(cfg.seed)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
-    xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val).long()
-    head = init if init is not None else nn.Linear(x_train.shape[1], num_classes)
+    mu, sd = _standardizer(x_train)
+    xt, yt = (torch.from_numpy(x_train) - mu) / sd, torch.from_numpy(y_train).long()
+    xv, yv = (torch.from_numpy(x_val) - mu) / sd, torch.from_numpy(y_val).long()
+    head = _to_standard(init, mu, sd) if init is not None else nn.Linear(x_train.shape[1], num_classes)
     anchor_w = head.weight.detach().clone() if init is not None else None
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
@@ -63,6 +93,8 @@ def train_head(
         head.train()
         opt.zero_grad()
         loss = loss_fn(head(xt), yt)
+        if cfg.l2:
+            loss = loss + cfg.l2 * head.weight.pow(2).sum() / (2 * max(len(yt), 1))
         if anchor_w is not None and cfg.anchor:
             old = anchor_w.shape[0]
             loss = loss + cfg.anchor * (head.weight[:old] - anchor_w).pow(2).sum()
@@ -84,4 +116,4 @@ def train_head(
                 break
     if best_state is not None:
         head.load_state_dict(best_state)
-    return head, history
+    return _from_standard(head, mu, sd), history

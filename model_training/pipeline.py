@@ -55,7 +55,8 @@ class TrainConfig:
     test_fraction: float = 0.15
     holdout_source: str | None = None
     reject_label: str = "other"
-    ood_methods: tuple[str, ...] = ("energy", "knn", "mahalanobis")
+    ood_methods: tuple[str, ...] = ("energy+knn", "energy", "knn", "mahalanobis")
+    ood_method: str | None = "energy+knn"  # None: the best validation AUROC
     keep_in_distribution: float = 0.96
     int8: bool = True
     activate: bool = True
@@ -174,7 +175,7 @@ def fit_ood_and_calibration(
     y_train = np.array([labels.index(s.label) for s in splits.train])
     y_val = np.array([labels.index(s.label) for s in splits.val])
     cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_val, val_logits, val_emb,
-                    cfg.ood_methods, cfg.keep_in_distribution)
+                    cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method)
     return cal.temperature, cal.ood, cal.scorer, cal.val_auroc
 
 
@@ -274,7 +275,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     train_emb = _outputs(model, splits.train, pre)[1] if cfg.finetune_epochs > 0 else x_tr
     y_train = np.array([labels.index(s.label) for s in splits.train])
     cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_va, val_logits, val_emb,
-                    cfg.ood_methods, cfg.keep_in_distribution)
+                    cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method)
     temperature, ood, scorer, aurocs = cal.temperature, cal.ood, cal.scorer, cal.val_auroc
     log.info("temperature %.3f; OOD %s (validation AUROC %s), threshold %.4f", temperature, ood.method,
              {k: round(v, 4) for k, v in aurocs.items()}, ood.threshold)

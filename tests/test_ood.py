@@ -1,0 +1,69 @@
+"""OOD scorers: fitted state survives saving, scores separate far-away points, thresholds keep memes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from inference.ood import OODScorer  # noqa: E402
+from model_training.calibrate import calibrate, calibrate_threshold, fit_scorer  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def _data(n: int = 200, d: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    centres = np.stack([np.r_[np.full(d // 2, 3.0), np.zeros(d - d // 2)], np.r_[np.zeros(d // 2), np.full(d - d // 2, 3.0)]])
+    y = RNG.integers(0, 2, n)
+    emb = centres[y] + RNG.normal(0, 1, (n, d))
+    far = RNG.normal(0, 1, (50, d)) * 0.5 - 4.0
+    return emb, y, far
+
+
+@pytest.mark.parametrize("method", ["energy", "knn", "mahalanobis", "energy+knn"])
+def test_scores_survive_save_and_load(method: str, tmp_path: Path) -> None:
+    emb, y, far = _data()
+    logits = np.stack([emb[:, :8].sum(1), emb[:, 8:].sum(1), np.zeros(len(emb))], 1)
+    scorer = fit_scorer(method, emb, y, [0, 1])
+    if method == "energy+knn":
+        scorer.norm = np.array([[0.0, 1.0], [0.0, 1.0]])
+    scorer.save(tmp_path / "ood.npz")
+    again = OODScorer.load(tmp_path / "ood.npz")
+    np.testing.assert_allclose(again.score(logits, emb), scorer.score(logits, emb), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["knn", "mahalanobis"])
+def test_far_points_score_higher(method: str) -> None:
+    emb, y, far = _data()
+    scorer = fit_scorer(method, emb[:150], y[:150], [0, 1])
+    zeros = np.zeros((1, 3))
+    s_in = scorer.score(np.repeat(zeros, 50, 0), emb[150:])
+    s_out = scorer.score(np.repeat(zeros, 50, 0), far)
+    assert s_out.min() > np.median(s_in)
+
+
+def test_threshold_keeps_the_requested_share() -> None:
+    scores = np.linspace(0, 1, 1000)
+    kept = np.ones(1000, bool)
+    thr = calibrate_threshold(scores, kept, keep=0.96)
+    assert (scores <= thr).mean() >= 0.96
+    kept[:20] = False  # the classifier already calls 2% "other": the OOD rule gets the rest
+    thr = calibrate_threshold(scores, kept, keep=0.96)
+    assert ((scores <= thr) & kept).mean() >= 0.96 - 1e-9
+
+
+def test_calibrate_fits_the_combined_score_on_validation() -> None:
+    emb, y, far = _data(300)
+    labels = ["a", "b", "other"]
+    y3 = np.r_[y, np.full(len(far), 2)]
+    e3 = np.r_[emb, far]
+    logits = np.stack([e3[:, :8].sum(1), e3[:, 8:].sum(1), -e3.sum(1) / 4], 1)
+    cal = calibrate(labels, "other", y3, e3, y3, logits, e3)
+    assert cal.ood.method == "energy+knn" and cal.scorer.norm is not None
+    assert set(cal.val_auroc) == {"energy+knn", "energy", "knn", "mahalanobis"}
+    s = cal.scorer.score(logits[: len(emb)], emb)
+    assert (s <= cal.ood.threshold).mean() >= 0.9
+    assert 0.05 < cal.temperature < 20
