@@ -190,8 +190,12 @@ const MB = (() => {
       ? document.activeElement.dataset.label || document.activeElement.className : null;
     const fresh = card(item, { onChange });
     if (old) old.replaceWith(fresh);
-    else if (prepend) container.prepend(fresh);
-    else container.append(fresh);
+    else if (prepend) {
+      // Newest first by post id, whatever order concurrent uploads finish in.
+      const older = [...container.querySelectorAll("article[data-post-id]")].find(
+        (n) => Number(n.dataset.postId) < Number(item.post_id));
+      if (older) older.before(fresh); else container.append(fresh);
+    } else container.append(fresh);
     if (focusedLabel) {
       const again = [...fresh.querySelectorAll("button")].find(
         (b) => (b.dataset.label || b.className) === focusedLabel) || fresh.querySelector("button");
