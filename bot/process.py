@@ -21,7 +21,8 @@ DISCORD_FILE_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.
 
 
 def _secrets(settings: Settings) -> list[str]:
-    tokens = (settings.telegram_token, settings.discord_token, settings.telegram_webhook_secret)
+    tokens = (settings.telegram_token, settings.discord_token, settings.telegram_webhook_secret,
+              settings.console_admin_token)
     return [t.get_secret_value() for t in tokens if t is not None]
 
 
@@ -41,8 +42,13 @@ def _adapters(settings: Settings) -> tuple[list[AdapterRunner], list[str]]:
         else:
             runners.append(module.run)
             origins.extend(DISCORD_FILE_ORIGINS)
+    if settings.console_enabled or (settings.console_enabled is None and not runners):
+        from bot.console.runner import run as run_console
+
+        runners.append(run_console)
     if not runners:
-        raise ConfigError("no bot token configured: set MEMEBOT_TELEGRAM_TOKEN")
+        raise ConfigError("no bot token configured and the console is off: set "
+                          "MEMEBOT_TELEGRAM_TOKEN or MEMEBOT_CONSOLE_ENABLED=true")
     return runners, origins
 
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     console_host: str = "127.0.0.1"
     console_port: int = Field(8080, ge=0, le=65535)
     console_admin_token: SecretStr | None = None
+    console_enabled: bool | None = Field(
+        None, description="run the web console (default: only when no chat token is set)"
+    )
     min_examples_new_label: int = Field(5, gt=0)
 
     @field_validator("super_admins", mode="before")
