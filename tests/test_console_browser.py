@@ -251,13 +251,16 @@ async def test_retrain_from_the_console_then_roll_back(
     await async_api.expect(page.locator("#job-result")).to_contain_text(new)
     row = page.locator(f'#versions tr[data-version="{new}"]')
     await async_api.expect(row).to_have_count(1)
-    if outcome.result is not None and outcome.result.promoted:
-        await async_api.expect(row).to_contain_text("serving")
-        assert runtime.models.current.version == new
-        await page.get_by_role("button", name="Roll back to the previous model").click()
-        await async_api.expect(page.locator("#status")).to_contain_text(f"Now serving model {old}")
-        await async_api.expect(page.locator(f'#versions tr[data-version="{old}"]')).to_contain_text(
-            "serving"
-        )
-        assert runtime.models.current.version == old
+    if outcome.result is None or not outcome.result.promoted:
+        # The gate kept it as a candidate: the admin may still choose to serve it.
+        await row.get_by_role("button", name=f"Roll back to {new}").click()
+    await async_api.expect(row).to_contain_text("serving")
+    assert runtime.models.current.version == new
+    await page.get_by_role("button", name="Roll back to the previous model").click()
+    await async_api.expect(page.locator("#status")).to_contain_text(f"Now serving model {old}")
+    await async_api.expect(page.locator(f'#versions tr[data-version="{old}"]')).to_contain_text(
+        "serving"
+    )
+    assert runtime.models.current.version == old
+    assert (await runtime.storage.active_model_version()).version == old
     assert not page.js_errors
