@@ -56,17 +56,23 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 0.0) -> list[Prediction]:
     """Calibrated probabilities plus the OOD rule turn raw outputs into labels.
 
-    A game label whose image scores above the calibrated OOD threshold becomes the reject
-    label ("other"); its confidence is then how unusual the image is among validation memes.
+    The best game label stands unless P(other) reaches its calibrated threshold, or the image
+    scores above the calibrated OOD threshold (unlike any meme the model knows); then the label
+    is "other", and for an OOD rejection the confidence is how unusual the image is among
+    validation memes.
     """
     probs = softmax(raw.logits, meta.temperature)
     scores = ood.score(raw.logits, raw.embedding)
     reference = sorted(meta.ood.reference_scores)
+    reject = meta.labels.index(meta.reject_label) if meta.reject_label in meta.labels else None
+    games = [i for i in range(len(meta.labels)) if i != reject]
     out = []
     for p, s in zip(probs, scores):
-        top = int(np.argmax(p))
+        top = games[int(np.argmax(p[games]))]
         label, conf, is_ood = meta.labels[top], float(p[top]), False
-        if label != meta.reject_label and float(s) > meta.ood.threshold:
+        if reject is not None and p[reject] >= meta.ood.other_threshold:
+            label, conf = meta.reject_label, float(p[reject])
+        elif float(s) > meta.ood.threshold:
             label, is_ood = meta.reject_label, True
             conf = bisect.bisect_left(reference, float(s)) / len(reference) if reference else 1.0
         out.append(

@@ -24,6 +24,8 @@ OODMethod = Literal["energy", "knn", "mahalanobis", "energy+knn", "none"]
 class OODConfig(BaseModel):
     method: OODMethod = "none"
     threshold: float = float("inf")
+    # A game meme is called "other" when P(other) reaches this (calibrated on validation) ...
+    other_threshold: float = 0.5
     k: int = 10
     # Sorted OOD scores of in-distribution validation memes: a score's rank among them is the
     # confidence that an image is unlike the memes the model knows.

@@ -62,6 +62,11 @@ def choose_ood(
     return best, aurocs
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def calibrate_threshold(scores_id: np.ndarray, kept_by_classifier: np.ndarray, keep: float = 0.96) -> float:
     """Smallest threshold keeping `keep` of in-distribution memes labelled as a game.
 
@@ -119,8 +124,17 @@ def calibrate(
     method = method if method in candidates else best
     scorer = candidates[method]
     scores = scorer.score(val_logits, val_emb)
-    kept = np.isin(val_logits.argmax(1), games)[val_is_id]
+    other_threshold = 1.0
+    if reject_label in labels:
+        # Half of the rejection budget goes to the classifier's own "other" class, the rest to
+        # the OOD score: a plain argmax let the "other" class alone reject ~7% of memes.
+        p_other = _softmax(val_logits / temperature)[val_is_id, labels.index(reject_label)]
+        other_threshold = float(np.clip(np.quantile(p_other, 1 - (1 - keep) / 2), 0.3, 0.99))
+        kept = p_other < other_threshold
+    else:
+        kept = np.ones(int(val_is_id.sum()), bool)
     threshold = calibrate_threshold(scores[val_is_id], kept, keep)
     reference = np.quantile(scores[val_is_id], np.linspace(0, 1, 201)).tolist()
-    ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference)  # type: ignore[arg-type]
+    ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference,  # type: ignore[arg-type]
+                    other_threshold=other_threshold)
     return Calibration(temperature, ood, scorer, aurocs)
