@@ -101,7 +101,8 @@ def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir:
     assert meta.labels == ModelMeta.load(active).labels
     assert meta.training["retrained_from"] == active.name
     assert meta.metrics["retrain"]["promoted"] is True
-    assert meta.metrics["parity_fp32"]["max_abs_logit_diff"] <= 1e-3
+    parity = meta.metrics["parity_fp32"]
+    assert parity["same_argmax"] == 1.0 and parity["max_abs_logit_diff"] <= 1e-3 * max(1.0, parity["logit_scale"])
     clf = Classifier(folder)
     new_images = [make_striped_doom(100 + i) for i in range(6)]
     assert sum(p.label == "doom" for p in clf.predict(new_images)) >= 5
