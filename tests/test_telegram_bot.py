@@ -224,11 +224,16 @@ async def test_retrain_is_queued_for_admins_and_refused_for_others(
     assert await bot.storage.list_jobs() == []
     queued = server.post_text(CHAT, BOB, "/retrain@meme_test_bot")
     reply = await server.reply_to(queued)
-    assert reply.text.startswith("Retraining queued (job #1)")
+    assert reply.text.startswith("Retraining (fast) queued (job #1)")
     again = server.post_text(CHAT, ROOT, "/retrain")
     assert (await server.reply_to(again)).text == "A retrain is already queued (job #1)."
     [job] = await bot.storage.list_jobs()
     assert job.status.value == "queued" and job.requested_by == f"telegram:{BOB['id']}"
+    assert job.kind == "fast"
+    full = server.post_text(CHAT, BOB, "/retrain full")
+    assert (await server.reply_to(full)).text.startswith("Retraining (full) queued (job #2)")
+    wrong = server.post_text(CHAT, BOB, "/retrain now")
+    assert (await server.reply_to(wrong)).text == "Usage: /retrain [fast|full]"
 
 
 async def test_addlabel_is_admin_only_and_adds_a_button(

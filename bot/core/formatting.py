@@ -21,8 +21,16 @@ def percent(value: float) -> str:
 
 def reject_text(reject_label: str, labels: Sequence[str]) -> str:
     """"other: not a Doom or Animal Crossing meme" -- names the labels it is not."""
-    known = [display_name(label) for label in labels if label != reject_label]
-    return f"{reject_label}: not a {' or '.join(known)} meme" if known else reject_label
+    known = sorted((display_name(label) for label in labels if label != reject_label), key=_doom_first)
+    if not known:
+        return reject_label
+    article = "an" if known[0][:1].lower() in "aeiou" else "a"
+    return f"{reject_label}: not {article} {' or '.join(known)} meme"
+
+
+def _doom_first(name: str) -> tuple[int, str]:
+    # The product's own wording is "not a Doom or Animal Crossing meme".
+    return (0 if name == "Doom" else 1, name)
 
 
 def prediction_text(
@@ -48,7 +56,7 @@ HELP_TEXT = (
     "/stats – memes seen, labels, corrections, the model\n"
     "/labels – the labels I know\n"
     "/model – the model in use and the versions available\n"
-    "/retrain – (admins) train a new model with the corrections\n"
+    "/retrain [full] – (admins) learn from the corrections (fast: a new head; full: a fine-tune)\n"
     "/addlabel NAME – (admins) add a label\n"
     "/rollback [VERSION] – (admins) go back to an earlier model"
 )

@@ -317,11 +317,15 @@ class MemeService:
     async def _retrain(self, command: Command) -> Reply:
         # Only queued here: a separate trainer process claims the job, so the bot never
         # blocks on (or imports) the training code.
-        queued = await self.storage.enqueue_retrain(command.actor.qualified_id)
+        # Fast: a new head on cached embeddings (minutes on a CPU); full: a fine-tune.
+        kind = command.args[0].lower() if command.args else "fast"
+        if kind not in ("fast", "full"):
+            return Reply("Usage: /retrain [fast|full]")
+        queued = await self.storage.enqueue_retrain(command.actor.qualified_id, kind)
         job = queued.job
         if queued.created:
             return Reply(
-                f"Retraining queued (job #{job.id}). I keep using "
+                f"Retraining ({kind}) queued (job #{job.id}). I keep using "
                 f"{self.models.current.version} until the new model passes its checks."
             )
         return Reply(f"A retrain is already {job.status.value} (job #{job.id}).")
