@@ -1,4 +1,5 @@
-"""One bot process: logging, the shared core, and every adapter whose token is configured."""
+"""One bot process: logging, the shared core, every adapter whose token is configured, and
+(with `Settings.trainer == "subprocess"`, the default with SQLite) the supervised trainer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from bot.core.runtime import CoreRuntime, open_runtime
+from bot.core.trainer_process import TrainerSupervisor
 from bot.errors import ConfigError
 from bot.logs import configure_logging
 from bot.settings import Settings
@@ -62,6 +64,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with open_runtime(settings, file_origins=origins) as runtime:
+        # Started once storage is open (and migrated): the trainer never races the migration.
+        trainer = _trainer_task(runtime, stop)
         tasks = [asyncio.create_task(run(runtime, stop)) for run in runners]
         try:
             # One adapter failing stops the others: a half-working bot is hard to notice.
@@ -71,3 +75,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if trainer is not None:  # SIGTERM, then kill: it never outlives the bot
+                await asyncio.gather(trainer, return_exceptions=True)
+
+
+def _trainer_task(runtime: CoreRuntime, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    settings = runtime.settings
+    mode = settings.effective_trainer
+    if mode != "subprocess":
+        log.info("trainer: %s", "runs as its own service" if mode == "external"
+                 else "off (/retrain jobs stay queued)")
+        return None
+    supervisor = TrainerSupervisor(settings, runtime.trainer, secrets=_secrets(settings))
+    return asyncio.create_task(supervisor.run(stop), name="trainer-supervisor")

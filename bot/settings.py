@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TrainerMode = Literal["subprocess", "external", "off"]
 
 
 class ReplyMode(str, Enum):
@@ -27,7 +31,11 @@ class Settings(BaseSettings):
 
     telegram_token: SecretStr | None = None
     discord_token: SecretStr | None = None
-    super_admins: list[str] = Field(default_factory=list, description="platform:user_id")
+    # NoDecode: pydantic-settings would parse a list from the environment as JSON only;
+    # `_split_csv` takes "telegram:1,telegram:2" as well as '["telegram:1", "telegram:2"]'.
+    super_admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="platform:user_id, comma-separated or a JSON list"
+    )
     admin_chat_id: str | None = None
     reply_mode: ReplyMode = ReplyMode.every
     confidence_threshold: float = Field(0.6, ge=0.0, le=1.0)
@@ -64,12 +72,40 @@ class Settings(BaseSettings):
     )
     min_examples_new_label: int = Field(5, gt=0)
 
+    # The trainer (`memebot trainer`, issue 6). "subprocess": `memebot run` starts and
+    # supervises it (one command runs everything); "external": it runs as its own service
+    # (another container or machine sharing the database and model folder); "off": none, a
+    # /retrain stays queued. Default: "subprocess" with SQLite (the embedded set-up), else
+    # "external" (PostgreSQL means a bigger set-up, where the trainer is its own service).
+    trainer: TrainerMode | None = Field(None, description="subprocess | external | off")
+    trainer_nice: int = Field(10, ge=0, le=19, description="the trainer's CPU niceness")
+    trainer_threads: int | None = Field(None, gt=0, description="torch threads (default: all)")
+    trainer_poll_s: float = Field(5.0, gt=0, description="the trainer's queue poll interval")
+    trainer_stop_timeout_s: float = Field(10.0, gt=0, description="SIGTERM -> kill after this")
+    trainer_restart_max_s: float = Field(60.0, gt=0, description="longest restart back-off")
+    job_check_interval_s: float = Field(
+        5.0, gt=0, description="poll for finished retrain jobs (admin summaries)"
+    )
+
     @field_validator("super_admins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [v.strip() for v in text.split(",") if v.strip()]
         return value
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_trainer(self) -> TrainerMode:
+        if self.trainer is not None:
+            return self.trainer
+        return "subprocess" if self.uses_sqlite else "external"
 
     @property
     def effective_database_url(self) -> str:

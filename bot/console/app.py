@@ -1,7 +1,7 @@
 """The console's aiohttp application: pages, the JSON API, server-sent events, images.
 
-Every action goes through the core: uploads through `MemeService.handle_post` (with an
-`UploadInbox` instead of a downloader), corrections and confirmations through
+Every action goes through the core: uploads through `MemeService.handle_upload` (the same
+store -> classify -> record path as a chat's `handle_post`), corrections and confirmations through
 `handle_button`, and add-label / retrain / rollback through `handle_command`, with the console
 admin (proven by the admin token) as the actor the platform vouches for.
 
@@ -23,13 +23,13 @@ from aiohttp import hdrs, web
 
 from bot.core import formatting as fmt
 from bot.core.downloads import megabytes
-from bot.core.messages import Actor, Attachment, ChatRef, Command, ImagePost
+from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.runtime import CoreRuntime
-from bot.core.service import MemeService, button_payload
+from bot.core.service import button_payload
 from bot.console import models_info
 from bot.console.events import EventBus
 from bot.console.security import Guard, json_error, middleware
-from bot.console.uploads import NameMemory, UploadInbox, display_file_name, looks_like_image
+from bot.console.uploads import NameMemory, display_file_name, looks_like_image
 from storage.blobs import EXTENSIONS, BlobStore
 from storage.errors import InvalidInputError, NotFoundError, StorageError
 from storage.records import JobStatus, Post, Prediction, RetrainJob, ReviewItem
@@ -64,16 +64,6 @@ class Console:
         self.storage = runtime.storage
         self.service = runtime.service
         self.max_bytes = runtime.settings.max_download_bytes
-        self.inbox = UploadInbox(max_bytes=self.max_bytes)
-        # The same core, fed from uploads instead of a platform's file server.
-        self.uploads = MemeService(
-            storage=runtime.storage,
-            models=runtime.models,
-            queue=runtime.queue,
-            downloader=self.inbox,
-            switcher=runtime.switcher,
-            policy=runtime.service.policy,
-        )
         self.guard = Guard(admin_token, loopback_only=loopback_only)
         self.bus = EventBus()
         self.names = NameMemory()
@@ -284,21 +274,8 @@ class Console:
         return web.json_response({"results": results}, status=status)
 
     async def _post_upload(self, name: str, data: bytes, actor: Actor) -> dict[str, Any]:
-        url = self.inbox.put(data)
-
-        async def resolve() -> str:
-            return url
-
-        post = ImagePost(
-            chat=CHAT,
-            message_id=uuid.uuid4().hex,
-            author=actor,
-            attachment=Attachment("image", resolve, declared_size=len(data)),
-        )
-        try:
-            outcome = await self.uploads.handle_post(post)
-        finally:
-            self.inbox.discard(url)
+        post = ImagePost(chat=CHAT, message_id=uuid.uuid4().hex, author=actor)
+        outcome = await self.service.handle_upload(post, data)
         if outcome.post_id is not None and outcome.label is not None:
             self.names.remember(outcome.post_id, name)
             item = await self.item_for_post(outcome.post_id)
@@ -542,11 +519,14 @@ class Console:
             job = await self.storage.get_job(int(request.match_info["job_id"]))
         except (NotFoundError, InvalidInputError):
             return json_error(404, "No such retrain job.")
-        if job.status is JobStatus.succeeded:
-            # A promoted model serves at once instead of at the next periodic check.
-            await self.runtime.switcher.sync()
+        view = self.job_json(job)
+        assert view is not None
+        if view["finished"]:
+            # The same report the chat admins get (a promoted model serves at once, instead
+            # of at the next periodic check).
+            view["report"] = (await self.runtime.jobs.report(job)).text
         return web.json_response({
-            "job": self.job_json(job),
+            "job": view,
             "serving": self.runtime.models.current.version,
         })
 

@@ -1,53 +1,18 @@
-"""Uploaded files handed to the core's `MemeService.handle_post`.
+"""Helpers for uploaded files, which the console hands to `MemeService.handle_upload`:
+display names, the image-type check, and the names of recent uploads.
 
-The core fetches every image through a `Downloader`. The console's images arrive in the
-request body instead, so the console gives its own `MemeService` (same storage, model, queue
-and switcher as the chat adapters) an `UploadInbox`: a Downloader whose "URLs" are one-time
-keys of uploads held in memory. Nothing here ever opens a file by a user-given name.
+Nothing here ever opens a file by a user-given name.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import unicodedata
 from collections import OrderedDict
 
-from bot.core.downloads import Download, Downloader, DownloadError
-
-SCHEME = "console-upload:"
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
 )
 MAX_NAME_CHARS = 120
-
-
-class UploadInbox(Downloader):
-    """`fetch("console-upload:<key>")` returns (once) the bytes `put` stored under the key."""
-
-    def __init__(self, *, max_bytes: int) -> None:
-        super().__init__((), max_bytes=max_bytes, timeout_s=1.0)
-        self._pending: dict[str, bytes] = {}
-
-    def put(self, data: bytes) -> str:
-        key = secrets.token_hex(16)
-        self._pending[key] = data
-        return SCHEME + key
-
-    def discard(self, url: str) -> None:
-        self._pending.pop(url.removeprefix(SCHEME), None)
-
-    def check_url(self, url: str) -> None:
-        if not url.startswith(SCHEME):
-            raise DownloadError("the console only reads uploaded files")
-
-    async def fetch(self, url: str) -> Download:
-        self.check_url(url)
-        data = self._pending.pop(url.removeprefix(SCHEME), None)
-        if data is None:
-            raise DownloadError("the upload is no longer available")
-        self.check_size(len(data))
-        return Download(data=data, sha256=hashlib.sha256(data).hexdigest())
 
 
 def display_file_name(raw: str | None) -> str:

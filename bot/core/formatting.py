@@ -113,3 +113,43 @@ def model_text(
         lines.append("Versions:")
         lines.extend(f"• {v.version} – {v.status.value}" for v in versions[-10:])
     return "\n".join(lines)
+
+
+MAX_REPORT_CHARS = 3800  # Telegram allows 4096 characters per message
+
+
+def job_report_text(
+    job: Any,
+    *,
+    summary: str | None,
+    serving: str,
+    promoted: bool | None,
+    log_lines: int = 12,
+) -> str:
+    """What admins are told when a retrain job ends: the trainer's summary (corrections used,
+    accuracy before/after, per-class changes, promoted or kept and why) or why it failed."""
+    head = f"Retrain job #{job.id} ({job.kind}, asked by {job.requested_by})"
+    tail = [line for line in (job.log_tail or "").splitlines() if line.strip()][-log_lines:]
+    if job.status.value == "failed":
+        lines = [f"{head} failed: {job.error or 'no reason given'}",
+                 f"Still serving model {serving}."]
+        if tail:
+            lines += ["Last trainer output:", *tail]
+    else:
+        lines = [f"{head} finished."]
+        if summary:
+            lines.append(summary)
+        elif tail:
+            lines += [f"New model {job.model_version}. Trainer output:", *tail]
+        if promoted and serving == job.model_version:
+            lines.append(f"Now serving model {serving}.")
+        elif promoted:
+            lines.append(f"Promoted, but this bot still serves model {serving}: the new model "
+                         "did not load here (see the bot's log).")
+        elif promoted is False:
+            lines.append(f"Still serving model {serving}; an admin can /rollback "
+                         f"{job.model_version} to serve the candidate anyway.")
+    text = "\n".join(lines)
+    if len(text) > MAX_REPORT_CHARS:
+        text = text[: MAX_REPORT_CHARS - 1] + "…"
+    return text

@@ -46,7 +46,8 @@ class ImagePost:
     chat: ChatRef
     message_id: str
     author: Actor
-    attachment: Attachment
+    # What to download; None for bytes handed over directly (`MemeService.handle_upload`).
+    attachment: Attachment | None = None
     posted_at: datetime | None = None
 
 
@@ -94,3 +95,4 @@ class Command:
     actor: Actor
     name: str  # without the slash, lower case
     args: tuple[str, ...] = field(default_factory=tuple)
+    message_id: str | None = None  # the command's own message (a later answer replies to it)

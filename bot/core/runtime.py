@@ -1,5 +1,5 @@
 """Everything one bot process shares between its adapters: storage, the served model, the
-classification queue, the downloader and the service on top of them."""
+classification queue, the downloader, the retrain job watcher and the service on top of them."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pathlib import Path
 
 from bot.core.classify_queue import ClassifyQueue
 from bot.core.downloads import Downloader
+from bot.core.job_watcher import JobWatcher
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import ClassifierLoader, ModelSwitcher, load_classifier
-from bot.errors import SwitchError
 from bot.core.service import MemeService, ServicePolicy
+from bot.core.trainer_process import TrainerStatus
+from bot.errors import SwitchError
 from bot.settings import Settings
 from inference.classifier import Classifier
 from storage.api import Storage
@@ -33,6 +35,8 @@ class CoreRuntime:
     downloader: Downloader
     switcher: ModelSwitcher
     service: MemeService
+    jobs: JobWatcher
+    trainer: TrainerStatus  # updated by the trainer supervisor (`bot.process.serve`)
 
 
 async def _first_model(
@@ -101,6 +105,10 @@ async def open_runtime(
             timeout_s=settings.download_timeout_s,
         )
         stack.push_async_callback(downloader.close)
+        jobs = JobWatcher(storage, switcher, holder, interval_s=settings.job_check_interval_s)
+        await jobs.start()
+        stack.push_async_callback(jobs.stop)
+        trainer = TrainerStatus(settings.effective_trainer)
         policy = ServicePolicy(
             reply_mode=settings.reply_mode,
             confidence_threshold=settings.confidence_threshold,
@@ -114,7 +122,11 @@ async def open_runtime(
             downloader=downloader,
             switcher=switcher,
             policy=policy,
+            jobs=jobs,
+            trainer=trainer,
         )
         log.info("serving model %s from %s; database %s",
                  holder.current.version, holder.current.folder, storage.url)
-        yield CoreRuntime(settings, storage, holder, queue, downloader, switcher, service)
+        yield CoreRuntime(
+            settings, storage, holder, queue, downloader, switcher, service, jobs, trainer
+        )

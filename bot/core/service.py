@@ -1,7 +1,8 @@
 """`MemeService`: what the bot does, whatever the chat platform.
 
-Adapters call `handle_post`, `handle_button`, `handle_reaction` and `handle_command` and
-render what comes back; nothing here knows about Telegram or Discord.
+Adapters call `handle_post` (or `handle_upload` for bytes they already hold), `handle_button`,
+`handle_reaction` and `handle_command` and render what comes back; nothing here knows about
+Telegram, Discord or the console.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from bot.core import formatting as fmt
 from bot.core.classify_queue import ClassifyQueue, QueueClosedError, QueueFullError
 from bot.core.downloads import Downloader, DownloadError
+from bot.core.job_watcher import JobWatcher, RetrainRequest
 from bot.core.messages import (
     Actor,
     Button,
@@ -27,6 +29,7 @@ from bot.core.messages import (
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import ModelSwitcher
 from bot.core.permissions import is_admin
+from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
 from bot.settings import ReplyMode
 from inference.classifier import Prediction
@@ -81,6 +84,8 @@ class MemeService:
         downloader: Downloader,
         switcher: ModelSwitcher,
         policy: ServicePolicy,
+        jobs: JobWatcher | None = None,
+        trainer: TrainerStatus | None = None,
     ) -> None:
         self.storage = storage
         self.models = models
@@ -88,15 +93,19 @@ class MemeService:
         self.downloader = downloader
         self.switcher = switcher
         self.policy = policy
+        self.jobs = jobs  # answers the admins who asked when their retrain ends
+        self.trainer = trainer or TrainerStatus("external")
 
     # ------------------------------------------------------------------------- image posts
 
     async def handle_post(self, post: ImagePost) -> PostOutcome:
         """download -> store -> classify -> record -> the reply to send (if any)."""
+        attachment = post.attachment
+        if attachment is None:
+            raise ValueError("handle_post downloads the attachment: use handle_upload for bytes")
         chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
         if not chat_settings.enabled:
             return PostOutcome(reply=None)
-        attachment = post.attachment
         if self.queue.is_full:  # answer at once rather than download what cannot be queued
             return PostOutcome(reply=Reply(self._busy_text()))
         try:
@@ -105,14 +114,33 @@ class MemeService:
         except DownloadError as exc:
             log.info("image not downloaded: %s (chat %s)", exc, post.chat.chat_id)
             return PostOutcome(reply=Reply(f"Sorry, I can't read this {attachment.kind}: {exc}."))
+        return await self._classify_and_record(post, download.data, chat_settings)
+
+    async def handle_upload(self, post: ImagePost, data: bytes) -> PostOutcome:
+        """The same path as `handle_post` for an image whose bytes the adapter already holds
+        (the console's uploads): size check -> store -> classify -> record -> reply."""
+        chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
+        if not chat_settings.enabled:
+            return PostOutcome(reply=None)
+        if self.queue.is_full:
+            return PostOutcome(reply=Reply(self._busy_text()))
+        try:
+            self.downloader.check_size(len(data))
+        except DownloadError as exc:
+            return PostOutcome(reply=Reply(f"Sorry, I can't read this image: {exc}."))
+        return await self._classify_and_record(post, data, chat_settings)
+
+    async def _classify_and_record(
+        self, post: ImagePost, data: bytes, chat_settings: ChatSettings
+    ) -> PostOutcome:
         try:
             stored = await self.storage.add_post(
                 platform=post.chat.platform,
                 chat_id=post.chat.chat_id,
                 message_id=post.message_id,
                 author_id=post.author.user_id,
-                image=download.data,
-                attachment_index=attachment.index,
+                image=data,
+                attachment_index=post.attachment.index if post.attachment else 0,
                 posted_at=post.posted_at,
             )
         except BlobError as exc:
@@ -120,7 +148,7 @@ class MemeService:
         if not stored.created and await self.storage.predictions_for(stored.id):
             return PostOutcome(reply=None, post_id=stored.id)  # a redelivered update
         try:
-            prediction = await self.queue.classify(download.data)
+            prediction = await self.queue.classify(data)
         except QueueFullError:
             return PostOutcome(reply=Reply(self._busy_text()), post_id=stored.id)
         except QueueClosedError:
@@ -323,12 +351,19 @@ class MemeService:
             return Reply("Usage: /retrain [fast|full]")
         queued = await self.storage.enqueue_retrain(command.actor.qualified_id, kind)
         job = queued.job
+        if self.jobs is not None:  # told the numbers when the job ends
+            self.jobs.track(job.id, RetrainRequest(command.chat, command.actor, command.message_id))
         if queued.created:
-            return Reply(
+            text = (
                 f"Retraining ({kind}) queued (job #{job.id}). I keep using "
                 f"{self.models.current.version} until the new model passes its checks."
             )
-        return Reply(f"A retrain is already {job.status.value} (job #{job.id}).")
+        else:
+            text = f"A retrain is already {job.status.value} (job #{job.id})."
+        if self.jobs is not None:
+            text += " I'll post the results here when it ends."
+        note = self.trainer.queued_note() if job.status.value == "queued" else None
+        return Reply(f"{text} {note}" if note else text)
 
     async def _addlabel(self, command: Command) -> Reply:
         if len(command.args) != 1:

@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass
 
 from telegram import (
+    Bot,
     Chat,
     Message,
     ReactionTypeEmoji,
+    ReplyParameters,
     Update,
     User,
 )
@@ -24,6 +26,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.core.job_watcher import JobReport
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck, Reply
 from bot.core.service import MemeService
 from bot.settings import Settings
@@ -206,6 +209,7 @@ class TelegramHandlers:
             actor=actor(message.from_user),
             name=name,
             args=tuple(context.args or ()),
+            message_id=str(message.message_id),
         )
         reply = await self.service.handle_command(
             command, self.admin_check(context, message.chat_id, message.from_user.id)
@@ -218,6 +222,35 @@ class TelegramHandlers:
     async def check_model(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.switcher.sync()
 
+    async def on_job_finished(self, bot: Bot, report: JobReport) -> None:
+        """A retrain ended: the numbers to the admin chat, and a reply to each admin who asked
+        on Telegram (in the admin chat itself, one message that is also the reply)."""
+        admin_chat = self.config.admin_chat_id
+        replied_in_admin_chat = False
+        for request in report.requests:
+            if request.chat.platform != PLATFORM:
+                continue
+            in_admin_chat = admin_chat is not None and request.chat.chat_id == str(admin_chat)
+            if in_admin_chat and replied_in_admin_chat:
+                continue
+            replied_in_admin_chat |= in_admin_chat
+            await self._send_report(bot, request.chat.chat_id, report.text, request.message_id,
+                                    mention=request.actor.display_name)
+        if admin_chat is not None and not replied_in_admin_chat:
+            await self._send_report(bot, admin_chat, report.text, None, mention=None)
+
+    async def _send_report(self, bot: Bot, chat_id: str, text: str, reply_to: str | None,
+                           mention: str | None) -> None:
+        body = f"{mention}: {text}" if mention else text
+        try:
+            await with_flood_retry(lambda: bot.send_message(
+                chat_id, body,
+                reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True)
+                if reply_to is not None and reply_to.isdigit() else None,
+            ))
+        except TelegramError as exc:  # a chat the bot left: the other recipients still hear
+            log.warning("retrain report not sent to chat %s: %s", chat_id, exc)
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("update %s failed", update_id, exc_info=context.error)
@@ -225,6 +258,12 @@ class TelegramHandlers:
 
 def build_application(service: MemeService, config: TelegramConfig) -> Application:
     """A ready-to-start PTB Application wired to `service` (not yet initialized)."""
+    return build(service, config)[0]
+
+
+def build(service: MemeService, config: TelegramConfig
+          ) -> tuple[Application, TelegramHandlers]:
+    """`build_application`, and its handlers (the runner subscribes them to job reports)."""
     application = (
         Application.builder()
         .token(config.token)
@@ -244,4 +283,4 @@ def build_application(service: MemeService, config: TelegramConfig) -> Applicati
         application.job_queue.run_repeating(
             handlers.check_model, interval=interval, first=interval, name="model-check"
         )
-    return application
+    return application, handlers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 from urllib.parse import urlsplit
@@ -12,7 +13,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.core.runtime import CoreRuntime
-from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, build_application
+from bot.settings import Settings
+from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, build
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -43,32 +45,43 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     """Serve Telegram until `stop` is set."""
     settings = runtime.settings
     config = TelegramConfig.from_settings(settings)
-    application = build_application(runtime.service, config)
+    application, handlers = build(runtime.service, config)
     async with application:
         await application.start()
-        if settings.telegram_webhook_url:
-            secret = settings.telegram_webhook_secret
-            secret_text = secret.get_secret_value() if secret else None
-            path = urlsplit(settings.telegram_webhook_url).path or "/"
-            runner = web.AppRunner(webhook_app(application, path, secret_text))
-            await runner.setup()
-            site = web.TCPSite(
-                runner, settings.telegram_webhook_listen, settings.telegram_webhook_port
-            )
-            await site.start()
-            await application.bot.set_webhook(
-                settings.telegram_webhook_url,
-                allowed_updates=ALLOWED_UPDATES,
-                secret_token=secret_text,
-            )
-            log.info("telegram: webhook on port %s", settings.telegram_webhook_port)
-            try:
-                await stop.wait()
-            finally:
-                await runner.cleanup()
-        else:
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-            log.info("telegram: polling for updates")
-            await stop.wait()
-            await application.updater.stop()
+        unsubscribe = runtime.jobs.subscribe(
+            functools.partial(handlers.on_job_finished, application.bot)
+        )
+        try:
+            await _serve(application, settings, stop)
+        finally:
+            unsubscribe()
         await application.stop()
+
+
+async def _serve(application: Application, settings: Settings, stop: asyncio.Event) -> None:
+    """Receive updates (webhook or long polling) until `stop` is set."""
+    if settings.telegram_webhook_url:
+        secret = settings.telegram_webhook_secret
+        secret_text = secret.get_secret_value() if secret else None
+        path = urlsplit(settings.telegram_webhook_url).path or "/"
+        runner = web.AppRunner(webhook_app(application, path, secret_text))
+        await runner.setup()
+        site = web.TCPSite(
+            runner, settings.telegram_webhook_listen, settings.telegram_webhook_port
+        )
+        await site.start()
+        await application.bot.set_webhook(
+            settings.telegram_webhook_url,
+            allowed_updates=ALLOWED_UPDATES,
+            secret_token=secret_text,
+        )
+        log.info("telegram: webhook on port %s", settings.telegram_webhook_port)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    else:
+        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        log.info("telegram: polling for updates")
+        await stop.wait()
+        await application.updater.stop()

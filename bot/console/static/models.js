@@ -77,6 +77,9 @@
     if (job.status === "succeeded") result = `new version ${job.model_version}`;
     if (job.status === "failed") result = job.error || "";
     document.getElementById("job-result").textContent = result;
+    const report = document.getElementById("job-report");
+    report.textContent = job.report || "";
+    report.hidden = !job.report;
   }
 
   function watch(job) {
