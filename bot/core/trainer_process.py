@@ -73,8 +73,8 @@ class TrainerStatus:
                     "until one starts (`memebot trainer`).")
         if self.running:
             return None
-        why = self.problem or "it is starting"
-        return f"No trainer is running right now ({why}), so the job stays queued until one runs."
+        why = f" ({self.problem})" if self.problem else ""
+        return f"No trainer is running right now{why}, so the job stays queued until one runs."
 
 
 class TrainerSupervisor:
