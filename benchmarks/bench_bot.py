@@ -1,7 +1,14 @@
 """The Telegram bot end to end against the Bot API stand-in: update-to-reply latency for
-single memes and a burst, sustained memes/s, the bot process's peak RSS and start time.
+single memes and a burst, sustained memes/s, the bot process's peak RSS and start time; and
+(--retrain) p95 reply latency while a retrain runs vs idle (issue 6 target: <= 2x).
 
     .venv/bin/python benchmarks/bench_bot.py [--model DIR] [--burst 200] [--sustained 400]
+    .venv/bin/python benchmarks/bench_bot.py --retrain [--dataset ../shared/data/memes]
+
+--retrain: `memebot run` with its default supervised trainer (`memebot trainer`, nice 10),
+on a private copy of the active model and var/cache (the base embeddings, so the job is the
+fast path on cached embeddings); idle singles, then an admin's /retrain and singles until
+the admin report arrives, side by side.
 
 The bot runs as a real `memebot run` process (its own Python, long polling, SQLite in a temp
 folder); the stand-in runs here. Latency is from the moment the update is available to
@@ -15,12 +22,17 @@ import argparse
 import asyncio
 import itertools
 import os
+import re
+import shutil
 import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,6 +45,9 @@ from tests.telegram_standin import TOKEN, TelegramStandIn, group, standin, user 
 
 SHARED_MEMES = ROOT.parent / "shared" / "data" / "memes"
 CHAT, SENDER = group(), user(7, "Poster")
+ADMIN = user(9, "Admin")  # a configured super-admin (--retrain)
+ADMIN_CHAT = group(-4242, "Admins")
+RETRAIN_RATIO_TARGET = 2.0
 RSS_TARGET_MB, START_TARGET_S = 300, 2.0
 
 
@@ -98,55 +113,65 @@ async def run_sustained(server: TelegramStandIn, images: list[bytes], in_flight:
     return len(images) / (time.perf_counter() - start)
 
 
+@asynccontextmanager
+async def bot_process(
+    server: TelegramStandIn, tmp: str, model: Path, env_extra: dict[str, str]
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, float, Path]]:
+    """A real `memebot run` polling `server`: yields (process, start seconds, log path); stops
+    it with SIGTERM (exit code checked) on the way out."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MEMEBOT_")},
+        "PYTHONPATH": str(ROOT),
+        "MEMEBOT_TELEGRAM_TOKEN": TOKEN,
+        "MEMEBOT_TELEGRAM_API_URL": server.api_url,
+        "MEMEBOT_TELEGRAM_FILE_URL": server.file_url,
+        "MEMEBOT_DATA_DIR": str(Path(tmp) / "data"),
+        "MEMEBOT_MODEL_DIR": str(model),
+        **env_extra,
+    }
+    log_path = Path(tmp) / "bot.log"  # a file: a full pipe would stall the bot
+    log_file = log_path.open("wb")
+    spawned = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", cwd=tmp, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+    )
+    try:
+        exited = asyncio.ensure_future(proc.wait())
+        deadline = time.monotonic() + 120
+        while not (server.get_updates_calls or exited.done()):
+            if time.monotonic() > deadline:
+                sys.exit(f"the bot did not poll in 120 s:\n{log_path.read_text()[-3000:]}")
+            await asyncio.sleep(0.005)
+        if exited.done():
+            sys.exit(f"the bot did not start:\n{log_path.read_text()[-3000:]}")
+        yield proc, time.perf_counter() - spawned, log_path
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log_file.close()
+    if proc.returncode != 0:
+        sys.exit(f"bot exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+
+
 async def bench(
     model: Path, n_single: int, n_burst: int, n_sustained: int, extra_env: dict[str, str]
 ) -> None:
     images = meme_images(max(n_single, n_burst, n_sustained))
     with tempfile.TemporaryDirectory() as tmp:
         async with standin() as server:
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith("MEMEBOT_")},
-                "PYTHONPATH": str(ROOT),
-                "MEMEBOT_TELEGRAM_TOKEN": TOKEN,
-                "MEMEBOT_TELEGRAM_API_URL": server.api_url,
-                "MEMEBOT_TELEGRAM_FILE_URL": server.file_url,
-                "MEMEBOT_DATA_DIR": str(Path(tmp) / "data"),
-                "MEMEBOT_MODEL_DIR": str(model),
-                "MEMEBOT_QUEUE_SIZE": str(max(256, n_burst + 16)),
-                **extra_env,
-            }
-            log_path = Path(tmp) / "bot.log"  # a file: a full pipe would stall the bot
-            log_file = log_path.open("wb")
-            spawned = time.perf_counter()
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", cwd=tmp, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
-            )
-            try:
-                exited = asyncio.ensure_future(proc.wait())
-                deadline = time.monotonic() + 120
-                while not (server.get_updates_calls or exited.done()):
-                    if time.monotonic() > deadline:
-                        sys.exit(f"the bot did not poll in 120 s:\n{log_path.read_text()[-3000:]}")
-                    await asyncio.sleep(0.005)
-                if exited.done():
-                    sys.exit(f"the bot did not start:\n{log_path.read_text()[-3000:]}")
-                start_s = time.perf_counter() - spawned
+            env = {"MEMEBOT_QUEUE_SIZE": str(max(256, n_burst + 16)),
+                   "MEMEBOT_TRAINER": "off", **extra_env}
+            async with bot_process(server, tmp, model, env) as (proc, start_s, _):
                 await asyncio.sleep(0.5)  # let start-up settle before reading the idle size
                 idle_rss = rss_mb(proc.pid, "VmRSS:")
                 single = await run_singles(server, images[:n_single])
                 burst, burst_rate = await run_burst(server, images[:n_burst])
                 sustained = await run_sustained(server, images[:n_sustained], in_flight=32)
                 rss = rss_mb(proc.pid)
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 60)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-                log_file.close()
-            if proc.returncode != 0:
-                sys.exit(f"bot exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
     source = "shared real memes" if SHARED_MEMES.is_dir() else "generated 500x500 JPEGs"
     print(f"model: {model}   images: {source}   cores: {os.cpu_count()}   "
           f"load: {os.getloadavg()[0]:.1f}   {' '.join(f'{k}={v}' for k, v in extra_env.items())}")
@@ -169,6 +194,86 @@ async def bench(
         print(f"{name:<{width}}  {value:>10}  {target}")
 
 
+def private_model_copy(model: Path, dest: Path) -> Path:
+    """The active version alone in a fresh models folder: the retrain writes (and may
+    promote) its new version there, never into the real models/."""
+    active = resolve_model_dir(model)
+    dest.mkdir(parents=True)
+    shutil.copytree(active, dest / active.name)
+    (dest / "ACTIVE").write_text(active.name + "\n")
+    return dest
+
+
+async def singles_until(server: TelegramStandIn, images: list[bytes], done: Any,
+                        gap_s: float, limit: int) -> list[float]:
+    """One meme at a time (a reply before the next), `gap_s` apart, until `done()`."""
+    ids = []
+    for data in itertools.islice(itertools.cycle(images), limit):
+        if done():
+            break
+        m = server.post_photo(CHAT, SENDER, data)
+        await server.reply_to(m, timeout=120)
+        ids.append(m)
+        await asyncio.sleep(gap_s)
+    return latencies(server, ids)
+
+
+async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
+                        extra_env: dict[str, str]) -> None:
+    images = meme_images(max(n_single, 60))
+    cache = ROOT / "var" / "cache"
+    with tempfile.TemporaryDirectory() as tmp:
+        models = private_model_copy(model, Path(tmp) / "models")
+        if cache.is_dir():  # the base embeddings: the job is the fast path, as in production
+            shutil.copytree(cache, Path(tmp) / "data" / "cache")
+        env = {
+            "MEMEBOT_DATASET_DIR": str(dataset.resolve()),
+            "MEMEBOT_SUPER_ADMINS": f"telegram:{ADMIN['id']}",
+            "MEMEBOT_ADMIN_CHAT_ID": str(ADMIN_CHAT["id"]),
+            "MEMEBOT_JOB_CHECK_INTERVAL_S": "1",
+            "MEMEBOT_TRAINER_POLL_S": "1",
+            **extra_env,
+        }
+        async with standin() as server:
+            async with bot_process(server, tmp, models, env) as (proc, _, log_path):
+                await server.wait_for(lambda: "trainer started" in log_path.read_text(), 60)
+                await asyncio.sleep(3.0)  # the trainer's own start-up (imports) settles
+                idle = await singles_until(server, images, lambda: False, gap_s, n_single)
+                command = server.post_text(CHAT, ADMIN, "/retrain")
+                queued = time.perf_counter()
+                await server.reply_to(command)
+                await server.wait_for(lambda: re.search(r"retrain job \d+ \(fast",
+                                                        log_path.read_text()), 120)
+                running = time.perf_counter()
+
+                def finished() -> bool:
+                    return len(server.replies_to(command)) >= 2
+
+                during = await singles_until(server, images, finished, gap_s, 10_000)
+                await server.wait_for(finished, 1800)
+                job_s = time.perf_counter() - queued
+                report = server.replies_to(command)[1].text
+                trainer_log = [line for line in log_path.read_text().splitlines()
+                               if "memebot.trainer" in line]
+    p95_idle, p95_busy = percentile(idle, 0.95), percentile(during, 0.95)
+    ratio = p95_busy / p95_idle
+    print(f"model: {resolve_model_dir(model).name}   dataset: {dataset}   cores: {os.cpu_count()}"
+          f"   load: {os.getloadavg()[0]:.1f}   trainer: supervised subprocess, nice 10")
+    print(f"retrain job: {job_s:.0f} s from /retrain to the admin report "
+          f"({time.perf_counter() - running:.0f} s since it started running)")
+    print(f"{'reply latency':<22}  {'idle':>8}  {'retraining':>10}  {'ratio':>6}  target")
+    print(f"{'samples':<22}  {len(idle):>8}  {len(during):>10}")
+    print(f"{'p50':<22}  {statistics.median(idle):>6.0f}ms  {statistics.median(during):>8.0f}ms"
+          f"  {statistics.median(during) / statistics.median(idle):>5.2f}x")
+    print(f"{'p95':<22}  {p95_idle:>6.0f}ms  {p95_busy:>8.0f}ms  {ratio:>5.2f}x  "
+          f"<= {RETRAIN_RATIO_TARGET:g}x " + ("ok" if ratio <= RETRAIN_RATIO_TARGET else "MISSED"))
+    print(f"{'max':<22}  {max(idle):>6.0f}ms  {max(during):>8.0f}ms")
+    print("admin report:\n  " + report.replace("\n", "\n  "))
+    if len(during) < 5:
+        print(f"(only {len(during)} memes answered while the job ran; trainer log tail:)\n"
+              + "\n".join(trainer_log[-10:]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None,
@@ -178,6 +283,12 @@ def main() -> int:
     parser.add_argument("--sustained", type=int, default=400)
     parser.add_argument("--env", action="append", default=[], metavar="MEMEBOT_X=VALUE",
                         help="extra setting for the bot process (repeatable)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="p95 reply latency while a retrain runs vs idle")
+    parser.add_argument("--dataset", type=Path, default=SHARED_MEMES,
+                        help="base dataset for --retrain (MEMEBOT_DATASET_DIR)")
+    parser.add_argument("--gap", type=float, default=0.3,
+                        help="seconds between single memes in --retrain")
     args = parser.parse_args()
     model = (args.model or Settings().model_dir).resolve()
     try:
@@ -187,7 +298,10 @@ def main() -> int:
               file=sys.stderr)
         return 2
     extra = dict(item.split("=", 1) for item in args.env)
-    asyncio.run(bench(model, args.singles, args.burst, args.sustained, extra))
+    if args.retrain:
+        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, extra))
+    else:
+        asyncio.run(bench(model, args.singles, args.burst, args.sustained, extra))
     return 0
 
 
