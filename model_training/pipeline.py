@@ -273,8 +273,13 @@ def train(cfg: TrainConfig) -> TrainResult:
         finetune(model, splits.train, splits.val, labels, pre, cfg, history)
     model.eval()
 
-    val_logits, val_emb = _outputs(model, splits.val, pre)
-    train_emb = _outputs(model, splits.train, pre)[1] if cfg.finetune_epochs > 0 else x_tr
+    if cfg.finetune_epochs > 0:
+        val_logits, val_emb = _outputs(model, splits.val, pre)
+        train_emb = _outputs(model, splits.train, pre)[1]
+    else:  # the backbone is unchanged: its cached embeddings are exact
+        with torch.no_grad():
+            val_logits = model.head(torch.from_numpy(x_va)).numpy()
+        val_emb, train_emb = x_va, x_tr
     y_train = np.array([labels.index(s.label) for s in splits.train])
     cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_va, val_logits, val_emb,
                     cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method)

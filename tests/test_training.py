@@ -177,3 +177,20 @@ def test_checkpoint_rebuilds_the_exported_network(tiny_model: Path) -> None:
     with torch.no_grad():
         ours = model(torch.from_numpy(x))[0].numpy()
     assert np.abs(ours - clf.run(x).logits).max() <= 1e-4
+
+
+def test_default_head_only_training(tmp_path: Path) -> None:
+    """The default recipe (head on cached frozen embeddings) end to end, and its cache reuse."""
+    from model_training.pipeline import TrainConfig, train
+
+    data = make_dataset(tmp_path / "data", per_class=10)
+    cfg = TrainConfig(data_dir=data, model_dir=tmp_path / "models", cache_dir=tmp_path / "cache",
+                      input_size=64, int8=False, progress=False, threads=2)
+    assert cfg.finetune_epochs == 0
+    first = train(cfg)
+    assert {h["phase"] for h in first.history} == {"head"}
+    assert first.meta.metrics["parity_fp32"]["max_abs_logit_diff"] <= 1e-4
+    [cache_file] = (tmp_path / "cache").glob("embeddings-*.npz")
+    with np.load(cache_file) as z:  # every scanned image is cached for the next (re)train
+        assert len(z["sha256"]) == len(first.splits.train) + len(first.splits.val)
+    assert (tmp_path / "models" / "ACTIVE").read_text().strip() == first.meta.version
