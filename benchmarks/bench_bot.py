@@ -218,9 +218,36 @@ async def singles_until(server: TelegramStandIn, images: list[bytes], done: Any,
     return latencies(server, ids)
 
 
+def labelled_memes(n: int) -> list[tuple[str, bytes]]:
+    """(folder label, bytes) from the shared memes, round-robin over the classes."""
+    folders = sorted(p for p in SHARED_MEMES.iterdir() if p.is_dir()) if SHARED_MEMES.is_dir() else []
+    files = [sorted(q for q in f.iterdir() if q.suffix.lower() in (".jpg", ".jpeg", ".png"))[::-1]
+             for f in folders]
+    out = []
+    for i in range(n):
+        group_files = files[i % len(files)] if files else []
+        if group_files:
+            out.append((folders[i % len(files)].name, group_files[(i // len(files)) % len(group_files)].read_bytes()))
+    return out
+
+
+async def correct(server: TelegramStandIn, memes: list[tuple[int, str]]) -> int:
+    """An admin presses the right label's button under each reply (corrections to learn)."""
+    queries = []
+    for message_id, label in memes:
+        [reply] = server.replies_to(message_id)
+        data = next((b["callback_data"] for b in reply.buttons
+                     if b["callback_data"].endswith(":" + label)), None)
+        if data is not None:
+            queries.append(server.press(ADMIN, reply, data))
+    await server.wait_for(lambda: {a.callback_query_id for a in server.answers} >= set(queries), 120)
+    return len(queries)
+
+
 async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
-                        extra_env: dict[str, str]) -> None:
-    images = meme_images(max(n_single, 60))
+                        n_corrections: int, extra_env: dict[str, str]) -> None:
+    labelled = labelled_memes(max(n_single, n_corrections))
+    images = [data for _, data in labelled] or meme_images(max(n_single, 60))
     cache = ROOT / "var" / "cache"
     with tempfile.TemporaryDirectory() as tmp:
         models = private_model_copy(model, Path(tmp) / "models")
@@ -239,6 +266,14 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
                 await server.wait_for(lambda: "trainer started" in log_path.read_text(), 60)
                 await asyncio.sleep(3.0)  # the trainer's own start-up (imports) settles
                 idle = await singles_until(server, images, lambda: False, gap_s, n_single)
+                # More memes to correct (not timed), then the admins' corrections.
+                extra = [server.post_photo(CHAT, SENDER, data)
+                         for _, data in labelled[n_single:n_corrections]]
+                await server.wait_for(lambda: all(server.replies_to(m) for m in extra), 600)
+                posted = sorted(server.update_times)[-(n_single + len(extra)):]
+                corrected = await correct(server, list(zip(
+                    posted[:n_corrections], [label for label, _ in labelled[:n_corrections]]
+                )))
                 command = server.post_text(CHAT, ADMIN, "/retrain")
                 queued = time.perf_counter()
                 await server.reply_to(command)
@@ -259,6 +294,7 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
     ratio = p95_busy / p95_idle
     print(f"model: {resolve_model_dir(model).name}   dataset: {dataset}   cores: {os.cpu_count()}"
           f"   load: {os.getloadavg()[0]:.1f}   trainer: supervised subprocess, nice 10")
+    print(f"admin corrections/confirmations before /retrain: {corrected}")
     print(f"retrain job: {job_s:.0f} s from /retrain to the admin report "
           f"({time.perf_counter() - running:.0f} s since it started running)")
     print(f"{'reply latency':<22}  {'idle':>8}  {'retraining':>10}  {'ratio':>6}  target")
@@ -287,6 +323,8 @@ def main() -> int:
                         help="p95 reply latency while a retrain runs vs idle")
     parser.add_argument("--dataset", type=Path, default=SHARED_MEMES,
                         help="base dataset for --retrain (MEMEBOT_DATASET_DIR)")
+    parser.add_argument("--corrections", type=int, default=100,
+                        help="memes an admin labels before --retrain")
     parser.add_argument("--gap", type=float, default=0.3,
                         help="seconds between single memes in --retrain")
     args = parser.parse_args()
@@ -299,7 +337,7 @@ def main() -> int:
         return 2
     extra = dict(item.split("=", 1) for item in args.env)
     if args.retrain:
-        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, extra))
+        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, args.corrections, extra))
     else:
         asyncio.run(bench(model, args.singles, args.burst, args.sustained, extra))
     return 0

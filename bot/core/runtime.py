@@ -108,7 +108,9 @@ async def open_runtime(
         jobs = JobWatcher(storage, switcher, holder, interval_s=settings.job_check_interval_s)
         await jobs.start()
         stack.push_async_callback(jobs.stop)
-        trainer = TrainerStatus(settings.effective_trainer)
+        trainer = TrainerStatus(
+            settings.effective_trainer, health_file=Path(settings.data_dir) / "trainer.alive"
+        )
         policy = ServicePolicy(
             reply_mode=settings.reply_mode,
             confidence_threshold=settings.confidence_threshold,

@@ -63,16 +63,26 @@ class TrainerStatus:
     problem: str | None = None  # why no trainer runs here right now
     pid: int | None = None
     starts: int = 0
+    # Every trainer touches <data_dir>/trainer.alive at each poll: a fresh one means some
+    # trainer (maybe another container sharing the data volume) will take the job.
+    health_file: Path | None = None
+    fresh_s: float = 60.0
+
+    def other_trainer_alive(self) -> bool:
+        if self.health_file is None:
+            return False
+        try:
+            return time.time() - self.health_file.stat().st_mtime <= self.fresh_s
+        except OSError:
+            return False
 
     def queued_note(self) -> str | None:
         """A sentence for the /retrain reply when nothing will pick the job up soon."""
-        if self.mode == "external":
-            return None  # runs as its own service: this process cannot see it
+        if self.mode == "external" or self.running or self.other_trainer_alive():
+            return None  # an external service: this process cannot see it
         if self.mode == "off":
             return ("No trainer is running (MEMEBOT_TRAINER=off), so the job stays queued "
                     "until one starts (`memebot trainer`).")
-        if self.running:
-            return None
         why = f" ({self.problem})" if self.problem else ""
         return f"No trainer is running right now{why}, so the job stays queued until one runs."
 
