@@ -45,7 +45,10 @@ def imprint(head: nn.Linear, new_rows: np.ndarray) -> nn.Linear:
 
 def _standardizer(x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     mu = torch.from_numpy(x.mean(axis=0)).float()
-    sd = torch.from_numpy(x.std(axis=0)).float().clamp_min(1e-4)
+    sd = torch.from_numpy(x.std(axis=0)).float()
+    # A floor relative to the typical spread: folding 1/sd of a near-constant feature into the
+    # exported weights would make them huge, and fp32/int8 rounding with them.
+    sd = sd.clamp_min(0.1 * float(sd.median()) + 1e-6)
     return mu, sd
 
 
