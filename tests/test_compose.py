@@ -40,6 +40,7 @@ def test_shared_volume_env_and_restart(compose: dict) -> None:
         assert env["MEMEBOT_DATA_DIR"].startswith("/data/") and env["MEMEBOT_MODEL_DIR"].startswith("/data/")
         assert env["MEMEBOT_DATASET_DIR"] == "/dataset"
         assert env["MEMEBOT_DATABASE_URL"] == "${MEMEBOT_DATABASE_URL:-}"  # empty: SQLite in the volume
+        assert env["MEMEBOT_TRAINER"] == "external"  # the trainer service; bots never spawn one
         assert [f["path"] for f in svc["env_file"]] == [".env"]  # secrets come from .env
         assert svc["restart"] in ("unless-stopped", "always")
         assert svc["depends_on"]["postgres"]["required"] is False
