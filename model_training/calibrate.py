@@ -28,14 +28,21 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(log_t.exp().item(), 0.05, 20.0))
 
 
+def _as_saved(bank: np.ndarray) -> np.ndarray:
+    return bank.astype(np.float16).astype(np.float32)
+
+
 def fit_scorer(method: str, emb_id: np.ndarray, y_id: np.ndarray, id_logit_index: list[int], k: int = 10) -> OODScorer:
     """Fit one OOD method on in-distribution training embeddings (y_id indexes their classes)."""
     if method == "energy":
         return OODScorer(method="energy", logit_index=id_logit_index)
+    # The bank is rounded to float16 here, as OODScorer.save stores it: thresholds are fitted on
+    # the scores the bot will compute (a validation meme's score sitting exactly on the
+    # threshold came back just above it after the round trip, and was rejected).
     if method == "knn":
-        return OODScorer(method="knn", k=k, bank=l2_normalize(emb_id).astype(np.float32))
+        return OODScorer(method="knn", k=k, bank=_as_saved(l2_normalize(emb_id)))
     if method == "energy+knn":
-        return OODScorer(method="energy+knn", k=k, bank=l2_normalize(emb_id).astype(np.float32), logit_index=id_logit_index)
+        return OODScorer(method="energy+knn", k=k, bank=_as_saved(l2_normalize(emb_id)), logit_index=id_logit_index)
     if method == "mahalanobis":
         classes = sorted(set(y_id.tolist()))
         means = np.stack([emb_id[y_id == c].mean(axis=0) for c in classes]).astype(np.float64)
@@ -79,6 +86,43 @@ def calibrate_threshold(scores_id: np.ndarray, kept_by_classifier: np.ndarray, k
     if budget <= 0 or len(candidates) == 0:
         return float(candidates.max()) if len(candidates) else float("inf")
     return float(candidates[max(len(candidates) - budget - 1, 0)])
+
+
+def other_quantile(p_other: np.ndarray, budget: float) -> float:
+    """The lowest threshold that calls at most floor(budget * n) of these memes "other".
+
+    `decide()` rejects when P(other) >= threshold. An interpolated quantile always rejects the
+    top image: on a handful of validation memes (a small retrain) that is one in n, far over
+    budget, so the count is rounded down and the threshold lies just above the kept values.
+    """
+    if len(p_other) == 0:
+        return 1.0
+    ranked = np.sort(p_other)[::-1]
+    allowed = int(np.floor(budget * len(ranked) + 1e-9))
+    if allowed >= len(ranked):
+        return float(ranked[-1])
+    return float(ranked[allowed]) + 1e-6  # float32 probabilities in decide() stay below it
+
+
+SMALL_SAMPLE = 50
+
+
+def small_sample_bound(scores_id: np.ndarray, keep: float) -> float:
+    """A floor for the OOD threshold when few in-distribution memes calibrate it.
+
+    The empirical rule on n validation memes can do no better than their maximum, which for
+    n = 6 (a small retrain) is about the 86th percentile, not the 96th: half of a new batch
+    of the same memes was rejected. Below SMALL_SAMPLE memes the threshold is at least the
+    normal prediction bound mean + t(keep, n-1) * sd * sqrt(1 + 1/n), which covers a new
+    meme with probability `keep` when the scores are roughly normal. Larger sets: no change.
+    """
+    n = len(scores_id)
+    if n >= SMALL_SAMPLE or n < 2:
+        return -float("inf")
+    from scipy.stats import t
+
+    sd = float(np.std(scores_id, ddof=1))
+    return float(np.mean(scores_id) + t.ppf(keep, n - 1) * sd * np.sqrt(1 + 1 / n))
 
 
 @dataclass
@@ -129,11 +173,12 @@ def calibrate(
         # Half of the rejection budget goes to the classifier's own "other" class, the rest to
         # the OOD score: a plain argmax let the "other" class alone reject ~7% of memes.
         p_other = _softmax(val_logits / temperature)[val_is_id, labels.index(reject_label)]
-        other_threshold = float(np.clip(np.quantile(p_other, 1 - (1 - keep) / 2), 0.3, 0.99))
+        other_threshold = float(np.clip(other_quantile(p_other, (1 - keep) / 2), 0.3, 0.99))
         kept = p_other < other_threshold
     else:
         kept = np.ones(int(val_is_id.sum()), bool)
     threshold = calibrate_threshold(scores[val_is_id], kept, keep)
+    threshold = max(threshold, small_sample_bound(scores[val_is_id][kept], keep))
     reference = np.quantile(scores[val_is_id], np.linspace(0, 1, 201)).tolist()
     ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference,  # type: ignore[arg-type]
                     other_threshold=other_threshold)

@@ -61,10 +61,22 @@ class _Reader(CalibrationDataReader):
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
-    """Static QDQ int8, per-channel weights, activations calibrated on training images."""
+    """Static QDQ int8, per-channel weights, activations calibrated on training images; fp32 head."""
+    # onnxruntime's quantizer logs one INFO line per adjusted channel on the root logger.
+    logging.disable(logging.INFO)
+    try:
+        return _quantize(fp32_path, int8_path, calibration)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
     with tempfile.TemporaryDirectory() as tmpdir:
         prep = Path(tmpdir) / "prep.onnx"
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
+        # The head stays fp32: a fast retrain patches its weights into a copy of this graph
+        # (a quantized head's logits would also be clipped to the old classes' range).
+        head = [n.name for n in onnx.load(str(prep)).graph.node if "logits" in n.output and n.op_type in ("Gemm", "MatMul")]
         tmp = int8_path.with_name(int8_path.name + ".tmp")
         quantize_static(
             str(prep),
@@ -76,6 +88,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> 
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.99},
+            nodes_to_exclude=head,
         )
         tmp.replace(int8_path)
     return int8_path

@@ -103,6 +103,7 @@ def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir:
     assert meta.metrics["retrain"]["promoted"] is True
     parity = meta.metrics["parity_fp32"]
     assert parity["same_argmax"] == 1.0 and parity["max_abs_logit_diff"] <= 1e-3 * max(1.0, parity["logit_scale"])
+    assert parity["graph"] == "patched" and parity["head_max_abs_logit_diff"] <= 1e-4 * max(1.0, parity["logit_scale"] / 10)
     clf = Classifier(folder)
     new_images = [make_striped_doom(100 + i) for i in range(6)]
     assert sum(p.label == "doom" for p in clf.predict(new_images)) >= 5
@@ -292,3 +293,43 @@ def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_m
 
     asyncio.run(restart())
     assert not any(p.name.startswith(".tmp-") for p in models.iterdir())
+
+
+def test_fast_path_patches_the_head_into_the_active_graphs(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """No backbone re-export: the new head (here with a 4th class) is patched into copies of the
+    active fp32 and int8 graphs; the int8 graph keeps an fp32 head so that it can be patched."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from model_training.dataset import batch_arrays
+    from model_training.export import _Reader, quantize_int8
+    from model_training.retrain import HeadNotPatchable, _head_of, patch_head
+
+    active = resolve_model_dir(models)
+    pre = ModelMeta.load(active).preprocess_config()
+    data = tiny_model.parent / "data"
+    arrays = batch_arrays([_sample(p, "x") for p in sorted(data.glob("*/*"))[:12]], pre)
+    quantize_int8(active / "model.onnx", active / "model.int8.onnx", arrays[:6])
+    corr = [_sample(_write(tmp_path / "g", f"g{i}", make_genshin(i)), "genshin") for i in range(10)]
+    result = retrain(active, corr, _cfg(models, tiny_model, cache_dir, int8=True))
+    meta = ModelMeta.load(result.path)
+    parity = meta.metrics["parity_fp32"]
+    assert parity["graph"] == "patched" and parity["same_argmax"] == 1.0
+    assert parity["head_max_abs_logit_diff"] <= 1e-4 * max(1.0, parity["logit_scale"] / 10)
+    assert meta.metrics["int8_graph"] == "patched" and "int8_agreement" in meta.metrics
+    assert Classifier(result.path, precision="fp32").run(arrays).logits.shape == (12, 4)
+
+    head = _head_of(result.path)
+    w, b = head.weight.detach().double().numpy(), head.bias.detach().double().numpy()
+    patched = patch_head(active / "model.int8.onnx", tmp_path / "patched.int8.onnx", head)
+    logits, emb = ort.InferenceSession(str(patched)).run(["logits", "embedding"], {"input": arrays})
+    assert logits.shape == (12, 4)
+    assert np.abs(emb.astype(np.float64) @ w.T + b - logits).max() <= 1e-4 * max(1.0, float(np.abs(logits).max()) / 10)
+
+    # an int8 graph whose head was quantized (before the head was excluded) is not patched
+    quantize_static(str(active / "model.onnx"), str(tmp_path / "qhead.onnx"), _Reader(arrays[:4]),
+                    quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    with pytest.raises(HeadNotPatchable):
+        patch_head(tmp_path / "qhead.onnx", tmp_path / "x.onnx", head)
