@@ -121,7 +121,9 @@ class Classifier:
 
     def _pick_file(self, precision: Precision) -> Path:
         int8, fp32 = self.folder / INT8_FILE, self.folder / FP32_FILE
-        if precision == "int8" or (precision == "auto" and int8.is_file()):
+        # "auto" serves int8 only if training found it as accurate as fp32 (int8_accepted).
+        int8_ok = int8.is_file() and self.meta.metrics.get("int8_accepted", True) is not False
+        if precision == "int8" or (precision == "auto" and int8_ok):
             if not int8.is_file():
                 raise ModelError(f"no int8 model in {self.folder}")
             return int8

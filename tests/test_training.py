@@ -194,3 +194,19 @@ def test_default_head_only_training(tmp_path: Path) -> None:
     with np.load(cache_file) as z:  # every scanned image is cached for the next (re)train
         assert len(z["sha256"]) == len(first.splits.train) + len(first.splits.val)
     assert (tmp_path / "models" / "ACTIVE").read_text().strip() == first.meta.version
+
+
+def test_auto_precision_serves_int8_only_when_it_passed_the_gate(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "v"
+    shutil.copytree(resolve_model_dir(tiny_model), folder)
+    assert (folder / "model.int8.onnx").is_file()  # kept even when refused, for benchmarks
+    meta = ModelMeta.load(folder)
+    assert isinstance(meta.metrics["int8_accepted"], bool)
+    assert 0 <= meta.metrics["int8_val_agreement"] <= 1
+    for accepted, served in ((False, "model.onnx"), (True, "model.int8.onnx")):
+        meta.metrics["int8_accepted"] = accepted
+        meta.save(folder)
+        assert Classifier(folder).onnx_file.name == served
+        assert Classifier(folder, precision="int8").onnx_file.name == "model.int8.onnx"
