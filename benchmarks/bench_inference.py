@@ -24,16 +24,18 @@ from inference.classifier import Classifier  # noqa: E402
 from inference.metadata import resolve_model_dir  # noqa: E402
 from inference.preprocess import to_array  # noqa: E402
 
+# VmHWM, not getrusage: ru_maxrss survives exec, so a child of this torch-laden process
+# would report the parent's peak.
 RSS_PROBE = """
-import json, resource, sys, time
+import json, sys, time
 t = time.perf_counter()
 from inference.classifier import Classifier
-clf = Classifier(sys.argv[1], precision=sys.argv[2])
+clf = Classifier(sys.argv[1], precision=sys.argv[2], memory_arena=sys.argv[3] == "arena")
 load = time.perf_counter() - t
-files = sys.argv[3:]
+files = sys.argv[4:]
 clf.predict(files)
-print(json.dumps({"load_s": load, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "torch": "torch" in sys.modules}))
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({"load_s": load, "rss_mb": int(hwm) / 1024, "torch": "torch" in sys.modules}))
 """
 
 
@@ -60,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     folder = resolve_model_dir(args.model)
     files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in {".jpg", ".png", ".webp"})[::50][:32]
-    fp32 = Classifier(folder, precision="fp32", threads=args.threads)
+    fp32 = Classifier(folder, precision="fp32", threads=args.threads, memory_arena=True)
     x = np.stack([to_array(f, fp32.preprocess) for f in files])
     x1, x16 = x[:1], x[:16]
 
@@ -77,8 +79,10 @@ def main() -> None:
             model(torch.from_numpy(batch))
 
     engines = {"torch eager fp32": torch_run, "onnxruntime fp32": fp32.run}
+    engines["ort fp32, no arena"] = Classifier(folder, precision="fp32", threads=args.threads).run
     if (folder / "model.int8.onnx").is_file():
-        engines["onnxruntime int8"] = Classifier(folder, precision="int8", threads=args.threads).run
+        engines["onnxruntime int8"] = Classifier(folder, precision="int8", threads=args.threads, memory_arena=True).run
+        engines["ort int8, no arena"] = Classifier(folder, precision="int8", threads=args.threads).run
     for name, fn in engines.items():
         lat = time_calls(fn, x1, args.repeat)
         thr = time_calls(fn, x16, max(10, args.repeat // 8))
@@ -91,14 +95,16 @@ def main() -> None:
         print(f"{r['engine']:<20} {r['b1_p50']:>10.1f} {r['b1_p95']:>10.1f} {base['b1_p50'] / r['b1_p50']:>8.2f}"
               f" {r['b16_img_s']:>10.1f} {r['b16_img_s'] / base['b16_img_s']:>8.2f}")
     print()
-    print(f"{'inference-only process':<24} {'load s':>8} {'peak RSS MB':>12} {'torch loaded':>13}")
+    print(f"{'inference-only process':<30} {'load s':>8} {'peak RSS MB':>12} {'torch loaded':>13}")
     for precision in ("fp32", "int8") if "onnxruntime int8" in engines else ("fp32",):
-        out = subprocess.run(
-            [sys.executable, "-c", RSS_PROBE, str(folder), precision, *map(str, files[:16])],
-            capture_output=True, text=True, check=True, cwd=ROOT,
-        )
-        probe = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{'onnxruntime ' + precision:<24} {probe['load_s']:>8.2f} {probe['rss_mb']:>12.0f} {str(probe['torch']):>13}")
+        for arena in ("arena", "no-arena"):
+            out = subprocess.run(
+                [sys.executable, "-c", RSS_PROBE, str(folder), precision, arena, *map(str, files[:16])],
+                capture_output=True, text=True, check=True, cwd=ROOT,
+            )
+            probe = json.loads(out.stdout.strip().splitlines()[-1])
+            name = f"ort {precision} {arena}, batch 16"
+            print(f"{name:<30} {probe['load_s']:>8.2f} {probe['rss_mb']:>12.0f} {str(probe['torch']):>13}")
 
 
 if __name__ == "__main__":
