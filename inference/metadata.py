@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -99,3 +100,12 @@ def resolve_model_dir(path: Path) -> Path:
     if not versions:
         raise ModelError(f"no model in {path}: train one with `memebot train`")
     return versions[-1]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a (model) file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

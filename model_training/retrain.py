@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from inference.classifier import Classifier, RawOutput
-from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta
+from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, file_sha256
 from inference.preprocess import PreprocessConfig, load_image
 from model_training.data import Sample, Splits, list_labelled, scan_folder, split
 from model_training.dataset import batch_arrays
@@ -165,14 +165,6 @@ def corrections_from_examples(examples: Iterable[Any]) -> tuple[list[Sample], li
     return out, missing
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _hash_files(files: list[tuple[Path, str]], cache_dir: Path) -> dict[str, tuple[Path, str]]:
     """sha256 -> (path, label) for the dataset, with a (path, size, mtime) index on disk."""
     index_path = Path(cache_dir) / "file-sha256.json"
@@ -190,7 +182,7 @@ def _hash_files(files: list[tuple[Path, str]], cache_dir: Path) -> dict[str, tup
         key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
         sha = index.get(key)
         if sha is None:
-            sha = _file_sha256(path)
+            sha = file_sha256(path)
             index[key] = sha
             changed = True
         out.setdefault(sha, (path, label))

@@ -18,7 +18,6 @@ import asyncio
 import collections
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import socket
@@ -28,7 +27,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, META_FILE, ModelMeta, resolve_model_dir
+from inference.metadata import (
+    ACTIVE_POINTER,
+    FP32_FILE,
+    INT8_FILE,
+    META_FILE,
+    ModelMeta,
+    file_sha256,
+    resolve_model_dir,
+)
 from storage.records import JobStatus, ModelStatus, RetrainJob
 
 if TYPE_CHECKING:
@@ -54,14 +61,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def served_file(folder: Path) -> Path:

@@ -21,7 +21,8 @@ from inference.classifier import Classifier  # noqa: E402
 from inference.metadata import ACTIVE_POINTER, ModelMeta, resolve_model_dir  # noqa: E402
 from model_training.data import Sample  # noqa: E402
 from model_training.retrain import RetrainConfig, hold_back, retrain  # noqa: E402
-from model_training.trainer import Trainer, TrainerOptions, file_sha256  # noqa: E402
+from inference.metadata import file_sha256  # noqa: E402
+from model_training.trainer import Trainer, TrainerOptions  # noqa: E402
 from storage.api import Storage  # noqa: E402
 from storage.records import JobStatus, ModelStatus  # noqa: E402
 from tests.imagegen import encode, make_image  # noqa: E402

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.core.model_switch import _file_sha256
+from inference.metadata import file_sha256
 from inference.classifier import Classifier, Prediction
 from inference.metadata import META_FILE, resolve_model_dir
 from tests.telegram_standin import TelegramStandIn, running_bot, standin
@@ -140,7 +140,7 @@ async def test_a_promoted_model_is_swapped_in_and_rollback_is_admin_only(
             assert bot.models.current.version == first
             # What a trainer does after a retrain: register and promote a version.
             await bot.storage.register_model_version(
-                "v-newer", path=newer, sha256=_file_sha256(newer / "model.onnx"))
+                "v-newer", path=newer, sha256=file_sha256(newer / "model.onnx"))
             await bot.storage.activate_model_version("v-newer")
             assert await bot.switcher.sync()
             meme = server.post_photo(CHAT, ALICE, jpeg("doom"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from bot.core.model_holder import ModelHolder
 from bot.errors import SwitchError
 from inference.classifier import Classifier
 from inference.errors import ModelError
+from inference.metadata import file_sha256
 from storage.api import Storage
 from storage.errors import ConflictError, LabelExistsError, StorageError
 from storage.records import ModelStatus, ModelVersion
@@ -19,14 +19,6 @@ from storage.records import ModelStatus, ModelVersion
 log = logging.getLogger(__name__)
 
 ClassifierLoader = Callable[[Path], Classifier]
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 async def load_classifier(loader: ClassifierLoader, path: Path) -> Classifier:
@@ -58,7 +50,7 @@ class ModelSwitcher:
         """Record the serving version; it becomes active if storage has no active version."""
         classifier = self._holder.current
         await self.ensure_labels(classifier)
-        sha = await asyncio.to_thread(_file_sha256, classifier.onnx_file)
+        sha = await asyncio.to_thread(file_sha256, classifier.onnx_file)
         try:
             await self._storage.register_model_version(
                 classifier.version,
