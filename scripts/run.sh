@@ -18,7 +18,7 @@ fi
 export MEMEBOT_DATASET_DIR="$data"
 
 if [ ! -f "$model_dir/ACTIVE" ]; then
-  echo "== no model yet: training on $data (about 10 minutes on 2 CPU cores)"
+  echo "== no model yet: training on $data (about 3 minutes on 2 idle CPU cores)"
   memebot train "$data" --model-dir "$model_dir"
 fi
 
