@@ -188,7 +188,6 @@ def main() -> None:
     print("    ranking with the default method; caught / kept: the default's decisions)")
     print(f"{'held-out source':<22} {'n':>4} " + " ".join(f"{'OOD ' + m:>15}" for m in methods)
           + f" {'other AUROC':>11} {'caught':>7} {'memes kept':>10} {'doom/AC acc':>11}")
-    from inference.metrics import roc_auc
     for src in sources:
         keep = [s for s in samples if not (s.label == "other" and family(s.source) == src)]
         held = [s for s in samples if s.label == "other" and family(s.source) == src]

@@ -163,24 +163,6 @@ def finetune(
         p.requires_grad = False
 
 
-def fit_ood_and_calibration(
-    model: MemeNet,
-    splits: Splits,
-    labels: list[str],
-    pre: PreprocessConfig,
-    cfg: TrainConfig,
-    train_emb: np.ndarray,
-    val_logits: np.ndarray,
-    val_emb: np.ndarray,
-) -> tuple[float, Any, Any, dict[str, float]]:
-    """`calibrate` on a split's labels (kept for callers that hold Splits)."""
-    y_train = np.array([labels.index(s.label) for s in splits.train])
-    y_val = np.array([labels.index(s.label) for s in splits.val])
-    cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_val, val_logits, val_emb,
-                    cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method)
-    return cal.temperature, cal.ood, cal.scorer, cal.val_auroc
-
-
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
