@@ -336,3 +336,20 @@ def test_fast_path_patches_the_head_into_the_active_graphs(models: Path, tiny_mo
                     weight_type=QuantType.QInt8)
     with pytest.raises(HeadNotPatchable):
         patch_head(tmp_path / "qhead.onnx", tmp_path / "x.onnx", head)
+
+
+def test_full_retrain_trains_the_whole_pipeline_with_the_corrections(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """`/retrain full`: pipeline.train on the base dataset plus the corrections, then the same gate."""
+    active = resolve_model_dir(models)
+    corr = [_sample(_write(tmp_path / "f", f"f{i}", make_striped_doom(100 + i)), "doom") for i in range(10)]
+    result = retrain(active, corr, _cfg(models, tiny_model, cache_dir, kind="full", finetune_epochs=0))
+    folder = models / result.version
+    assert folder.is_dir() and not any(p.name.startswith(".tmp") for p in models.iterdir())
+    meta = ModelMeta.load(folder)
+    assert meta.training["kind"] == "full" and meta.training["retrained_from"] == active.name
+    assert meta.training["n_extra"] == result.corrections_train == 8
+    assert result.after.corrections_accuracy is not None and result.reason
+    # whatever the gate decided, the candidate classifies through the production path
+    assert Classifier(folder).predict_one(encode(make_striped_doom(999), "PNG")).label in meta.labels
