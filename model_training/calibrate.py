@@ -144,8 +144,13 @@ def calibrate(
     methods: tuple[str, ...] = ("energy+knn", "energy", "knn", "mahalanobis"),
     keep: float = 0.96,
     method: str | None = "energy+knn",
+    extra_id_logits: np.ndarray | None = None,
 ) -> Calibration:
     """Temperature on validation; an OOD method and its threshold.
+
+    `extra_id_logits`: logits of more in-distribution memes the head never trained on (out of
+    fold); they join the validation memes in setting the P(other) threshold, whose 2% tail
+    rests on only ~4 validation memes otherwise and jumped between retrains.
 
     `method=None` picks the best validation AUROC among `methods`; but validation "other"
     images come from sources seen in training, so that favours the logits. The default,
@@ -172,8 +177,12 @@ def calibrate(
     if reject_label in labels:
         # Half of the rejection budget goes to the classifier's own "other" class, the rest to
         # the OOD score: a plain argmax let the "other" class alone reject ~7% of memes.
-        p_other = _softmax(val_logits / temperature)[val_is_id, labels.index(reject_label)]
-        other_threshold = float(np.clip(other_quantile(p_other, (1 - keep) / 2), 0.3, 0.99))
+        ri = labels.index(reject_label)
+        p_other = _softmax(val_logits / temperature)[val_is_id, ri]
+        p_tail = p_other
+        if extra_id_logits is not None and len(extra_id_logits):
+            p_tail = np.concatenate([p_other, _softmax(extra_id_logits / temperature)[:, ri]])
+        other_threshold = float(np.clip(other_quantile(p_tail, (1 - keep) / 2), 0.3, 0.99))
         kept = p_other < other_threshold
     else:
         kept = np.ones(int(val_is_id.sum()), bool)

@@ -120,3 +120,24 @@ def train_head(
     if best_state is not None:
         head.load_state_dict(best_state)
     return _from_standard(head, mu, sd), history
+
+
+def out_of_fold_logits(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    num_classes: int,
+    cfg: HeadConfig = HeadConfig(),
+    folds: int = 5,
+) -> np.ndarray:
+    """Logits for every row of x from a head trained without that row (k folds, seeded)."""
+    order = np.random.default_rng(cfg.seed).permutation(len(x))
+    out = np.zeros((len(x), num_classes), np.float32)
+    for k in range(folds):
+        held = order[k::folds]
+        fit = np.setdiff1d(order, held)
+        head, _ = train_head(x[fit], y[fit], x_val, y_val, num_classes, cfg)
+        with torch.no_grad():
+            out[held] = head(torch.from_numpy(x[held])).numpy()
+    return out

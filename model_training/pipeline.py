@@ -28,7 +28,7 @@ from model_training.dataset import MemeDataset, batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
 from model_training.evaluate import EvalItem, compute_metrics
 from model_training.export import check_parity, export_onnx, quantize_int8
-from model_training.head import HeadConfig, train_head
+from model_training.head import HeadConfig, out_of_fold_logits, train_head
 from model_training.network import MemeNet, trainable_top
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,10 @@ def finetune(
         p.requires_grad = False
 
 
+# Below this many in-distribution training memes, fold heads are too weak to stand for the
+# final one: the validation memes alone set the P(other) threshold.
+OOF_MIN_MEMES = 500
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -263,8 +267,14 @@ def train(cfg: TrainConfig) -> TrainResult:
             val_logits = model.head(torch.from_numpy(x_va)).numpy()
         val_emb, train_emb = x_va, x_tr
     y_train = np.array([labels.index(s.label) for s in splits.train])
+    extra = None
+    games = [i for i, lab in enumerate(labels) if lab != cfg.reject_label]
+    # A head is cheap: out-of-fold logits of the training memes steady the P(other) tail.
+    if cfg.finetune_epochs == 0 and int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES:
+        oof = out_of_fold_logits(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=cfg.seed))
+        extra = oof[np.isin(y_tr, games)]
     cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_va, val_logits, val_emb,
-                    cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method)
+                    cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method, extra)
     temperature, ood, scorer, aurocs = cal.temperature, cal.ood, cal.scorer, cal.val_auroc
     log.info("temperature %.3f; OOD %s (validation AUROC %s), threshold %.4f", temperature, ood.method,
              {k: round(v, 4) for k, v in aurocs.items()}, ood.threshold)

@@ -43,7 +43,7 @@ from model_training.embeddings import EmbeddingCache, cache_key, embed
 from model_training.evaluate import EvalItem
 from model_training.export import Parity, export_onnx, quantize_int8
 from model_training.calibrate import calibrate
-from model_training.pipeline import TrainConfig, load_checkpoint, save_checkpoint
+from model_training.pipeline import OOF_MIN_MEMES, TrainConfig, load_checkpoint, save_checkpoint
 from model_training.promotion import GateConfig, GateDecision, RetrainError, Scores, decide
 
 log = logging.getLogger(__name__)
@@ -740,7 +740,8 @@ def _fast(
     y_tr = np.array([idx[s.label] for s in train_samples])
     x_va = cache.get([s.sha256 for s in val_samples]) if val_samples else x_tr[:0]
     y_va = np.array([idx[s.label] for s in val_samples], dtype=np.int64)
-    head, hist = fit_head(model.head, len(old_labels), x_tr, y_tr, x_va, y_va, len(labels), cfg.head)
+    active_head = model.head
+    head, hist = fit_head(active_head, len(old_labels), x_tr, y_tr, x_va, y_va, len(labels), cfg.head)
     timings["head"] = round(time.perf_counter() - t, 2)
     log.info("head: %d epochs, val acc %.4f", len(hist), hist[-1]["val_acc"] if hist else float("nan"))
     model.head = head
@@ -753,9 +754,19 @@ def _fast(
     calib_val = val_samples if val_samples else uniq_train
     x_cal = cache.get([s.sha256 for s in calib_val])
     defaults = TrainConfig(data_dir=Path("."))
+    # Out-of-fold logits of the training memes steady the P(other) threshold (as in training).
+    games = [i for i, lab in enumerate(labels) if lab != meta.reject_label]
+    oof = np.zeros((len(x_tr), len(labels)), np.float32)
+    order = np.random.default_rng(cfg.seed).permutation(len(x_tr))
+    enough = int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES
+    for k in range(5 if enough else 0):
+        held, fit = order[k::5], np.setdiff1d(order, order[k::5])
+        fold_head, _ = fit_head(active_head, len(old_labels), x_tr[fit], y_tr[fit], x_va, y_va, len(labels), cfg.head)
+        oof[held] = _logits(fold_head, x_tr[held])
+    extra = oof[np.isin(y_tr, games)] if enough else None
     cal = calibrate(labels, meta.reject_label, np.array([idx[s.label] for s in uniq_train]), x_ood,
                     np.array([idx[s.label] for s in calib_val]), _logits(head, x_cal), x_cal,
-                    defaults.ood_methods, defaults.keep_in_distribution)
+                    defaults.ood_methods, defaults.keep_in_distribution, defaults.ood_method, extra)
     temperature, ood, scorer, aurocs = cal.temperature, cal.ood, cal.scorer, cal.val_auroc
     timings["calibrate"] = round(time.perf_counter() - t, 2)
 
