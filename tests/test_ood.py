@@ -67,3 +67,19 @@ def test_calibrate_fits_the_combined_score_on_validation() -> None:
     s = cal.scorer.score(logits[: len(emb)], emb)
     assert (s <= cal.ood.threshold).mean() >= 0.9
     assert 0.05 < cal.temperature < 20
+
+
+def test_out_of_fold_logits_join_the_p_other_tail() -> None:
+    from model_training.calibrate import _softmax, other_quantile
+
+    emb, y, far = _data(300)
+    labels = ["a", "b", "other"]
+    y3 = np.r_[y, np.full(len(far), 2)]
+    e3 = np.r_[emb, far]
+    logits = np.stack([e3[:, :8].sum(1), e3[:, 8:].sum(1), -e3.sum(1) / 4], 1)
+    extra = np.stack([np.zeros(500), np.zeros(500), RNG.normal(0, 2, 500)], 1)
+    cal = calibrate(labels, "other", y3, e3, y3, logits, e3, extra_id_logits=extra)
+    p_val = _softmax(logits / cal.temperature)[np.isin(y3, [0, 1]), 2]
+    p_extra = _softmax(extra / cal.temperature)[:, 2]
+    expected = other_quantile(np.r_[p_val, p_extra], 0.02)
+    assert cal.ood.other_threshold == pytest.approx(float(np.clip(expected, 0.3, 0.99)))
