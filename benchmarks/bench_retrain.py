@@ -94,9 +94,19 @@ def bench_fast_path(active: Path, models: Path, cache: Path, threads: int) -> li
     res = retrain(work / active.name, corrections, RetrainConfig(**cfg))
     total = time.perf_counter() - t
     res_meta = ModelMeta.load(res.path)
-    shutil.rmtree(out_dir, ignore_errors=True)
     print("\n" + res.summary())
+    # The same retrain when the admins correct what the model actually got wrong on the test
+    # memes (the random 100 above are ~95% labels it already had right).
+    from inference.classifier import Classifier, Prediction
+
+    preds = Classifier(active).predict([s.path for s in base.test])
+    wrong = [s for s, p in zip(base.test, preds) if isinstance(p, Prediction) and p.label != s.label]
+    mistakes = [Sample(s.path, s.label, s.sha256, 0, "admin-correction") for s in wrong]
+    fixed = retrain(work / active.name, mistakes, RetrainConfig(**cfg, int8=False))
+    print("\n" + fixed.summary())
+    shutil.rmtree(out_dir, ignore_errors=True)
     b, a = res.before, res.after
+    fb, fa = fixed.before, fixed.after
     return [
         ("first run (embeds what the cache lacks; no int8)", f"{warm_s:.1f} s, {warm.embedded_images} images embedded"),
         ("fast-path retrain, 100 corrections, cached (int8 incl.)", f"{total:.1f} s (target <= 60 s) "
@@ -111,6 +121,10 @@ def bench_fast_path(active: Path, models: Path, cache: Path, threads: int) -> li
         ("  old-class acc (base val) before -> after", f"{b.old_accuracy:.3f} -> {a.old_accuracy:.3f} (n={a.old_n})"),
         ("  held-back corrections before -> after", f"{b.corrections_accuracy:.3f} -> {a.corrections_accuracy:.3f} (n={a.corrections_n})"),
         ("  promoted", f"{res.promoted}: {res.reason}"),
+        (f"corrections = the {len(mistakes)} test memes the model got wrong", f"{sum(fixed.timings.values()) - fixed.timings.get('total', 0):.1f} s"),
+        ("  old-class acc (base val) before -> after", f"{fb.old_accuracy:.3f} -> {fa.old_accuracy:.3f} (n={fa.old_n})"),
+        ("  held-back corrections before -> after", f"{fb.corrections_accuracy:.3f} -> {fa.corrections_accuracy:.3f} (n={fa.corrections_n})"),
+        ("  promoted", f"{fixed.promoted}: {fixed.reason}"),
     ]
 
 
