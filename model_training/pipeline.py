@@ -140,7 +140,7 @@ def finetune(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(x)
+            total += loss.item() * len(x)
             seen += len(x)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         val_logits, _ = _outputs(model, val, pre)
