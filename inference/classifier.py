@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -179,8 +180,7 @@ class Classifier:
                 if isinstance(slot, str):
                     results.append(PredictionError(error=slot, latency_ms=elapsed))
                 else:
-                    p = preds[slot]
-                    results.append(_with_latency(p, elapsed))
+                    results.append(dataclasses.replace(preds[slot], latency_ms=elapsed))
         return results
 
     def predict_one(self, image: ImageSource) -> Prediction:
@@ -189,15 +189,3 @@ class Classifier:
         if isinstance(result, PredictionError):
             raise ImageError(result.error)
         return result
-
-
-def _with_latency(p: Prediction, latency_ms: float) -> Prediction:
-    return Prediction(
-        label=p.label,
-        confidence=p.confidence,
-        probabilities=p.probabilities,
-        ood_score=p.ood_score,
-        is_ood=p.is_ood,
-        model_version=p.model_version,
-        latency_ms=latency_ms,
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,20 +125,20 @@ def train_head(
 
 def out_of_fold_logits(
     x: np.ndarray,
-    y: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    num_classes: int,
-    cfg: HeadConfig = HeadConfig(),
+    fit: Callable[[np.ndarray], nn.Linear],
+    seed: int = 0,
     folds: int = 5,
 ) -> np.ndarray:
-    """Logits for every row of x from a head trained without that row (k folds, seeded)."""
-    order = np.random.default_rng(cfg.seed).permutation(len(x))
-    out = np.zeros((len(x), num_classes), np.float32)
+    """Logits for every row of x from a head `fit(rows)` trained without that row (k folds)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    out: np.ndarray | None = None
     for k in range(folds):
         held = order[k::folds]
-        fit = np.setdiff1d(order, held)
-        head, _ = train_head(x[fit], y[fit], x_val, y_val, num_classes, cfg)
+        head = fit(np.setdiff1d(order, held))
         with torch.no_grad():
-            out[held] = head(torch.from_numpy(x[held])).numpy()
+            logits = head(torch.from_numpy(x[held])).numpy()
+        if out is None:
+            out = np.zeros((len(x), logits.shape[1]), np.float32)
+        out[held] = logits
+    assert out is not None
     return out

@@ -272,7 +272,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     games = [i for i, lab in enumerate(labels) if lab != cfg.reject_label]
     # A head is cheap: out-of-fold logits of the training memes steady the P(other) tail.
     if cfg.finetune_epochs == 0 and int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES:
-        oof = out_of_fold_logits(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=cfg.seed))
+        head_cfg = HeadConfig(seed=cfg.seed)
+        oof = out_of_fold_logits(
+            x_tr, lambda rows: train_head(x_tr[rows], y_tr[rows], x_va, y_va, len(labels), head_cfg)[0], cfg.seed
+        )
         extra = oof[np.isin(y_tr, games)]
     cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_va, val_logits, val_emb,
                     cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method, extra)

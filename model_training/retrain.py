@@ -42,6 +42,7 @@ from model_training.dataset import batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
 from model_training.evaluate import EvalItem
 from model_training.export import Parity, export_onnx, quantize_int8
+from model_training.head import out_of_fold_logits
 from model_training.calibrate import calibrate
 from model_training.pipeline import OOF_MIN_MEMES, TrainConfig, load_checkpoint, save_checkpoint
 from model_training.promotion import GateConfig, GateDecision, RetrainError, Scores, decide
@@ -756,14 +757,11 @@ def _fast(
     defaults = TrainConfig(data_dir=Path("."))
     # Out-of-fold logits of the training memes steady the P(other) threshold (as in training).
     games = [i for i, lab in enumerate(labels) if lab != meta.reject_label]
-    oof = np.zeros((len(x_tr), len(labels)), np.float32)
-    order = np.random.default_rng(cfg.seed).permutation(len(x_tr))
-    enough = int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES
-    for k in range(5 if enough else 0):
-        held, fit = order[k::5], np.setdiff1d(order, order[k::5])
-        fold_head, _ = fit_head(active_head, len(old_labels), x_tr[fit], y_tr[fit], x_va, y_va, len(labels), cfg.head)
-        oof[held] = _logits(fold_head, x_tr[held])
-    extra = oof[np.isin(y_tr, games)] if enough else None
+    extra = None
+    if int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES:
+        oof = out_of_fold_logits(x_tr, lambda rows: fit_head(
+            active_head, len(old_labels), x_tr[rows], y_tr[rows], x_va, y_va, len(labels), cfg.head)[0], cfg.seed)
+        extra = oof[np.isin(y_tr, games)]
     cal = calibrate(labels, meta.reject_label, np.array([idx[s.label] for s in uniq_train]), x_ood,
                     np.array([idx[s.label] for s in calib_val]), _logits(head, x_cal), x_cal,
                     defaults.ood_methods, defaults.keep_in_distribution, defaults.ood_method, extra)
