@@ -45,7 +45,7 @@ from model_training.export import Parity, export_onnx, quantize_int8
 from model_training.head import out_of_fold_logits
 from model_training.calibrate import calibrate
 from model_training.pipeline import OOF_MIN_MEMES, TrainConfig, load_checkpoint, save_checkpoint
-from model_training.promotion import GateConfig, GateDecision, RetrainError, Scores, decide
+from model_training.promotion import GateConfig, GateDecision, Paired, RetrainError, Scores, decide
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +336,13 @@ def score(base_val: list[EvalItem], held: list[EvalItem], test: list[EvalItem], 
         per_class=per_class,
         test_accuracy=_accuracy(test),
     )
+
+
+def _paired(before: list[EvalItem], after: list[EvalItem], old_labels: list[str]) -> Paired:
+    """Old-class memes the candidate lost and gained against the active model (same images)."""
+    pairs = [(b.prediction.label == b.label, a.prediction.label == a.label)
+             for b, a in zip(before, after) if b.label in old_labels]
+    return Paired.of([b for b, _ in pairs], [a for _, a in pairs])
 
 
 def _logits(head: nn.Linear, x: np.ndarray) -> np.ndarray:
@@ -645,10 +652,12 @@ def retrain(active: Path, corrections: Sequence[Sample], cfg: RetrainConfig) -> 
             return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds) if not hasattr(p, "error")]
 
         cand_head = _head_of(candidate_folder) if cfg.kind == "fast" else None
-        before = score(run(active_clf, active_head, base_val, x_bv), run(active_clf, active_head, corr_val, x_cv),
+        val_before, val_after = run(active_clf, active_head, base_val, x_bv), run(cand_clf, cand_head, base_val, x_bv)
+        before = score(val_before, run(active_clf, active_head, corr_val, x_cv),
                        run(active_clf, active_head, base_test, x_te), old_labels)
-        after = score(run(cand_clf, cand_head, base_val, x_bv), run(cand_clf, cand_head, corr_val, x_cv),
+        after = score(val_after, run(cand_clf, cand_head, corr_val, x_cv),
                       run(cand_clf, cand_head, base_test, x_te), old_labels)
+        old_change = _paired(val_before, val_after, old_labels)
         as_training = False
         if not corr_val and corr_train:  # too few corrections to hold any back: check on what it trained on
             as_training = True
@@ -658,12 +667,13 @@ def retrain(active: Path, corrections: Sequence[Sample], cfg: RetrainConfig) -> 
             before.corrections_accuracy, before.corrections_n = _accuracy(b_items), len(b_items)
             after.corrections_accuracy, after.corrections_n = _accuracy(a_items), len(a_items)
         gate: GateDecision = decide(before, after, cfg.gate, corrections_total=len(corr),
-                                    corrections_are_training=as_training)
+                                    corrections_are_training=as_training, old_change=old_change)
         t = lap("score", t)
         cand_meta = ModelMeta.load(candidate_folder)
         cand_meta.metrics["retrain"] = {
             "base_version": meta.version, "kind": cfg.kind, "promoted": gate.promote, "reason": gate.reason,
-            "before": before.to_dict(), "after": after.to_dict(), "new_labels": new_labels,
+            "before": before.to_dict(), "after": after.to_dict(), "old_change": old_change.to_dict(),
+            "new_labels": new_labels,
             "skipped_labels": skipped, "corrections_train": len(corr_train), "corrections_heldback": len(corr_val),
         }
         cand_meta.save(candidate_folder)
