@@ -76,7 +76,8 @@ def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
         # The head stays fp32: a fast retrain patches its weights into a copy of this graph
         # (a quantized head's logits would also be clipped to the old classes' range).
-        head = [n.name for n in onnx.load(str(prep)).graph.node if "logits" in n.output and n.op_type in ("Gemm", "MatMul")]
+        graph = onnx.load(str(prep)).graph
+        head = [n.name for n in graph.node if "logits" in n.output and n.op_type in ("Gemm", "MatMul")]
         tmp = int8_path.with_name(int8_path.name + ".tmp")
         quantize_static(
             str(prep),
@@ -88,10 +89,26 @@ def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.99},
-            nodes_to_exclude=head,
+            nodes_to_exclude=head + _shape_arithmetic(graph),
         )
         tmp.replace(int8_path)
     return int8_path
+
+
+def _shape_arithmetic(graph: onnx.GraphProto) -> list[str]:
+    """Nodes off the image's data path: the "same" padding of tf_ backbones is computed at run
+    time from the input's shape (Shape -> Sub/Mul/Add/Ceil... -> Pad). Quantizing that
+    arithmetic like an activation rounds the pad sizes and shifts every strided conv: measured
+    on Lite0, embedding cosine to fp32 0.944 and same argmax 91.6% with it, 0.991 and 97.9%
+    without (validation memes)."""
+    data = {i.name for i in graph.input}
+    off: list[str] = []
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if node.op_type != "Shape" and any(i in data for i in node.input):
+            data.update(node.output)
+        else:
+            off.append(node.name)
+    return off
 
 
 @dataclass(frozen=True)

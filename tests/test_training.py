@@ -147,7 +147,15 @@ def test_int8_export_stays_close_to_fp32(tmp_path: Path, shared_memes: Path) -> 
     q = Classifier(tmp_path, precision="int8").run(arrays[1::2]).embedding
     f = Classifier(tmp_path, precision="fp32").run(arrays[1::2]).embedding
     cos = (q * f).sum(1) / np.linalg.norm(q, axis=1) / np.linalg.norm(f, axis=1)
-    assert cos.mean() > 0.9  # label agreement on real validation data is checked by the pipeline
+    # 0.94 when the run-time "same" padding arithmetic was quantized too; label agreement on
+    # real validation data is checked by the pipeline
+    assert cos.mean() > 0.98, cos.mean()
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    pads = [n.input[1] for n in graph.node if n.op_type == "Pad"]
+    assert pads and all(producer.get(x) != "DequantizeLinear" for x in pads)
 
 
 def test_unknown_backbone_and_missing_weights_have_clear_errors() -> None:
