@@ -144,8 +144,23 @@ class RetrainResult:
         if changes:
             lines.append("Per class: " + "; ".join(changes))
         lines.append(("Why: " if not self.promoted else "Gate: ") + self.reason)
+        if hint := self._next_step():
+            lines.append("Next: " + hint)
         lines.append(f"Took {self.seconds:.0f} s ({self.embedded_images} new images embedded)")
         return "\n".join(lines)
+
+
+    def _next_step(self) -> str | None:
+        """What admins can do about a refusal (the gate's reason says what went wrong)."""
+        if self.promoted:
+            return None
+        if "old-class accuracy fell" in self.reason and self.new_labels:
+            few = ", ".join(f"{k} has {v}" for k, v in self.new_labels.items())
+            return (f"the new class takes memes of the old ones ({few} examples): label more of its "
+                    "images, correct the memes it takes, then /retrain")
+        if "did not learn" in self.reason or "below the active model" in self.reason:
+            return "more corrections of the kind it gets wrong help; check they are labelled right, then /retrain"
+        return None
 
 
 # --------------------------------------------------------------------------- inputs

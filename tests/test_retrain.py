@@ -360,3 +360,21 @@ def test_full_retrain_trains_the_whole_pipeline_with_the_corrections(
     assert result.after.corrections_accuracy is not None and result.reason
     # whatever the gate decided, the candidate classifies through the production path
     assert Classifier(folder).predict_one(encode(make_striped_doom(999), "PNG")).label in meta.labels
+
+
+def test_refusal_summary_tells_admins_what_to_do_next(tmp_path: Path) -> None:
+    from model_training.promotion import Scores
+    from model_training.retrain import RetrainResult
+
+    def result(reason: str, new_labels: dict[str, int], promoted: bool = False) -> RetrainResult:
+        s = Scores(old_accuracy=0.85, old_n=300, corrections_accuracy=0.5, corrections_n=4)
+        return RetrainResult(version="v2", path=tmp_path, kind="fast", promoted=promoted, reason=reason, base_version="v1",
+                             labels=["a", "b", "genshin"], new_labels=new_labels, skipped_labels={},
+                             corrections_train=16, corrections_heldback=4, corrections_per_label={"genshin": 20},
+                             before=s, after=s, embedded_images=0, seconds=1.0)
+
+    text = result("old-class accuracy fell from 85.2% to 81.5% (n=324; more than 3.0 points)", {"genshin": 20}).summary()
+    assert "Next: the new class takes memes of the old ones (genshin has 20 examples)" in text
+    text = result("held-back corrections: candidate 20.0%, no better than ...: it did not learn the corrections", {}).summary()
+    assert "Next: more corrections" in text
+    assert "Next:" not in result("old-class accuracy 85% -> 85%", {}, promoted=True).summary()
