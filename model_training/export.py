@@ -60,17 +60,26 @@ class _Reader(CalibrationDataReader):
         return None if batch is None else {"input": batch}
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
-    """Static QDQ int8, per-channel weights, activations calibrated on training images; fp32 head."""
+# The first convolutions (stem and the first blocks, at 112 and 56 px) hold most of the int8
+# error: on Lite0's validation memes, keeping the first 7 in fp32 moves same-argmax from 97.9%
+# to 99.1% and embedding cosine from 0.991 to 0.997, at ~1 ms (batch 1, 2 threads); 6 gave
+# 98.8%, 9 no better than 7.
+FP32_LEADING_CONVS = 7
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
+                  fp32_leading_convs: int = FP32_LEADING_CONVS) -> Path:
+    """Static QDQ int8, per-channel weights, activations calibrated on training images; fp32 head
+    and first convolutions."""
     # onnxruntime's quantizer logs one INFO line per adjusted channel on the root logger.
     logging.disable(logging.INFO)
     try:
-        return _quantize(fp32_path, int8_path, calibration)
+        return _quantize(fp32_path, int8_path, calibration, fp32_leading_convs)
     finally:
         logging.disable(logging.NOTSET)
 
 
-def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path:
+def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray, fp32_leading_convs: int) -> Path:
     with tempfile.TemporaryDirectory() as tmpdir:
         prep = Path(tmpdir) / "prep.onnx"
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
@@ -78,6 +87,7 @@ def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path
         # (a quantized head's logits would also be clipped to the old classes' range).
         graph = onnx.load(str(prep)).graph
         head = [n.name for n in graph.node if "logits" in n.output and n.op_type in ("Gemm", "MatMul")]
+        leading = [n.name for n in graph.node if n.op_type == "Conv"][:fp32_leading_convs]
         tmp = int8_path.with_name(int8_path.name + ".tmp")
         quantize_static(
             str(prep),
@@ -89,7 +99,7 @@ def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> Path
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.99},
-            nodes_to_exclude=head + _shape_arithmetic(graph),
+            nodes_to_exclude=head + _shape_arithmetic(graph) + leading,
         )
         tmp.replace(int8_path)
     return int8_path
