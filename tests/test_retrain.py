@@ -378,3 +378,33 @@ def test_refusal_summary_tells_admins_what_to_do_next(tmp_path: Path) -> None:
     text = result("held-back corrections: candidate 20.0%, no better than ...: it did not learn the corrections", {}).summary()
     assert "Next: more corrections" in text
     assert "Next:" not in result("old-class accuracy 85% -> 85%", {}, promoted=True).summary()
+
+
+def test_new_class_bias_is_lowered_to_its_budget_of_old_memes() -> None:
+    import numpy as np
+    import torch
+
+    from model_training.retrain import _limit_new_classes
+
+    rng = np.random.default_rng(0)
+    n_old, games = 3, [0, 1]  # labels a, b, other + one new class (id 3)
+    y = np.array([0] * 400 + [1] * 400 + [2] * 200 + [3] * 40)
+    oof = rng.normal(size=(len(y), 4))
+    oof[np.arange(len(y)), y] += 2.0
+    oof[y < 3, 3] += 1.5  # the new class is greedy: it beats the best old game on many old memes
+    head = torch.nn.Linear(8, 4)
+    bias_before = head.bias.detach().clone()
+
+    def taken(o: np.ndarray) -> float:
+        old = y < n_old
+        return float((o[old, 3] > o[old][:, games].max(axis=1)).mean())
+
+    assert taken(oof) > 0.2
+    out = _limit_new_classes(head, oof, y, n_old, games, budget=0.05)
+    assert taken(out) <= 0.05 + 1e-9
+    shift = float(bias_before[3] - head.bias.detach()[3])
+    assert shift > 0 and np.allclose(oof[:, 3] - out[:, 3], shift)
+    assert torch.equal(head.bias.detach()[:3], bias_before[:3])  # old classes untouched
+    # a class already within its budget keeps its bias
+    again = _limit_new_classes(head, out, y, n_old, games, budget=0.05)
+    assert np.allclose(again, out)
