@@ -149,7 +149,6 @@ class RetrainResult:
         lines.append(f"Took {self.seconds:.0f} s ({self.embedded_images} new images embedded)")
         return "\n".join(lines)
 
-
     def _next_step(self) -> str | None:
         """What admins can do about a refusal (the gate's reason says what went wrong)."""
         if self.promoted:
@@ -398,7 +397,8 @@ class WarmHeadConfig:
     # 9 validation memes lost, none gained). Its bias is lowered until at most this share of the
     # old-class training memes would go to it, judged on out-of-fold logits. Measured with 5 / 20
     # / all genshin examples (bench_retrain.py (c)), held-back genshin: 1%: 11 / 50 / 93%, 5%:
-    # 78 / 83 / 99%, off: 89 / 92 / 99%; old-class memes lost vs gained at 20: 4 vs 0 at 1-5%, 9 vs 0 off.
+    # 78 / 83 / 99%, off: 89 / 92 / 99%; old-class memes lost vs gained with 20: 4-5 vs 0-1 at
+    # 1-5%, 9 vs 0 off (gate refuses).
     new_class_fp_budget: float = 0.05  # 0: leave the bias as fitted
     max_iter: int = 300
     seed: int = 0
