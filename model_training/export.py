@@ -6,6 +6,8 @@ and compares with torch on the same preprocessed arrays, as timm's ONNX validato
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -71,10 +73,12 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
                   fp32_leading_convs: int = FP32_LEADING_CONVS) -> Path:
     """Static QDQ int8, per-channel weights, activations calibrated on training images; fp32 head
     and first convolutions."""
-    # onnxruntime's quantizer logs one INFO line per adjusted channel on the root logger.
+    # onnxruntime's quantizer logs one INFO line per adjusted channel on the root logger, and
+    # its calibrator prints its progress to stdout (into `memebot train`'s own output).
     logging.disable(logging.INFO)
     try:
-        return _quantize(fp32_path, int8_path, calibration, fp32_leading_convs)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _quantize(fp32_path, int8_path, calibration, fp32_leading_convs)
     finally:
         logging.disable(logging.NOTSET)
 
