@@ -12,8 +12,11 @@
     and all genshin images as admin corrections (plus the 40 Genshin images filed under
     other/, which admins relabel once the class exists), scored by the promotion gate on the
     fixed validation set with the production decision rule: promoted or kept, and why.
+(d) Scale: the fast path with 0, 2,000 and 20,000 corrections (synthetic: real memes'
+    cached embeddings plus noise, under new hashes, so no backbone time is spent), each in a
+    process of its own: wall time and peak RSS stay bounded (rows per class, OOD bank capped).
 
-    .venv/bin/python benchmarks/bench_retrain.py [--threads 2] [--skip-a] [--skip-b] [--skip-c]
+    .venv/bin/python benchmarks/bench_retrain.py [--threads 2] [--skip-a] [--skip-b] [--skip-c] [--skip-d]
 
 Needs a trained model in models/ (models/ACTIVE); without one it trains a head-only model
 first (`memebot train ../shared/data/memes --epochs 0`) and says so.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import logging
 import random
 import shutil
@@ -315,6 +319,61 @@ def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int) ->
     return rows
 
 
+# ----------------------------------------------------------------------------- (d)
+
+
+def scale_worker(active: Path, cache: Path, n: int, threads: int) -> dict[str, float]:
+    """One fast-path retrain with n synthetic corrections; prints time and this process's peak RSS."""
+    from model_training.data import Sample
+    from model_training.embeddings import EmbeddingCache
+    from model_training.pipeline import load_checkpoint
+    from model_training.retrain import RetrainConfig, embedding_cache_key, load_base_splits, retrain
+
+    meta = ModelMeta.load(active)
+    model, _, _ = load_checkpoint(active)
+    base = load_base_splits(MEMES, active, meta, cache)
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=active.parent.parent / "var"))
+    try:
+        # A cache of its own: the base memes' vectors plus n noisy copies under new hashes.
+        src = EmbeddingCache(cache, embedding_cache_key(meta, model.backbone))
+        if not len(src):
+            from model_training.embeddings import cache_key
+
+            src = EmbeddingCache(cache, cache_key(meta.backbone, meta.preprocess_config()))
+        own = EmbeddingCache(work / "cache", embedding_cache_key(meta, model.backbone))
+        pool = base.train + base.val + base.test
+        own.put([x.sha256 for x in pool], src.get([x.sha256 for x in pool]))
+        rng = np.random.default_rng(n)
+        picks = rng.integers(0, len(base.train), n)
+        vecs = src.get([base.train[i].sha256 for i in picks]) if n else np.zeros((0, meta.embedding_dim), np.float32)
+        vecs = vecs + rng.normal(0, 0.05, vecs.shape).astype(np.float32) * vecs.std(0)
+        corr = [Sample(base.train[i].path, base.train[i].label, hashlib.sha256(f"synthetic-{n}-{k}".encode()).hexdigest(),
+                       0, "admin-correction") for k, i in enumerate(picks)]
+        own.put([c.sha256 for c in corr], vecs)
+        own.save()
+        models = work / "models"
+        shutil.copytree(active, models / active.name)
+        t = time.perf_counter()
+        res = retrain(models / active.name, corr, RetrainConfig(model_dir=models, dataset_dir=MEMES, cache_dir=work / "cache",
+                                                                threads=threads, int8=False))
+        secs = time.perf_counter() - t
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")][0].split()[1]
+    return {"n": n, "seconds": secs, "rss_mb": int(hwm) / 1024, "embedded": res.embedded_images,
+            "stages": {k: v for k, v in res.timings.items() if k != "total"}}
+
+
+def bench_scale(models: Path, cache: Path, threads: int) -> list[dict]:
+    rows = []
+    for n in (0, 2000, 20000):
+        out = subprocess.run([sys.executable, __file__, "--scale-worker", str(n), "--models", str(models), "--cache",
+                              str(cache), "--threads", str(threads)], capture_output=True, text=True, check=True, cwd=ROOT)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"  {n} corrections: done", flush=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -323,11 +382,16 @@ def main() -> int:
     ap.add_argument("--skip-a", action="store_true")
     ap.add_argument("--skip-b", action="store_true")
     ap.add_argument("--skip-c", action="store_true")
+    ap.add_argument("--skip-d", action="store_true")
+    ap.add_argument("--scale-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.scale_worker is not None:
+        print(json.dumps(scale_worker(resolve_model_dir(args.models), args.cache, args.scale_worker, args.threads)))
+        return 0
     active, how = ensure_model(args.models, args.threads)
     print(f"model: {active.name} ({how}); backbone {ModelMeta.load(active).backbone}, "
           f"fine-tune epochs {ModelMeta.load(active).training.get('finetune_epochs')}; {args.threads} threads", flush=True)
@@ -348,6 +412,13 @@ def main() -> int:
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for row in rows_c:
             print("| " + " | ".join(row) + " |")
+    if not args.skip_d:
+        rows_d = bench_scale(args.models, args.cache, args.threads)
+        print("\n(d) fast path as corrections grow (synthetic corrections on cached embeddings; one process each)")
+        print("| corrections | wall s | peak RSS MB | stages (s) |\n|---|---|---|---|")
+        for r in rows_d:
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+            print(f"| {r['n']} | {r['seconds']:.1f} | {r['rss_mb']:.0f} | {stages} |")
     return 0
 
 
