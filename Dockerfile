@@ -5,6 +5,8 @@ FROM python:3.11-slim AS serve
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     MEMEBOT_DATA_DIR=/data/var MEMEBOT_MODEL_DIR=/data/models
 WORKDIR /app
+# Tesseract reads memes' text (inference/text.py); MEMEBOT_READ_TEXT=false turns it off.
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 memebot && mkdir -p /data && chown memebot /data
 COPY pyproject.toml README.md ./
 COPY bot ./bot

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     admin_chat_id: str | None = None
     reply_mode: ReplyMode = ReplyMode.every
     confidence_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    read_text: bool = Field(
+        True, description="read memes' text with Tesseract (0.2-0.5 s CPU a meme) when the model has a word model"
+    )
 
     max_download_bytes: int = Field(20 * 1024 * 1024, gt=0)
     download_timeout_s: float = Field(30.0, gt=0)

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 
 from inference.errors import ImageError, ModelError
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolve_model_dir
 from inference.ood import OODScorer
-from inference.preprocess import ImageSource, to_array
+from inference.preprocess import ImageSource, load_image, normalize, resize
+from inference.text import TextModel, read_text, tesseract_available
 
 Precision = Literal["auto", "int8", "fp32"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,14 +69,17 @@ def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 
     validation memes.
     """
     probs = softmax(raw.logits, meta.temperature)
+    # The meme's words (inference/text.py) only move the choice between game labels and the
+    # probabilities shown; "other" and the OOD rule are decided on the image alone.
+    shown = softmax(raw.logits + raw.extra["text_shift"], meta.temperature) if "text_shift" in raw.extra else probs
     scores = ood.score(raw.logits, raw.embedding)
     reference = sorted(meta.ood.reference_scores)
     reject = meta.labels.index(meta.reject_label) if meta.reject_label in meta.labels else None
     games = [i for i in range(len(meta.labels)) if i != reject]
     out = []
-    for p, s in zip(probs, scores):
-        top = games[int(np.argmax(p[games]))]
-        label, conf, is_ood = meta.labels[top], float(p[top]), False
+    for p, q, s in zip(probs, shown, scores):
+        top = games[int(np.argmax(q[games]))]
+        label, conf, is_ood = meta.labels[top], float(q[top]), False
         if reject is not None and p[reject] >= meta.ood.other_threshold:
             label, conf = meta.reject_label, float(p[reject])
         elif float(s) > meta.ood.threshold:
@@ -80,7 +89,7 @@ def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 
             Prediction(
                 label=label,
                 confidence=conf,
-                probabilities={lab: float(v) for lab, v in zip(meta.labels, p)},
+                probabilities={lab: float(v) for lab, v in zip(meta.labels, q)},
                 ood_score=float(s),
                 is_ood=is_ood,
                 model_version=meta.version,
@@ -101,6 +110,8 @@ class Classifier:
         threads: int | None = None,
         providers: Sequence[str] | None = None,
         memory_arena: bool = False,
+        read_text: bool = True,
+        text_lookup: Callable[[ImageSource], str | None] | None = None,
     ) -> None:
         self.folder = resolve_model_dir(Path(model_path))
         self.meta = ModelMeta.load(self.folder)
@@ -123,6 +134,13 @@ class Classifier:
         self.onnx_file = onnx_file
         self.input_name = self.session.get_inputs()[0].name
         self.ood = OODScorer.load(self.folder / OOD_FILE)
+        # Reading text needs the model's word model and Tesseract; without either the image
+        # alone decides (as for a model trained without text).
+        self.text_model = TextModel.load(self.folder) if read_text else None
+        if self.text_model is not None and text_lookup is None and not tesseract_available():
+            log.warning("tesseract is not installed: memes are classified without reading their text")
+            self.text_model = None
+        self._text_lookup = text_lookup  # known readings (evaluation reuses training's OCR cache)
 
     def _pick_file(self, precision: Precision) -> Path:
         int8, fp32 = self.folder / INT8_FILE, self.folder / FP32_FILE
@@ -167,14 +185,24 @@ class Classifier:
             chunk = images[i : i + batch_size]
             start = time.perf_counter()
             arrays: list[np.ndarray] = []
+            decoded: list[tuple[ImageSource, Image.Image]] = []
             slots: list[int | str] = []
             for item in chunk:
                 try:
-                    arrays.append(to_array(item, self.preprocess))
+                    cfg = self.preprocess
+                    img = load_image(item, background=cfg.background, max_pixels=cfg.max_pixels)
+                    arrays.append(normalize(resize(img, cfg), cfg))
+                    decoded.append((item, img))
                     slots.append(len(arrays) - 1)
                 except ImageError as exc:
                     slots.append(str(exc))
-            preds = self.predict_arrays(np.stack(arrays)) if arrays else []
+            preds: list[Prediction] = []
+            if arrays:
+                raw = self.run(np.stack(arrays))
+                if self.text_model is not None:
+                    texts = self._read_all(decoded)
+                    raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
+                preds = self.decide(raw)
             elapsed = (time.perf_counter() - start) * 1000 / max(len(chunk), 1)
             for slot in slots:
                 if isinstance(slot, str):
@@ -182,6 +210,17 @@ class Classifier:
                 else:
                     results.append(dataclasses.replace(preds[slot], latency_ms=elapsed))
         return results
+
+    def _read_all(self, decoded: list[tuple[ImageSource, Image.Image]]) -> list[str]:
+        def one(pair: tuple[ImageSource, Image.Image]) -> str:
+            known = self._text_lookup(pair[0]) if self._text_lookup else None
+            return known if known is not None else read_text(pair[1])
+
+        if len(decoded) == 1:
+            return [one(decoded[0])]
+        # Tesseract runs as a process per image: two at a time use both cores of a small host.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(one, decoded))
 
     def predict_one(self, image: ImageSource) -> Prediction:
         """Classify one image; raises ImageError for a bad one."""

@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout-source", help="an 'other' source (MANIFEST.csv) kept out to test OOD")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-int8", action="store_true", help="skip the int8 export")
+    p.add_argument("--no-text", action="store_true", help="do not read memes' text (Tesseract OCR)")
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_train)
 
@@ -63,6 +64,7 @@ def _train(args: argparse.Namespace) -> int:
         holdout_source=args.holdout_source,
         seed=args.seed,
         int8=not args.no_int8,
+        read_text=not args.no_text,
         threads=args.threads,
     )
     if args.epochs is not None:

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from inference.classifier import Classifier
 from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta
 from inference.preprocess import PreprocessConfig
+from inference.text import tesseract_available
 from model_training.backbone import DEFAULT_BACKBONE, create_backbone
 from model_training.calibrate import calibrate
 from model_training.data import Sample, Splits, scan_folder, split
@@ -30,6 +32,7 @@ from model_training.evaluate import EvalItem, compute_metrics
 from model_training.export import check_parity, export_onnx, quantize_int8
 from model_training.head import HeadConfig, out_of_fold_logits, train_head
 from model_training.network import MemeNet, trainable_top
+from model_training.text_model import OcrCache, fit_text_model
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class TrainConfig:
     ood_method: str | None = "energy+knn"  # None: the best validation AUROC
     keep_in_distribution: float = 0.96
     int8: bool = True
+    # Read memes' text with Tesseract and let its words move doom-vs-AC (inference/text.py).
+    read_text: bool = True
     activate: bool = True
     progress: bool = True
     threads: int | None = None
@@ -225,6 +230,29 @@ def _items(samples: list[Sample], clf: Classifier) -> list[EvalItem]:
     return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds) if not hasattr(p, "error")]
 
 
+def _read_text(cfg: TrainConfig, splits: Splits, labels: list[str], folder: Path, meta: ModelMeta,
+               ) -> Callable[[object], str | None] | None:
+    """OCR every meme once (cached) and fit the word model between the two game labels; returns
+    the cache as a lookup so that evaluation does not read the same memes again."""
+    games = [lab for lab in labels if lab != cfg.reject_label]
+    if not cfg.read_text or len(games) != 2:
+        return None
+    if not tesseract_available():
+        log.warning("tesseract is not installed: the model will not read memes' text "
+                    "(apt-get install tesseract-ocr, then train again)")
+        return None
+    ocr = OcrCache(cfg.cache_dir)
+    everything = splits.train + splits.val + splits.test + splits.holdout
+    texts = ocr.read(everything, workers=cfg.threads or 2, progress=cfg.progress)
+    model = fit_text_model(texts[: len(splits.train)], [s.label for s in splits.train], games[0], games[1])
+    if model is None:
+        return None
+    model.save(folder)
+    meta.metrics["text"] = model.metrics
+    by_path = {str(s.path): s.sha256 for s in everything}
+    return lambda source: ocr.get(by_path.get(str(source), ""))
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     started = time.perf_counter()
     seed_everything(cfg.seed)
@@ -304,8 +332,9 @@ def train(cfg: TrainConfig) -> TrainResult:
            "n_extra": len(cfg.extra_samples), "ood_val_auroc": aurocs},
     )
     meta.save(folder)
+    lookup = _read_text(cfg, splits, labels, folder, meta)
     check_arrays = batch_arrays(splits.val[:32], pre)
-    fp32 = Classifier(folder, precision="fp32")
+    fp32 = Classifier(folder, precision="fp32", text_lookup=lookup)
     parity = check_parity(model, fp32, check_arrays)
     meta.metrics["parity_fp32"] = asdict(parity)
     if cfg.int8:
@@ -319,7 +348,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             **compute_metrics(_items(splits.test + splits.holdout, fp32), labels, cfg.reject_label),
         }
     if cfg.int8:
-        int8 = Classifier(folder, precision="int8")
+        int8 = Classifier(folder, precision="int8", text_lookup=lookup)
         int8_items = _items(splits.val, int8)
         fp32_items = _items(splits.val, fp32)
         agree = float(np.mean([a.prediction.label == b.prediction.label for a, b in zip(int8_items, fp32_items)]))

@@ -36,6 +36,7 @@ from torch import nn
 
 from inference.classifier import Classifier, RawOutput
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, file_sha256
+from inference.text import TEXT_FILE
 from inference.preprocess import PreprocessConfig, load_image
 from model_training.data import Sample, Splits, list_labelled, scan_folder, split
 from model_training.dataset import batch_arrays
@@ -836,6 +837,8 @@ def _fast(
         how = "exported"
     save_checkpoint(model, labels, meta.backbone, tmp)
     scorer.save(tmp / OOD_FILE)
+    if (active / TEXT_FILE).is_file():  # the word model is kept; `/retrain full` fits it again
+        shutil.copy2(active / TEXT_FILE, tmp / TEXT_FILE)
     new_meta = ModelMeta(
         version=version,
         labels=labels,

@@ -92,7 +92,11 @@ def _cfg(models: Path, tiny_model: Path, cache_dir: Path, **kw) -> RetrainConfig
 
 
 def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    from inference.text import TextModel
+
     active = resolve_model_dir(models)
+    words = TextModel(negative="animal_crossing", positive="doom", weights={"doom": 1.0, "island": -1.0})
+    words.save(active)
     corr = [_sample(_write(tmp_path / "c", f"s{i}", make_striped_doom(i)), "doom") for i in range(10)]
     result = retrain(active, corr, _cfg(models, tiny_model, cache_dir, int8=True))
     assert result.promoted, result.summary()
@@ -115,8 +119,9 @@ def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir:
     clf = Classifier(folder)
     new_images = [make_striped_doom(100 + i) for i in range(6)]
     assert sum(p.label == "doom" for p in clf.predict(new_images)) >= 5
-    # the fixed validation split is inherited
+    # the fixed validation split is inherited; the word model (when the active one has it) too
     assert set(json.loads((folder / "splits.json").read_text())["val"]) == set(json.loads((active / "splits.json").read_text())["val"])
+    assert TextModel.load(folder) == words
     text = result.summary()
     assert "Corrections used: 10" in text and "Old classes" in text and "Per class" in text
 

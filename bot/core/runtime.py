@@ -74,7 +74,7 @@ async def open_runtime(
     loader: ClassifierLoader | None = None,
 ) -> AsyncIterator[CoreRuntime]:
     """Open everything; on exit, finish queued classifications and close in reverse order."""
-    loader = loader or partial(Classifier, threads=None)
+    loader = loader or partial(Classifier, threads=None, read_text=settings.read_text)
     async with AsyncExitStack() as stack:
         preloaded = asyncio.create_task(load_classifier(loader, settings.model_dir))
         try:
