@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -46,9 +47,12 @@ def read_text(image: Image.Image, *, timeout: float = 20.0) -> str:
         img.thumbnail((MAX_OCR_SIDE, MAX_OCR_SIDE))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
+    # One thread per Tesseract: its OpenMP threads spin on a small machine (measured on 2 cores:
+    # 268 -> 141 ms an image, and 137 -> 73 ms with two images read at once).
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "3"], input=buf.getvalue(),
-                             capture_output=True, timeout=timeout, check=False)
+                             capture_output=True, timeout=timeout, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("OCR failed: %s", exc)
         return ""
