@@ -245,7 +245,7 @@ async def correct(server: TelegramStandIn, memes: list[tuple[int, str]]) -> int:
 
 
 async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
-                        n_corrections: int, extra_env: dict[str, str]) -> None:
+                        n_corrections: int, extra_env: dict[str, str], kind: str = "fast") -> None:
     labelled = labelled_memes(max(n_single, n_corrections))
     images = [data for _, data in labelled] or meme_images(max(n_single, 60))
     cache = ROOT / "var" / "cache"
@@ -274,10 +274,10 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
                 corrected = await correct(server, list(zip(
                     posted[:n_corrections], [label for label, _ in labelled[:n_corrections]]
                 )))
-                command = server.post_text(CHAT, ADMIN, "/retrain")
+                command = server.post_text(CHAT, ADMIN, f"/retrain {kind}")
                 queued = time.perf_counter()
                 await server.reply_to(command)
-                await server.wait_for(lambda: re.search(r"retrain job \d+ \(fast",
+                await server.wait_for(lambda: re.search(rf"retrain job \d+ \({kind}",
                                                         log_path.read_text()), 120)
                 running = time.perf_counter()
 
@@ -290,6 +290,10 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
                 report = server.replies_to(command)[1].text
                 trainer_log = [line for line in log_path.read_text().splitlines()
                                if "memebot.trainer" in line]
+    if not during:
+        print("the retrain ended before a meme could be timed during it; its report:\n" + report, file=sys.stderr)
+        print("\n".join(trainer_log[-20:]), file=sys.stderr)
+        raise SystemExit(1)
     p95_idle, p95_busy = percentile(idle, 0.95), percentile(during, 0.95)
     ratio = p95_busy / p95_idle
     print(f"model: {resolve_model_dir(model).name}   dataset: {dataset}   cores: {os.cpu_count()}"
@@ -327,6 +331,8 @@ def main() -> int:
                         help="memes an admin labels before --retrain")
     parser.add_argument("--gap", type=float, default=0.3,
                         help="seconds between single memes in --retrain")
+    parser.add_argument("--kind", choices=("fast", "full"), default="fast",
+                        help="/retrain fast (head, ~10 s) or full (the training pipeline, minutes)")
     args = parser.parse_args()
     model = (args.model or Settings().model_dir).resolve()
     try:
@@ -337,7 +343,7 @@ def main() -> int:
         return 2
     extra = dict(item.split("=", 1) for item in args.env)
     if args.retrain:
-        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, args.corrections, extra))
+        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, args.corrections, extra, args.kind))
     else:
         asyncio.run(bench(model, args.singles, args.burst, args.sustained, extra))
     return 0
