@@ -26,7 +26,7 @@ if ! command -v tesseract >/dev/null 2>&1; then
 fi
 
 if [ ! -f "$model_dir/ACTIVE" ]; then
-  echo "== no model yet: training on $data (about 8 minutes on 2 idle CPU cores, 5 of them reading text)"
+  echo "== no model yet: training on $data (about 5 minutes on 2 idle CPU cores, 2.5 of them reading text)"
   memebot train "$data" --model-dir "$model_dir"
 fi
 
