@@ -25,7 +25,7 @@ MIN_DOCS = 2  # a word must appear on this many training memes
 
 
 class OcrCache:
-    """sha256 -> Tesseract's text, one JSON file (OCR costs ~0.2-0.5 s an image)."""
+    """sha256 -> Tesseract's text, one JSON file (OCR costs ~0.14 s of CPU an image)."""
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / "ocr.json"
