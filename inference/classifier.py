@@ -199,10 +199,16 @@ class Classifier:
             preds: list[Prediction] = []
             if arrays:
                 raw = self.run(np.stack(arrays))
-                if self.text_model is not None:
-                    texts = self._read_all(decoded)
-                    raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
                 preds = self.decide(raw)
+                # Words only move the choice between game labels: memes the image already calls
+                # "other" are not read (OCR is the costliest step of a prediction).
+                games = [i for i, p in enumerate(preds) if p.label != self.meta.reject_label]
+                if self.text_model is not None and games:
+                    texts = [""] * len(preds)
+                    for i, text in zip(games, self._read_all([decoded[i] for i in games])):
+                        texts[i] = text
+                    raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
+                    preds = self.decide(raw)
             elapsed = (time.perf_counter() - start) * 1000 / max(len(chunk), 1)
             for slot in slots:
                 if isinstance(slot, str):

@@ -101,12 +101,20 @@ def test_classifier_adds_words_only_when_the_model_has_them(tiny_model: Path, tm
     TextModel(negative="animal_crossing", positive="doom",
               weights={"doom": 20.0, "demons": 20.0, "island": -20.0, "villager": -20.0}).save(folder)
     said: dict[str, str] = {}
-    as_doom = Classifier(folder, text_lookup=lambda src: said["text"])
+    asked: list[object] = []
+
+    def lookup(src: object) -> str:
+        asked.append(src)
+        return said["text"]
+
+    as_doom = Classifier(folder, text_lookup=lookup)
     said["text"] = "doom demons"
     doom = as_doom.predict(images)
     said["text"] = "island villager"
     ac = as_doom.predict(images)
     image_only = Classifier(folder, read_text=False).predict(images)
+    # only memes the image calls a game are read (twice: once per text above)
+    assert len(asked) == 2 * sum(isinstance(p, Prediction) and p.label != "other" for p in image_only) > 0
     for plain, d, a in zip(image_only, doom, ac):
         assert isinstance(plain, Prediction) and isinstance(d, Prediction) and isinstance(a, Prediction)
         if plain.label == "other":
