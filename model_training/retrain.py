@@ -396,7 +396,8 @@ class WarmHeadConfig:
     max_row_weight: float = 10.0  # 0: no cap
     # A new class learned from a few examples still takes old-class memes (20 genshin examples:
     # 9 validation memes lost, none gained). Its bias is lowered until at most this share of the
-    # old-class training memes would go to it, judged on out-of-fold logits. Measured with 5 / 20
+    # old-class training memes would go to it, judged on out-of-fold logits (computed from
+    # OOF_MIN_MEMES game memes on; a smaller dataset keeps the fitted bias). Measured with 5 / 20
     # / all genshin examples (bench_retrain.py (c)), held-back genshin: 1%: 11 / 50 / 93%, 5%:
     # 78 / 83 / 99%, off: 89 / 92 / 99%; old-class memes lost vs gained with 20: 4-5 vs 0-1 at
     # 1-5%, 9 vs 0 off (gate refuses).
