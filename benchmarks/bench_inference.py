@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inference.classifier import Classifier  # noqa: E402
-from inference.metadata import resolve_model_dir  # noqa: E402
+from inference.metadata import ModelMeta, resolve_model_dir  # noqa: E402
 from inference.preprocess import to_array  # noqa: E402
 
 # VmHWM, not getrusage: ru_maxrss survives exec, so a child of this torch-laden process
@@ -110,9 +110,9 @@ def main() -> None:
                               str(args.data), "--repeat", str(args.repeat), "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    fp32 = Classifier(folder, precision="fp32")
+    input_size = ModelMeta.load(folder).preprocess_config().input_size
     base = rows[0]
-    print(f"model {folder.name}, {args.threads} threads, input {fp32.preprocess.input_size}px")
+    print(f"model {folder.name}, {args.threads} threads, input {input_size}px")
     print(f"{'engine':<20} {'b1 p50 ms':>10} {'b1 p95 ms':>10} {'x torch':>8} {'b16 img/s':>10} {'x torch':>8}")
     for r in rows:
         print(f"{r['engine']:<20} {r['b1_p50']:>10.1f} {r['b1_p95']:>10.1f} {base['b1_p50'] / r['b1_p50']:>8.2f}"

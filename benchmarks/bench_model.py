@@ -79,7 +79,7 @@ def predict(f: Fitted, x: np.ndarray, texts: list[str] | None = None, text_model
 
 
 def words_model(part: list[Sample], ocr: OcrCache) -> TextModel | None:
-    return fit_text_model([ocr.get(s.sha256) or "" for s in part], [s.label for s in part], *GAMES)
+    return fit_text_model(ocr.read(part, progress=False), [s.label for s in part], *GAMES)
 
 
 def items(samples: list[Sample], preds) -> list[EvalItem]:
@@ -148,12 +148,12 @@ def main() -> None:
     base_acc = float((lr.predict(xs(test_games)) == np.array([s.label for s in test_games])).mean())
     ours = fit(labels, xs(sp.train), ys(sp.train), xs(sp.val), ys(sp.val), pre, args.seed)
     m_ours = compute_metrics(items(sp.test, predict(ours, xs(sp.test))), labels)
-    # The default reads memes' text too (Tesseract, cached per sha256: ~5 min the first time).
+    # The default reads memes' text too (Tesseract, cached per sha256: ~2.5 min the first time).
     ocr = OcrCache(args.cache_dir) if tesseract_available() else None
     if ocr is not None:
         ocr.read(samples, progress=True)
         words_test = words_model(sp.train, ocr)
-        m_text = compute_metrics(items(sp.test, predict(ours, xs(sp.test), [ocr.get(t.sha256) or "" for t in sp.test],
+        m_text = compute_metrics(items(sp.test, predict(ours, xs(sp.test), ocr.read(sp.test, progress=False),
                                                         words_test)), labels)
     cv_text: list[float] = []
 
@@ -172,7 +172,7 @@ def main() -> None:
         cv_ours.append(compute_metrics(items(te_g, predict(f, xs(te_g))), labels)["game_accuracy"])
         if ocr is not None:
             tm = words_model(inner.train, ocr)
-            cv_text.append(compute_metrics(items(te_g, predict(f, xs(te_g), [ocr.get(t.sha256) or "" for t in te_g], tm)),
+            cv_text.append(compute_metrics(items(te_g, predict(f, xs(te_g), ocr.read(te_g, progress=False), tm)),
                                            labels)["game_accuracy"])
     n_g = len(test_games)
     print("\n1. Doom vs Animal Crossing accuracy (test split n=%d; 5-fold grouped CV over all %d memes)" % (n_g, int(np.isin(y, game_ix).sum())))

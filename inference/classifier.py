@@ -19,7 +19,7 @@ from PIL import Image
 from inference.errors import ImageError, ModelError
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolve_model_dir
 from inference.ood import OODScorer
-from inference.preprocess import ImageSource, load_image, normalize, resize
+from inference.preprocess import ImageSource, load_image, to_array
 from inference.text import TextModel, read_text, tesseract_available
 
 Precision = Literal["auto", "int8", "fp32"]
@@ -191,7 +191,7 @@ class Classifier:
                 try:
                     cfg = self.preprocess
                     img = load_image(item, background=cfg.background, max_pixels=cfg.max_pixels)
-                    arrays.append(normalize(resize(img, cfg), cfg))
+                    arrays.append(to_array(img, cfg))  # the decoded picture is kept for OCR
                     decoded.append((item, img))
                     slots.append(len(arrays) - 1)
                 except ImageError as exc:

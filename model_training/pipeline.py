@@ -249,8 +249,7 @@ def _read_text(cfg: TrainConfig, splits: Splits, labels: list[str], folder: Path
         return None
     model.save(folder)
     meta.metrics["text"] = model.metrics
-    by_path = {str(s.path): s.sha256 for s in everything}
-    return lambda source: ocr.get(by_path.get(str(source), ""))
+    return ocr.lookup(everything)
 
 
 def train(cfg: TrainConfig) -> TrainResult:

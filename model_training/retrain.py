@@ -36,7 +36,7 @@ from torch import nn
 
 from inference.classifier import Classifier, RawOutput
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, file_sha256
-from inference.text import TEXT_FILE
+from inference.text import TEXT_FILE, tesseract_available
 from inference.preprocess import PreprocessConfig, load_image
 from model_training.data import Sample, Splits, list_labelled, scan_folder, split
 from model_training.dataset import batch_arrays
@@ -46,6 +46,7 @@ from model_training.export import Parity, export_onnx, quantize_int8
 from model_training.head import out_of_fold_logits
 from model_training.calibrate import calibrate
 from model_training.pipeline import OOF_MIN_MEMES, TrainConfig, load_checkpoint, save_checkpoint
+from model_training.text_model import OcrCache
 from model_training.promotion import GateConfig, GateDecision, Paired, RetrainError, Scores, decide
 
 log = logging.getLogger(__name__)
@@ -662,8 +663,13 @@ def retrain(active: Path, corrections: Sequence[Sample], cfg: RetrainConfig) -> 
                                      cache, tmp, version, timings)
         t = time.perf_counter()
         # Score both models on the fixed validation set through the production decision rule.
-        active_clf = Classifier(active, precision="fp32")
-        cand_clf = Classifier(candidate_folder, precision="fp32")
+        # The full path scores through `predict` (its backbone changed): memes the pipeline has
+        # just read are not read again for each model. The fast path scores cached embeddings.
+        known_text = None
+        if cfg.kind == "full" and tesseract_available():
+            known_text = OcrCache(cfg.cache_dir).lookup(base_val + corr_val + base_test)
+        active_clf = Classifier(active, precision="fp32", text_lookup=known_text)
+        cand_clf = Classifier(candidate_folder, precision="fp32", text_lookup=known_text)
         x_bv, x_cv, x_te = (cache.get([s.sha256 for s in p]) if p else None for p in (base_val, corr_val, base_test))
 
         def run(clf: Classifier, head: nn.Linear | None, samples: list[Sample], x: np.ndarray | None) -> list[EvalItem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,6 +51,12 @@ class OcrCache:
                     self._texts[sha] = text
             self.save()
         return [self._texts[s.sha256] for s in samples]
+
+    def lookup(self, samples: list[Sample]) -> Callable[[object], str | None]:
+        """For `Classifier(text_lookup=...)`: the cached reading of these samples' files, None
+        for anything else (read live)."""
+        by_path = {str(s.path): s.sha256 for s in samples}
+        return lambda source: self.get(by_path.get(str(source), ""))
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
