@@ -10,6 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr &
 RUN useradd --create-home --uid 1000 memebot && mkdir -p /data && chown memebot /data
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+COPY config ./config
 COPY inference ./inference
 COPY storage ./storage
 COPY model_training ./model_training

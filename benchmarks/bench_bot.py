@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from inference.errors import ModelError  # noqa: E402
 from inference.metadata import resolve_model_dir  # noqa: E402
 from tests.imagegen import encode, make_image  # noqa: E402

@@ -14,7 +14,7 @@ from bot.core.runtime import CoreRuntime, open_runtime
 from bot.core.trainer_process import TrainerSupervisor
 from bot.errors import ConfigError
 from bot.logs import configure_logging
-from bot.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from bot.process import serve
-    from bot.settings import Settings
+    from config.settings import Settings
 
     asyncio.run(serve(Settings()))
     return 0

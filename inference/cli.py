@@ -30,7 +30,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from bot.settings import Settings
+    from config.settings import Settings
     from inference.classifier import Classifier, PredictionError
 
     clf = Classifier(args.model or Settings().model_dir, precision=args.precision)

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings():  # lazily: settings read the environment
-    from bot.settings import Settings
+    from config.settings import Settings
 
     return Settings()
 

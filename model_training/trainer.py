@@ -39,7 +39,7 @@ from inference.metadata import (
 from storage.records import JobStatus, ModelStatus, RetrainJob
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from config.settings import Settings
     from model_training.retrain import RetrainConfig, RetrainResult
     from storage.api import Storage
 

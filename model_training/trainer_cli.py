@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def _trainer(args: argparse.Namespace) -> int:
-    from bot.settings import Settings
+    from config.settings import Settings
     from model_training.trainer import run_trainer, worker_name
 
     settings = Settings()

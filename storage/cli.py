@@ -114,7 +114,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, body: Callable[[Storage], Awaitable[None]]) -> int:
-    from bot.settings import Settings
+    from config.settings import Settings
 
     from storage.api import Storage
     from storage.db import default_sqlite_url

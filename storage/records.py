@@ -28,7 +28,7 @@ class CorrectionKind(StrEnum):
     confirmation = "confirmation"  # the admin said the model's label is right
 
 
-REPLY_MODES = ("every", "confident", "silent")  # mirrors bot.settings.ReplyMode
+REPLY_MODES = ("every", "confident", "silent")  # mirrors config.settings.ReplyMode
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from bot.core import trainer_process
 from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.runtime import open_runtime
 from bot.core.trainer_process import TrainerStatus, TrainerSupervisor
-from bot.settings import Settings
+from config.settings import Settings
 from inference.metadata import META_FILE, resolve_model_dir
 from tests.conftest import ROOT
 from tests.imagegen import encode, make_image

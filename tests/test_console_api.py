@@ -21,7 +21,7 @@ from bot.console.runner import ConsoleServer, start_console
 from bot.console.uploads import display_file_name
 from bot.console.security import CSRF_COOKIE, TOKEN_FILE, load_admin_token
 from bot.core.runtime import CoreRuntime, open_runtime
-from bot.settings import Settings
+from config.settings import Settings
 from tests.imagegen import encode, make_image
 
 ADMIN_TOKEN = "console-test-admin-token-123"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core.runtime import CoreRuntime
-from bot.settings import Settings
+from config.settings import Settings
 from tests.imagegen import encode, make_image
 from tests.telegram_standin import (
     TOKEN,

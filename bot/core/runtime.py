@@ -19,7 +19,7 @@ from bot.core.model_switch import ClassifierLoader, ModelSwitcher, load_classifi
 from bot.core.service import MemeService, ServicePolicy
 from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
-from bot.settings import Settings
+from config.settings import Settings
 from inference.classifier import Classifier
 from storage.api import Storage
 

@@ -31,7 +31,7 @@ from bot.core.model_switch import ModelSwitcher
 from bot.core.permissions import is_admin
 from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
-from bot.settings import ReplyMode
+from config.settings import ReplyMode
 from inference.classifier import Prediction
 from inference.errors import ImageError
 from storage.api import Storage

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import bot
 from bot.logs import RedactSecrets
-from bot.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 output_log = logging.getLogger("memebot.trainer")

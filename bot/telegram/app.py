@@ -29,7 +29,7 @@ from telegram.ext import (
 from bot.core.job_watcher import JobReport
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck, Reply
 from bot.core.service import MemeService
-from bot.settings import Settings
+from config.settings import Settings
 from bot.telegram.media import image_attachment
 from bot.telegram.replies import ReplyIndex, SentReply
 from bot.telegram.sending import is_not_modified, keyboard, with_flood_retry

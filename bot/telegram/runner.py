@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.core.runtime import CoreRuntime
-from bot.settings import Settings
+from config.settings import Settings
 from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, build
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Configuration every layer may read: one Settings object from the environment and `.env`."""
