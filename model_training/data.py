@@ -70,7 +70,7 @@ def class_root(root: Path) -> Path:
     return root
 
 
-def _manifest_sources(root: Path) -> dict[str, str]:
+def manifest_sources(root: Path) -> dict[str, str]:
     manifest = root / "MANIFEST.csv"
     if not manifest.is_file():
         return {}
@@ -81,7 +81,7 @@ def _manifest_sources(root: Path) -> dict[str, str]:
 def scan_folder(root: Path, labels: list[str] | None = None, progress: bool = True) -> ScanResult:
     """Read every image once: skip (with a reason) what cannot be classified, hash the rest."""
     root = class_root(root)
-    sources = _manifest_sources(root)
+    sources = manifest_sources(root)
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if labels is not None:
         folders = [p for p in folders if p.name in labels]

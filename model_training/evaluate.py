@@ -6,11 +6,12 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from inference.classifier import Classifier, Prediction, PredictionError
+from inference.classifier import Classifier, Prediction, PredictionError, RawOutput, decide
+from inference.metadata import ModelMeta
 from inference.metrics import (
     binomial_sf,
     confusion_matrix,
@@ -20,6 +21,7 @@ from inference.metrics import (
     roc_auc,
     wilson_interval,
 )
+from inference.ood import OODScorer
 
 log = logging.getLogger(__name__)
 
@@ -129,54 +131,132 @@ def save_report(result: EvalResult, out_dir: Path, labels: list[str]) -> Path:
     return out_dir / "metrics.json"
 
 
-def _plots(result: EvalResult, out_dir: Path, labels: list[str]) -> None:
+# --------------------------------------------------------------------------- reusable pieces
+# The model report (model_training/report/) and the notebook draw the same figures from the
+# same items: one home for each.
+
+
+def items_from_outputs(samples: Sequence[Any], raw: RawOutput, meta: ModelMeta, ood: OODScorer) -> list[EvalItem]:
+    """What the production decision rule says given a model's raw outputs (logits, embeddings,
+    optional text shift) for samples with `.path` and `.label`: evaluation on cached embeddings."""
+    if not len(samples):
+        return []
+    preds = decide(raw, meta, ood)
+    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds)]
+
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean confidence, accuracy and count per confidence bin (empty bins left out)."""
+    edges = np.linspace(0, 1, bins + 1)
+    xs, ys, ns = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (confidence > lo) & (confidence <= hi)
+        if sel.any():
+            xs.append(float(confidence[sel].mean()))
+            ys.append(float(correct[sel].mean()))
+            ns.append(int(sel.sum()))
+    return np.array(xs), np.array(ys), np.array(ns)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def confusion_figure(cm: np.ndarray, labels: list[str], title: str = ""):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4 + len(labels) * 0.5, 3.5 + len(labels) * 0.5))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", color="black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "reliability"):
+    """One line per name: (confidence, correct) binned; the diagonal is perfect calibration."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
+    for name, (conf, ok) in curves.items():
+        xs, ys, _ = reliability_bins(conf, ok)
+        ax.plot(xs, ys, "o-", label=name)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def score_histogram_figure(groups: dict[str, np.ndarray], threshold: float | None = None,
+                           xlabel: str = "OOD score (higher = less like known memes)", title: str = ""):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    finite = [v[np.isfinite(v)] for v in groups.values() if len(v)]
+    allv = np.concatenate(finite) if finite else np.zeros(1)
+    bins = np.linspace(float(allv.min()), float(allv.max()) + 1e-6, 41)
+    for name, scores in groups.items():
+        if len(scores):
+            ax.hist(scores, bins=bins, alpha=0.5, label=f"{name} (n={len(scores)})", density=True)
+    if threshold is not None and np.isfinite(threshold):
+        ax.axvline(threshold, color="black", linestyle="--", label="threshold")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves_figure(history: list[dict[str, Any]]):
+    """Loss and validation accuracy per epoch, one line per training phase (head, fine-tune)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for phase in sorted({r.get("phase", "") for r in history}):
+        rows = [r for r in history if r.get("phase", "") == phase]
+        ep = [r["epoch"] for r in rows]
+        axes[0].plot(ep, [r["train_loss"] for r in rows], label=f"{phase} train")
+        axes[0].plot(ep, [r["val_loss"] for r in rows], "--", label=f"{phase} val")
+        axes[1].plot(ep, [r["val_acc"] for r in rows], label=f"{phase} val acc")
+    axes[0].set_title("loss")
+    axes[1].set_title("validation accuracy")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _plots(result: EvalResult, out_dir: Path, labels: list[str]) -> None:
+    plt = _pyplot()
     m = result.metrics
     if "confusion_matrix" in m:
-        cm = np.array(m["confusion_matrix"])
-        fig, ax = plt.subplots(figsize=(4 + len(labels) * 0.5, 3.5 + len(labels) * 0.5))
-        ax.imshow(cm, cmap="Blues")
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-        ax.set_yticks(range(len(labels)), labels)
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center", color="black")
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"accuracy {m['accuracy']:.3f} (n={m['n']})")
-        fig.tight_layout()
+        fig = confusion_figure(np.array(m["confusion_matrix"]), labels, f"accuracy {m['accuracy']:.3f} (n={m['n']})")
         fig.savefig(out_dir / "confusion_matrix.png", dpi=120)
         plt.close(fig)
     items = [it for it in result.items if it.label in labels]
     if items:
         conf = np.array([it.prediction.confidence for it in items])
         ok = np.array([it.prediction.label == it.label for it in items], dtype=float)
-        edges = np.linspace(0, 1, 11)
-        xs, ys = [], []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            sel = (conf > lo) & (conf <= hi)
-            if sel.any():
-                xs.append(conf[sel].mean())
-                ys.append(ok[sel].mean())
-        fig, ax = plt.subplots(figsize=(4, 4))
-        ax.plot([0, 1], [0, 1], "--", color="grey")
-        ax.plot(xs, ys, "o-")
-        ax.set_xlabel("confidence")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"reliability (ECE {m.get('ece', float('nan')):.3f})")
-        fig.tight_layout()
+        fig = reliability_figure({"model": (conf, ok)}, f"reliability (ECE {m.get('ece', float('nan')):.3f})")
         fig.savefig(out_dir / "reliability.png", dpi=120)
         plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label in sorted({it.label for it in result.items}):
-        s = [it.prediction.ood_score for it in result.items if it.label == label]
-        ax.hist(s, bins=40, alpha=0.5, label=label)
-    ax.set_xlabel("OOD score (higher = less like known memes)")
-    ax.legend()
-    fig.tight_layout()
+    groups = {label: np.array([it.prediction.ood_score for it in result.items if it.label == label])
+              for label in sorted({it.label for it in result.items})}
+    fig = score_histogram_figure(groups)
     fig.savefig(out_dir / "ood_scores.png", dpi=120)
     plt.close(fig)
 

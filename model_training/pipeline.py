@@ -28,7 +28,7 @@ from model_training.calibrate import calibrate
 from model_training.data import Sample, Splits, scan_folder, split
 from model_training.dataset import MemeDataset, batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
-from model_training.evaluate import EvalItem, compute_metrics
+from model_training.evaluate import EvalItem, compute_metrics, training_curves_figure
 from model_training.export import check_parity, export_onnx, quantize_int8
 from model_training.head import HeadConfig, out_of_fold_logits, train_head
 from model_training.network import MemeNet, trainable_top
@@ -203,24 +203,9 @@ def _save_history(history: list[dict[str, Any]], folder: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(history)
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for phase in sorted({r.get("phase", "") for r in history}):
-        rows = [r for r in history if r.get("phase", "") == phase]
-        ep = [r["epoch"] for r in rows]
-        axes[0].plot(ep, [r["train_loss"] for r in rows], label=f"{phase} train")
-        axes[0].plot(ep, [r["val_loss"] for r in rows], "--", label=f"{phase} val")
-        axes[1].plot(ep, [r["val_acc"] for r in rows], label=f"{phase} val acc")
-    axes[0].set_title("loss")
-    axes[1].set_title("validation accuracy")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
+    fig = training_curves_figure(history)
     fig.savefig(folder / "training_curves.png", dpi=110)
     plt.close(fig)
 

@@ -41,7 +41,7 @@ from inference.preprocess import PreprocessConfig, load_image
 from model_training.data import Sample, Splits, list_labelled, scan_folder, split
 from model_training.dataset import batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
-from model_training.evaluate import EvalItem
+from model_training.evaluate import EvalItem, items_from_outputs
 from model_training.export import Parity, export_onnx, quantize_int8
 from model_training.head import out_of_fold_logits
 from model_training.calibrate import calibrate
@@ -294,6 +294,15 @@ def embedding_cache_key(meta: ModelMeta, backbone: nn.Module) -> str:
     return cache_key(meta.backbone, meta.preprocess_config()) + "-" + backbone_fingerprint(backbone)
 
 
+def stock_embedding_cache(meta: ModelMeta, cache_dir: Path) -> EmbeddingCache | None:
+    """The pipeline's cache of stock-backbone embeddings when they are this model's own."""
+    tr = meta.training
+    if tr.get("finetune_epochs") == 0 and not tr.get("checkpoint") and not tr.get("retrained_from"):
+        # A head-only model keeps the stock weights: the pipeline's own cache holds the same vectors.
+        return EmbeddingCache(cache_dir, cache_key(meta.backbone, meta.preprocess_config()))
+    return None
+
+
 def embed_bounded(
     backbone: nn.Module,
     samples: list[Sample],
@@ -328,10 +337,8 @@ def embed_bounded(
 
 def _items(clf: Classifier, logits: np.ndarray, emb: np.ndarray, samples: list[Sample]) -> list[EvalItem]:
     """What the production classifier decides given these raw outputs (temperature, OOD rule)."""
-    if not samples:
-        return []
-    preds = clf.decide(RawOutput(logits=logits.astype(np.float32), embedding=emb.astype(np.float32)))
-    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds)]
+    raw = RawOutput(logits=logits.astype(np.float32), embedding=emb.astype(np.float32))
+    return items_from_outputs(samples, raw, clf.meta, clf.ood)
 
 
 def _accuracy(items: list[EvalItem]) -> float | None:
@@ -641,10 +648,7 @@ def retrain(active: Path, corrections: Sequence[Sample], cfg: RetrainConfig) -> 
     log.info("corrections: %d for training, %d held back; new classes %s", len(corr_train), len(corr_val), new_labels)
 
     cache = EmbeddingCache(cfg.cache_dir, embedding_cache_key(meta, model.backbone))
-    fallback = None
-    if meta.training.get("finetune_epochs") == 0 and not meta.training.get("checkpoint") and not meta.training.get("retrained_from"):
-        # A head-only model keeps the stock weights: the pipeline's own cache holds the same vectors.
-        fallback = EmbeddingCache(cfg.cache_dir, cache_key(meta.backbone, pre))
+    fallback = stock_embedding_cache(meta, cfg.cache_dir)
     everything = base_train + base_val + base_test + corr
     embedded = embed_bounded(model.backbone, everything, pre, cache, chunk=cfg.embed_chunk,
                                 fallback=fallback, progress=cfg.progress)
@@ -749,6 +753,8 @@ def _write_splits(folder: Path, base: Splits, corr_train: list[Sample], corr_val
     data = {part: [s.sha256 for s in getattr(base, part)] for part in ("train", "val", "test", "holdout")}
     data["corrections_train"] = [s.sha256 for s in corr_train]
     data["corrections_val"] = [s.sha256 for s in corr_val]
+    # Labels of the corrections (their blobs live in storage): the report's new-class curve.
+    data["corrections_labels"] = {s.sha256: s.label for s in corr_train + corr_val}  # type: ignore[assignment]
     tmp = folder / (SPLITS_FILE + ".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(folder / SPLITS_FILE)
