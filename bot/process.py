@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,6 @@ from config.settings import Settings
 log = logging.getLogger(__name__)
 
 AdapterRunner = Callable[[CoreRuntime, asyncio.Event], Awaitable[None]]
-DISCORD_FILE_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.net")
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -37,20 +35,18 @@ def _adapters(settings: Settings) -> tuple[list[AdapterRunner], list[str]]:
         runners.append(run_telegram)
         origins.append(settings.telegram_file_url)
     if settings.discord_token is not None:
-        try:  # the Discord adapter is built separately; run it when it is installed
-            module = importlib.import_module("bot.discord.runner")
-        except ModuleNotFoundError:
-            log.warning("MEMEBOT_DISCORD_TOKEN is set but this build has no Discord adapter")
-        else:
-            runners.append(module.run)
-            origins.extend(DISCORD_FILE_ORIGINS)
+        from bot.discord.runner import run as run_discord
+
+        runners.append(run_discord)
+        origins.extend(settings.discord_file_origins)
     if settings.console_enabled or (settings.console_enabled is None and not runners):
         from bot.console.runner import run as run_console
 
         runners.append(run_console)
     if not runners:
         raise ConfigError("no bot token configured and the console is off: set "
-                          "MEMEBOT_TELEGRAM_TOKEN or MEMEBOT_CONSOLE_ENABLED=true")
+                          "MEMEBOT_TELEGRAM_TOKEN, MEMEBOT_DISCORD_TOKEN or "
+                          "MEMEBOT_CONSOLE_ENABLED=true")
     return runners, origins
 
 

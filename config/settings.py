@@ -67,6 +67,33 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, description="one JSON object per log line")
 
+    # Discord (issue 13). The URLs only change to point the bot at a test stand-in; images are
+    # downloaded from `discord_file_origins` only (attachments and image embeds).
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="guilds whose slash commands are synced at start (instant); empty: global",
+    )
+    discord_admin_role: str | None = Field(
+        None, description="role name or id whose members may correct labels and /retrain"
+    )
+    discord_admin_channel_id: int | None = Field(
+        None, description="channel for retrain reports and silent-mode labels"
+    )
+    discord_shard_count: int | None = Field(
+        None, gt=0, description="total shards (default: what Discord recommends)"
+    )
+    discord_shard_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="shards this process runs (default: all)"
+    )
+    discord_guild_ready_timeout_s: float = Field(
+        2.0, gt=0, description="wait for guilds after connecting before 'ready'"
+    )
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_file_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https://cdn.discordapp.com", "https://media.discordapp.net"]
+    )
+
     console_host: str = "127.0.0.1"
     console_port: int = Field(8080, ge=0, le=65535)
     console_admin_token: SecretStr | None = None
@@ -90,7 +117,8 @@ class Settings(BaseSettings):
         5.0, gt=0, description="poll for finished retrain jobs (admin summaries)"
     )
 
-    @field_validator("super_admins", mode="before")
+    @field_validator("super_admins", "discord_guild_ids", "discord_shard_ids",
+                     "discord_file_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.console.app import Console
 from bot.console.security import AdminToken, is_loopback, load_admin_token
+from bot.core.model_switch import follow_active_model
 from bot.core.runtime import CoreRuntime
 
 log = logging.getLogger(__name__)
@@ -86,26 +87,14 @@ def announce(server: ConsoleServer) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def _follow_active_model(runtime: CoreRuntime, stop: asyncio.Event) -> None:
-    """Serve a model the trainer promoted (the chat adapters do the same on their own)."""
-    interval = runtime.settings.model_check_interval_s
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            break
-        try:
-            await runtime.switcher.sync()
-        except Exception as exc:  # the database blipped: try again next time
-            log.warning("console: model check failed: %s", exc)
-
-
 async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     """Serve the console until `stop` is set."""
     server = await start_console(runtime)
     announce(server)
     log.info("console: serving on %s", server.url)
-    follow = asyncio.create_task(_follow_active_model(runtime, stop))
+    follow = asyncio.create_task(follow_active_model(
+        runtime.switcher, runtime.settings.model_check_interval_s, stop, who="console"
+    ))
     try:
         await stop.wait()
     finally:

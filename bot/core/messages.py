@@ -55,6 +55,7 @@ class ImagePost:
 class Button:
     text: str
     payload: str  # opaque to adapters; handed back to `MemeService.handle_button`
+    current: bool = False  # the post's label now (an adapter may style it)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     post_id: int | None = None  # the stored post this reply is about, if any
+    # For the asker's eyes only where the platform can do that (Discord: ephemeral), e.g. a
+    # refusal; elsewhere an ordinary reply.
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -112,3 +113,19 @@ class ModelSwitcher:
         await self.ensure_labels(classifier)
         self._holder.swap(classifier)
         log.info("now serving model %s", classifier.version)
+
+
+async def follow_active_model(
+    switcher: ModelSwitcher, interval_s: float, stop: asyncio.Event, *, who: str
+) -> None:
+    """Serve a model the trainer promoted, polling until `stop` (the console and the Discord
+    adapter run this; Telegram's job queue does the same)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+        if stop.is_set():
+            break
+        try:
+            await switcher.sync()
+        except Exception as exc:  # the database blipped: try again next time
+            log.warning("%s: model check failed: %s", who, exc)

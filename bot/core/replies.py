@@ -1,6 +1,7 @@
 """Which bot reply belongs to which meme, so a correction can edit the reply and a reaction
-on the reply counts as a reaction on the meme. Kept in memory only: after a restart an older
-meme's correction is answered with a new reply instead of an edit."""
+on the reply counts as a reaction on the meme (Telegram and Discord alike: both number chats
+and messages with integers). Kept in memory only: after a restart an older meme's correction
+is answered with a new reply instead of an edit."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from bot.core import formatting as fmt
 from bot.core.classify_queue import ClassifyQueue, QueueClosedError, QueueFullError
 from bot.core.downloads import Downloader, DownloadError
 from bot.core.job_watcher import JobWatcher, RetrainRequest
+from bot.core.media import READABLE, is_other_image
 from bot.core.messages import (
     Actor,
     Button,
@@ -59,6 +60,10 @@ class ServicePolicy:
     confidence_threshold: float = 0.6
     super_admins: Collection[str] = ()
     reaction_labels: Mapping[str, str] | None = None  # emoji -> label, or CONFIRM
+
+
+# What every `button_payload` matches (Discord routes persistent buttons by such a pattern).
+PAYLOAD_PATTERN = rf"{BUTTON_PREFIX}:[0-9]+:[a-z0-9_]+"
 
 
 def button_payload(post_id: int, label: str) -> str:
@@ -106,6 +111,12 @@ class MemeService:
         chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
         if not chat_settings.enabled:
             return PostOutcome(reply=None)
+        if is_other_image(attachment.mime_type):  # said before any download
+            kind = (attachment.mime_type or "").split(";")[0].strip()
+            return PostOutcome(reply=Reply(
+                f"Sorry, I can't read this {attachment.kind}: {kind} is not a format I read "
+                f"({READABLE})."
+            ))
         if self.queue.is_full:  # answer at once rather than download what cannot be queued
             return PostOutcome(reply=Reply(self._busy_text()))
         try:
@@ -212,7 +223,8 @@ class MemeService:
     async def _buttons(self, post_id: int, current: str | None) -> tuple[Button, ...]:
         labels = [label.name for label in await self.storage.list_labels()]
         return tuple(
-            Button(fmt.button_text(name, current=name == current), button_payload(post_id, name))
+            Button(fmt.button_text(name, current=name == current), button_payload(post_id, name),
+                   current=name == current)
             for name in labels
         )
 
@@ -322,7 +334,7 @@ class MemeService:
         if command.name not in admin_only:
             return None
         if not await self.is_admin(command.actor, command.chat, platform_check):
-            return Reply(f"Only admins of this chat can use /{command.name}.")
+            return Reply(f"Only admins of this chat can use /{command.name}.", private=True)
         return await admin_only[command.name](command)
 
     async def _help(self, command: Command) -> Reply:

@@ -31,7 +31,7 @@ from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminC
 from bot.core.service import MemeService
 from config.settings import Settings
 from bot.telegram.media import image_attachment
-from bot.telegram.replies import ReplyIndex, SentReply
+from bot.core.replies import ReplyIndex, SentReply
 from bot.telegram.sending import is_not_modified, keyboard, with_flood_retry
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,8 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, TelegramError
 
 from bot.core.downloads import DownloadError
+from bot.core.media import is_readable_image
 from bot.core.messages import Attachment, UrlResolver
-
-IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 
 
 def _resolver(bot: Bot, file_id: str) -> UrlResolver:
@@ -28,13 +26,6 @@ def _resolver(bot: Bot, file_id: str) -> UrlResolver:
     return resolve
 
 
-def _is_image_document(mime_type: str | None, file_name: str | None) -> bool:
-    if mime_type:
-        return mime_type.lower() in IMAGE_MIME_TYPES
-    name = (file_name or "").lower()
-    return any(name.endswith(ext) for ext in IMAGE_EXTENSIONS)
-
-
 def image_attachment(message: Message, bot: Bot) -> Attachment | None:
     """The image of a photo, image document (JPEG/PNG/WebP/GIF) or static sticker; else None."""
     if message.photo:
@@ -50,7 +41,7 @@ def image_attachment(message: Message, bot: Bot) -> Attachment | None:
     # A GIF sent as an animation also fills `document`; Telegram usually converts GIFs to
     # MP4 animations, which are not images and are skipped by the MIME check.
     document = message.document
-    if document and _is_image_document(document.mime_type, document.file_name):
+    if document and is_readable_image(document.mime_type, document.file_name):
         return Attachment("image", _resolver(bot, document.file_id), document.file_size,
                           document.mime_type)
     return None

@@ -1,0 +1,316 @@
+"""The discord.py client: events and interactions in, `MemeService` calls, the core's replies
+out. Rate limits are discord.py's own (it waits out 429s and retries)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+
+from bot.core.job_watcher import JobReport
+from bot.core.messages import (
+    Actor,
+    ChatRef,
+    Command,
+    CorrectionOutcome,
+    ImagePost,
+    PlatformAdminCheck,
+    Reply,
+)
+from bot.core.replies import ReplyIndex, SentReply
+from bot.core.service import MemeService
+from bot.discord.commands import add_commands
+from bot.discord.media import image_attachments
+from bot.discord.views import LabelButton, label_view
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    token: str
+    guild_ids: tuple[int, ...] = ()
+    admin_role: str | None = None
+    admin_channel_id: int | None = None
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] = ()
+    guild_ready_timeout_s: float = 2.0
+    concurrent_updates: int = 16
+    model_check_interval_s: float = 60.0
+    api_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DiscordConfig:
+        if settings.discord_token is None:
+            raise ValueError("no Discord token: set MEMEBOT_DISCORD_TOKEN")
+        return cls(
+            token=settings.discord_token.get_secret_value(),
+            guild_ids=tuple(settings.discord_guild_ids),
+            admin_role=settings.discord_admin_role,
+            admin_channel_id=settings.discord_admin_channel_id,
+            shard_count=settings.discord_shard_count,
+            shard_ids=tuple(settings.discord_shard_ids),
+            guild_ready_timeout_s=settings.discord_guild_ready_timeout_s,
+            concurrent_updates=settings.concurrent_updates,
+            model_check_interval_s=settings.model_check_interval_s,
+            api_url=settings.discord_api_url,
+            gateway_url=settings.discord_gateway_url,
+        )
+
+
+def intents() -> discord.Intents:
+    """Guilds (channels and roles, for permissions), guild messages and their reactions, and
+    message content (privileged: without it attachments of others' messages arrive empty)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.guild_reactions = True
+    wanted.message_content = True
+    return wanted
+
+
+def chat_ref(channel_id: int, guild_id: int | None) -> ChatRef:
+    return ChatRef(PLATFORM, str(channel_id), is_private=guild_id is None)
+
+
+def actor(user: discord.abc.User) -> Actor:
+    return Actor(PLATFORM, str(user.id), user.display_name)
+
+
+def has_admin_role(member: discord.Member, admin_role: str | None) -> bool:
+    if not admin_role:
+        return False
+    return any(role.name == admin_role or str(role.id) == admin_role for role in member.roles)
+
+
+class DiscordHandlers:
+    """What the client's events do; state is only the in-memory reply index."""
+
+    def __init__(self, service: MemeService, config: DiscordConfig) -> None:
+        self.service = service
+        self.config = config
+        self.replies = ReplyIndex()
+        # discord.py runs every event as its own task: bound the memes in flight at once
+        # (each holds a download and a decoded image), the rest wait their turn.
+        self._slots = asyncio.Semaphore(config.concurrent_updates)
+
+    def admin_check(self, member: discord.abc.User | None,
+                    permissions: discord.Permissions | None) -> PlatformAdminCheck:
+        """Manage Messages in the channel, or the configured admin role."""
+        async def check() -> bool:
+            if not isinstance(member, discord.Member):
+                return False
+            if has_admin_role(member, self.config.admin_role):
+                return True
+            return permissions is not None and permissions.manage_messages
+
+        return check
+
+    # ------------------------------------------------------------------------------ images
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.webhook_id is not None:
+            return
+        found = image_attachments(message, self.service.downloader.check_url)
+        if not found:
+            return
+        chat = chat_ref(message.channel.id, message.guild.id if message.guild else None)
+        async with self._slots:
+            for attachment in found:
+                post = ImagePost(chat=chat, message_id=str(message.id), author=actor(message.author),
+                                 attachment=attachment, posted_at=message.created_at)
+                outcome = await self.service.handle_post(post)
+                if outcome.reply is not None:
+                    await self._reply(message, outcome.reply)
+                if outcome.admin_log:
+                    await self._to_admin_channel(message.guild, outcome.admin_log)
+
+    async def _reply(self, meme: discord.Message, reply: Reply) -> None:
+        try:
+            sent = await meme.reply(reply.text, view=label_view(reply) or discord.utils.MISSING,
+                                    mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:  # e.g. no Send Messages in this channel
+            log.warning("reply not sent in channel %s: %s", meme.channel.id, exc)
+            return
+        if reply.post_id is not None:
+            self.replies.remember(reply.post_id, SentReply(meme.channel.id, sent.id, meme.id))
+
+    async def _to_admin_channel(self, guild: discord.Guild | None, text: str) -> None:
+        channel_id = self.config.admin_channel_id
+        if channel_id is None or guild is None:
+            return
+        channel = guild.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return  # the admin channel belongs to another guild (another shard's, maybe)
+        try:
+            await channel.send(text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("admin channel %s: %s", channel_id, exc)
+
+    # ------------------------------------------------------------------- buttons, reactions
+
+    async def on_button(self, interaction: discord.Interaction, payload: str) -> None:
+        outcome = await self.service.handle_button(
+            chat_ref(interaction.channel_id or 0, interaction.guild_id),
+            actor(interaction.user),
+            payload,
+            self.admin_check(interaction.user, interaction.permissions),
+        )
+        if outcome.reply is None:  # refused or stale: only the presser sees why
+            await interaction.response.send_message(outcome.notice, ephemeral=True)
+            return
+        await interaction.response.edit_message(content=outcome.reply.text,
+                                                view=label_view(outcome.reply))
+        message = interaction.message
+        if message is not None and outcome.post_id is not None:
+            meme = message.reference.message_id if message.reference else None
+            self.replies.remember(outcome.post_id,
+                                  SentReply(message.channel.id, message.id, meme or 0))
+
+    async def on_reaction(self, client: discord.Client,
+                          event: discord.RawReactionActionEvent) -> None:
+        member = event.member
+        if event.guild_id is None or member is None or member.bot:  # the bot's own, too
+            return
+        if client.user is not None and event.user_id == client.user.id:
+            return
+        channel = client.get_channel(event.channel_id)
+        if not isinstance(channel, discord.abc.GuildChannel):
+            return
+        meme_id = self.replies.meme_for_reply(event.channel_id, event.message_id)
+        meme_id = meme_id or event.message_id
+        outcome = await self.service.handle_reaction(
+            chat_ref(event.channel_id, event.guild_id),
+            actor(member),
+            str(meme_id),
+            [str(event.emoji)],
+            self.admin_check(member, channel.permissions_for(member)),
+        )
+        if outcome is not None:
+            await self._show_correction(channel, meme_id, outcome)
+
+    async def _show_correction(self, channel: discord.abc.GuildChannel, meme_id: int,
+                               outcome: CorrectionOutcome) -> None:
+        new, post_id = outcome.reply, outcome.post_id
+        if new is None or post_id is None or not isinstance(channel, discord.abc.Messageable):
+            return
+        sent = self.replies.reply_for(post_id)
+        try:
+            if sent is not None:
+                await channel.get_partial_message(sent.message_id).edit(  # type: ignore[attr-defined]
+                    content=new.text, view=label_view(new))
+                return
+            # The reply is older than this process: answer the meme anew.
+            reference = discord.MessageReference(message_id=meme_id, channel_id=channel.id,
+                                                 fail_if_not_exists=False)
+            message = await channel.send(new.text, view=label_view(new) or discord.utils.MISSING,
+                                         reference=reference, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("correction not shown in channel %s: %s", channel.id, exc)
+            return
+        self.replies.remember(post_id, SentReply(channel.id, message.id, meme_id))
+
+    # ---------------------------------------------------------------------------- commands
+
+    async def on_command(self, interaction: discord.Interaction, name: str,
+                         args: Sequence[str] = ()) -> None:
+        command = Command(
+            chat=chat_ref(interaction.channel_id or 0, interaction.guild_id),
+            actor=actor(interaction.user),
+            name=name,
+            args=tuple(args),
+        )
+        reply = await self.service.handle_command(
+            command, self.admin_check(interaction.user, interaction.permissions)
+        )
+        text = reply.text if reply is not None else f"/{name} is not a command I know."
+        private = reply is None or reply.private
+        await interaction.response.send_message(text, ephemeral=private,
+                                                allowed_mentions=NO_MENTIONS)
+
+    # --------------------------------------------------------------------------- reports
+
+    async def on_job_finished(self, client: discord.Client, report: JobReport) -> None:
+        """A retrain ended: tell each Discord admin who asked, in their channel, and the admin
+        channel (once, when an admin asked there)."""
+        told: set[int] = set()
+        for request in report.requests:
+            if request.chat.platform != PLATFORM or not request.chat.chat_id.isdigit():
+                continue
+            channel_id = int(request.chat.chat_id)
+            mention = f"<@{request.actor.user_id}>"
+            if await self._send(client, channel_id, f"{mention}: {report.text}",
+                                discord.AllowedMentions(users=True)):
+                told.add(channel_id)
+        admin = self.config.admin_channel_id
+        if admin is not None and admin not in told:
+            await self._send(client, admin, report.text, NO_MENTIONS)
+
+    async def _send(self, client: discord.Client, channel_id: int, text: str,
+                    mentions: discord.AllowedMentions) -> bool:
+        channel = client.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return False  # another shard's guild, or a channel the bot cannot see
+        try:
+            await channel.send(text, allowed_mentions=mentions)
+        except discord.HTTPException as exc:
+            log.warning("retrain report not sent to channel %s: %s", channel_id, exc)
+            return False
+        return True
+
+
+class MemeClient(discord.AutoShardedClient):
+    """An `AutoShardedClient` (Discord requires sharding from 2,500 guilds on; below that it
+    runs one shard) with the slash commands in `tree`."""
+
+    def __init__(self, service: MemeService, config: DiscordConfig) -> None:
+        super().__init__(
+            intents=intents(),
+            shard_count=config.shard_count,
+            shard_ids=list(config.shard_ids) or None,
+            guild_ready_timeout=config.guild_ready_timeout_s,
+            chunk_guilds_at_startup=False,
+            max_messages=None,  # reactions come as raw events: no message cache to keep
+            allowed_mentions=NO_MENTIONS,
+        )
+        self.config = config
+        self.handlers = DiscordHandlers(service, config)
+        self.tree = app_commands.CommandTree(self)
+        add_commands(self.tree, self.handlers)
+
+    async def setup_hook(self) -> None:
+        # Presses on any earlier reply (before a restart, from another process) land here.
+        self.add_dynamic_items(LabelButton)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Guild sync (instant) for the configured guilds, else global (Discord propagates
+        it to every guild within about an hour)."""
+        if self.config.guild_ids:
+            for guild_id in self.config.guild_ids:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("discord: %d slash commands synced to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("discord: %d slash commands synced globally", len(synced))
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.handlers.on_message(message)
+
+    async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
+        await self.handlers.on_reaction(self, event)
+
+    async def on_ready(self) -> None:
+        log.info("discord: ready as %s in %d guilds, %d shards", self.user, len(self.guilds),
+                 self.shard_count or 1)
