@@ -74,10 +74,11 @@ class Person:
     user_id: int
     name: str
     roles: tuple[int, ...] = ()
+    bot: bool = False
 
     @property
     def user(self) -> dict[str, Any]:
-        return user(self.user_id, self.name)
+        return user(self.user_id, self.name, bot=self.bot)
 
     def member(self, with_user: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {"roles": [str(r) for r in self.roles], "joined_at": _now(),
