@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from bot.core import formatting as fmt
 from bot.core.runtime import CoreRuntime
 from config.settings import Settings
 from tests.discord_standin import (
+    BOT_ID,
     CHANNEL_ID,
     MEME_ADMIN_ROLE,
     MEME_ADMIN_ROLE_ID,
@@ -70,6 +72,11 @@ def jpeg(label: str = "doom", seed: int = 0) -> bytes:
 
 async def stored_post(runtime: CoreRuntime, message_id: int) -> Any:
     return await runtime.storage.find_post("discord", str(CHANNEL_ID), str(message_id))
+
+
+def other_label(label: str) -> str:
+    """A label that is not `label` (a correction that changes something)."""
+    return "animal_crossing" if label != "animal_crossing" else "other"
 
 
 def button(reply: Any, label: str) -> str:
@@ -145,3 +152,106 @@ async def test_images_posted_by_bots_are_ignored(server: DiscordStandIn, bot: Co
     await server.reply_to(later)
     assert not server.replies_to(ignored)
     assert await stored_post(bot, ignored) is None
+
+
+# ---------------------------------------------------------------------------- corrections
+
+
+async def test_admin_press_records_one_correction_and_edits_the_reply(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    meme = await server.post_image(ALICE, jpeg("doom"))
+    reply = await server.reply_to(meme)
+    post = await stored_post(bot, meme)
+    predicted = (await bot.storage.predictions_for(post.id))[0].label
+    new = other_label(predicted)
+    first = await server.press(MOD, reply, button(reply, new))
+    answer = await server.answer(first)
+    assert answer.kind == 7 and answer.authorization is None  # the message itself is updated
+    assert reply.content.startswith(f"{fmt.display_name(new)} (set by Mod)") and reply.edits
+    [current] = [b for b in reply.buttons if b["label"].startswith("✓")]
+    assert current["custom_id"].endswith(f":{new}")
+    again = await server.answer(await server.press(MOD, reply, button(reply, new)))  # again
+    assert again.ephemeral and again.content == f"It is already {fmt.display_name(new)}."
+    corrections = await bot.storage.corrections_for(post.id)
+    assert [(c.new_label, c.admin_id) for c in corrections] == [(new, f"discord:{MOD.user_id}")]
+    assert await bot.storage.effective_label(post.image.sha256) == new
+
+
+async def test_the_admin_role_and_super_admins_may_correct(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    meme = await server.post_image(ALICE, jpeg("animal_crossing", 3))
+    reply = await server.reply_to(meme)
+    post = await stored_post(bot, meme)
+    predicted = (await bot.storage.predictions_for(post.id))[0].label
+    await server.answer(await server.press(CURATOR, reply, button(reply, predicted)))
+    [decision] = await bot.storage.corrections_for(post.id)
+    assert decision.kind.value == "confirmation" and decision.new_label == predicted
+    assert "confirmed by Curator" in reply.content
+    other = "doom" if predicted != "doom" else "other"
+    await server.answer(await server.press(ROOT, reply, button(reply, other)))
+    assert "set by Root" in reply.content
+
+
+async def test_a_non_admin_press_is_refused_ephemerally_and_changes_nothing(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    meme = await server.post_image(ALICE, jpeg("doom", 1))
+    reply = await server.reply_to(meme)
+    before = reply.content
+    answer = await server.answer(await server.press(ALICE, reply, button(reply, "other")))
+    assert answer.kind == 4 and answer.ephemeral and "admins" in (answer.content or "").lower()
+    post = await stored_post(bot, meme)
+    assert await bot.storage.corrections_for(post.id) == []
+    assert reply.content == before and not reply.edits
+
+
+async def test_buttons_keep_working_after_a_restart(
+    server: DiscordStandIn, tmp_path: Path, tiny_model: Path
+) -> None:
+    settings = make_settings(server, tmp_path, tiny_model)
+    async with running_bot(server, settings):
+        meme = await server.post_image(ALICE, jpeg("doom", 2))
+        reply = await server.reply_to(meme)
+    async with running_bot(server, settings) as again:  # a new process: no view in memory
+        post = await stored_post(again, meme)
+        new = other_label((await again.storage.predictions_for(post.id))[0].label)
+        await server.answer(await server.press(MOD, reply, button(reply, new)))
+        assert [c.new_label for c in await again.storage.corrections_for(post.id)] == [new]
+        assert reply.content.startswith(f"{fmt.display_name(new)} (set by Mod)")
+
+
+async def test_admin_reaction_corrects_member_and_own_reactions_do_not(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    meme = await server.post_image(ALICE, jpeg("other", 2))
+    reply = await server.reply_to(meme)
+    post = await stored_post(bot, meme)
+    new = other_label((await bot.storage.predictions_for(post.id))[0].label)
+    emoji = {label: e for e, label in bot.settings.reaction_labels.items()}[new]
+    await server.react(ALICE, meme, emoji)  # a member: just a reaction
+    await server.react(None, reply.message_id, emoji, user_id=BOT_ID)  # the bot's own
+    await server.react(MOD, reply.message_id, emoji)  # an admin, on the bot's reply
+    await server.wait_for(lambda: reply.edits)
+    corrections = await bot.storage.corrections_for(post.id)
+    assert [c.admin_id for c in corrections] == [f"discord:{MOD.user_id}"]
+    assert await bot.storage.effective_label(post.image.sha256) == new
+    assert reply.content == f"{fmt.display_name(new)} (set by Mod)"
+    assert len(reply.edits) == 1
+
+
+async def test_a_reaction_after_a_restart_answers_the_meme_anew(
+    server: DiscordStandIn, tmp_path: Path, tiny_model: Path
+) -> None:
+    settings = make_settings(server, tmp_path, tiny_model)
+    async with running_bot(server, settings):
+        meme = await server.post_image(ALICE, jpeg("doom", 6))
+        await server.reply_to(meme)
+    async with running_bot(server, settings) as again:
+        post = await stored_post(again, meme)
+        new = other_label((await again.storage.predictions_for(post.id))[0].label)
+        emoji = {label: e for e, label in again.settings.reaction_labels.items()}[new]
+        await server.react(MOD, meme, emoji)
+        await server.wait_for(lambda: len(server.replies_to(meme)) == 2)
+        assert server.replies_to(meme)[1].content == f"{fmt.display_name(new)} (set by Mod)"

@@ -7,6 +7,7 @@ Telegram, Discord or the console.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ class MemeService:
         self.policy = policy
         self.jobs = jobs  # answers the admins who asked when their retrain ends
         self.trainer = trainer or TrainerStatus("external")
+        self._label_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------------- image posts
 
@@ -276,6 +278,16 @@ class MemeService:
         return await self._apply_label(post, label, actor)
 
     async def _apply_label(self, post: Post, label: str, actor: Actor) -> CorrectionOutcome:
+        # One at a time, so that a double click cannot store the same decision twice.
+        async with self._label_lock:
+            decisions = await self.storage.corrections_for(post.id)
+            if decisions and decisions[-1].new_label == label:  # pressed again: nothing new
+                return CorrectionOutcome(
+                    notice=f"It is already {fmt.display_name(label)}.", post_id=post.id
+                )
+            return await self._store_label(post, label, actor)
+
+    async def _store_label(self, post: Post, label: str, actor: Actor) -> CorrectionOutcome:
         predictions = await self.storage.predictions_for(post.id)
         latest = predictions[-1] if predictions else None
         previous = await self.storage.effective_label(post.image.sha256)
