@@ -83,7 +83,8 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def _old_class_problem(before: Scores, after: Scores, cfg: GateConfig, change: Paired | None) -> str | None:
+def old_class_problem(before: Scores, after: Scores, cfg: GateConfig, change: Paired | None) -> str | None:
+    """Why the candidate's old-class accuracy forbids promotion (None when it does not)."""
     if after.old_accuracy is None or before.old_accuracy is None:
         return None
     drop = before.old_accuracy - after.old_accuracy
@@ -121,7 +122,7 @@ def decide(
     problems: list[str] = []
     if corrections_total == 0:
         return GateDecision(False, "no admin-labelled images to learn from: nothing to promote")
-    old = _old_class_problem(before, after, cfg, old_change)
+    old = old_class_problem(before, after, cfg, old_change)
     if old:
         problems.append(old)
     what = "training corrections" if corrections_are_training else "held-back corrections"

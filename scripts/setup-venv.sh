@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Create ./.venv and install memebot with the given extras (default: train).
+# Create ./.venv and install memebot with the given extras (default: train), every package at
+# the exact version in requirements/lock.txt (refresh it with scripts/lock.sh).
 # torch is installed with plain pip: it takes the wheels from this machine's disk where they lie.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=${1:-train}
+lock=requirements/lock.txt
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[${extras}]"
+.venv/bin/python -m pip install -q "pip==26.3"
+# PIP_CONSTRAINT reaches pip's isolated build environment too (setuptools for our own build).
+PIP_CONSTRAINT="$PWD/$lock" .venv/bin/python -m pip install -q -c "$lock" -e ".[${extras}]"

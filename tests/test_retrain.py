@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from inference.classifier import Classifier  # noqa: E402
 from inference.metadata import ACTIVE_POINTER, ModelMeta, resolve_model_dir  # noqa: E402
 from model_training.data import Sample  # noqa: E402
-from model_training.promotion import GateConfig  # noqa: E402
+from model_training.promotion import GateConfig, Paired, Scores, old_class_problem  # noqa: E402
 from model_training.retrain import RetrainConfig, hold_back, retrain  # noqa: E402
 from inference.metadata import file_sha256  # noqa: E402
 from model_training.trainer import Trainer, TrainerOptions  # noqa: E402
@@ -83,6 +83,22 @@ def models(tiny_model: Path, tmp_path: Path) -> Path:
 # The tiny model's fixed validation split holds 6 images: one flip is 16.7 points, so the
 # production tolerance (1 point on hundreds of memes) becomes "one image" here.
 TINY_GATE = GateConfig(tolerance=0.2, max_drop=0.2)
+# Forgetting is judged instead on fresh images of the old classes, enough that one flip is
+# about a point and the gate's production rule means what it means on real memes.
+PROBE_PER_CLASS = 40
+
+
+def assert_no_forgetting(active: Path, candidate: Path) -> None:
+    """The promotion gate's own old-class rule, production thresholds, on 120 fresh images."""
+    labels = ModelMeta.load(active).labels
+    truth = [label for label in labels for _ in range(PROBE_PER_CLASS)]
+    images = [make_image(label, 1000 + i) for label in labels for i in range(PROBE_PER_CLASS)]
+    right = {}
+    for name, folder in (("before", active), ("after", candidate)):
+        right[name] = [p.label == y for p, y in zip(Classifier(folder).predict(images), truth)]
+    before, after = (Scores(sum(r) / len(r), len(r), None, 0) for r in (right["before"], right["after"]))
+    problem = old_class_problem(before, after, GateConfig(), Paired.of(right["before"], right["after"]))
+    assert problem is None, problem
 
 
 def _cfg(models: Path, tiny_model: Path, cache_dir: Path, **kw) -> RetrainConfig:
@@ -103,7 +119,7 @@ def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir:
     assert result.corrections_train == 8 and result.corrections_heldback == 2
     assert result.after.corrections_accuracy == 1.0
     assert result.after.corrections_accuracy > (result.before.corrections_accuracy or 0)
-    assert result.after.old_accuracy >= result.before.old_accuracy - 0.01
+    assert_no_forgetting(active, result.path)
     # the new version is complete, under its final name, and serves the corrections right
     folder = models / result.version
     assert folder == result.path and not any(p.name.startswith(".tmp-") for p in models.iterdir())
@@ -141,14 +157,10 @@ def test_new_class_needs_enough_examples(models: Path, tiny_model: Path, cache_d
     assert result.promoted, result.summary()
     # 4 held-back images: one may miss on some draws of the (threaded, not bit-exact) tiny model
     assert result.after.per_class["genshin"]["accuracy"] >= 0.6
-    # the old classes' weights stayed close (anchor) and old-class accuracy held
-    assert result.after.old_accuracy >= result.before.old_accuracy - 0.01
-    images = [make_genshin(200 + i) for i in range(6)] + [make_image("doom", 300 + i) for i in range(6)]
-    preds = Classifier(result.path).predict(images)
-    before = Classifier(active).predict(images)
-    new_class = [p.label for p in preds[:6]]
-    assert new_class.count("genshin") >= 3, new_class
-    assert sum(p.label == "doom" for p in preds[6:]) >= sum(p.label == "doom" for p in before[6:]) - 1
+    # the old classes' weights stayed close (anchor): no forgetting on a probe big enough to tell
+    assert_no_forgetting(active, result.path)
+    new_class = [p.label for p in Classifier(result.path).predict([make_genshin(200 + i) for i in range(20)])]
+    assert new_class.count("genshin") >= 10, new_class
 
 
 def test_gate_refuses_corrections_contradicting_the_base(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
