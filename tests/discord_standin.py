@@ -596,12 +596,13 @@ class DiscordStandIn:
         await self.dispatch("INTERACTION_CREATE", payload)
         return int(payload["id"])
 
-    async def slash(self, person: Person, name: str, **options: Any) -> int:
-        command = next((c for cmds in self.synced.values() for c in cmds if c["name"] == name),
-                       None)
-        assert command is not None, f"/{name} was never synced"
+    async def slash(self, person: Person, command_name: str, /, **options: Any) -> int:
+        command = next((c for cmds in self.synced.values() for c in cmds
+                        if c["name"] == command_name), None)
+        assert command is not None, f"/{command_name} was never synced"
         opts = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
-        payload = self._interaction(person, 2, {"id": command["id"], "name": name, "type": 1,
+        payload = self._interaction(person, 2, {"id": command["id"], "name": command_name,
+                                                "type": 1,
                                                 "options": opts,
                                                 "guild_id": command.get("guild_id")})
         await self.dispatch("INTERACTION_CREATE", payload)

@@ -14,6 +14,7 @@ from bot.core import formatting as fmt
 from bot.core.runtime import CoreRuntime
 from config.settings import Settings
 from tests.discord_standin import (
+    ADMIN_CHANNEL_ID,
     BOT_ID,
     CHANNEL_ID,
     MEME_ADMIN_ROLE,
@@ -22,6 +23,7 @@ from tests.discord_standin import (
     TOKEN,
     DiscordStandIn,
     Person,
+    SentMessage,
     running_bot,
     standin,
 )
@@ -255,3 +257,154 @@ async def test_a_reaction_after_a_restart_answers_the_meme_anew(
         await server.react(MOD, meme, emoji)
         await server.wait_for(lambda: len(server.replies_to(meme)) == 2)
         assert server.replies_to(meme)[1].content == f"{fmt.display_name(new)} (set by Mod)"
+
+
+# ------------------------------------------------------------------------- slash commands
+
+
+async def test_public_commands_answer_everyone_in_the_channel(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    meme = await server.post_image(ALICE, jpeg("doom", 5))
+    await server.reply_to(meme)
+    for person in (ALICE, MOD):
+        stats = await server.answer(await server.slash(person, "stats"))
+        assert not stats.ephemeral and stats.authorization is None
+        assert "Memes seen: 1 (1 unique images)" in (stats.content or "")
+        assert f"Model: {bot.models.current.version} (test accuracy" in (stats.content or "")
+        help_text = await server.answer(await server.slash(person, "help"))
+        assert "/retrain" in (help_text.content or "") and not help_text.ephemeral
+        model = await server.answer(await server.slash(person, "model"))
+        assert f"{bot.models.current.version} – active" in (model.content or "")
+        labels = await server.answer(await server.slash(person, "labels"))
+        assert "Animal Crossing" in (labels.content or "")
+
+
+async def test_retrain_is_queued_for_admins_and_refused_ephemerally_for_others(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    refused = await server.answer(await server.slash(ALICE, "retrain"))
+    assert refused.ephemeral and refused.content == "Only admins of this chat can use /retrain."
+    assert await bot.storage.list_jobs() == []
+    queued = await server.answer(await server.slash(MOD, "retrain"))
+    assert not queued.ephemeral
+    assert (queued.content or "").startswith("Retraining (fast) queued (job #1)")
+    again = await server.answer(await server.slash(CURATOR, "retrain", kind="fast"))
+    assert (again.content or "").startswith("A retrain is already queued (job #1).")
+    [job] = await bot.storage.list_jobs()
+    assert job.requested_by == f"discord:{MOD.user_id}" and job.kind == "fast"
+    full = await server.answer(await server.slash(ROOT, "retrain", kind="full"))
+    assert (full.content or "").startswith("Retraining (full) queued (job #2)")
+
+
+async def test_addlabel_is_admin_only_and_adds_a_button(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    refused = await server.answer(await server.slash(ALICE, "addlabel", name="minecraft"))
+    assert refused.ephemeral and (refused.content or "").startswith("Only admins")
+    added = await server.answer(await server.slash(MOD, "addlabel", name="Minecraft"))
+    assert (added.content or "").startswith("Added the label Minecraft")
+    invalid = await server.answer(await server.slash(MOD, "addlabel", name="no/slashes"))
+    assert "cannot be a label" in (invalid.content or "")
+    reply = await server.reply_to(await server.post_image(ALICE, jpeg("doom", 9)))
+    assert "Minecraft" in [b["label"] for b in reply.buttons]
+
+
+async def test_rollback_is_admin_only(server: DiscordStandIn, bot: CoreRuntime) -> None:
+    refused = await server.answer(await server.slash(ALICE, "rollback"))
+    assert refused.ephemeral and (refused.content or "").startswith("Only admins")
+    only = await server.answer(await server.slash(MOD, "rollback"))
+    assert (only.content or "").startswith("Cannot roll back")  # one version: nothing earlier
+    unknown = await server.answer(await server.slash(MOD, "rollback", version="v999"))
+    assert (unknown.content or "").startswith("Cannot roll back")
+    assert bot.models.current.version == (await bot.storage.active_model_version()).version
+
+
+async def test_retrain_reports_reach_the_admin_who_asked_and_the_admin_channel(
+    server: DiscordStandIn, tmp_path: Path, tiny_model: Path
+) -> None:
+    settings = make_settings(server, tmp_path, tiny_model, job_check_interval_s=0.2,
+                             discord_admin_channel_id=ADMIN_CHANNEL_ID)
+    async with running_bot(server, settings) as bot:
+        await server.answer(await server.slash(MOD, "retrain", kind="full"))
+        job = await bot.storage.claim_next_job("host:1")  # what the trainer does
+        assert job is not None
+        await bot.storage.finish_job(job.id, succeeded=False, log_tail="line 1\nline 2",
+                                     error="RetrainError: no base dataset")
+
+        def report(channel: int) -> list[SentMessage]:
+            return [m for m in server.sent if m.channel_id == channel and "Retrain job" in m.content]
+
+        [asked] = await server.wait_for(lambda: report(CHANNEL_ID))
+        [admins] = await server.wait_for(lambda: report(ADMIN_CHANNEL_ID))
+        assert asked.content.startswith(f"<@{MOD.user_id}>: Retrain job #1 (full, asked by "
+                                        f"discord:{MOD.user_id}) failed: RetrainError")
+        assert admins.content == asked.content.removeprefix(f"<@{MOD.user_id}>: ")
+
+
+# ------------------------------------------------------------- bad input, bursts, outages
+
+
+async def test_corrupt_non_image_and_unsupported_images_get_a_clear_reply(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    data = jpeg("doom")
+    corrupt = await server.post_image(ALICE, data[: len(data) // 2])
+    not_image = await server.post_image(ALICE, b"just some text\n" * 20, "meme.png",
+                                        "image/png")
+    svg = await server.post_image(ALICE, b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                                  "meme.svg", "image/svg+xml")
+    for message_id in (corrupt, not_image):
+        reply = await server.reply_to(message_id)
+        assert reply.content.startswith("Sorry, I can't read this image"), reply.content
+        assert not reply.buttons
+        assert await stored_post(bot, message_id) is None
+    reply = await server.reply_to(svg)
+    assert reply.content == ("Sorry, I can't read this image: image/svg+xml is not a format I "
+                             "read (JPEG, PNG, WebP and GIF).")
+    fine = await server.post_image(ALICE, jpeg("doom", 21))  # nothing crashed
+    assert LABEL_TEXT.match((await server.reply_to(fine)).content)
+
+
+async def test_an_oversized_attachment_is_refused_by_size_without_downloading(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    meme = await server.post_image(ALICE, b"\xff\xd8\xff" + bytes(1024), "huge.jpg",
+                                   "image/jpeg", size=50 * 1024 * 1024)
+    reply = await server.reply_to(meme)
+    assert "too large (50 MB; the limit is 20 MB)" in reply.content
+    assert server.downloads == 0
+    assert await stored_post(bot, meme) is None
+
+
+async def test_200_images_at_once_are_all_answered_and_stored(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    images = [jpeg(("doom", "animal_crossing", "other")[i % 3], 100 + i) for i in range(200)]
+    memes = [await server.post_image(ALICE, data) for data in images]
+    await server.wait_for(lambda: all(server.replies_to(m) for m in memes), timeout=120)
+    for meme in memes:
+        [reply] = server.replies_to(meme)
+        assert LABEL_TEXT.match(reply.content), reply.content
+    stats = await bot.storage.stats()
+    assert stats.memes_seen == 200
+    assert sum(stats.predicted_per_label.values()) == 200
+
+
+async def test_after_a_gateway_drop_the_bot_resumes_and_misses_nothing(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    before = await server.post_image(ALICE, jpeg("doom", 30))
+    await server.reply_to(before)
+    [session] = server.sessions.values()
+    await server.drop()  # 4000: an outage, resumable
+    during = await server.post_image(ALICE, jpeg("doom", 31))  # kept for the RESUME
+    await server.wait_for(lambda: server.resumes and session.connection is not None)
+    [resume] = server.resumes
+    assert resume["session_id"] == session.session_id and resume["token"] == TOKEN
+    assert resume["seq"] >= 1
+    assert LABEL_TEXT.match((await server.reply_to(during)).content)
+    after = await server.post_image(ALICE, jpeg("doom", 32))
+    assert LABEL_TEXT.match((await server.reply_to(after)).content)
+    assert len(server.identifies) == 1  # resumed, not a new session
+    assert len(server.replies_to(during)) == 1
