@@ -52,6 +52,7 @@ def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = Fa
         posted_at=row.posted_at,
         image=image(image_row, blobs),
         created=created,
+        caption=row.caption,
     )
 
 

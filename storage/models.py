@@ -89,6 +89,8 @@ class PostRow(Base):
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The words posted with the image (Telegram caption, Discord message text, console title).
+    caption: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
 
 
 class LabelRow(Base):

@@ -16,6 +16,7 @@ from storage.errors import InvalidInputError, LabelExistsError
 from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
 from storage.records import Correction, CorrectionKind, GcReport, Label, Post, Prediction
 from storage.validation import (
+    check_caption,
     check_finite,
     check_id,
     check_label,
@@ -39,6 +40,7 @@ class PostsAPI(StorageBase):
         image: bytes,
         attachment_index: int = 0,
         posted_at: datetime | None = None,
+        caption: str | None = None,
     ) -> Post:
         """Store the image blob and its post; a redelivered update returns the existing post.
 
@@ -53,6 +55,7 @@ class PostsAPI(StorageBase):
         if not 0 <= attachment_index < 1_000:
             raise InvalidInputError(f"attachment index {attachment_index} is out of range")
         posted = aware(posted_at, "posted_at") if posted_at else self._clock()
+        caption = check_caption(caption)
         info = await asyncio.to_thread(inspect_image, image)
         await asyncio.to_thread(self._blobs.put, image, info)
 
@@ -80,6 +83,7 @@ class PostsAPI(StorageBase):
                     posted_at=posted,
                     image_sha256=info.sha256,
                     created_at=now,
+                    caption=caption,
                 )
                 .returning(PostRow.id)
             )

@@ -54,6 +54,7 @@ class Post:
     posted_at: datetime
     image: Image
     created: bool  # False when this call found an existing post (a redelivered update)
+    caption: str | None = None  # the words posted with the image
 
 
 @dataclass(frozen=True)

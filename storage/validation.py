@@ -27,6 +27,21 @@ def check_id(value: object, what: str) -> str:
     return text
 
 
+MAX_CAPTION_LENGTH = 4096  # Telegram captions stop at 1,024 characters, Discord messages at 4,000
+
+
+def check_caption(value: object) -> str | None:
+    """The words posted with an image: None when there are none. A caption is a hint for the
+    classifier, so an over-long one is cut rather than costing the post; NUL and other control
+    characters (PostgreSQL refuses NUL in text) become spaces."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"caption must be a string, got {type(value).__name__}")
+    text = "".join(c if c.isprintable() or c == "\n" else " " for c in value).strip()
+    return text[:MAX_CAPTION_LENGTH] or None
+
+
 def check_label(name: object) -> str:
     if not isinstance(name, str) or not LABEL_RE.fullmatch(name):
         raise InvalidInputError(

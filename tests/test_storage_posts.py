@@ -47,6 +47,18 @@ async def test_redelivered_update_is_idempotent(storage: Storage) -> None:
     assert first.chat_id == "-1001234567890123" and first.author_id == "9223372036854775807"
 
 
+async def test_post_keeps_its_caption(storage: Storage) -> None:
+    post = await _post(storage, 1, caption="  When the \x00demons\nsee you  ")
+    assert post.caption == "When the  demons\nsee you"  # NUL (refused by PostgreSQL) becomes a space
+    assert (await storage.get_post(post.id)).caption == post.caption
+    assert (await _post(storage, 2, caption="   ")).caption is None
+    assert (await _post(storage, 3)).caption is None
+    assert len((await _post(storage, 4, caption="x" * 10_000)).caption or "") == 4096
+    with pytest.raises(InvalidInputError, match="caption"):
+        await _post(storage, 5, caption=b"bytes")
+    assert (await storage.table_counts())["posts"] == 4  # the refused post left nothing behind
+
+
 async def test_same_image_in_two_posts_is_stored_once(storage: Storage) -> None:
     data = make_image(7)
     a = await _post(storage, 1, image=data)
