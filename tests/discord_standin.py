@@ -165,6 +165,7 @@ class DiscordStandIn:
         self.unexpected: list[str] = []
         self.event_times: dict[int, float] = {}  # message id -> when its MESSAGE_CREATE left
         self._interactions: dict[int, dict[str, Any]] = {}  # id -> payload (+ "answered")
+        self.send_delay_s = 0.0  # a slow Discord: every message create waits this long
         self._changed = asyncio.Condition()
         self._routes = self._route_table()
 
@@ -278,6 +279,8 @@ class DiscordStandIn:
 
     async def _r_create_message(self, request: web.Request, channel: str) -> Any:
         payload = await _payload(request)
+        if self.send_delay_s:
+            await asyncio.sleep(self.send_delay_s)
         reference = payload.get("message_reference") or {}
         sent = SentMessage(
             message_id=next(self._ids),
