@@ -19,11 +19,15 @@ from storage.chats import ChatSettingsAPI
 from storage.db import Database
 from storage.jobs import RetrainJobsAPI
 from storage.model_versions import ModelVersionsAPI
+from storage.reposts import RepostsAPI
 from storage.transfer_api import TransferAPI
 
 
-class Storage(TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI):
-    """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings.
+class Storage(
+    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI
+):
+    """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
+    repost fingerprints and marks, forwarded copies.
 
     Open with `await Storage.open(url, blob_root)`; close with `await storage.close()` or use
     it as `async with`.

@@ -1,8 +1,9 @@
-"""Per-chat settings: enabled, admin user/role ids, reply mode, confidence threshold."""
+"""Per-chat settings: enabled, admin user/role ids, reply mode, confidence threshold, repost
+mode and window, and the places memes are sorted into."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from sqlalchemy import select
@@ -11,8 +12,8 @@ from storage import convert
 from storage.base import StorageBase
 from storage.errors import InvalidInputError
 from storage.models import ChatSettingsRow
-from storage.records import REPLY_MODES, ChatSettings
-from storage.validation import check_id, check_platform, check_probability
+from storage.records import REPLY_MODES, REPOST_MODES, ChatSettings
+from storage.validation import check_id, check_label, check_platform, check_probability
 
 _UNSET: Final = object()  # "leave unchanged", where None is a meaningful value ("inherit")
 
@@ -37,8 +38,12 @@ class ChatSettingsAPI(StorageBase):
         admin_ids: Iterable[str | int] | None = None,
         reply_mode: str | None | object = _UNSET,
         confidence_threshold: float | None | object = _UNSET,
+        repost_mode: str | None | object = _UNSET,
+        repost_window_days: int | None | object = _UNSET,
+        sort_places: Mapping[str, str] | None = None,
     ) -> ChatSettings:
-        """Change the given fields; `reply_mode`/`confidence_threshold` None means inherit."""
+        """Change the given fields; `reply_mode`/`confidence_threshold`/`repost_mode`/
+        `repost_window_days` None means inherit. `sort_places` replaces the whole mapping."""
         platform = check_platform(platform)
         chat = check_id(chat_id, "chat id")
         admins = None
@@ -52,6 +57,11 @@ class ChatSettingsAPI(StorageBase):
             confidence_threshold = check_probability(confidence_threshold, "confidence threshold")
         if enabled is not None and not isinstance(enabled, bool):
             raise InvalidInputError("enabled must be true or false")
+        if repost_mode is not _UNSET and repost_mode is not None and repost_mode not in REPOST_MODES:
+            raise InvalidInputError(f"repost mode must be one of {', '.join(REPOST_MODES)}")
+        if repost_window_days is not _UNSET and repost_window_days is not None:
+            repost_window_days = check_window_days(repost_window_days)
+        places = check_places(sort_places) if sort_places is not None else None
         async with self._db.write() as session:
             defaults = ChatSettings(platform, chat)
             await session.execute(
@@ -79,6 +89,32 @@ class ChatSettingsAPI(StorageBase):
                 row.reply_mode = reply_mode  # type: ignore[assignment]
             if confidence_threshold is not _UNSET:
                 row.confidence_threshold = confidence_threshold  # type: ignore[assignment]
+            if repost_mode is not _UNSET:
+                row.repost_mode = repost_mode  # type: ignore[assignment]
+            if repost_window_days is not _UNSET:
+                row.repost_window_days = repost_window_days  # type: ignore[assignment]
+            if places is not None:
+                row.sort_places = places
             row.updated_at = self._clock()
             await session.flush()
             return convert.chat_settings(row)
+
+
+MAX_WINDOW_DAYS = 36_500
+MAX_PLACE_LENGTH = 128
+
+
+def check_window_days(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_DAYS:
+        raise InvalidInputError(f"the repost window must be 1-{MAX_WINDOW_DAYS} days, got {value!r}")
+    return value
+
+
+def check_places(places: Mapping[str, str]) -> dict[str, str]:
+    """label -> place; a place is whatever the platform's adapter names a destination by."""
+    checked: dict[str, str] = {}
+    for label, place in places.items():
+        if not isinstance(place, str) or not place.strip() or len(place) > MAX_PLACE_LENGTH:
+            raise InvalidInputError(f"a place must be 1-{MAX_PLACE_LENGTH} characters")
+        checked[check_label(label)] = place.strip()
+    return checked

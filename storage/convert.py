@@ -125,4 +125,7 @@ def chat_settings(row: ChatSettingsRow) -> ChatSettings:
         reply_mode=row.reply_mode,
         confidence_threshold=row.confidence_threshold,
         updated_at=row.updated_at,
+        repost_mode=row.repost_mode,
+        repost_window_days=row.repost_window_days,
+        sort_places=dict(row.sort_places or {}),
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -202,4 +204,80 @@ class ChatSettingsRow(Base):
     admin_ids: Mapped[list[str]] = mapped_column(JSON)
     reply_mode: Mapped[str | None] = mapped_column(String(16))
     confidence_threshold: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Reposts: "off" / "note" / "delete" (None: the process-wide setting) and how far back a
+    # post counts as the original (None: the process-wide window).
+    repost_mode: Mapped[str | None] = mapped_column(String(16))
+    repost_window_days: Mapped[int | None] = mapped_column(Integer)
+    # Sorting: label -> place (a Telegram topic, a Discord channel, a console tab).
+    sort_places: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
+class FingerprintRow(Base):
+    """What repost detection compares, one row per post, denormalized by chat so that one
+    chat's history is searched through its own index entries.
+
+    `band0..band3` are the four 16-bit quarters of the perceptual hash: two hashes within
+    Hamming distance 3 share at least one quarter (pigeonhole), so four indexed equality
+    lookups find every near-duplicate without scanning the chat (multi-index hashing).
+    """
+
+    __tablename__ = "post_fingerprints"
+    __table_args__ = (
+        Index("ix_post_fingerprints_band0", "platform", "chat_id", "band0"),
+        Index("ix_post_fingerprints_band1", "platform", "chat_id", "band1"),
+        Index("ix_post_fingerprints_band2", "platform", "chat_id", "band2"),
+        Index("ix_post_fingerprints_band3", "platform", "chat_id", "band3"),
+        Index("ix_post_fingerprints_chat", "platform", "chat_id", "post_id"),
+    )
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(ID))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author_name: Mapped[str] = mapped_column(String(128))
+    phash: Mapped[int] = mapped_column(BigInteger)  # signed 64-bit
+    dhash: Mapped[int] = mapped_column(BigInteger)
+    band0: Mapped[int] = mapped_column(Integer)
+    band1: Mapped[int] = mapped_column(Integer)
+    band2: Mapped[int] = mapped_column(Integer)
+    band3: Mapped[int] = mapped_column(Integer)
+    # The classifier's embedding, projected and stored as float16 (inference/fingerprint.py);
+    # only comparable within one embedding space (backbone and its weights).
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    embedding_space: Mapped[str | None] = mapped_column(String(64))
+
+
+class RepostMarkRow(Base):
+    """An admin's word on repost detection, kept like a correction: "not_repost" (this post
+    is not a copy of `original_post_id`) or "exempt" (never flag copies of this image)."""
+
+    __tablename__ = "repost_marks"
+    __table_args__ = (CheckConstraint("kind IN ('not_repost', 'exempt')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    original_post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    admin_id: Mapped[str] = mapped_column(String(ID))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ForwardRow(Base):
+    """The one copy of a post in its sorted place: the primary key makes "exactly once" a
+    database guarantee (a claim is inserted before the copy is sent)."""
+
+    __tablename__ = "forwards"
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    label: Mapped[str] = mapped_column(String(32))
+    place: Mapped[str] = mapped_column(String(128), index=True)
+    copy_id: Mapped[str | None] = mapped_column(String(ID))  # None while being sent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -29,6 +29,7 @@ class CorrectionKind(StrEnum):
 
 
 REPLY_MODES = ("every", "confident", "silent")  # mirrors config.settings.ReplyMode
+REPOST_MODES = ("off", "note", "delete")  # mirrors config.settings.RepostMode
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,59 @@ class ChatSettings:
     reply_mode: str | None = None  # None: use the process-wide setting
     confidence_threshold: float | None = None  # None: use the process-wide setting
     updated_at: datetime | None = None  # None: never changed, these are the defaults
+    repost_mode: str | None = None  # None: use the process-wide setting
+    repost_window_days: int | None = None  # None: use the process-wide setting
+    sort_places: dict[str, str] = field(default_factory=dict)  # label -> place
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What repost detection compares: 64-bit perceptual and difference hashes (unsigned) and
+    the projected float16 embedding with the space it belongs to."""
+
+    phash: int
+    dhash: int
+    embedding: bytes | None = None
+    embedding_space: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredFingerprint:
+    post_id: int
+    platform: str
+    chat_id: str
+    message_id: str
+    posted_at: datetime
+    author_name: str
+    phash: int
+    dhash: int
+
+
+class RepostMarkKind(StrEnum):
+    not_repost = "not_repost"  # an admin said this post is not a copy of the original
+    exempt = "exempt"  # copies of this image are never flagged
+
+
+@dataclass(frozen=True)
+class RepostMark:
+    id: int
+    post_id: int
+    original_post_id: int | None
+    kind: RepostMarkKind
+    admin_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The one copy of a post in its sorted place; `copy_id` is None while it is being sent."""
+
+    post_id: int
+    label: str
+    place: str
+    copy_id: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
