@@ -19,6 +19,12 @@ class ReplyMode(str, Enum):
     silent = "silent"  # never reply in the chat; log to the admin chat
 
 
+class RepostMode(str, Enum):
+    off = "off"  # never check
+    note = "note"  # reply "Repost: first posted by ..."
+    delete = "delete"  # remove the repost where the bot may delete messages, else note it
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEMEBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -39,6 +45,16 @@ class Settings(BaseSettings):
     admin_chat_id: str | None = None
     reply_mode: ReplyMode = ReplyMode.every
     confidence_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    # Reposts (issue 16): chats may override mode and window (/reposts). The thresholds were
+    # chosen with benchmarks/bench_reposts.py (README, "Reposts and sorting").
+    repost_mode: RepostMode = RepostMode.note
+    repost_window_days: int = Field(365, ge=1, le=36_500, description="how far back an original counts")
+    repost_hash_distance: int = Field(
+        8, ge=0, le=32, description="pHash bits that may differ between a meme and its copy"
+    )
+    repost_cosine: float = Field(
+        0.93, ge=0.0, le=1.0, description="embedding cosine from which a post is a copy"
+    )
     read_text: bool = Field(
         True, description="read memes' text with Tesseract (~0.14 s CPU a meme) when the model has a word model"
     )

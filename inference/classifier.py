@@ -36,6 +36,9 @@ class Prediction:
     is_ood: bool  # "other" because the image is unlike anything the model knows
     model_version: str
     latency_ms: float = 0.0
+    # The model's image embedding (repost detection compares it instead of running a second
+    # model); not part of a prediction's identity.
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 
     reject = meta.labels.index(meta.reject_label) if meta.reject_label in meta.labels else None
     games = [i for i in range(len(meta.labels)) if i != reject]
     out = []
-    for p, q, s in zip(probs, shown, scores):
+    for p, q, s, emb in zip(probs, shown, scores, raw.embedding):
         top = games[int(np.argmax(q[games]))]
         label, conf, is_ood = meta.labels[top], float(q[top]), False
         if reject is not None and p[reject] >= meta.ood.other_threshold:
@@ -94,6 +97,7 @@ def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 
                 is_ood=is_ood,
                 model_version=meta.version,
                 latency_ms=latency_ms,
+                embedding=emb,
             )
         )
     return out

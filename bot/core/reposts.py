@@ -1,0 +1,171 @@
+"""Repost detection: is a new post a copy of an earlier one in the same chat?
+
+A copy is an earlier post of the chat, within the chat's look-back window, whose perceptual hash
+(or that of the new post's mirror image) differs in at most `hash_distance` bits, or whose
+embedding has a cosine of at least `cosine` with the new one (crops and re-captions move the
+hash but barely the embedding). Hash candidates come from storage's indexed hash quarters;
+embedding neighbours from one faiss index per chat, held in memory and topped up from storage
+with whatever any process stored since (so several bot processes agree).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+import faiss
+import numpy as np
+
+from inference.fingerprint import EMBEDDING_DIM, ImageHashes, hamming, pack, project, unpack
+from storage.api import Storage
+from storage.records import Fingerprint, Post, RepostMarkKind, StoredFingerprint
+
+log = logging.getLogger(__name__)
+
+NEIGHBOURS = 16  # embedding neighbours looked at: more than enough copies of one meme
+SYNC_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class RepostThresholds:
+    hash_distance: int = 8
+    cosine: float = 0.93
+
+
+@dataclass(frozen=True)
+class RepostMatch:
+    original: StoredFingerprint
+    hash_distance: int | None  # None: found by its embedding only
+    cosine: float | None
+
+
+class ChatEmbeddings:
+    """One chat's embeddings of one embedding space in a faiss inner-product index (cosine,
+    the vectors being unit length), keyed by post id."""
+
+    def __init__(self, storage: Storage, platform: str, chat_id: str, space: str) -> None:
+        self._storage = storage
+        self._key = (platform, chat_id, space)
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(EMBEDDING_DIM))
+        self._last_post = 0
+        self._lock = asyncio.Lock()
+
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)
+
+    async def sync(self) -> None:
+        platform, chat_id, space = self._key
+        while True:
+            rows = await self._storage.embeddings_after(
+                platform, chat_id, space, self._last_post, limit=SYNC_BATCH
+            )
+            if rows:
+                ids = np.fromiter((post_id for post_id, _ in rows), dtype=np.int64)
+                self._index.add_with_ids(unpack([blob for _, blob in rows]), ids)
+                self._last_post = int(ids[-1])
+            if len(rows) < SYNC_BATCH:
+                return
+
+    async def search(self, vector: np.ndarray, k: int = NEIGHBOURS) -> list[tuple[int, float]]:
+        """(post id, cosine) of the nearest stored embeddings, nearest first."""
+        async with self._lock:
+            await self.sync()
+            if self._index.ntotal == 0:
+                return []
+            query = project(vector)
+            scores, ids = await asyncio.to_thread(self._index.search, query, k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+class EmbeddingIndexes:
+    """The in-memory indexes of the most recently active chats (least recently used dropped)."""
+
+    def __init__(self, storage: Storage, capacity: int = 64) -> None:
+        self._storage = storage
+        self._capacity = capacity
+        self._chats: OrderedDict[tuple[str, str, str], ChatEmbeddings] = OrderedDict()
+
+    def for_chat(self, platform: str, chat_id: str, space: str) -> ChatEmbeddings:
+        key = (platform, chat_id, space)
+        index = self._chats.pop(key, None) or ChatEmbeddings(self._storage, *key)
+        self._chats[key] = index
+        while len(self._chats) > self._capacity:
+            self._chats.popitem(last=False)
+        return index
+
+
+class RepostDetector:
+    def __init__(self, storage: Storage, thresholds: RepostThresholds) -> None:
+        self.storage = storage
+        self.thresholds = thresholds
+        self.indexes = EmbeddingIndexes(storage)
+
+    async def remember(
+        self,
+        post: Post,
+        hashes: ImageHashes,
+        embedding: np.ndarray | None,
+        space: str | None,
+        author_name: str,
+    ) -> None:
+        """Store what the post looks like (idempotent: a redelivery changes nothing)."""
+        blob = pack(embedding) if embedding is not None and space else None
+        await self.storage.add_fingerprint(
+            post.id,
+            Fingerprint(hashes.phash, hashes.dhash, blob, space if blob else None),
+            author_name=author_name,
+        )
+
+    async def find_original(
+        self,
+        post: Post,
+        hashes: ImageHashes,
+        embedding: np.ndarray | None,
+        space: str | None,
+        since: datetime | None,
+    ) -> RepostMatch | None:
+        """The earliest earlier post this one copies, honouring the admins' marks."""
+        limit = self.thresholds
+        by_hash: dict[int, tuple[StoredFingerprint, int]] = {}
+        for wanted in (hashes.phash, hashes.mirror_phash):
+            for fp in await self.storage.hash_candidates(
+                post.platform, post.chat_id, wanted, since=since, before_post=post.id
+            ):
+                distance = hamming(fp.phash, wanted)
+                if distance <= limit.hash_distance and distance < by_hash.get(
+                    fp.post_id, (fp, 65)
+                )[1]:
+                    by_hash[fp.post_id] = (fp, distance)
+        by_cosine: dict[int, float] = {}
+        if embedding is not None and space:
+            index = self.indexes.for_chat(post.platform, post.chat_id, space)
+            for post_id, score in await index.search(embedding):
+                if post_id < post.id and score >= limit.cosine:
+                    by_cosine[post_id] = score
+        found = {pid: fp for pid, (fp, _) in by_hash.items()}
+        extra = [pid for pid in by_cosine if pid not in found]
+        for fp in await self.storage.fingerprints(extra):
+            if since is None or fp.posted_at >= since:
+                found[fp.post_id] = fp
+        if not found:
+            return None
+        for mark in await self.storage.repost_marks(list(found)):
+            if mark.kind is RepostMarkKind.exempt:
+                return None  # a copy of an image the admins exempted
+            # The new post copies a post the admins called "not a repost" of its original:
+            # that original is not what this one copies.
+            if mark.original_post_id is not None:
+                found.pop(mark.original_post_id, None)
+        if not found:
+            return None
+        first = min(found.values(), key=lambda fp: (fp.posted_at, fp.post_id))
+        hashed = by_hash.get(first.post_id)
+        return RepostMatch(
+            original=first,
+            hash_distance=hashed[1] if hashed else None,
+            cosine=by_cosine.get(first.post_id),
+        )

@@ -1,0 +1,129 @@
+"""What repost detection compares, computed from an image and the classifier's embedding.
+
+- Perceptual hashes (imagehash's pHash and dHash, 64 bits each) of the picture with its
+  uniform borders trimmed (letterboxing, and the white or black caption bars that reposters
+  add), plus the pHash of its mirror image, so that a flipped copy is looked up too.
+- The classifier's embedding, projected to `EMBEDDING_DIM` dimensions and stored as float16:
+  a fixed random orthonormal projection keeps cosines (Johnson-Lindenstrauss) without a
+  fitted artefact to ship, and cuts 1,280 float32 (5 KB) to 256 bytes an image.
+
+Thresholds live in config.settings and were chosen with benchmarks/bench_reposts.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import imagehash
+import numpy as np
+from PIL import Image, ImageOps
+
+from inference.metadata import ModelMeta
+from inference.preprocess import ImageSource, load_image
+
+EMBEDDING_DIM = 128
+HASH_BITS = 64
+# A row or column belongs to a border while this share of its pixels is within BORDER_TOLERANCE
+# of the border's colour: the text of a caption bar covers far less than half of its rows.
+BORDER_SHARE = 0.6
+BORDER_TOLERANCE = 40
+MAX_TRIM = 0.35  # never trim more than this share of a side: a mostly white meme stays whole
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    phash: int  # of the trimmed picture, unsigned 64-bit
+    dhash: int
+    mirror_phash: int  # of its mirror image (looked up, never stored)
+    mirror_dhash: int
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def _as_int(h: imagehash.ImageHash) -> int:
+    return int(str(h), 16)
+
+
+def _border_rows(gray: np.ndarray) -> int:
+    """How many rows from the top form a uniform border (a bar, possibly with text in it)."""
+    limit = int(gray.shape[0] * MAX_TRIM)
+    colour = float(np.median(gray[0]))
+    if 60 < colour < 195:  # only near-white or near-black bars: a coloured scene is content
+        return 0
+    close = np.abs(gray[:limit].astype(np.int16) - colour) <= BORDER_TOLERANCE
+    share = close.mean(axis=1)
+    n = 0
+    while n < limit and share[n] >= BORDER_SHARE:
+        n += 1
+    return n if n >= 2 else 0
+
+
+def trim_borders(img: Image.Image) -> Image.Image:
+    """The picture without uniform bars on any side (a caption bar, letterboxing)."""
+    gray = np.asarray(img.convert("L"))
+    if gray.shape[0] < 16 or gray.shape[1] < 16:
+        return img
+    top = _border_rows(gray)
+    bottom = _border_rows(gray[::-1])
+    left = _border_rows(gray.T)
+    right = _border_rows(gray.T[::-1])
+    box = (left, top, img.width - right, img.height - bottom)
+    if box[2] - box[0] < 16 or box[3] - box[1] < 16:
+        return img
+    return img.crop(box)
+
+
+def image_hashes(source: ImageSource | Image.Image) -> ImageHashes:
+    """Hashes of an image (bytes, path or PIL image); raises ImageError for a bad one."""
+    img = load_image(source)
+    core = trim_borders(img)
+    mirror = ImageOps.mirror(core)
+    return ImageHashes(
+        phash=_as_int(imagehash.phash(core)),
+        dhash=_as_int(imagehash.dhash(core)),
+        mirror_phash=_as_int(imagehash.phash(mirror)),
+        mirror_dhash=_as_int(imagehash.dhash(mirror)),
+    )
+
+
+@lru_cache(maxsize=4)
+def _projection(dim_in: int, dim_out: int = EMBEDDING_DIM) -> np.ndarray:
+    # A fixed seed makes the projection the same in every process and release.
+    rng = np.random.default_rng(20261201)
+    q, _ = np.linalg.qr(rng.standard_normal((dim_in, dim_out)))
+    return q.astype(np.float32)
+
+
+def project(embedding: np.ndarray) -> np.ndarray:
+    """Unit-length float32 vectors of EMBEDDING_DIM dimensions (one per row)."""
+    vectors = np.atleast_2d(np.asarray(embedding, dtype=np.float32))
+    if vectors.shape[1] > EMBEDDING_DIM:
+        vectors = vectors @ _projection(vectors.shape[1])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def pack(embedding: np.ndarray) -> bytes:
+    """One embedding as stored: projected, unit length, float16."""
+    return project(embedding)[0].astype(np.float16).tobytes()
+
+
+def unpack(blobs: list[bytes]) -> np.ndarray:
+    """Stored embeddings as a float32 matrix, ready for an inner-product (cosine) index."""
+    if not blobs:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(
+        np.float32
+    )
+
+
+def embedding_space(meta: ModelMeta) -> str:
+    """Which embeddings are comparable: a frozen stock backbone gives the same vectors in every
+    model version built on it; a fine-tuned one only within its own version."""
+    size = meta.preprocess.get("input_size")
+    if not meta.training.get("finetune_epochs"):
+        return f"{meta.backbone}-{size}"[:64]
+    return f"{meta.backbone}-{size}-{meta.version}"[:64]
