@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from storage.records import ModelVersion, Stats
@@ -58,8 +59,32 @@ HELP_TEXT = (
     "/model – the model in use and the versions available\n"
     "/retrain [full] – (admins) learn from the corrections (fast: a new head; full: a fine-tune)\n"
     "/addlabel NAME – (admins) add a label\n"
-    "/rollback [VERSION] – (admins) go back to an earlier model"
+    "/rollback [VERSION] – (admins) go back to an earlier model\n"
+    "/reposts [off|note|delete|window DAYS] – (admins) what to do with reposts\n"
+    "/sort [LABEL PLACE|LABEL off|off] – (admins) copy confident memes of a label to a place"
 )
+
+
+def repost_text(author: str, posted: datetime, link: str | None, *, removed_from: str | None
+                ) -> str:
+    """"Repost: first posted by X on DATE" (and who posted the removed copy)."""
+    head = f"Removed a repost by {removed_from}" if removed_from else "Repost"
+    text = f"{head}: first posted by {author} on {posted:%Y-%m-%d}"
+    return f"{text}\n{link}" if link else text
+
+
+def copy_text(label: str, author: str, link: str | None) -> str:
+    """The caption of a meme's sorted copy, with the link back to the original message."""
+    text = f"{display_name(label)} meme from {author}"
+    return f"{text}: {link}" if link else text
+
+
+def places_text(places: Mapping[str, str]) -> str:
+    if not places:
+        return "Sorting is off. Use /sort LABEL PLACE to copy a label's memes to a place."
+    lines = ["Memes are copied to:"]
+    lines += [f"• {display_name(label)} → {place}" for label, place in sorted(places.items())]
+    return "\n".join(lines)
 
 
 def labels_text(labels: Sequence[str], model_labels: Sequence[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 # Asks the platform whether the actor administers the chat (Telegram: getChatMember).
 PlatformAdminCheck = Callable[[], Awaitable[bool]]
@@ -76,6 +77,12 @@ class PostOutcome:
     admin_log: str | None = None
     post_id: int | None = None
     label: str | None = None
+    # "Repost: first posted by ..." (with admin buttons), sent as a second reply.
+    repost: Reply | None = None
+    # The chat's admins asked for reposts to be removed: where the bot may delete messages,
+    # delete the meme (and send no other reply) and post `removed` in the chat; where it may
+    # not, reply with `repost` as usual.
+    removed: Reply | None = None
 
 
 @dataclass(frozen=True)
@@ -100,3 +107,37 @@ class Command:
     name: str  # without the slash, lower case
     args: tuple[str, ...] = field(default_factory=tuple)
     message_id: str | None = None  # the command's own message (a later answer replies to it)
+
+
+@dataclass(frozen=True)
+class ForwardCopy:
+    """A meme to copy into the place its label is sorted to, with a link back to it."""
+
+    post_id: int
+    chat: ChatRef  # where the meme was posted
+    message_id: str  # the meme's message there
+    place: str  # as the admins named it in /sort (the adapter knows what it means)
+    label: str
+    text: str  # caption for the copy: label, author and the link back
+
+
+class ForwardError(Exception):
+    """The adapter could not send a copy (unknown place, no right to post there, ...)."""
+
+
+class Outbox(Protocol):
+    """What the core asks of an adapter beyond replying: links to messages, and sending or
+    removing the sorted copies of memes. The core decides and keeps the books (each post is
+    copied once, also across restarts); the adapter only sends."""
+
+    def link(self, chat: ChatRef, message_id: str) -> str | None:
+        """A URL that opens this message (Telegram t.me link, Discord jump URL), if any."""
+        ...
+
+    async def send_copy(self, copy: ForwardCopy) -> str:
+        """Copy the meme to `copy.place`; return the copy's message id. Raise ForwardError."""
+        ...
+
+    async def delete_copy(self, chat: ChatRef, place: str, copy_id: str) -> bool:
+        """Remove an earlier copy (a correction moved the meme); False when it cannot."""
+        ...

@@ -16,6 +16,8 @@ from bot.core.downloads import Downloader
 from bot.core.job_watcher import JobWatcher
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import ClassifierLoader, ModelSwitcher, load_classifier
+from bot.core.moderation import ModerationPolicy
+from bot.core.reposts import RepostThresholds
 from bot.core.service import MemeService, ServicePolicy
 from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
@@ -116,6 +118,13 @@ async def open_runtime(
             confidence_threshold=settings.confidence_threshold,
             super_admins=frozenset(settings.super_admins),
             reaction_labels=dict(settings.reaction_labels),
+            moderation=ModerationPolicy(
+                repost_mode=settings.repost_mode,
+                repost_window_days=settings.repost_window_days,
+                thresholds=RepostThresholds(
+                    settings.repost_hash_distance, settings.repost_cosine
+                ),
+            ),
         )
         service = MemeService(
             storage=storage,

@@ -8,9 +8,10 @@ Telegram, Discord or the console.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.core import formatting as fmt
 from bot.core.classify_queue import ClassifyQueue, QueueClosedError, QueueFullError
@@ -24,12 +25,14 @@ from bot.core.messages import (
     Command,
     CorrectionOutcome,
     ImagePost,
+    Outbox,
     PlatformAdminCheck,
     PostOutcome,
     Reply,
 )
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import ModelSwitcher
+from bot.core.moderation import REPOST_PREFIX, Moderation, ModerationPolicy
 from bot.core.permissions import is_admin
 from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
@@ -44,7 +47,7 @@ from storage.errors import (
     NotFoundError,
     UnknownLabelError,
 )
-from storage.records import ChatSettings, Post
+from storage.records import ChatSettings, Post, RepostMarkKind
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class ServicePolicy:
     confidence_threshold: float = 0.6
     super_admins: Collection[str] = ()
     reaction_labels: Mapping[str, str] | None = None  # emoji -> label, or CONFIRM
+    moderation: ModerationPolicy = field(default_factory=ModerationPolicy)  # reposts, sorting
 
 
 # What every `button_payload` matches (Discord routes persistent buttons by such a pattern).
@@ -102,11 +106,15 @@ class MemeService:
         self.jobs = jobs  # answers the admins who asked when their retrain ends
         self.trainer = trainer or TrainerStatus("external")
         self._label_lock = asyncio.Lock()
+        self.moderation = Moderation(storage, models, policy.moderation)
 
     # ------------------------------------------------------------------------- image posts
 
-    async def handle_post(self, post: ImagePost) -> PostOutcome:
-        """download -> store -> classify -> record -> the reply to send (if any)."""
+    async def handle_post(self, post: ImagePost, outbox: Outbox | None = None) -> PostOutcome:
+        """download -> store -> classify -> record -> repost check -> sort -> the replies.
+
+        `outbox` (the adapter) links to messages and sends sorted copies; without it there
+        are no links and no sorting."""
         attachment = post.attachment
         if attachment is None:
             raise ValueError("handle_post downloads the attachment: use handle_upload for bytes")
@@ -127,9 +135,11 @@ class MemeService:
         except DownloadError as exc:
             log.info("image not downloaded: %s (chat %s)", exc, post.chat.chat_id)
             return PostOutcome(reply=Reply(f"Sorry, I can't read this {attachment.kind}: {exc}."))
-        return await self._classify_and_record(post, download.data, chat_settings)
+        return await self._classify_and_record(post, download.data, chat_settings, outbox)
 
-    async def handle_upload(self, post: ImagePost, data: bytes) -> PostOutcome:
+    async def handle_upload(
+        self, post: ImagePost, data: bytes, outbox: Outbox | None = None
+    ) -> PostOutcome:
         """The same path as `handle_post` for an image whose bytes the adapter already holds
         (the console's uploads): size check -> store -> classify -> record -> reply."""
         chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
@@ -141,10 +151,10 @@ class MemeService:
             self.downloader.check_size(len(data))
         except DownloadError as exc:
             return PostOutcome(reply=Reply(f"Sorry, I can't read this image: {exc}."))
-        return await self._classify_and_record(post, data, chat_settings)
+        return await self._classify_and_record(post, data, chat_settings, outbox)
 
     async def _classify_and_record(
-        self, post: ImagePost, data: bytes, chat_settings: ChatSettings
+        self, post: ImagePost, data: bytes, chat_settings: ChatSettings, outbox: Outbox | None
     ) -> PostOutcome:
         try:
             stored = await self.storage.add_post(
@@ -171,7 +181,15 @@ class MemeService:
                 reply=Reply(f"Sorry, I can't read this image: {exc}."), post_id=stored.id
             )
         await self._record(stored, prediction)
-        return await self._post_outcome(post, stored, prediction, chat_settings)
+        outcome = await self._post_outcome(post, stored, prediction, chat_settings)
+        verdict = await self.moderation.check_repost(
+            post, stored, data, prediction, chat_settings, outbox
+        )
+        if verdict is not None:  # a repost is not sorted again
+            return dataclasses.replace(outcome, repost=verdict.reply, removed=verdict.removed)
+        if prediction.confidence >= self._threshold(chat_settings):
+            await self.moderation.sort(stored, prediction.label, outbox, post.author.display_name)
+        return outcome
 
     def _busy_text(self) -> str:
         return (
@@ -195,11 +213,7 @@ class MemeService:
     ) -> PostOutcome:
         text = self.prediction_text(prediction.label, prediction.confidence)
         mode = ReplyMode(chat.reply_mode) if chat.reply_mode else self.policy.reply_mode
-        threshold = (
-            chat.confidence_threshold
-            if chat.confidence_threshold is not None
-            else self.policy.confidence_threshold
-        )
+        threshold = self._threshold(chat)
         base = PostOutcome(reply=None, post_id=stored.id, label=prediction.label)
         if mode is ReplyMode.silent:
             log_line = (
@@ -212,6 +226,11 @@ class MemeService:
             return base
         reply = Reply(text, await self._buttons(stored.id, prediction.label), stored.id)
         return PostOutcome(reply=reply, post_id=stored.id, label=prediction.label)
+
+    def _threshold(self, chat: ChatSettings) -> float:
+        if chat.confidence_threshold is not None:
+            return chat.confidence_threshold
+        return self.policy.confidence_threshold
 
     def prediction_text(self, label: str, confidence: float) -> str:
         classifier = self.models.current
@@ -238,7 +257,10 @@ class MemeService:
         actor: Actor,
         payload: str,
         platform_check: PlatformAdminCheck | None,
+        outbox: Outbox | None = None,
     ) -> CorrectionOutcome:
+        if payload.startswith(f"{REPOST_PREFIX}:"):
+            return await self._repost_button(chat, actor, payload, platform_check, outbox)
         parsed = parse_payload(payload)
         if parsed is None:
             return CorrectionOutcome(notice="This button is no longer valid.", alert=True)
@@ -251,7 +273,45 @@ class MemeService:
             return CorrectionOutcome(notice="This button belongs to another chat.", alert=True)
         if not await self.is_admin(actor, chat, platform_check):
             return CorrectionOutcome(notice="Only admins can change labels.", alert=True)
-        return await self._apply_label(post, label, actor)
+        return await self._apply_label(post, label, actor, outbox)
+
+    async def _repost_button(
+        self,
+        chat: ChatRef,
+        actor: Actor,
+        payload: str,
+        platform_check: PlatformAdminCheck | None,
+        outbox: Outbox | None,
+    ) -> CorrectionOutcome:
+        if not await self.is_admin(actor, chat, platform_check):
+            return CorrectionOutcome(notice="Only admins can judge reposts.", alert=True)
+        result = await self.moderation.repost_button(payload, chat, actor)
+        if isinstance(result, CorrectionOutcome):
+            return result
+        post, mark = result
+        if mark is RepostMarkKind.exempt:
+            text = f"Copies of this image are not flagged any more (exempted by {actor.display_name})."
+            return CorrectionOutcome(notice="Exempted.", reply=Reply(text, (), post.id),
+                                     post_id=post.id, changed=True)
+        text = f"Not a repost (marked by {actor.display_name})."
+        # A flagged post was not sorted: now that it is no repost, its label may sort it.
+        label = await self._sortable_label(post)
+        sorted_note = await self.moderation.sort(post, label, outbox) if label else None
+        notice = f"Marked not a repost. {sorted_note}" if sorted_note else "Marked not a repost."
+        return CorrectionOutcome(notice=notice, reply=Reply(text, (), post.id), post_id=post.id,
+                                 changed=True)
+
+    async def _sortable_label(self, post: Post) -> str | None:
+        """The label an admin decided, else the model's when it is confident."""
+        decided = await self.storage.corrections_for(post.id)
+        if decided:
+            return decided[-1].new_label
+        predictions = await self.storage.predictions_for(post.id)
+        if not predictions:
+            return None
+        chat = await self.storage.chat_settings(post.platform, post.chat_id)
+        latest = predictions[-1]
+        return latest.label if latest.confidence >= self._threshold(chat) else None
 
     async def handle_reaction(
         self,
@@ -260,6 +320,7 @@ class MemeService:
         message_id: str,
         emojis: Collection[str],
         platform_check: PlatformAdminCheck | None,
+        outbox: Outbox | None = None,
     ) -> CorrectionOutcome | None:
         """An admin's emoji on a meme may set its label; anyone else's is just a reaction."""
         mapping = self.policy.reaction_labels or {}
@@ -275,9 +336,11 @@ class MemeService:
             if not predictions:
                 return None
             label = predictions[-1].label
-        return await self._apply_label(post, label, actor)
+        return await self._apply_label(post, label, actor, outbox)
 
-    async def _apply_label(self, post: Post, label: str, actor: Actor) -> CorrectionOutcome:
+    async def _apply_label(
+        self, post: Post, label: str, actor: Actor, outbox: Outbox | None = None
+    ) -> CorrectionOutcome:
         # One at a time, so that a double click cannot store the same decision twice.
         async with self._label_lock:
             decisions = await self.storage.corrections_for(post.id)
@@ -285,7 +348,14 @@ class MemeService:
                 return CorrectionOutcome(
                     notice=f"It is already {fmt.display_name(label)}.", post_id=post.id
                 )
-            return await self._store_label(post, label, actor)
+            outcome = await self._store_label(post, label, actor)
+            if outcome.alert:  # refused: nothing to sort
+                return outcome
+            # Confirmed or corrected by an admin: copy it to the label's place, or move it.
+            sorted_note = await self.moderation.sort(post, label, outbox)
+            if sorted_note:
+                outcome = dataclasses.replace(outcome, notice=f"{outcome.notice} {sorted_note}")
+            return outcome
 
     async def _store_label(self, post: Post, label: str, actor: Actor) -> CorrectionOutcome:
         predictions = await self.storage.predictions_for(post.id)
@@ -340,6 +410,8 @@ class MemeService:
             "retrain": self._retrain,
             "addlabel": self._addlabel,
             "rollback": self._rollback,
+            "reposts": self.moderation.reposts_command,
+            "sort": self.moderation.sort_command,
         }
         if command.name in public:
             return await public[command.name](command)
