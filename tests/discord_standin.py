@@ -144,10 +144,10 @@ class Session:
 
 
 class DiscordStandIn:
-    def __init__(self, token: str = TOKEN, shards: int = 1) -> None:
+    def __init__(self, token: str = TOKEN, shards: int = 1, port: int = 0) -> None:
         self.token = token
         self.shards = shards
-        self.port = 0
+        self.port = port  # 0: any free one
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(950_000_000_000_000_000)
         self._sessions = itertools.count(1)
@@ -195,7 +195,7 @@ class DiscordStandIn:
         app.router.add_route("*", "/{path:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -662,8 +662,8 @@ async def _payload(request: web.Request) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def standin(shards: int = 1) -> AsyncIterator[DiscordStandIn]:
-    server = DiscordStandIn(shards=shards)
+async def standin(shards: int = 1, port: int = 0) -> AsyncIterator[DiscordStandIn]:
+    server = DiscordStandIn(shards=shards, port=port)
     await server.start()
     try:
         yield server

@@ -1,5 +1,5 @@
 """`memebot run` with both tokens: one process answers Telegram and Discord over the same
-storage and model, a slow Discord does not hold up Telegram, and neither token is logged."""
+storage and model; a slow or unreachable Discord does not hold up Telegram; no token logged."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from config.settings import Settings
@@ -20,51 +22,63 @@ from tests.imagegen import encode, make_image
 POSTER = dc.Person(55, "Poster")
 
 
-async def test_one_memebot_run_serves_telegram_and_discord(tmp_path: Path, tiny_model: Path
-                                                           ) -> None:
-    async with tg.standin() as telegram, dc.standin() as discord:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("MEMEBOT_")},
-            "PYTHONPATH": str(ROOT),
-            "MEMEBOT_TELEGRAM_TOKEN": tg.TOKEN,
-            "MEMEBOT_TELEGRAM_API_URL": telegram.api_url,
-            "MEMEBOT_TELEGRAM_FILE_URL": telegram.file_url,
-            "MEMEBOT_DISCORD_TOKEN": dc.TOKEN,
-            "MEMEBOT_DISCORD_API_URL": discord.api_url,
-            "MEMEBOT_DISCORD_GATEWAY_URL": discord.gateway_url,
-            "MEMEBOT_DISCORD_FILE_ORIGINS": discord.base,
-            "MEMEBOT_DISCORD_GUILD_READY_TIMEOUT_S": "0.1",
-            "MEMEBOT_DATA_DIR": str(tmp_path / "data"),
-            "MEMEBOT_MODEL_DIR": str(tiny_model),
-            "MEMEBOT_TRAINER": "off",
-        }
-        log_path = tmp_path / "bot.log"  # a file, not a pipe: a full pipe would stall the bot
-        with log_path.open("wb") as log_file:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "-v", "run", cwd=tmp_path, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
-            )
-        try:
-            await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
-            await discord.wait_for(discord.connected, timeout=90)
-            discord.send_delay_s = 3.0  # Discord answers slowly from now on
-            on_discord = await discord.post_image(POSTER, encode(make_image("doom", 1), "JPEG"))
-            on_telegram = telegram.post_photo(tg.group(), tg.user(5),
-                                              encode(make_image("doom", 2), "JPEG"))
-            started = time.perf_counter()
-            await telegram.reply_to(on_telegram)
-            assert time.perf_counter() - started < discord.send_delay_s  # not held up
-            discord_reply = await discord.reply_to(on_discord)
-            assert discord_reply.buttons
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 30)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+def meme(seed: int) -> bytes:
+    return encode(make_image("doom", seed), "JPEG")
+
+
+@asynccontextmanager
+async def memebot_run(tmp_path: Path, model: Path, telegram: tg.TelegramStandIn,
+                      discord_port: int) -> AsyncIterator[Path]:
+    """A real `memebot run` with both tokens; yields its log file; SIGTERM on the way out,
+    which must end it cleanly."""
+    base = f"http://127.0.0.1:{discord_port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MEMEBOT_")},
+        "PYTHONPATH": str(ROOT),
+        "MEMEBOT_TELEGRAM_TOKEN": tg.TOKEN,
+        "MEMEBOT_TELEGRAM_API_URL": telegram.api_url,
+        "MEMEBOT_TELEGRAM_FILE_URL": telegram.file_url,
+        "MEMEBOT_DISCORD_TOKEN": dc.TOKEN,
+        "MEMEBOT_DISCORD_API_URL": f"{base}/api/v{dc.API_VERSION}",
+        "MEMEBOT_DISCORD_GATEWAY_URL": f"ws://127.0.0.1:{discord_port}/gateway/",
+        "MEMEBOT_DISCORD_FILE_ORIGINS": base,
+        "MEMEBOT_DISCORD_GUILD_READY_TIMEOUT_S": "0.1",
+        "MEMEBOT_DATA_DIR": str(tmp_path / "data"),
+        "MEMEBOT_MODEL_DIR": str(model),
+        "MEMEBOT_TRAINER": "off",
+    }
+    log_path = tmp_path / "bot.log"  # a file, not a pipe: a full pipe would stall the bot
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "-v", "run", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+        )
+    try:
+        yield log_path
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     log = log_path.read_text()
     assert proc.returncode == 0, log[-3000:]
     assert dc.TOKEN not in log and tg.TOKEN.split(":")[1] not in log
+
+
+async def test_one_memebot_run_serves_telegram_and_discord(tmp_path: Path, tiny_model: Path
+                                                           ) -> None:
+    async with tg.standin() as telegram, dc.standin() as discord:
+        async with memebot_run(tmp_path, tiny_model, telegram, discord.port):
+            await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
+            await discord.wait_for(discord.connected, timeout=90)
+            discord.send_delay_s = 3.0  # Discord answers slowly from now on
+            on_discord = await discord.post_image(POSTER, meme(1))
+            on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(2))
+            started = time.perf_counter()
+            await telegram.reply_to(on_telegram)
+            assert time.perf_counter() - started < discord.send_delay_s  # not held up
+            assert (await discord.reply_to(on_discord)).buttons
     settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
     storage = await Storage.open(settings.effective_database_url, settings.data_dir / "blobs")
     try:
@@ -75,3 +89,20 @@ async def test_one_memebot_run_serves_telegram_and_discord(tmp_path: Path, tiny_
             assert len(await storage.predictions_for(post.id)) == 1
     finally:
         await storage.close()
+
+
+async def test_discord_down_at_start_leaves_telegram_serving_and_is_retried(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    async with dc.standin() as gone:  # a port where Discord will be, later
+        port = gone.port
+    async with tg.standin() as telegram:
+        async with memebot_run(tmp_path, tiny_model, telegram, port) as log_path:
+            await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
+            on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(3))
+            assert (await telegram.reply_to(on_telegram)).buttons
+            assert "cannot reach Discord" in log_path.read_text()
+            async with dc.standin(port=port) as discord:  # Discord is back
+                await discord.wait_for(discord.connected, timeout=90)
+                on_discord = await discord.post_image(POSTER, meme(4))
+                assert (await discord.reply_to(on_discord)).buttons

@@ -95,7 +95,9 @@ def has_admin_role(member: discord.Member, admin_role: str | None) -> bool:
 class DiscordHandlers:
     """What the client's events do; state is only the in-memory reply index."""
 
-    def __init__(self, service: MemeService, config: DiscordConfig) -> None:
+    def __init__(self, client: discord.Client, service: MemeService, config: DiscordConfig
+                 ) -> None:
+        self.client = client
         self.service = service
         self.config = config
         self.replies = ReplyIndex()
@@ -131,8 +133,8 @@ class DiscordHandlers:
                 outcome = await self.service.handle_post(post)
                 if outcome.reply is not None:
                     await self._reply(message, outcome.reply)
-                if outcome.admin_log:
-                    await self._to_admin_channel(message.guild, outcome.admin_log)
+                if outcome.admin_log and self.config.admin_channel_id is not None:
+                    await self._send(self.config.admin_channel_id, outcome.admin_log, NO_MENTIONS)
 
     async def _reply(self, meme: discord.Message, reply: Reply) -> None:
         try:
@@ -143,18 +145,6 @@ class DiscordHandlers:
             return
         if reply.post_id is not None:
             self.replies.remember(reply.post_id, SentReply(meme.channel.id, sent.id, meme.id))
-
-    async def _to_admin_channel(self, guild: discord.Guild | None, text: str) -> None:
-        channel_id = self.config.admin_channel_id
-        if channel_id is None or guild is None:
-            return
-        channel = guild.get_channel(channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            return  # the admin channel belongs to another guild (another shard's, maybe)
-        try:
-            await channel.send(text, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as exc:
-            log.warning("admin channel %s: %s", channel_id, exc)
 
     # ------------------------------------------------------------------- buttons, reactions
 
@@ -176,16 +166,15 @@ class DiscordHandlers:
             self.replies.remember(outcome.post_id,
                                   SentReply(message.channel.id, message.id, meme or 0))
 
-    async def on_reaction(self, client: discord.Client,
-                          event: discord.RawReactionActionEvent) -> None:
+    async def on_reaction(self, event: discord.RawReactionActionEvent) -> None:
         member = event.member
         if event.guild_id is None or member is None or member.bot:  # the bot's own, too
             return
-        if client.user is not None and event.user_id == client.user.id:
+        if self.client.user is not None and event.user_id == self.client.user.id:
             return
-        channel = client.get_channel(event.channel_id)
-        if not isinstance(channel, discord.abc.GuildChannel):
-            return
+        channel = member.guild.get_channel_or_thread(event.channel_id)
+        if channel is None:
+            return  # a channel this shard has not seen (permissions unknown)
         meme_id = self.replies.meme_for_reply(event.channel_id, event.message_id)
         meme_id = meme_id or event.message_id
         outcome = await self.service.handle_reaction(
@@ -198,8 +187,8 @@ class DiscordHandlers:
         if outcome is not None:
             await self._show_correction(channel, meme_id, outcome)
 
-    async def _show_correction(self, channel: discord.abc.GuildChannel, meme_id: int,
-                               outcome: CorrectionOutcome) -> None:
+    async def _show_correction(self, channel: discord.abc.GuildChannel | discord.Thread,
+                               meme_id: int, outcome: CorrectionOutcome) -> None:
         new, post_id = outcome.reply, outcome.post_id
         if new is None or post_id is None or not isinstance(channel, discord.abc.Messageable):
             return
@@ -239,7 +228,7 @@ class DiscordHandlers:
 
     # --------------------------------------------------------------------------- reports
 
-    async def on_job_finished(self, client: discord.Client, report: JobReport) -> None:
+    async def on_job_finished(self, report: JobReport) -> None:
         """A retrain ended: tell each Discord admin who asked, in their channel, and the admin
         channel (once, when an admin asked there)."""
         told: set[int] = set()
@@ -248,22 +237,21 @@ class DiscordHandlers:
                 continue
             channel_id = int(request.chat.chat_id)
             mention = f"<@{request.actor.user_id}>"
-            if await self._send(client, channel_id, f"{mention}: {report.text}",
+            if await self._send(channel_id, f"{mention}: {report.text}",
                                 discord.AllowedMentions(users=True)):
                 told.add(channel_id)
         admin = self.config.admin_channel_id
         if admin is not None and admin not in told:
-            await self._send(client, admin, report.text, NO_MENTIONS)
+            await self._send(admin, report.text, NO_MENTIONS)
 
-    async def _send(self, client: discord.Client, channel_id: int, text: str,
-                    mentions: discord.AllowedMentions) -> bool:
-        channel = client.get_channel(channel_id)
+    async def _send(self, channel_id: int, text: str, mentions: discord.AllowedMentions) -> bool:
+        channel = self.client.get_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             return False  # another shard's guild, or a channel the bot cannot see
         try:
             await channel.send(text, allowed_mentions=mentions)
         except discord.HTTPException as exc:
-            log.warning("retrain report not sent to channel %s: %s", channel_id, exc)
+            log.warning("message not sent to channel %s: %s", channel_id, exc)
             return False
         return True
 
@@ -283,7 +271,7 @@ class MemeClient(discord.AutoShardedClient):
             allowed_mentions=NO_MENTIONS,
         )
         self.config = config
-        self.handlers = DiscordHandlers(service, config)
+        self.handlers = DiscordHandlers(self, service, config)
         self.tree = app_commands.CommandTree(self)
         add_commands(self.tree, self.handlers)
 
@@ -309,7 +297,7 @@ class MemeClient(discord.AutoShardedClient):
         await self.handlers.on_message(message)
 
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
-        await self.handlers.on_reaction(self, event)
+        await self.handlers.on_reaction(event)
 
     async def on_ready(self) -> None:
         log.info("discord: ready as %s in %d guilds, %d shards", self.user, len(self.guilds),

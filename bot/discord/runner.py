@@ -1,14 +1,17 @@
 """Running the Discord client until `stop`: login, gateway connection (discord.py reconnects
-and resumes on its own), slash command sync, retrain reports and model follow-up."""
+and resumes on its own once connected), slash command sync, retrain reports and model
+follow-up. Discord being unreachable is waited out here, so that in a process that also
+serves Telegram an outage of one platform never takes the other down."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Iterator
 
+import aiohttp
+import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
@@ -18,6 +21,12 @@ from bot.core.runtime import CoreRuntime
 from bot.discord.app import DiscordConfig, MemeClient
 
 log = logging.getLogger(__name__)
+
+# Discord (or the way there) is down: try again later. A refused token or intent is not
+# among them: that needs a person, so it ends `memebot run` with the reason.
+UNREACHABLE = (OSError, aiohttp.ClientError, TimeoutError, discord.GatewayNotFound,
+               discord.DiscordServerError)
+FIRST_RETRY_S, MAX_RETRY_S = 1.0, 60.0
 
 
 @contextlib.contextmanager
@@ -37,28 +46,42 @@ def discord_endpoints(api_url: str, gateway_url: str) -> Iterator[None]:
 
 
 async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
-    """Serve Discord until `stop` is set; a failed login or a refused intent raises."""
+    """Serve Discord until `stop` is set; a refused login or intent raises."""
     config = DiscordConfig.from_settings(runtime.settings)
     with discord_endpoints(config.api_url, config.gateway_url):
-        client = MemeClient(runtime.service, config)
-        unsubscribe = runtime.jobs.subscribe(
-            functools.partial(client.handlers.on_job_finished, client)
-        )
         follow = asyncio.create_task(follow_active_model(
             runtime.switcher, config.model_check_interval_s, stop, who="discord"
         ))
         try:
-            async with client:
-                await client.login(config.token)
-                connection = asyncio.create_task(client.connect(reconnect=True))
-                stopped = asyncio.create_task(stop.wait())
-                await asyncio.wait({connection, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                stopped.cancel()
-                if not connection.done():
-                    await client.close()
-                await connection  # raises what ended the connection, if anything did
+            delay = FIRST_RETRY_S
+            while not stop.is_set():
+                client = MemeClient(runtime.service, config)
+                unsubscribe = runtime.jobs.subscribe(client.handlers.on_job_finished)
+                try:
+                    await _serve(client, config.token, stop)
+                    return
+                except UNREACHABLE as exc:
+                    log.warning("discord: cannot reach Discord (%s: %s); next try in %.0f s",
+                                type(exc).__name__, exc, delay)
+                finally:
+                    unsubscribe()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, MAX_RETRY_S)
         finally:
-            unsubscribe()
             follow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follow
+
+
+async def _serve(client: MemeClient, token: str, stop: asyncio.Event) -> None:
+    """One client's life: log in, stay connected until `stop`, close."""
+    async with client:
+        await client.login(token)
+        connection = asyncio.create_task(client.connect(reconnect=True))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({connection, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not connection.done():
+            await client.close()
+        await connection  # raises what ended the connection, if anything did
