@@ -3,6 +3,7 @@ single memes and a burst, sustained memes/s, the bot process's peak RSS and star
 (--retrain) p95 reply latency while a retrain runs vs idle (issue 6 target: <= 2x).
 
     .venv/bin/python benchmarks/bench_bot.py [--model DIR] [--burst 200] [--sustained 400]
+    .venv/bin/python benchmarks/bench_bot.py --platform discord|both
     .venv/bin/python benchmarks/bench_bot.py --retrain [--dataset ../shared/data/memes]
 
 --retrain: `memebot run` with its default supervised trainer (`memebot trainer`, nice 10),
@@ -10,9 +11,12 @@ on a private copy of the active model and var/cache (the base embeddings, so the
 fast path on cached embeddings); idle singles, then an admin's /retrain and singles until
 the admin report arrives, side by side.
 
-The bot runs as a real `memebot run` process (its own Python, long polling, SQLite in a temp
-folder); the stand-in runs here. Latency is from the moment the update is available to
-getUpdates until the stand-in receives the reply. Images are the shared real memes when
+--platform discord: the same against the Discord stand-in (gateway websocket and REST);
+both: Telegram, then Discord, each its own bot process, tables side by side.
+
+The bot runs as a real `memebot run` process (its own Python, SQLite in a temp folder); the
+stand-in runs here. Latency is from the moment the update is available (Telegram: queued for
+getUpdates; Discord: MESSAGE_CREATE sent on the gateway) until the stand-in receives the reply. Images are the shared real memes when
 present (../shared/data/memes), else generated ones.
 """
 
@@ -29,8 +33,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +46,12 @@ from config.settings import Settings  # noqa: E402
 from inference.errors import ModelError  # noqa: E402
 from inference.metadata import resolve_model_dir  # noqa: E402
 from tests.imagegen import encode, make_image  # noqa: E402
+from tests import discord_standin as dc  # noqa: E402
 from tests.telegram_standin import TOKEN, TelegramStandIn, group, standin, user  # noqa: E402
 
 SHARED_MEMES = ROOT.parent / "shared" / "data" / "memes"
 CHAT, SENDER = group(), user(7, "Poster")
+DISCORD_POSTER = dc.Person(7, "Poster")
 ADMIN = user(9, "Admin")  # a configured super-admin (--retrain)
 ADMIN_CHAT = group(-4242, "Admins")
 RETRAIN_RATIO_TARGET = 2.0
@@ -76,55 +83,149 @@ def rss_mb(pid: int, field: str = "VmHWM:") -> float:
     return float("nan")
 
 
-def latencies(server: TelegramStandIn, message_ids: list[int]) -> list[float]:
-    out = []
-    for m in message_ids:
-        [reply] = server.replies_to(m)
-        out.append((reply.sent_at - server.update_times[m]) * 1000)
-    return out
+class Driver:
+    """One platform's stand-in as the benchmark uses it: post a meme, see its replies."""
+
+    name: str
+    env: dict[str, str]  # what points `memebot run` at the stand-in
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    async def post(self, data: bytes) -> int:
+        raise NotImplementedError
+
+    def replies_to(self, message_id: int) -> list[Any]:
+        raise NotImplementedError
+
+    def posted_at(self, message_id: int) -> float:
+        raise NotImplementedError
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        raise NotImplementedError
+
+    def latencies(self, message_ids: list[int]) -> list[float]:
+        out = []
+        for m in message_ids:
+            [reply] = self.replies_to(m)
+            out.append((reply.sent_at - self.posted_at(m)) * 1000)
+        return out
 
 
-async def run_singles(server: TelegramStandIn, images: list[bytes]) -> list[float]:
+@dataclass
+class TelegramDriver(Driver):
+    server: TelegramStandIn
+    name: str = "telegram"
+
+    @property
+    def env(self) -> dict[str, str]:  # type: ignore[override]
+        return {"MEMEBOT_TELEGRAM_TOKEN": TOKEN,
+                "MEMEBOT_TELEGRAM_API_URL": self.server.api_url,
+                "MEMEBOT_TELEGRAM_FILE_URL": self.server.file_url}
+
+    def ready(self) -> bool:
+        return self.server.get_updates_calls > 0
+
+    async def post(self, data: bytes) -> int:
+        return self.server.post_photo(CHAT, SENDER, data)
+
+    def replies_to(self, message_id: int) -> list[Any]:
+        return self.server.replies_to(message_id)
+
+    def posted_at(self, message_id: int) -> float:
+        return self.server.update_times[message_id]
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        return await self.server.wait_for(predicate, timeout)
+
+
+@dataclass
+class DiscordDriver(Driver):
+    server: dc.DiscordStandIn
+    name: str = "discord"
+
+    @property
+    def env(self) -> dict[str, str]:  # type: ignore[override]
+        return {"MEMEBOT_DISCORD_TOKEN": dc.TOKEN,
+                "MEMEBOT_DISCORD_API_URL": self.server.api_url,
+                "MEMEBOT_DISCORD_GATEWAY_URL": self.server.gateway_url,
+                "MEMEBOT_DISCORD_FILE_ORIGINS": self.server.base,
+                # Discord's 2 s wait for more guilds before "ready" is not part of start-up
+                # here: memes are answered from the first GUILD_CREATE on.
+                "MEMEBOT_DISCORD_GUILD_READY_TIMEOUT_S": "0.1"}
+
+    def ready(self) -> bool:
+        return self.server.connected()
+
+    async def post(self, data: bytes) -> int:
+        return await self.server.post_image(DISCORD_POSTER, data)
+
+    def replies_to(self, message_id: int) -> list[Any]:
+        return self.server.replies_to(message_id)
+
+    def posted_at(self, message_id: int) -> float:
+        return self.server.event_times[message_id]
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        return await self.server.wait_for(predicate, timeout)
+
+
+@asynccontextmanager
+async def telegram_driver() -> AsyncIterator[Driver]:
+    async with standin() as server:
+        yield TelegramDriver(server)
+
+
+@asynccontextmanager
+async def discord_driver() -> AsyncIterator[Driver]:
+    async with dc.standin() as server:
+        yield DiscordDriver(server)
+
+
+DRIVERS: dict[str, Callable[[], AbstractAsyncContextManager[Driver]]] = {
+    "telegram": telegram_driver, "discord": discord_driver,
+}
+
+
+async def run_singles(driver: Driver, images: list[bytes]) -> list[float]:
     ids = []
     for data in images:
-        m = server.post_photo(CHAT, SENDER, data)
-        await server.reply_to(m, timeout=60)
+        m = await driver.post(data)
+        await driver.wait_for(lambda: driver.replies_to(m), timeout=60)
         ids.append(m)
-    return latencies(server, ids)
+    return driver.latencies(ids)
 
 
-async def run_burst(server: TelegramStandIn, images: list[bytes]) -> tuple[list[float], float]:
+async def run_burst(driver: Driver, images: list[bytes]) -> tuple[list[float], float]:
     start = time.perf_counter()
-    ids = [server.post_photo(CHAT, SENDER, data) for data in images]
-    await server.wait_for(lambda: all(server.replies_to(m) for m in ids), timeout=600)
-    return latencies(server, ids), len(ids) / (time.perf_counter() - start)
+    ids = [await driver.post(data) for data in images]
+    await driver.wait_for(lambda: all(driver.replies_to(m) for m in ids), timeout=600)
+    return driver.latencies(ids), len(ids) / (time.perf_counter() - start)
 
 
-async def run_sustained(server: TelegramStandIn, images: list[bytes], in_flight: int) -> float:
+async def run_sustained(driver: Driver, images: list[bytes], in_flight: int) -> float:
     """Keep `in_flight` memes outstanding, like a busy group; memes answered per second."""
     pending: list[int] = []
     start = time.perf_counter()
     for data in images:
         if len(pending) >= in_flight:
-            await server.wait_for(lambda: any(server.replies_to(m) for m in pending), timeout=60)
-            pending = [m for m in pending if not server.replies_to(m)]
-        pending.append(server.post_photo(CHAT, SENDER, data))
-    await server.wait_for(lambda: all(server.replies_to(m) for m in pending), timeout=600)
+            await driver.wait_for(lambda: any(driver.replies_to(m) for m in pending), timeout=60)
+            pending = [m for m in pending if not driver.replies_to(m)]
+        pending.append(await driver.post(data))
+    await driver.wait_for(lambda: all(driver.replies_to(m) for m in pending), timeout=600)
     return len(images) / (time.perf_counter() - start)
 
 
 @asynccontextmanager
 async def bot_process(
-    server: TelegramStandIn, tmp: str, model: Path, env_extra: dict[str, str]
+    driver: Driver, tmp: str, model: Path, env_extra: dict[str, str]
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, float, Path]]:
-    """A real `memebot run` polling `server`: yields (process, start seconds, log path); stops
-    it with SIGTERM (exit code checked) on the way out."""
+    """A real `memebot run` serving `driver`'s stand-in: yields (process, start seconds, log
+    path); stops it with SIGTERM (exit code checked) on the way out."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MEMEBOT_")},
         "PYTHONPATH": str(ROOT),
-        "MEMEBOT_TELEGRAM_TOKEN": TOKEN,
-        "MEMEBOT_TELEGRAM_API_URL": server.api_url,
-        "MEMEBOT_TELEGRAM_FILE_URL": server.file_url,
+        **driver.env,
         "MEMEBOT_DATA_DIR": str(Path(tmp) / "data"),
         "MEMEBOT_MODEL_DIR": str(model),
         **env_extra,
@@ -139,9 +240,9 @@ async def bot_process(
     try:
         exited = asyncio.ensure_future(proc.wait())
         deadline = time.monotonic() + 120
-        while not (server.get_updates_calls or exited.done()):
+        while not (driver.ready() or exited.done()):
             if time.monotonic() > deadline:
-                sys.exit(f"the bot did not poll in 120 s:\n{log_path.read_text()[-3000:]}")
+                sys.exit(f"the bot did not connect in 120 s:\n{log_path.read_text()[-3000:]}")
             await asyncio.sleep(0.005)
         if exited.done():
             sys.exit(f"the bot did not start:\n{log_path.read_text()[-3000:]}")
@@ -157,41 +258,63 @@ async def bot_process(
         sys.exit(f"bot exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
 
 
-async def bench(
-    model: Path, n_single: int, n_burst: int, n_sustained: int, extra_env: dict[str, str]
-) -> None:
-    images = meme_images(max(n_single, n_burst, n_sustained))
+@dataclass(frozen=True)
+class Figures:
+    single: list[float]
+    burst: list[float]
+    burst_rate: float
+    sustained: float
+    idle_rss: float
+    peak_rss: float
+    start_s: float
+
+
+async def measure(platform: str, model: Path, images: list[bytes], n_single: int,
+                  n_burst: int, n_sustained: int, extra_env: dict[str, str]) -> Figures:
+    """One `memebot run` for `platform` against its stand-in: singles, a burst, sustained."""
     with tempfile.TemporaryDirectory() as tmp:
-        async with standin() as server:
+        async with DRIVERS[platform]() as driver:
             env = {"MEMEBOT_QUEUE_SIZE": str(max(256, n_burst + 16)),
                    "MEMEBOT_TRAINER": "off", **extra_env}
-            async with bot_process(server, tmp, model, env) as (proc, start_s, _):
+            async with bot_process(driver, tmp, model, env) as (proc, start_s, _):
                 await asyncio.sleep(0.5)  # let start-up settle before reading the idle size
                 idle_rss = rss_mb(proc.pid, "VmRSS:")
-                single = await run_singles(server, images[:n_single])
-                burst, burst_rate = await run_burst(server, images[:n_burst])
-                sustained = await run_sustained(server, images[:n_sustained], in_flight=32)
-                rss = rss_mb(proc.pid)
+                single = await run_singles(driver, images[:n_single])
+                burst, burst_rate = await run_burst(driver, images[:n_burst])
+                sustained = await run_sustained(driver, images[:n_sustained], in_flight=32)
+                peak = rss_mb(proc.pid)
+    return Figures(single, burst, burst_rate, sustained, idle_rss, peak, start_s)
+
+
+async def bench(platforms: list[str], model: Path, n_single: int, n_burst: int,
+                n_sustained: int, extra_env: dict[str, str]) -> None:
+    images = meme_images(max(n_single, n_burst, n_sustained))
+    results = {p: await measure(p, model, images, n_single, n_burst, n_sustained, extra_env)
+               for p in platforms}
     source = "shared real memes" if SHARED_MEMES.is_dir() else "generated 500x500 JPEGs"
     print(f"model: {model}   images: {source}   cores: {os.cpu_count()}   "
           f"load: {os.getloadavg()[0]:.1f}   {' '.join(f'{k}={v}' for k, v in extra_env.items())}")
-    rows = [
-        ("single meme latency p50", f"{statistics.median(single):.0f} ms", ""),
-        ("single meme latency p95", f"{percentile(single, 0.95):.0f} ms", ""),
-        (f"burst of {n_burst}: latency p50", f"{statistics.median(burst):.0f} ms", ""),
-        (f"burst of {n_burst}: latency p95", f"{percentile(burst, 0.95):.0f} ms", ""),
-        (f"burst of {n_burst}: memes/s", f"{burst_rate:.1f}", ""),
-        ("sustained memes/s (32 in flight)", f"{sustained:.1f}", ""),
-        ("bot RSS idle after start", f"{idle_rss:.0f} MB", ""),
-        ("bot peak RSS", f"{rss:.0f} MB", f"<= {RSS_TARGET_MB} MB "
-         + ("ok" if rss <= RSS_TARGET_MB else "MISSED")),
-        ("bot start (spawn -> polling)", f"{start_s:.2f} s", f"<= {START_TARGET_S} s "
-         + ("ok" if start_s <= START_TARGET_S else "MISSED")),
+    measures: list[tuple[str, Callable[[Figures], str], str]] = [
+        ("single meme latency p50", lambda f: f"{statistics.median(f.single):.0f} ms", ""),
+        ("single meme latency p95", lambda f: f"{percentile(f.single, 0.95):.0f} ms", ""),
+        (f"burst of {n_burst}: latency p50", lambda f: f"{statistics.median(f.burst):.0f} ms", ""),
+        (f"burst of {n_burst}: latency p95", lambda f: f"{percentile(f.burst, 0.95):.0f} ms", ""),
+        (f"burst of {n_burst}: memes/s", lambda f: f"{f.burst_rate:.1f}", ""),
+        ("sustained memes/s (32 in flight)", lambda f: f"{f.sustained:.1f}", ""),
+        ("bot RSS idle after start", lambda f: f"{f.idle_rss:.0f} MB", ""),
+        ("bot peak RSS", lambda f: f"{f.peak_rss:.0f} MB", f"<= {RSS_TARGET_MB} MB"),
+        ("bot start (spawn -> connected)", lambda f: f"{f.start_s:.2f} s",
+         f"<= {START_TARGET_S} s"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'value':>10}  target")
-    for name, value, target in rows:
-        print(f"{name:<{width}}  {value:>10}  {target}")
+    width = max(len(m[0]) for m in measures)
+    print(f"{'measure':<{width}}  " + "  ".join(f"{p:>10}" for p in platforms) + "  target")
+    for name, value, target in measures:
+        cells = "  ".join(f"{value(results[p]):>10}" for p in platforms)
+        print(f"{name:<{width}}  {cells}  {target}")
+    for p, f in results.items():
+        missed = [what for what, bad in (("RSS", f.peak_rss > RSS_TARGET_MB),
+                                         ("start", f.start_s > START_TARGET_S)) if bad]
+        print(f"{p}: targets " + (f"MISSED ({', '.join(missed)})" if missed else "ok"))
 
 
 def private_model_copy(model: Path, dest: Path) -> Path:
@@ -215,7 +338,7 @@ async def singles_until(server: TelegramStandIn, images: list[bytes], done: Any,
         await server.reply_to(m, timeout=120)
         ids.append(m)
         await asyncio.sleep(gap_s)
-    return latencies(server, ids)
+    return TelegramDriver(server).latencies(ids)
 
 
 def labelled_memes(n: int) -> list[tuple[str, bytes]]:
@@ -262,7 +385,9 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
             **extra_env,
         }
         async with standin() as server:
-            async with bot_process(server, tmp, models, env) as (proc, _, log_path):
+            async with bot_process(TelegramDriver(server), tmp, models, env) as (
+                proc, _, log_path
+            ):
                 await server.wait_for(lambda: "trainer started" in log_path.read_text(), 60)
                 await asyncio.sleep(3.0)  # the trainer's own start-up (imports) settles
                 idle = await singles_until(server, images, lambda: False, gap_s, n_single)
@@ -321,6 +446,8 @@ def main() -> int:
     parser.add_argument("--singles", type=int, default=30)
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--sustained", type=int, default=400)
+    parser.add_argument("--platform", choices=("telegram", "discord", "both"),
+                        default="telegram", help="which bot to measure (both: side by side)")
     parser.add_argument("--env", action="append", default=[], metavar="MEMEBOT_X=VALUE",
                         help="extra setting for the bot process (repeatable)")
     parser.add_argument("--retrain", action="store_true",
@@ -345,7 +472,8 @@ def main() -> int:
     if args.retrain:
         asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, args.corrections, extra, args.kind))
     else:
-        asyncio.run(bench(model, args.singles, args.burst, args.sustained, extra))
+        platforms = ["telegram", "discord"] if args.platform == "both" else [args.platform]
+        asyncio.run(bench(platforms, model, args.singles, args.burst, args.sustained, extra))
     return 0
 
 
