@@ -20,7 +20,6 @@ import io
 import logging
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,36 +39,22 @@ from inference.metadata import ModelMeta  # noqa: E402
 from inference.preprocess import PreprocessConfig, load_image, normalize, resize  # noqa: E402
 from inference.metrics import wilson_interval  # noqa: E402
 from model_training.backbone import create_backbone  # noqa: E402
-from model_training.calibrate import calibrate  # noqa: E402
+from model_training.calibrate import FittedHead, calibrate, fit_calibrated_head  # noqa: E402
 from model_training.data import Sample, duplicate_groups, scan_folder, split  # noqa: E402
 from model_training.embeddings import EmbeddingCache, cache_key, embed  # noqa: E402
 from model_training.evaluate import EvalItem, compute_metrics  # noqa: E402
-from model_training.head import HeadConfig, train_head  # noqa: E402
 from model_training.text_model import OcrCache, fit_text_model  # noqa: E402
 from inference.text import TextModel, tesseract_available  # noqa: E402
 
 GAMES = ("animal_crossing", "doom")
 
 
-@dataclass
-class Fitted:
-    meta: ModelMeta
-    scorer: object
-    head: torch.nn.Linear
-
-
 def fit(labels: list[str], x_tr, y_tr, x_va, y_va, pre: PreprocessConfig, seed: int = 0,
-        method: str = "energy+knn") -> Fitted:
-    head, _ = train_head(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=seed))
-    with torch.no_grad():
-        val_logits = head(torch.from_numpy(x_va)).numpy()
-    cal = calibrate(labels, "other", y_tr, x_tr, y_va, val_logits, x_va, method=method)
-    meta = ModelMeta(version="bench", labels=labels, preprocess=ModelMeta.preprocess_dict(pre),
-                     temperature=cal.temperature, ood=cal.ood, backbone="bench", embedding_dim=x_tr.shape[1])
-    return Fitted(meta, cal.scorer, head)
+        method: str = "energy+knn") -> FittedHead:
+    return fit_calibrated_head(labels, "other", x_tr, y_tr, x_va, y_va, ModelMeta.preprocess_dict(pre), seed, method)
 
 
-def predict(f: Fitted, x: np.ndarray, texts: list[str] | None = None, text_model: TextModel | None = None):
+def predict(f: FittedHead, x: np.ndarray, texts: list[str] | None = None, text_model: TextModel | None = None):
     with torch.no_grad():
         logits = f.head(torch.from_numpy(x)).numpy()
     raw = RawOutput(logits, x)

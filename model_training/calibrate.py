@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inference.metadata import OODConfig
+from inference.metadata import ModelMeta, OODConfig
 from inference.metrics import roc_auc
 from inference.ood import OODScorer, l2_normalize
 
@@ -192,3 +192,32 @@ def calibrate(
     ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference,  # type: ignore[arg-type]
                     other_threshold=other_threshold)
     return Calibration(temperature, ood, scorer, aurocs)
+
+
+@dataclass
+class FittedHead:
+    """A head fitted and calibrated on embeddings alone: what `decide()` needs, no export."""
+
+    meta: ModelMeta
+    scorer: OODScorer
+    head: torch.nn.Linear
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.head(torch.from_numpy(x)).numpy()
+
+
+def fit_calibrated_head(labels: list[str], reject_label: str, x_tr: np.ndarray, y_tr: np.ndarray,
+                        x_va: np.ndarray, y_va: np.ndarray, preprocess: dict, seed: int = 0,
+                        method: str = "energy+knn") -> FittedHead:
+    """The pipeline's head and calibration on given embeddings (benchmarks, the report's
+    leave-one-source-out refits): the same code as `memebot train`, minus the export."""
+    from model_training.head import HeadConfig, train_head
+
+    head, _ = train_head(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=seed))
+    with torch.no_grad():
+        val_logits = head(torch.from_numpy(x_va)).numpy()
+    cal = calibrate(labels, reject_label, y_tr, x_tr, y_va, val_logits, x_va, methods=(method,), method=method)
+    meta = ModelMeta(version="refit", labels=labels, reject_label=reject_label, preprocess=preprocess,
+                     temperature=cal.temperature, ood=cal.ood, backbone="refit", embedding_dim=x_tr.shape[1])
+    return FittedHead(meta, cal.scorer, head)

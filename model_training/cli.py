@@ -8,10 +8,11 @@ import logging
 from pathlib import Path
 
 from inference.errors import ImageError, ModelError
+from model_training.report.errors import ReportError
 
 log = logging.getLogger(__name__)
 
-ERRORS: tuple[type[Exception], ...] = (ModelError, ImageError, FileNotFoundError)
+ERRORS: tuple[type[Exception], ...] = (ModelError, ImageError, FileNotFoundError, ReportError)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-int8", action="store_true", help="skip the int8 export")
     p.add_argument("--no-text", action="store_true", help="do not read memes' text (Tesseract OCR)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-report", action="store_true", help="do not write report.html into the model folder")
     p.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="metrics and plots of a model on a labelled folder")
@@ -36,6 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--model", type=Path, default=None, help="model folder (default: active)")
     e.add_argument("--out", type=Path, default=Path("reports/evaluation"))
     e.set_defaults(func=_evaluate)
+
+    r = sub.add_parser("report", help="the model report: one self-contained HTML file (metrics, mistakes, "
+                       "learned or lucky, neither game, a new class)")
+    r.add_argument("--model", default=None, help="a version name in --model-dir, or a model folder (default: active)")
+    r.add_argument("--model-dir", type=Path, default=None, help="folder of model versions (default: settings)")
+    r.add_argument("--out", type=Path, default=None, help="folder for report.html (default: the model's folder)")
+    r.add_argument("--data", type=Path, default=None, help="the base dataset (default: recorded at training)")
+    r.add_argument("--cache-dir", type=Path, default=None)
+    r.add_argument("--permutations", type=int, default=200, help="label-permutation refits (default 200)")
+    r.add_argument("--no-gradcam", action="store_true", help="leave out the Grad-CAM heat maps")
+    r.add_argument("--threads", type=int, default=None)
+    r.set_defaults(func=_report)
 
     d = sub.add_parser("data", help="datasets")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -77,6 +91,40 @@ def _train(args: argparse.Namespace) -> int:
     for key in ("accuracy", "game_accuracy", "games_kept", "other_auroc"):
         if key in test:
             print(f"  test {key}: {test[key]:.4f}")
+    if not args.no_report:
+        from model_training.report.build import build_report
+        from model_training.report.context import ReportOptions
+
+        try:
+            report = build_report(result.model_path, dataset_dir=cfg.data_dir, cache_dir=cfg.cache_dir,
+                                  options=ReportOptions(progress=cfg.progress))
+            print(f"report: {report.path} ({report.seconds:.0f} s)")
+        except ReportError as exc:  # the model is written and usable either way
+            log.warning("no report: %s", exc)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from inference.metadata import resolve_model_dir
+    from model_training.report.build import build_report
+    from model_training.report.context import ReportOptions
+
+    s = _settings()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model_dir = Path(args.model_dir or s.model_dir)
+    if args.model and (Path(args.model) / "meta.json").is_file():
+        folder = Path(args.model)  # a model folder given by path
+    else:  # a version name, or the active version
+        folder = resolve_model_dir(model_dir / args.model if args.model else model_dir)
+    result = build_report(folder, dataset_dir=args.data or s.dataset_dir, cache_dir=args.cache_dir or s.data_dir / "cache",
+                          out_dir=args.out, options=ReportOptions(permutations=max(args.permutations, 0),
+                                                                  gradcam=not args.no_gradcam, progress=True))
+    print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.0f} s)")
+    for step, seconds in result.timings.items():
+        print(f"  {step}: {seconds:.1f} s")
     return 0
 
 

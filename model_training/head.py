@@ -83,44 +83,96 @@ def train_head(
     Trains on standardised features and folds the standardisation back into the returned
     layer, so the exported network still takes raw embeddings.
     """
+    return train_heads(x_train, y_train[None], x_val, y_val[None], num_classes, cfg, init)[0]
+
+
+def train_heads(
+    x_train: np.ndarray,
+    y_trains: np.ndarray,
+    x_val: np.ndarray,
+    y_vals: np.ndarray,
+    num_classes: int,
+    cfg: HeadConfig = HeadConfig(),
+    init: nn.Linear | None = None,
+) -> list[tuple[nn.Linear, list[dict[str, float]]]]:
+    """`train_head` for K label vectors at once (rows of y_trains / y_vals) on the same embeddings.
+
+    The K heads are independent (AdamW is elementwise, each loss only sees its own head, and a
+    head that early-stops keeps its best state however long the others train), so each equals
+    what `train_head` returns for its labels; one batched matrix product per step makes the
+    report's label-permutation test (hundreds of refits) take seconds, not minutes.
+    """
     torch.manual_seed(cfg.seed)
     mu, sd = _standardizer(x_train)
-    xt, yt = (torch.from_numpy(x_train) - mu) / sd, torch.from_numpy(y_train).long()
-    xv, yv = (torch.from_numpy(x_val) - mu) / sd, torch.from_numpy(y_val).long()
-    head = _to_standard(init, mu, sd) if init is not None else nn.Linear(x_train.shape[1], num_classes)
-    anchor_w = head.weight.detach().clone() if init is not None else None
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    xt, xv = (torch.from_numpy(x_train) - mu) / sd, (torch.from_numpy(x_val) - mu) / sd
+    yt, yv = torch.from_numpy(np.asarray(y_trains)).long(), torch.from_numpy(np.asarray(y_vals)).long()
+    k_heads, n_val = yt.shape[0], yv.shape[1]
+    start = _to_standard(init, mu, sd) if init is not None else nn.Linear(x_train.shape[1], num_classes)
+    weight = start.weight.detach()[None].repeat(k_heads, 1, 1).requires_grad_(True)  # (K, C, D)
+    bias = start.bias.detach()[None].repeat(k_heads, 1).requires_grad_(True)  # (K, C)
+    anchor_w = start.weight.detach().clone() if init is not None else None
+    opt = torch.optim.AdamW([weight, bias], lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(y_train, num_classes), label_smoothing=cfg.label_smoothing)
-    best, best_state, wait, history = float("inf"), None, 0, []
+    counts = [tuple(np.bincount(y.numpy(), minlength=num_classes)) for y in yt]
+    # Shuffled labels keep the class counts, hence the class weights and each head's loss
+    # denominator: one cross-entropy over all K heads' rows is then the mean of their losses.
+    shared = len(set(counts)) == 1
+    loss_fns = [nn.CrossEntropyLoss(weight=class_weights(y.numpy(), num_classes), label_smoothing=cfg.label_smoothing)
+                for y in (yt[:1] if shared else yt)]
+    n = max(yt.shape[1], 1)
+    best = np.full(k_heads, np.inf)
+    best_state: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * k_heads
+    wait, done = np.zeros(k_heads, int), np.zeros(k_heads, bool)
+    histories: list[list[dict[str, float]]] = [[] for _ in range(k_heads)]
+
+    def logits_of(x: torch.Tensor) -> torch.Tensor:  # (K, rows, C)
+        return torch.einsum("nd,kcd->knc", x, weight) + bias[:, None, :]
+
     for epoch in range(cfg.epochs):
-        head.train()
         opt.zero_grad()
-        loss = loss_fn(head(xt), yt)
+        out = logits_of(xt)
+        if shared:
+            fit = loss_fns[0](out.reshape(-1, num_classes), yt.reshape(-1)) * k_heads
+            fit_each = fit.detach().expand(k_heads) / k_heads  # per-head values are not separated
+        else:
+            fit_each = torch.stack([fn(out[k], yt[k]) for k, fn in enumerate(loss_fns)])
+            fit = fit_each.sum()
+        penalty = torch.zeros(k_heads)
         if cfg.l2:
-            loss = loss + cfg.l2 * head.weight.pow(2).sum() / (2 * max(len(yt), 1))
+            penalty = penalty + cfg.l2 * weight.pow(2).sum(dim=(1, 2)) / (2 * n)
         if anchor_w is not None and cfg.anchor:
             old = anchor_w.shape[0]
-            loss = loss + cfg.anchor * (head.weight[:old] - anchor_w).pow(2).sum()
-        loss.backward()
+            penalty = penalty + cfg.anchor * (weight[:, :old] - anchor_w).pow(2).sum(dim=(1, 2))
+        (fit + penalty.sum()).backward()
         opt.step()
         sched.step()
-        head.eval()
         with torch.no_grad():
-            logits = head(xv)
-            val_loss = float(nn.functional.cross_entropy(logits, yv)) if len(yv) else loss.item()
-            val_acc = float((logits.argmax(1) == yv).float().mean()) if len(yv) else float("nan")
-        history.append({"epoch": epoch, "train_loss": loss.item(), "val_loss": val_loss, "val_acc": val_acc})
-        if val_loss < best - 1e-4:
-            best, wait = val_loss, 0
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        else:
-            wait += 1
-            if wait >= cfg.patience:
-                break
-    if best_state is not None:
-        head.load_state_dict(best_state)
-    return _from_standard(head, mu, sd), history
+            train_loss = (fit_each.detach() + penalty.detach()).tolist()
+            if n_val:
+                val_logits = logits_of(xv)
+                val_loss = nn.functional.cross_entropy(val_logits.permute(0, 2, 1), yv, reduction="none").mean(dim=1).tolist()
+                val_acc = (val_logits.argmax(2) == yv).float().mean(dim=1).tolist()
+            else:
+                val_loss, val_acc = train_loss, [float("nan")] * k_heads
+        for k in np.flatnonzero(~done):
+            histories[k].append({"epoch": epoch, "train_loss": train_loss[k], "val_loss": val_loss[k], "val_acc": val_acc[k]})
+            if val_loss[k] < best[k] - 1e-4:
+                best[k], wait[k] = val_loss[k], 0
+                best_state[k] = (weight[k].detach().clone(), bias[k].detach().clone())
+            else:
+                wait[k] += 1
+                done[k] = wait[k] >= cfg.patience
+        if done.all():
+            break
+    heads = []
+    for k in range(k_heads):
+        head = nn.Linear(x_train.shape[1], num_classes)
+        w, b = best_state[k] if best_state[k] is not None else (weight[k].detach(), bias[k].detach())
+        with torch.no_grad():
+            head.weight.copy_(w)
+            head.bias.copy_(b)
+        heads.append((_from_standard(head, mu, sd), histories[k]))
+    return heads
 
 
 def out_of_fold_logits(

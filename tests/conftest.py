@@ -99,3 +99,39 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     train(cfg)
     return root / "models"
+
+
+@pytest.fixture(scope="session")
+def report_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of two real versions for the model report and the notebook: a head-only model
+    trained on generated memes, a third of whose "doom" images are drawn in Animal Crossing's
+    style (so the test split surely holds mistakes), and a fast retrain of it that adds a
+    "genshin" class from 20 admin corrections. ACTIVE points at the retrain."""
+    pytest.importorskip("torch")
+    import hashlib
+
+    from inference.metadata import ACTIVE_POINTER
+    from model_training.data import Sample
+    from model_training.pipeline import TrainConfig, train
+    from model_training.promotion import GateConfig
+    from model_training.retrain import RetrainConfig, retrain
+    from tests.imagegen import encode, make_dataset, make_image
+    from tests.test_retrain import make_genshin
+
+    root = tmp_path_factory.mktemp("report")
+    data = make_dataset(root / "data", per_class=16)
+    for i in range(0, 16, 3):  # mislabelled: the model cannot get these right
+        (data / "doom" / f"doom_{i}.jpg").write_bytes(encode(make_image("animal_crossing", 500 + i), quality=90))
+    models, cache = root / "models", root / "cache"
+    base = train(TrainConfig(data_dir=data, model_dir=models, cache_dir=cache, input_size=64, finetune_epochs=0,
+                             test_fraction=0.3, progress=False, threads=2, int8=False)).model_path
+    corrections = []
+    for i in range(20):
+        path = root / "genshin" / f"g{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(encode(make_genshin(i), "PNG"))
+        corrections.append(Sample(path, "genshin", hashlib.sha256(path.read_bytes()).hexdigest(), 0, "admin"))
+    result = retrain(base, corrections, RetrainConfig(model_dir=models, dataset_dir=data, cache_dir=cache, threads=2,
+                                                      int8=False, gate=GateConfig(tolerance=0.3, max_drop=0.3)))
+    (models / ACTIVE_POINTER).write_text(result.version + "\n")
+    return models
