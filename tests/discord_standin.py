@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.standin_server import StandInServer
+
 TOKEN = "MTIzNDU2Nzg5.standin.SecretDiscordTokenValue_0123456789"
 BOT_ID = 900_000_000_000_000_001
 APP_ID = 900_000_000_000_000_002
@@ -143,12 +145,11 @@ class Session:
     connection: Connection | None = None
 
 
-class DiscordStandIn:
+class DiscordStandIn(StandInServer):
     def __init__(self, token: str = TOKEN, shards: int = 1, port: int = 0) -> None:
+        super().__init__(port)
         self.token = token
         self.shards = shards
-        self.port = port  # 0: any free one
-        self._runner: web.AppRunner | None = None
         self._ids = itertools.count(950_000_000_000_000_000)
         self._sessions = itertools.count(1)
         self.sessions: dict[str, Session] = {}
@@ -162,11 +163,9 @@ class DiscordStandIn:
         self.answers: list[InteractionAnswer] = []
         self.synced: dict[int | None, list[dict[str, Any]]] = {}  # guild (None: global) -> cmds
         self.calls: list[str] = []
-        self.unexpected: list[str] = []
         self.event_times: dict[int, float] = {}  # message id -> when its MESSAGE_CREATE left
         self._interactions: dict[int, dict[str, Any]] = {}  # id -> payload (+ "answered")
         self.send_delay_s = 0.0  # a slow Discord: every message create waits this long
-        self._changed = asyncio.Condition()
         self._routes = self._route_table()
 
     # ------------------------------------------------------------------------ server life
@@ -187,29 +186,16 @@ class DiscordStandIn:
     def cdn_url(self) -> str:
         return f"{self.base}/attachments"
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/gateway/", self._gateway)
         app.router.add_get("/attachments/{path:.+}", self._file)
-        app.router.add_route("*", "/api/v10/{path:.*}", self._api)
+        app.router.add_route("*", f"/api/v{API_VERSION}/{{path:.*}}", self._api)
         app.router.add_route("*", "/{path:.*}", self._unknown)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         for connection in list(self.connections):
             await connection.ws.close(code=1001)
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self.unexpected:
-            raise AssertionError("stand-in got unimplemented calls: " + ", ".join(self.unexpected))
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        await super().stop()
 
     # ------------------------------------------------------------------------------- REST
 
@@ -248,7 +234,7 @@ class DiscordStandIn:
         if not is_callback and auth != f"Bot {self.token}":
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         result = await handler(request, **match.groupdict())
-        await self._notify()
+        await self.changed()
         return result if isinstance(result, web.Response) else _json(result)
 
     async def _r_me(self, request: web.Request) -> Any:
@@ -379,13 +365,13 @@ class DiscordStandIn:
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 await self._on_gateway(connection, json.loads(msg.data))
-                await self._notify()
+                await self.changed()
         finally:
             self.connections.remove(connection)
             session = self.sessions.get(connection.session_id or "")
             if session is not None and session.connection is connection:
                 session.connection = None
-            await self._notify()
+            await self.changed()
         return ws
 
     async def _on_gateway(self, connection: Connection, msg: dict[str, Any]) -> None:
@@ -612,16 +598,6 @@ class DiscordStandIn:
         return int(payload["id"])
 
     # ------------------------------------------------------------------------- waiting
-
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Wait until `predicate()` is truthy (re-checked after every request and frame)."""
-        async def until() -> Any:
-            async with self._changed:
-                while not (value := predicate()):
-                    await self._changed.wait()
-                return value
-
-        return await asyncio.wait_for(until(), timeout)
 
     def find_sent(self, message_id: int) -> SentMessage | None:
         return next((s for s in self.sent if s.message_id == message_id), None)

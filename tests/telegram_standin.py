@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.standin_server import StandInServer
+
 TOKEN = "123456789:AAHstandinSecretTokenValue_0123456789"
 BOT_ID = 123456789
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Memebot", "username": "meme_test_bot",
@@ -73,11 +75,10 @@ def group(chat_id: int = -1001, title: str = "Memes") -> dict[str, Any]:
     return {"id": chat_id, "type": "supergroup", "title": title}
 
 
-class TelegramStandIn:
+class TelegramStandIn(StandInServer):
     def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
         self.token = token
-        self.port = 0
-        self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
@@ -90,14 +91,12 @@ class TelegramStandIn:
         self.sent: list[SentMessage] = []
         self.answers: list[CallbackAnswer] = []
         self.calls: list[str] = []
-        self.unexpected: list[str] = []
         self.messages: dict[int, dict[str, Any]] = {}  # message id -> the posted message
         self.update_times: dict[int, float] = {}  # message id -> when its update was queued
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.get_updates_calls = 0
         self.flood_next_sends = 0  # answer this many sendMessage calls with 429 first
-        self._changed = asyncio.Condition()
 
     # ------------------------------------------------------------------------ server life
 
@@ -109,23 +108,14 @@ class TelegramStandIn:
     def file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         self._closing = True
         self._update_event.set()  # release pending long polls at once
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self.unexpected:
-            raise AssertionError("stand-in got unimplemented calls: " + ", ".join(self.unexpected))
+        await super().stop()
 
     # ----------------------------------------------------------------------- HTTP handlers
 
@@ -155,8 +145,7 @@ class TelegramStandIn:
         params = {k: _decode(v) for k, v in (await request.post()).items()}
         if method == "getUpdates":
             self.get_updates_calls += 1
-            async with self._changed:  # a waiter may be waiting for the bot to start polling
-                self._changed.notify_all()
+            await self.changed()  # a waiter may be waiting for the bot to start polling
         try:
             result = await handler(params)
         except ApiError as exc:
@@ -165,8 +154,7 @@ class TelegramStandIn:
             if exc.retry_after is not None:
                 body["parameters"] = {"retry_after": exc.retry_after}
             return web.json_response(body, status=exc.code)
-        async with self._changed:
-            self._changed.notify_all()
+        await self.changed()
         return web.json_response({"ok": True, "result": result})
 
     # ---------------------------------------------------------------------- API methods
@@ -377,16 +365,6 @@ class TelegramStandIn:
         })
 
     # ------------------------------------------------------------------------- waiting
-
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Wait until `predicate()` is truthy (re-checked after every API call)."""
-        async def until() -> Any:
-            async with self._changed:
-                while not (value := predicate()):
-                    await self._changed.wait()
-                return value
-
-        return await asyncio.wait_for(until(), timeout)
 
     def replies_to(self, message_id: int) -> list[SentMessage]:
         return [s for s in self.sent if s.reply_to == message_id]

@@ -28,6 +28,7 @@ from tests.discord_standin import (
     standin,
 )
 from tests.imagegen import encode, make_image
+from tests.test_telegram_bot import jpeg
 
 ALICE = Person(11, "Alice")  # an ordinary member
 MOD = Person(22, "Mod", roles=(MOD_ROLE_ID,))  # Manage Messages
@@ -66,10 +67,6 @@ async def bot(server: DiscordStandIn, tmp_path: Path, tiny_model: Path
               ) -> AsyncIterator[CoreRuntime]:
     async with running_bot(server, make_settings(server, tmp_path, tiny_model)) as runtime:
         yield runtime
-
-
-def jpeg(label: str = "doom", seed: int = 0) -> bytes:
-    return encode(make_image(label, seed), "JPEG", quality=90)
 
 
 async def stored_post(runtime: CoreRuntime, message_id: int) -> Any:
