@@ -138,12 +138,13 @@ class Classifier:
         self.onnx_file = onnx_file
         self.input_name = self.session.get_inputs()[0].name
         self.ood = OODScorer.load(self.folder / OOD_FILE)
-        # Reading text needs the model's word model and Tesseract; without either the image
-        # alone decides (as for a model trained without text).
+        # The model's word model weighs the words read from the image (Tesseract) and the words
+        # posted with it (a caption); without Tesseract only the caption speaks, and a model
+        # trained without text decides on the image alone.
         self.text_model = TextModel.load(self.folder) if read_text else None
-        if self.text_model is not None and text_lookup is None and not tesseract_available():
+        self._ocr = self.text_model is not None and (text_lookup is not None or tesseract_available())
+        if self.text_model is not None and not self._ocr:
             log.warning("tesseract is not installed: memes are classified without reading their text")
-            self.text_model = None
         self._text_lookup = text_lookup  # known readings (evaluation reuses training's OCR cache)
 
     def _pick_file(self, precision: Precision) -> Path:
@@ -181,22 +182,36 @@ class Classifier:
         return self.decide(raw, per_image)
 
     def predict(
-        self, images: Sequence[ImageSource], *, batch_size: int = 16
+        self,
+        images: Sequence[ImageSource],
+        *,
+        batch_size: int = 16,
+        captions: Sequence[str | None] | None = None,
     ) -> list[Prediction | PredictionError]:
-        """Classify images (bytes, paths or PIL images); a bad image yields a PredictionError."""
+        """Classify images (bytes, paths or PIL images); a bad image yields a PredictionError.
+
+        `captions`: the words posted with each image (None or "" for none). Like the words read
+        from the image they only move the choice between game labels; an image without a
+        caption is classified exactly as before.
+        """
+        if captions is not None and len(captions) != len(images):
+            raise ValueError(f"{len(captions)} captions for {len(images)} images")
         results: list[Prediction | PredictionError] = []
         for i in range(0, len(images), batch_size):
             chunk = images[i : i + batch_size]
+            chunk_captions = list(captions[i : i + batch_size]) if captions is not None else [None] * len(chunk)
             start = time.perf_counter()
             arrays: list[np.ndarray] = []
             decoded: list[tuple[ImageSource, Image.Image]] = []
+            posted: list[str] = []  # the caption of each decoded image
             slots: list[int | str] = []
-            for item in chunk:
+            for item, caption in zip(chunk, chunk_captions):
                 try:
                     cfg = self.preprocess
                     img = load_image(item, background=cfg.background, max_pixels=cfg.max_pixels)
                     arrays.append(to_array(img, cfg))  # the decoded picture is kept for OCR
                     decoded.append((item, img))
+                    posted.append(caption or "")
                     slots.append(len(arrays) - 1)
                 except ImageError as exc:
                     slots.append(str(exc))
@@ -209,10 +224,12 @@ class Classifier:
                 games = [i for i, p in enumerate(preds) if p.label != self.meta.reject_label]
                 if self.text_model is not None and games:
                     texts = [""] * len(preds)
-                    for i, text in zip(games, self._read_all([decoded[i] for i in games])):
-                        texts[i] = text
-                    raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
-                    preds = self.decide(raw)
+                    read = self._read_all([decoded[i] for i in games]) if self._ocr else [""] * len(games)
+                    for i, text in zip(games, read):
+                        texts[i] = " ".join(t for t in (text, posted[i]) if t)
+                    if any(texts):
+                        raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
+                        preds = self.decide(raw)
             elapsed = (time.perf_counter() - start) * 1000 / max(len(chunk), 1)
             for slot in slots:
                 if isinstance(slot, str):
@@ -232,9 +249,9 @@ class Classifier:
         with ThreadPoolExecutor(max_workers=2) as pool:
             return list(pool.map(one, decoded))
 
-    def predict_one(self, image: ImageSource) -> Prediction:
+    def predict_one(self, image: ImageSource, caption: str | None = None) -> Prediction:
         """Classify one image; raises ImageError for a bad one."""
-        result = self.predict([image])[0]
+        result = self.predict([image], captions=[caption])[0]
         if isinstance(result, PredictionError):
             raise ImageError(result.error)
         return result

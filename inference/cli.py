@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="model folder (default: the active one)")
     p.add_argument("--precision", choices=("auto", "int8", "fp32"), default="auto")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    words = p.add_mutually_exclusive_group()
+    words.add_argument("--caption", default=None, help="the words posted with the image(s)")
+    words.add_argument("--captions", type=Path, default=None, metavar="CSV",
+                       help="a CSV with columns path,caption (a MANIFEST.csv works too)")
     p.set_defaults(func=_predict)
 
 
@@ -31,12 +35,23 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def _predict(args: argparse.Namespace) -> int:
     from config.settings import Settings
+    from inference.captions import read_captions
     from inference.classifier import Classifier, PredictionError
 
-    clf = Classifier(args.model or Settings().model_dir, precision=args.precision)
     files = _expand(args.paths)
+    captions: list[str | None] | None = None
+    if args.caption is not None:
+        captions = [args.caption] * len(files)
+    elif args.captions is not None:
+        try:
+            known = read_captions(args.captions)
+        except ValueError as exc:
+            print(f"memebot predict: {exc}", file=sys.stderr)
+            return 2
+        captions = [known.get(f.resolve()) for f in files]
+    clf = Classifier(args.model or Settings().model_dir, precision=args.precision)
     failed = 0
-    for path, result in zip(files, clf.predict(files)):
+    for path, result in zip(files, clf.predict(files, captions=captions)):
         if isinstance(result, PredictionError):
             failed += 1
             if args.json:
@@ -45,7 +60,8 @@ def _predict(args: argparse.Namespace) -> int:
                 print(f"{path}\tERROR\t{result.error}", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps({"path": str(path), **asdict(result)}))
+            row = {k: v for k, v in asdict(result).items() if k != "embedding"}  # 1280 floats: not for a terminal
+            print(json.dumps({"path": str(path), **row}))
         else:
             suffix = " (unlike known memes)" if result.is_ood else ""
             print(f"{path}\t{result.label}\t{result.confidence:.1%}{suffix}")

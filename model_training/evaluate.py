@@ -40,14 +40,17 @@ class EvalResult:
     failures: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def predict_files(classifier: Classifier, files: list[tuple[Path, str]], progress: bool = True) -> EvalResult:
+def predict_files(classifier: Classifier, files: list[tuple[Path, str]], progress: bool = True,
+                  captions: dict[Path, str] | None = None) -> EvalResult:
+    """`captions`: resolved path -> the words posted with the image (a MANIFEST.csv's column)."""
     from tqdm import tqdm
 
     result = EvalResult(metrics={})
     bar = tqdm(total=len(files), desc="evaluating", unit="img", disable=not progress)
     for i in range(0, len(files), 32):
         chunk = files[i : i + 32]
-        for (path, label), pred in zip(chunk, classifier.predict([p for p, _ in chunk])):
+        posted = [captions.get(p.resolve()) for p, _ in chunk] if captions else None
+        for (path, label), pred in zip(chunk, classifier.predict([p for p, _ in chunk], captions=posted)):
             if isinstance(pred, PredictionError):
                 result.failures.append((path, pred.error))
             else:
@@ -261,14 +264,21 @@ def _plots(result: EvalResult, out_dir: Path, labels: list[str]) -> None:
     plt.close(fig)
 
 
-def evaluate_folder(model_path: Path, data_dir: Path, out_dir: Path | None = None, progress: bool = True) -> EvalResult:
-    from model_training.data import list_labelled
+def evaluate_folder(model_path: Path, data_dir: Path, out_dir: Path | None = None, progress: bool = True,
+                    with_captions: bool = True) -> EvalResult:
+    """Every labelled image of data_dir through the serving Classifier; a MANIFEST.csv with a
+    `caption` column supplies the words posted with each image (as a chat would)."""
+    from inference.captions import read_captions
+    from model_training.data import class_root, list_labelled
 
     clf = Classifier(model_path)
-    result = predict_files(clf, list_labelled(data_dir), progress=progress)
+    manifest = class_root(data_dir) / "MANIFEST.csv"
+    captions = read_captions(manifest) if manifest.is_file() and with_captions else None
+    result = predict_files(clf, list_labelled(data_dir), progress=progress, captions=captions)
     result.metrics = compute_metrics(result.items, clf.labels, clf.meta.reject_label)
     result.metrics["model_version"] = clf.version
     result.metrics["model_file"] = clf.onnx_file.name
+    result.metrics["captions_used"] = sum(1 for c in (captions or {}).values() if c)
     if out_dir is not None:
         save_report(result, out_dir, clf.labels)
     return result

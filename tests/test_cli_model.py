@@ -55,3 +55,62 @@ def test_evaluate_writes_metrics_and_plots(tiny_model: Path, tmp_path: Path, cap
     for png in ("confusion_matrix.png", "reliability.png", "ood_scores.png"):
         assert (out / png).stat().st_size > 1000
     assert "1 file(s) could not be classified" in capsys.readouterr().out
+
+
+def _with_words(tiny_model: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny model with a word model that knows two decisive words."""
+    import shutil
+
+    from inference.metadata import resolve_model_dir
+    from inference.text import TextModel
+
+    folder = tmp_path / "worded"
+    shutil.copytree(resolve_model_dir(tiny_model), folder)
+    TextModel(negative="animal_crossing", positive="doom",
+              weights={"slayer": 30.0, "demons": 30.0, "nook": -30.0, "villager": -30.0}).save(folder)
+    return folder
+
+
+def test_predict_caption_and_captions_csv(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _with_words(tiny_model, tmp_path)
+    # plain pictures carry no text for Tesseract: only the caption can speak
+    files = []
+    for i in range(4):
+        f = tmp_path / f"m{i}.png"
+        f.write_bytes(encode(make_image("doom" if i % 2 else "animal_crossing", 40 + i), "PNG"))
+        files.append(f)
+
+    def labels(*extra: str) -> list[str]:
+        assert main(["predict", "--json", "--model", str(model), *extra, *map(str, files)]) == 0
+        return [json.loads(line)["label"] for line in capsys.readouterr().out.strip().splitlines()]
+
+    plain = labels()
+    games = [i for i, lab in enumerate(plain) if lab != "other"]
+    assert games, plain  # the tiny model calls some of them a game
+    assert all(labels("--caption", "Tom Nook and a villager")[i] == "animal_crossing" for i in games)
+    assert all(labels("--caption", "the slayer meets demons")[i] == "doom" for i in games)
+    assert labels("--caption", "") == plain  # no words: exactly as before
+    csv_file = tmp_path / "captions.csv"
+    csv_file.write_text("path,caption\n" + "".join(
+        f"{f.name},{'demons and the slayer' if i % 2 else 'nook villager island'}\n" for i, f in enumerate(files)))
+    by_csv = labels("--captions", str(csv_file))
+    for i in games:
+        assert by_csv[i] == ("doom" if i % 2 else "animal_crossing")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,text\nx,y\n")
+    assert main(["predict", "--model", str(model), "--captions", str(bad), str(files[0])]) == 2
+    assert "path,caption" in capsys.readouterr().err
+
+
+def test_evaluate_reads_the_manifest_captions(tiny_model: Path, tmp_path: Path) -> None:
+    model = _with_words(tiny_model, tmp_path)
+    data = make_dataset(tmp_path / "eval", per_class=4)
+    rows = [f"{p.relative_to(data)},{ {'doom': 'slayer demons', 'animal_crossing': 'nook villager'}.get(p.parent.name, '')}"
+            for p in sorted(data.rglob("*.jpg"))]
+    from model_training.evaluate import evaluate_folder
+
+    without = evaluate_folder(model, data, progress=False)
+    (data / "MANIFEST.csv").write_text("path,caption\n" + "\n".join(rows) + "\n")
+    with_words = evaluate_folder(model, data, progress=False)
+    assert with_words.metrics["captions_used"] == 8 and without.metrics["captions_used"] == 0
+    assert with_words.metrics["game_accuracy"] == 1.0 >= without.metrics["game_accuracy"]
