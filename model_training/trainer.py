@@ -263,6 +263,7 @@ class Trainer:
                 sha256=await asyncio.to_thread(file_sha256, served_file(result.path)),
                 metadata=_json_safe(result.to_dict()),
             )
+            await asyncio.to_thread(write_quick_report, result.path, cfg)
             if result.promoted:
                 await self.storage.activate_model_version(result.version)
                 write_active_pointer(self.opts.model_dir, result.version)
@@ -327,6 +328,23 @@ class Trainer:
                     await asyncio.wait_for(stop.wait(), self.opts.poll_interval_s)
                 await self.storage.fail_stale_jobs(older_than=self.opts.stale_after)
         return outcomes
+
+
+def write_quick_report(folder: Path, cfg: RetrainConfig) -> None:
+    """The model report beside a retrained version, cut to what a retrain can afford (the job
+    waits for it); `memebot report --model VERSION` writes the full one. Never fails the job."""
+    from model_training.report.build import build_report
+    from model_training.report.context import ReportOptions
+
+    why = ("Written right after a retrain, so the costly parts were cut: 50 label permutations instead of "
+           "200, no Grad-CAM, no leave-one-source-out refits. `memebot report --model "
+           f"{folder.name}` writes the full report.")
+    try:
+        result = build_report(folder, dataset_dir=cfg.dataset_dir, cache_dir=cfg.cache_dir,
+                              options=ReportOptions.quick(why))
+        log.info("report written: %s (%.0f s)", result.path, result.seconds)
+    except Exception as exc:  # the model is fine without its report; say why there is none
+        log.warning("no report for %s: %s: %s", folder.name, type(exc).__name__, exc)
 
 
 def _json_safe(value: Any) -> Any:

@@ -18,7 +18,8 @@ from PIL import Image  # noqa: E402
 
 from bot.cli import main  # noqa: E402
 from inference.metadata import ModelMeta, resolve_model_dir  # noqa: E402
-from model_training.report.build import REPORT_FILE, build_report  # noqa: E402
+from model_training.report.names import REPORT_FILE  # noqa: E402
+from model_training.report.build import build_report  # noqa: E402
 from model_training.report.context import ReportOptions  # noqa: E402
 
 SECTIONS = ("metrics", "mistakes", "lucky", "neither", "new_class", "cost")
@@ -123,3 +124,33 @@ async def test_report_opens_offline_without_a_single_request(report: tuple[Path,
             await browser.close()
     assert shown >= len(FIGURES) and broken == 0
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+
+
+async def test_console_serves_the_report_and_model_points_to_it(report: tuple[Path, str], report_models: Path,
+                                                               tmp_path: Path) -> None:
+    import aiohttp
+
+    from bot.console.runner import start_console
+    from bot.core.messages import Actor, ChatRef, Command
+    from bot.core.runtime import open_runtime
+    from tests.test_console_api import console_settings
+
+    models = tmp_path / "models"
+    shutil.copytree(report_models, models)
+    async with open_runtime(console_settings(tmp_path, models), file_origins=()) as rt:
+        version = rt.models.current.version
+        reply = await rt.service.handle_command(Command(ChatRef("console", "c"), Actor("console", "u", "u"), "model"),
+                                                None)
+        assert reply is not None and str((models / version / REPORT_FILE).resolve()) in reply.text
+        server = await start_console(rt)
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(server.url + "api/models") as r:
+                    listed = {v["version"]: v["reports"] for v in (await r.json())["versions"]}
+                assert REPORT_FILE in listed[version]
+                async with http.get(server.url + f"api/models/{version}/files/{REPORT_FILE}") as r:
+                    assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+                    assert "sandbox" in r.headers["Content-Security-Policy"]
+                    assert 'section id="lucky"' in await r.text()
+        finally:
+            await server.close()

@@ -131,9 +131,16 @@ def stats_text(stats: Stats, model_version: str, metrics: Mapping[str, Any]) -> 
 
 
 def model_text(
-    current_version: str, metrics: Mapping[str, Any], versions: Sequence[ModelVersion]
+    current_version: str, metrics: Mapping[str, Any], versions: Sequence[ModelVersion],
+    report: str | None = None,
 ) -> str:
+    """`report`: where the serving version's report.html is (the console's Models page serves it)."""
     lines = [f"Serving {current_version}: {metrics_summary(metrics)}"]
+    if report:
+        lines.append(f"Report (what it gets wrong, learned or lucky, other images, new classes): {report} "
+                     "(also on the web console's Models page)")
+    else:
+        lines.append("No report for this version yet: `memebot report` writes one.")
     if versions:
         lines.append("Versions:")
         lines.extend(f"• {v.version} – {v.status.value}" for v in versions[-10:])

@@ -38,6 +38,7 @@ from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
 from config.settings import ReplyMode
 from inference.classifier import Prediction
+from model_training.report.names import REPORT_FILE
 from inference.errors import ImageError
 from storage.api import Storage
 from storage.errors import (
@@ -436,7 +437,10 @@ class MemeService:
     async def _model(self, command: Command) -> Reply:
         classifier = self.models.current
         versions = await self.storage.list_model_versions()
-        return Reply(fmt.model_text(classifier.version, classifier.meta.metrics, versions))
+        # The trainer wrote the report beside the model; the bot only points to the file.
+        report = classifier.folder / REPORT_FILE
+        shown = str(report.resolve()) if await asyncio.to_thread(report.is_file) else None
+        return Reply(fmt.model_text(classifier.version, classifier.meta.metrics, versions, shown))
 
     async def _retrain(self, command: Command) -> Reply:
         # Only queued here: a separate trainer process claims the job, so the bot never

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model_training.report.names import REPORT_FILE, SUMMARY_FILE
 from model_training.report import lucky, metrics, mistakes, neither, new_class
 from model_training.report.context import ReportData, ReportOptions, load
 from model_training.report.page import Paragraph, Section, Table, render
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "report.json"
 
 
 @dataclass

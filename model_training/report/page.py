@@ -95,6 +95,12 @@ def _block(b: Block) -> str:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
+def section_html(s: Section) -> str:
+    """One section as an HTML fragment (the notebook shows sections one at a time)."""
+    body = "".join(_block(b) for b in s.blocks)
+    return f'<section id="{_e(s.id)}"><h2>{_e(s.title)}</h2>{body}</section>'
+
+
 def render(title: str, intro: list[Block], sections: list[Section]) -> str:
     nav = "".join(f'<a href="#{_e(s.id)}">{_e(s.title)}</a>' for s in sections)
     parts = [
@@ -109,8 +115,7 @@ def render(title: str, intro: list[Block], sections: list[Section]) -> str:
         f"<nav>{nav}</nav>",
     ]
     for s in sections:
-        parts.append(f'<section id="{_e(s.id)}"><h2>{_e(s.title)}</h2>')
-        parts.extend(_block(b) for b in s.blocks)
-        parts.append(f'<p class="muted">section built in {s.seconds:.1f} s</p></section>')
+        s.blocks.append(Paragraph(f"section built in {s.seconds:.1f} s"))
+        parts.append(section_html(s))
     parts.append("</body></html>")
     return "\n".join(parts)
