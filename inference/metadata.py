@@ -19,7 +19,9 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 OOD_FILE = "ood.npz"
 
-OODMethod = Literal["energy", "knn", "mahalanobis", "energy+knn", "none"]
+OODMethod = Literal[
+    "energy", "knn", "mahalanobis", "p_other", "energy+knn", "p_other+energy", "p_other+energy+knn", "none"
+]
 
 
 class OODConfig(BaseModel):

@@ -32,17 +32,19 @@ def _as_saved(bank: np.ndarray) -> np.ndarray:
     return bank.astype(np.float16).astype(np.float32)
 
 
+COMBINABLE = ("energy", "knn", "p_other")  # parts a method "a+b" may average
+
+
 def fit_scorer(method: str, emb_id: np.ndarray, y_id: np.ndarray, id_logit_index: list[int], k: int = 10) -> OODScorer:
     """Fit one OOD method on in-distribution training embeddings (y_id indexes their classes)."""
-    if method == "energy":
-        return OODScorer(method="energy", logit_index=id_logit_index)
-    # The bank is rounded to float16 here, as OODScorer.save stores it: thresholds are fitted on
-    # the scores the bot will compute (a validation meme's score sitting exactly on the
-    # threshold came back just above it after the round trip, and was rejected).
-    if method == "knn":
-        return OODScorer(method="knn", k=k, bank=_as_saved(l2_normalize(emb_id)))
-    if method == "energy+knn":
-        return OODScorer(method="energy+knn", k=k, bank=_as_saved(l2_normalize(emb_id)), logit_index=id_logit_index)
+    if method in COMBINABLE or "+" in method:
+        if not set(method.split("+")) <= set(COMBINABLE):
+            raise ValueError(f"unknown OOD method {method!r}")
+        # The bank is rounded to float16 here, as OODScorer.save stores it: thresholds are
+        # fitted on the scores the bot will compute (a validation meme's score sitting exactly
+        # on the threshold came back just above it after the round trip, and was rejected).
+        bank = _as_saved(l2_normalize(emb_id)) if "knn" in method.split("+") else None
+        return OODScorer(method=method, k=k, bank=bank, logit_index=id_logit_index)  # type: ignore[arg-type]
     if method == "mahalanobis":
         classes = sorted(set(y_id.tolist()))
         means = np.stack([emb_id[y_id == c].mean(axis=0) for c in classes]).astype(np.float64)
@@ -162,7 +164,7 @@ def calibrate(
     val_is_id = np.isin(y_val, games)
     candidates = {m: fit_scorer(m, train_emb[id_train], y_train[id_train], games) for m in methods}
     for scorer in candidates.values():
-        if scorer.method == "energy+knn":
+        if "+" in scorer.method:
             parts = scorer.parts(val_logits[val_is_id], val_emb[val_is_id])
             scorer.norm = np.stack([parts.mean(axis=0), parts.std(axis=0) + 1e-6], axis=1)
     aurocs: dict[str, float] = {}

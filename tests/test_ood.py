@@ -23,16 +23,56 @@ def _data(n: int = 200, d: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return emb, y, far
 
 
-@pytest.mark.parametrize("method", ["energy", "knn", "mahalanobis", "energy+knn"])
+@pytest.mark.parametrize("method", ["energy", "knn", "mahalanobis", "p_other", "energy+knn", "p_other+energy",
+                                    "p_other+energy+knn"])
 def test_scores_survive_save_and_load(method: str, tmp_path: Path) -> None:
     emb, y, far = _data()
     logits = np.stack([emb[:, :8].sum(1), emb[:, 8:].sum(1), np.zeros(len(emb))], 1)
     scorer = fit_scorer(method, emb, y, [0, 1])
-    if method == "energy+knn":
-        scorer.norm = np.array([[0.0, 1.0], [0.0, 1.0]])
+    if "+" in method:
+        scorer.norm = np.array([[0.0, 1.0]] * len(method.split("+")))
     scorer.save(tmp_path / "ood.npz")
     again = OODScorer.load(tmp_path / "ood.npz")
     np.testing.assert_allclose(again.score(logits, emb), scorer.score(logits, emb), rtol=1e-3, atol=1e-3)
+
+
+def test_p_other_is_the_heads_belief_against_the_best_game() -> None:
+    scorer = fit_scorer("p_other", np.zeros((4, 2)), np.array([0, 1, 0, 1]), [0, 1])
+    logits = np.array([[5.0, 0.0, 0.0], [0.0, 0.0, 5.0], [1.0, 1.0, 1.0]])
+    s = scorer.score(logits, np.zeros((3, 2)))
+    assert s[1] > s[2] > s[0] and s[2] == pytest.approx(0.0, abs=1e-6)
+    # a model without a reject label has no P(other): nothing is rejected on it
+    assert fit_scorer("p_other", np.zeros((4, 2)), np.array([0, 1, 0, 1]), [0, 1, 2]).score(logits, np.zeros((3, 2))).tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="unknown OOD method"):
+        fit_scorer("p_other+magic", np.zeros((4, 2)), np.array([0, 1, 0, 1]), [0, 1])
+
+
+def test_leave_one_source_out_scores_each_source_as_never_seen() -> None:
+    from model_training.ood_eval import Rows, best_by_worst_source, default_candidates, leave_one_source_out, summarize
+
+    d = 16
+    rng = np.random.default_rng(1)
+    centres = {"doom": np.r_[np.full(8, 3.0), np.zeros(8)], "animal_crossing": np.r_[np.zeros(8), np.full(8, 3.0)],
+               "far": np.full(d, -4.0), "near": np.r_[np.full(8, 1.5), np.full(8, 1.5)]}
+    xs, labels, sources, parts = [], [], [], []
+    for name, n in (("doom", 120), ("animal_crossing", 120), ("far", 60), ("near", 60)):
+        xs.append(centres[name] + rng.normal(0, 1, (n, d)))
+        labels += [name if name in ("doom", "animal_crossing") else "other"] * n
+        sources += [name] * n
+        parts += [("train", "val", "test")[i % 3] for i in range(n)]
+    rows = Rows(np.concatenate(xs).astype(np.float32), np.array(labels), np.array(sources), np.array(parts))
+    cands = [c for c in default_candidates() if c.name in ("p_other", "knn", "p_other+energy+knn")]
+    results = leave_one_source_out(rows, ["far", "near"], cands, ["animal_crossing", "doom", "other"])
+    far = results[0]
+    assert far.source == "far" and far.n == 60
+    assert far.auroc["knn"] > 0.99 and far.caught["knn"][0.95] > 0.9  # far from every game meme
+    assert 0.8 <= far.kept["knn"][0.95] <= 1.0  # thresholds from 80 validation memes, kept on 80 others
+    summary = summarize(results, cands)
+    assert set(summary) == {"p_other", "knn", "p_other+energy+knn"}
+    assert summary["knn"]["worst_auroc"] <= summary["knn"]["mean_auroc"]
+    assert best_by_worst_source(summary) in summary
+    with pytest.raises(ValueError, match="no image of source"):
+        leave_one_source_out(rows, ["nowhere"], cands, ["animal_crossing", "doom", "other"])
 
 
 @pytest.mark.parametrize("method", ["knn", "mahalanobis"])
