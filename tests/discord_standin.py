@@ -36,6 +36,7 @@ APP_ID = 900_000_000_000_000_002
 GUILD_ID = 910_000_000_000_000_000
 CHANNEL_ID = 920_000_000_000_000_001
 ADMIN_CHANNEL_ID = 920_000_000_000_000_002
+OTHER_CHANNEL_ID = 920_000_000_000_000_003
 MOD_ROLE_ID = 930_000_000_000_000_001  # has Manage Messages
 MEME_ADMIN_ROLE_ID = 930_000_000_000_000_002  # no permission; the bot's configured admin role
 MEME_ADMIN_ROLE = "Meme admins"
@@ -486,6 +487,7 @@ class DiscordStandIn(StandInServer):
             "channels": [
                 {**channel, "id": str(CHANNEL_ID), "name": "memes", "position": 0},
                 {**channel, "id": str(ADMIN_CHANNEL_ID), "name": "meme-admins", "position": 1},
+                {**channel, "id": str(OTHER_CHANNEL_ID), "name": "general", "position": 2},
             ],
             "members": [{"user": BOT_USER, "roles": [], "joined_at": _now(), "deaf": False,
                          "mute": False, "flags": 0}],

@@ -3,6 +3,7 @@ SQLite storage and a real (tiny) trained model."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.discord_standin import (
     MEME_ADMIN_ROLE,
     MEME_ADMIN_ROLE_ID,
     MOD_ROLE_ID,
+    OTHER_CHANNEL_ID,
     TOKEN,
     DiscordStandIn,
     Person,
@@ -405,3 +407,22 @@ async def test_after_a_gateway_drop_the_bot_resumes_and_misses_nothing(
     assert LABEL_TEXT.match((await server.reply_to(after)).content)
     assert len(server.identifies) == 1  # resumed, not a new session
     assert len(server.replies_to(during)) == 1
+
+
+async def test_a_disabled_channel_is_ignored_and_silent_mode_logs_to_the_admin_channel(
+    server: DiscordStandIn, tmp_path: Path, tiny_model: Path
+) -> None:
+    settings = make_settings(server, tmp_path, tiny_model,
+                             discord_admin_channel_id=ADMIN_CHANNEL_ID)
+    async with running_bot(server, settings) as bot:
+        await bot.storage.update_chat_settings("discord", str(OTHER_CHANNEL_ID), enabled=False)
+        await bot.storage.update_chat_settings("discord", str(CHANNEL_ID), reply_mode="silent")
+        off = await server.post_image(ALICE, jpeg("doom", 40), channel_id=OTHER_CHANNEL_ID)
+        silent = await server.post_image(ALICE, jpeg("doom", 41))
+        [log] = await server.wait_for(
+            lambda: [m for m in server.sent if m.channel_id == ADMIN_CHANNEL_ID]
+        )
+        assert f"discord chat {CHANNEL_ID}, message {silent} by Alice: " in log.content
+        await asyncio.sleep(0.2)  # a reply, if any, would be sent right after recording
+        assert not server.replies_to(silent) and not server.replies_to(off)
+        assert await bot.storage.find_post("discord", str(OTHER_CHANNEL_ID), str(off)) is None
