@@ -3,6 +3,7 @@ HELLO, IDENTIFY with the intents the bot needs, heartbeats, READY and GUILD_CREA
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +21,8 @@ from tests.discord_standin import (
     running_bot,
     standin,
 )
+from bot.core.service import PAYLOAD_PATTERN, button_payload
+from bot.errors import ConfigError
 from tests.test_discord_bot import make_settings
 
 
@@ -73,3 +76,18 @@ async def test_two_shards_each_identify_with_their_range(tmp_path: Path, tiny_mo
     async with standin(shards=2) as server:
         async with running_bot(server, make_settings(server, tmp_path, tiny_model)):
             assert sorted(tuple(i["shard"]) for i in server.identifies) == [(0, 2), (1, 2)]
+
+
+async def test_a_refused_token_ends_the_bot_with_a_clear_error(tmp_path: Path, tiny_model: Path
+                                                               ) -> None:
+    async with standin() as server:
+        settings = make_settings(server, tmp_path, tiny_model, discord_token="not-the-token")
+        with pytest.raises(ConfigError, match="Discord refused the bot token"):
+            async with running_bot(server, settings):
+                pass
+        assert server.identifies == []
+
+
+def test_every_button_payload_fits_a_persistent_discord_button() -> None:
+    payload = button_payload(2**63 - 1, "a" * 32)  # the largest post id, the longest label
+    assert re.fullmatch(PAYLOAD_PATTERN, payload) and len(payload) <= 100

@@ -19,6 +19,7 @@ from discord.http import Route
 from bot.core.model_switch import follow_active_model
 from bot.core.runtime import CoreRuntime
 from bot.discord.app import DiscordConfig, MemeClient
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,13 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
                 try:
                     await _serve(client, config.token, stop)
                     return
+                except discord.LoginFailure:
+                    raise ConfigError("Discord refused the bot token (MEMEBOT_DISCORD_TOKEN): "
+                                      "copy it again from the developer portal, Bot page") from None
+                except discord.PrivilegedIntentsRequired:
+                    raise ConfigError("Discord refused the Message Content intent: enable it in "
+                                      "the developer portal, Bot page, Privileged Gateway "
+                                      "Intents") from None
                 except UNREACHABLE as exc:
                     log.warning("discord: cannot reach Discord (%s: %s); next try in %.0f s",
                                 type(exc).__name__, exc, delay)
