@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         8, ge=0, le=32, description="pHash bits that may differ between a meme and its copy"
     )
     repost_cosine: float = Field(
-        0.93, ge=0.0, le=1.0, description="embedding cosine from which a post is a copy"
+        0.90, ge=0.0, le=1.0, description="embedding cosine from which a post is a copy"
     )
     read_text: bool = Field(
         True, description="read memes' text with Tesseract (~0.14 s CPU a meme) when the model has a word model"

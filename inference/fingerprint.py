@@ -3,6 +3,9 @@
 - Perceptual hashes (imagehash's pHash and dHash, 64 bits each) of the picture with its
   uniform borders trimmed (letterboxing, and the white or black caption bars that reposters
   add), plus the pHash of its mirror image, so that a flipped copy is looked up too.
+- A 16x16 grey thumbnail of the trimmed picture, to tell another meme made from the same
+  template (the same picture, other words: most cells equal, a few very different) from a copy
+  (every cell close, or, for a crop or an added bar, no cell aligned).
 - The classifier's embedding, projected to `EMBEDDING_DIM` dimensions and stored as float16:
   a fixed random orthonormal projection keeps cosines (Johnson-Lindenstrauss) without a
   fitted artefact to ship, and cuts 1,280 float32 (5 KB) to 256 bytes an image.
@@ -24,11 +27,20 @@ from inference.preprocess import ImageSource, load_image
 
 EMBEDDING_DIM = 128
 HASH_BITS = 64
-# A row or column belongs to a border while this share of its pixels is within BORDER_TOLERANCE
-# of the border's colour: the text of a caption bar covers far less than half of its rows.
+# A row or column belongs to a border (a bar, maybe with text in it) while this share of its
+# pixels is within BORDER_TOLERANCE of the bar's colour or of the opposite extreme (the text:
+# black on white, white on black); anti-aliased letter edges make up the rest.
 BORDER_SHARE = 0.6
 BORDER_TOLERANCE = 40
-MAX_TRIM = 0.35  # never trim more than this share of a side: a mostly white meme stays whole
+MAX_TRIM = 0.35
+THUMB = 16
+# Same template, other words: at least this share of thumbnail cells within CELL_CLOSE grey
+# levels (the picture is the same and aligned) while some cell differs by CELL_WORDS or more
+# (new words); measured with benchmarks/bench_reposts.py.
+TEMPLATE_SHARE = 0.6
+CELL_CLOSE = 12
+CELL_WORDS = 40
+BAR_DARK, BAR_LIGHT = 25, 230  # never trim more than this share of a side: a mostly white meme stays whole
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,8 @@ class ImageHashes:
     dhash: int
     mirror_phash: int  # of its mirror image (looked up, never stored)
     mirror_dhash: int
+    thumbnail: bytes = b""  # THUMB x THUMB grey levels of the trimmed picture
+    mirror_thumbnail: bytes = b""
 
 
 def hamming(a: int, b: int) -> int:
@@ -48,32 +62,38 @@ def _as_int(h: imagehash.ImageHash) -> int:
 
 
 def _border_rows(gray: np.ndarray) -> int:
-    """How many rows from the top form a uniform border (a bar, possibly with text in it)."""
+    """How many rows from the top form a bar: starting with uniform near-white or near-black
+    rows, maybe holding text, ending at a sharp edge before MAX_TRIM of the height. A picture
+    that is simply white at the top (no edge in reach) is left alone, so that trimming stays
+    the same under resizing and re-encoding."""
     limit = int(gray.shape[0] * MAX_TRIM)
     colour = float(np.median(gray[0]))
-    if 60 < colour < 195:  # only near-white or near-black bars: a coloured scene is content
+    if BAR_DARK < colour < BAR_LIGHT:  # only white or black bars: a coloured scene is content
         return 0
-    close = np.abs(gray[:limit].astype(np.int16) - colour) <= BORDER_TOLERANCE
-    share = close.mean(axis=1)
+    rows = gray[: limit + 3].astype(np.int16)
+    bar = np.abs(rows - colour) <= BORDER_TOLERANCE
+    text = np.abs(rows - (255.0 - colour)) <= BORDER_TOLERANCE
+    if bar[:3].mean(axis=1).min() < 0.97:
+        return 0
+    share = (bar | text).mean(axis=1)
     n = 0
     while n < limit and share[n] >= BORDER_SHARE:
         n += 1
-    return n if n >= 2 else 0
+    if n < 3 or n >= limit or share[n : n + 3].mean() > 0.5:
+        return 0
+    return n
 
 
 def trim_borders(img: Image.Image) -> Image.Image:
-    """The picture without uniform bars on any side (a caption bar, letterboxing)."""
+    """The picture without a caption bar or letterbox band at the top or the bottom."""
     gray = np.asarray(img.convert("L"))
     if gray.shape[0] < 16 or gray.shape[1] < 16:
         return img
     top = _border_rows(gray)
     bottom = _border_rows(gray[::-1])
-    left = _border_rows(gray.T)
-    right = _border_rows(gray.T[::-1])
-    box = (left, top, img.width - right, img.height - bottom)
-    if box[2] - box[0] < 16 or box[3] - box[1] < 16:
+    if img.height - top - bottom < 16:
         return img
-    return img.crop(box)
+    return img.crop((0, top, img.width, img.height - bottom))
 
 
 def image_hashes(source: ImageSource | Image.Image) -> ImageHashes:
@@ -86,7 +106,23 @@ def image_hashes(source: ImageSource | Image.Image) -> ImageHashes:
         dhash=_as_int(imagehash.dhash(core)),
         mirror_phash=_as_int(imagehash.phash(mirror)),
         mirror_dhash=_as_int(imagehash.dhash(mirror)),
+        thumbnail=_thumbnail(core),
+        mirror_thumbnail=_thumbnail(mirror),
     )
+
+
+def _thumbnail(img: Image.Image) -> bytes:
+    return img.convert("L").resize((THUMB, THUMB), Image.Resampling.BOX).tobytes()
+
+
+def same_template(a: bytes, b: bytes) -> bool:
+    """True when two thumbnails show the same aligned picture with different words on it."""
+    if len(a) != THUMB * THUMB or len(b) != THUMB * THUMB:
+        return False  # unknown: decide on hashes and embeddings alone
+    x = np.frombuffer(a, dtype=np.uint8).astype(np.float32)
+    y = np.frombuffer(b, dtype=np.uint8).astype(np.float32)
+    diff = np.abs((x - x.mean()) - (y - y.mean()))  # brightness shifts are not words
+    return bool((diff < CELL_CLOSE).mean() >= TEMPLATE_SHARE and diff.max() >= CELL_WORDS)
 
 
 @lru_cache(maxsize=4)

@@ -248,6 +248,8 @@ class FingerprintRow(Base):
     # only comparable within one embedding space (backbone and its weights).
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     embedding_space: Mapped[str | None] = mapped_column(String(64))
+    # 16x16 grey levels: tells another meme of the same template from a copy.
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class RepostMarkRow(Base):

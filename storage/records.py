@@ -146,6 +146,7 @@ class Fingerprint:
     dhash: int
     embedding: bytes | None = None
     embedding_space: str | None = None
+    thumbnail: bytes | None = None  # small grey picture (same-template check)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class StoredFingerprint:
     author_name: str
     phash: int
     dhash: int
+    thumbnail: bytes | None = None
 
 
 class RepostMarkKind(StrEnum):

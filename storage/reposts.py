@@ -67,6 +67,7 @@ def fingerprint_values(
         band3=quarters[3],
         embedding=fingerprint.embedding,
         embedding_space=fingerprint.embedding_space,
+        thumbnail=fingerprint.thumbnail,
     )
 
 
@@ -80,6 +81,7 @@ def _stored(row: FingerprintRow, message_id: str) -> StoredFingerprint:
         author_name=row.author_name,
         phash=to_unsigned(row.phash),
         dhash=to_unsigned(row.dhash),
+        thumbnail=row.thumbnail,
     )
 
 

@@ -48,3 +48,57 @@ def make_dataset(root: Path, per_class: int = 12, labels: tuple[str, ...] = ("do
             size = (96, 96) if label != "other" else (120 + i, 80 + 2 * i)
             (folder / f"{label}_{i}.jpg").write_bytes(encode(make_image(label, i, size), quality=90))
     return root
+
+
+# ---------------------------------------------------------------- edited copies (reposts)
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def _font(size: int) -> "ImageFont.FreeTypeFont | ImageFont.ImageFont":
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(FONT, size)
+    except OSError:  # no DejaVu: Pillow's own scalable font
+        return ImageFont.load_default(size)
+
+
+def resized(img: Image.Image, factor: float) -> Image.Image:
+    return img.resize((max(8, round(img.width * factor)), max(8, round(img.height * factor))),
+                      Image.Resampling.LANCZOS)
+
+
+def reencoded(img: Image.Image, fmt: str = "JPEG", quality: int = 40) -> Image.Image:
+    return Image.open(io.BytesIO(encode(img.convert("RGB"), fmt, quality=quality))).convert("RGB")
+
+
+def cropped(img: Image.Image, share: float, seed: int = 0) -> Image.Image:
+    """Cut `share` of the width and of the height, split at random between the two sides."""
+    rng = random.Random(seed)
+    dx, dy = round(img.width * share), round(img.height * share)
+    left, top = rng.randint(0, dx), rng.randint(0, dy)
+    return img.crop((left, top, img.width - (dx - left), img.height - (dy - top)))
+
+
+def with_caption_bar(img: Image.Image, text: str = "when the meme hits", share: float = 0.2
+                     ) -> Image.Image:
+    """A reposter's white caption bar with black text on top of the picture."""
+    bar = max(12, round(img.height * share))
+    out = Image.new("RGB", (img.width, img.height + bar), (255, 255, 255))
+    out.paste(img.convert("RGB"), (0, bar))
+    ImageDraw.Draw(out).text((img.width // 20, bar // 4), text, fill=(0, 0, 0),
+                             font=_font(max(8, bar // 2)))
+    return out
+
+
+def with_meme_text(img: Image.Image, top: str, bottom: str) -> Image.Image:
+    """Impact-style words over the picture: another meme made from the same template."""
+    out = img.convert("RGB").copy()
+    draw = ImageDraw.Draw(out)
+    font = _font(max(8, img.height // 8))
+    stroke = max(1, img.height // 80)
+    for text, y in ((top, img.height // 30), (bottom, img.height - img.height // 6)):
+        draw.text((img.width // 20, y), text.upper(), fill=(255, 255, 255), font=font,
+                  stroke_width=stroke, stroke_fill=(0, 0, 0))
+    return out

@@ -97,6 +97,9 @@ class TelegramStandIn(StandInServer):
         self.webhook_secret: str | None = None
         self.get_updates_calls = 0
         self.flood_next_sends = 0  # answer this many sendMessage calls with 429 first
+        self.copies: list[dict[str, Any]] = []  # copyMessage calls that succeeded
+        self.deleted: list[tuple[int, int]] = []  # (chat, message) removed by deleteMessage
+        self.can_delete: set[int] = set()  # chats where the bot may delete others' messages
 
     # ------------------------------------------------------------------------ server life
 
@@ -244,6 +247,28 @@ class TelegramStandIn(StandInServer):
                 sent.reply_markup = p.get("reply_markup")
                 return self._message_json(sent)
         raise ApiError(400, "Bad Request: message to edit not found")
+
+    async def _m_copyMessage(self, p: dict[str, Any]) -> Any:
+        from_chat, message_id = int(p["from_chat_id"]), int(p["message_id"])
+        if message_id not in self.messages or (message_id, from_chat) in (
+            (m, c) for c, m in self.deleted
+        ):
+            raise ApiError(400, "Bad Request: message to copy not found")
+        copy_id = next(self._message_ids)
+        self.copies.append({
+            "message_id": copy_id, "chat_id": int(p["chat_id"]), "from_chat_id": from_chat,
+            "source_message_id": message_id, "caption": p.get("caption"),
+            "message_thread_id": p.get("message_thread_id"),
+        })
+        return {"message_id": copy_id}
+
+    async def _m_deleteMessage(self, p: dict[str, Any]) -> Any:
+        chat_id, message_id = int(p["chat_id"]), int(p["message_id"])
+        own = any(c["chat_id"] == chat_id and c["message_id"] == message_id for c in self.copies)
+        if not own and chat_id not in self.can_delete:
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        self.deleted.append((chat_id, message_id))
+        return True
 
     async def _m_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         self.answers.append(

@@ -19,7 +19,15 @@ from datetime import datetime
 import faiss
 import numpy as np
 
-from inference.fingerprint import EMBEDDING_DIM, ImageHashes, hamming, pack, project, unpack
+from inference.fingerprint import (
+    EMBEDDING_DIM,
+    ImageHashes,
+    hamming,
+    pack,
+    project,
+    same_template,
+    unpack,
+)
 from storage.api import Storage
 from storage.records import Fingerprint, Post, RepostMarkKind, StoredFingerprint
 
@@ -32,7 +40,7 @@ SYNC_BATCH = 50_000
 @dataclass(frozen=True)
 class RepostThresholds:
     hash_distance: int = 8
-    cosine: float = 0.93
+    cosine: float = 0.90
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,8 @@ class RepostDetector:
         blob = pack(embedding) if embedding is not None and space else None
         await self.storage.add_fingerprint(
             post.id,
-            Fingerprint(hashes.phash, hashes.dhash, blob, space if blob else None),
+            Fingerprint(hashes.phash, hashes.dhash, blob, space if blob else None,
+                        hashes.thumbnail or None),
             author_name=author_name,
         )
 
@@ -151,6 +160,14 @@ class RepostDetector:
         for fp in await self.storage.fingerprints(extra):
             if since is None or fp.posted_at >= since:
                 found[fp.post_id] = fp
+        # Another meme made from the same picture (other words) is no copy.
+        found = {
+            pid: fp for pid, fp in found.items()
+            if not fp.thumbnail or not (
+                same_template(hashes.thumbnail, fp.thumbnail)
+                or same_template(hashes.mirror_thumbnail, fp.thumbnail)
+            )
+        }
         if not found:
             return None
         for mark in await self.storage.repost_marks(list(found)):

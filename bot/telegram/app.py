@@ -31,6 +31,7 @@ from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminC
 from bot.core.service import MemeService
 from config.settings import Settings
 from bot.telegram.media import image_attachment
+from bot.telegram.outbox import TelegramOutbox
 from bot.core.replies import ReplyIndex, SentReply
 from bot.telegram.sending import is_not_modified, keyboard, with_flood_retry
 
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 # Reactions are only delivered when asked for explicitly.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION]
-COMMANDS = ("start", "help", "stats", "labels", "model", "retrain", "addlabel", "rollback")
+COMMANDS = ("start", "help", "stats", "labels", "model", "retrain", "addlabel", "rollback",
+            "reposts", "sort")
 IMAGE_FILTER = (
     filters.PHOTO | filters.Document.ALL | filters.Sticker.ALL
 ) & filters.UpdateType.MESSAGE
@@ -114,12 +116,32 @@ class TelegramHandlers:
             attachment=attachment,
             posted_at=message.date,
         )
-        outcome = await self.service.handle_post(post)
-        if outcome.reply is not None:
+        outcome = await self.service.handle_post(post, TelegramOutbox(context.bot))
+        if outcome.removed is not None and await self._delete(message):
+            removed = outcome.removed
+            await with_flood_retry(lambda: context.bot.send_message(
+                message.chat_id, removed.text, reply_markup=keyboard(removed)
+            ))
+            return
+        if outcome.repost is not None:  # not remembered: corrections edit the label reply
+            repost = outcome.repost
+            await with_flood_retry(
+                lambda: message.reply_text(repost.text, reply_markup=keyboard(repost),
+                                           do_quote=True)
+            )
+        if outcome.reply is not None:  # last: once it is there, the meme is fully answered
             await self._reply(message, outcome.reply)
         if outcome.admin_log and self.config.admin_chat_id:
             admin_chat = self.config.admin_chat_id
             await with_flood_retry(lambda: context.bot.send_message(admin_chat, outcome.admin_log))
+
+    async def _delete(self, meme: Message) -> bool:
+        """Remove a repost; False where the bot has no right to (then it is only noted)."""
+        try:
+            return bool(await meme.delete())
+        except TelegramError as exc:
+            log.info("repost %s in chat %s not removed: %s", meme.message_id, meme.chat_id, exc)
+            return False
 
     async def _reply(self, meme: Message, reply: Reply) -> None:
         sent = await with_flood_retry(
@@ -145,6 +167,7 @@ class TelegramHandlers:
             actor(query.from_user),
             query.data or "",
             self.admin_check(context, message.chat_id, query.from_user.id),
+            TelegramOutbox(context.bot),
         )
         if outcome.reply is not None:
             try:
@@ -172,6 +195,7 @@ class TelegramHandlers:
             str(meme_id),
             emojis,
             self.admin_check(context, chat_id, reaction.user.id),
+            TelegramOutbox(context.bot),
         )
         if outcome is None or outcome.reply is None or outcome.post_id is None:
             return

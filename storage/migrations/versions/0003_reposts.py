@@ -53,6 +53,7 @@ def upgrade() -> None:
         *(sa.Column(band, sa.Integer(), nullable=False) for band in BANDS),
         sa.Column("embedding", sa.LargeBinary(), nullable=True),
         sa.Column("embedding_space", sa.String(64), nullable=True),
+        sa.Column("thumbnail", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("post_id", name="pk_post_fingerprints"),
     )
     for band in BANDS:
