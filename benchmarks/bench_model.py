@@ -94,6 +94,101 @@ def variant(img: Image.Image, kind: str) -> Image.Image:
     return load_image(buf.getvalue())
 
 
+def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
+    """Each 'other' source (all genshin art as one, plus the genshin folder) held out of training
+    in turn: every candidate's AUROC and share caught at 95% / 97% of doom/AC kept, then what
+    the served rule (head + calibration + decision, as `memebot train` fits it) does."""
+    import csv
+
+    from model_training.ood_eval import Rows, best_by_worst_source, default_candidates, leave_one_source_out, served_rule, summarize
+    from model_training.backbone import imagenet_head
+
+    extra: list[Sample] = []
+    genshin = args.data.parent / "genshin" / "MANIFEST.csv"
+    if genshin.is_file():
+        with genshin.open(newline="", encoding="utf-8") as fh:
+            extra = [Sample(genshin.parent / r["path"], "other", r["sha256"], 0, "genshin-folder") for r in csv.DictReader(fh)]
+    parts = [("train", sp.train), ("val", sp.val), ("test", sp.test), ("unseen", extra)]
+    rows_s = [(p, s) for p, ss in parts for s in ss]
+    x = embed(backbone, [s for _, s in rows_s], pre, cache).astype(np.float32)
+    rows = Rows(x, np.array([s.label for _, s in rows_s]), np.array([s.source for _, s in rows_s]),
+                np.array([p for p, _ in rows_s]))
+    sources = sorted({s.source for s in samples if s.label == "other" and not s.source.startswith("genshin")})
+    sources.append("genshin-")  # the genshin art in other/ and the genshin folder: one unseen kind
+    cands = default_candidates(imagenet_head())
+    t = time.perf_counter()
+    results = leave_one_source_out(rows, sources, cands, labels)
+    took = time.perf_counter() - t
+    print("\n3. Leave-one-source-out: each source never trained on, scored against the test split's doom/AC memes")
+    print("   AUROC per candidate (higher: the source ranks as less like a game meme)")
+    names = [c.name for c in cands]
+    print(f"{'held-out source':<20} {'n':>4} " + " ".join(f"{n[:13]:>13}" for n in names))
+    for r in results:
+        print(f"{r.source.rstrip('-'):<20} {r.n:>4} " + " ".join(f"{r.auroc[n]:>13.3f}" for n in names))
+    summary = summarize(results, cands)
+    print(f"{'worst source':<25} " + " ".join(f"{summary[n]['worst_auroc']:>13.3f}" for n in names))
+    print(f"{'mean source':<25} " + " ".join(f"{summary[n]['mean_auroc']:>13.3f}" for n in names))
+    for keep in (95, 97):
+        print(f"{'caught @' + str(keep) + '% kept (mean)':<25} " + " ".join(f"{pct(summary[n][f'caught@{keep}']):>13}" for n in names))
+        print(f"{'  worst source caught':<25} " + " ".join(
+            f"{pct(min(r.caught[n][keep / 100] for r in results)):>13}" for n in names))
+    print(f"   best by worst source (ties: mean): {best_by_worst_source(summary)}; {took:.0f} s for "
+          f"{len(sources)} folds x {len(cands)} candidates")
+    methods = ("energy+knn", "p_other", "p_other+energy", "p_other+energy+knn")
+    served = served_rule(rows, sources, methods, labels, preprocess=ModelMeta.preprocess_dict(pre))
+    print("\n   The served rule (P(other) threshold or OOD threshold, 4% rejection budget), per OOD method:")
+    print(f"   {'method':<20} {'caught mean':>11} {'worst':>7} {'memes kept':>10}   per source caught")
+    for m in methods:
+        rs = [r for r in served if r.method == m]
+        print(f"   {m:<20} {pct(np.mean([r.caught for r in rs])):>11} {pct(min(r.caught for r in rs)):>7} "
+              f"{pct(np.mean([r.kept for r in rs])):>10}   " + ", ".join(f"{r.source.rstrip('-')} {pct(r.caught).strip()}" for r in rs))
+
+
+def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:
+    """Doom vs AC with the image alone, + words read (OCR), + the post's caption, + both; the word
+    model fitted on OCR alone or on OCR and captions together; test split and 5-fold CV."""
+    from inference.captions import read_captions
+
+    captions = read_captions(args.data / "MANIFEST.csv")
+
+    def cap(part: list[Sample]) -> list[str]:
+        return [captions.get(s.path.resolve(), "") for s in part]
+
+    def texts(part: list[Sample], kind: str) -> list[str] | None:
+        read = ocr.read(part, progress=False)
+        return {"image alone": None, "+ OCR": read, "+ caption": cap(part),
+                "+ OCR + caption": [f"{a} {b}" for a, b in zip(read, cap(part))]}[kind]
+
+    def fitted(part: list[Sample], with_captions: bool) -> TextModel | None:
+        read = ocr.read(part, progress=False)
+        docs = [f"{a} {b}" for a, b in zip(read, cap(part))] if with_captions else read
+        return fit_text_model(docs, [s.label for s in part], *GAMES)
+
+    kinds = ("image alone", "+ OCR", "+ caption", "+ OCR + caption")
+    test_games = [s for s in sp.test if s.label in GAMES]
+    groups = np.array(duplicate_groups(samples))
+    y = np.array([labels.index(s.label) for s in samples])
+    cv = list(StratifiedGroupKFold(5, shuffle=True, random_state=args.seed).split(np.zeros(len(y)), y, groups))
+    print(f"\n6. The words posted with a meme (doom/AC accuracy; captions: {sum(1 for s in test_games if cap([s])[0])} of "
+          f"{len(test_games)} test memes carry one)")
+    print(f"{'word model fitted on':<22} " + " ".join(f"{k + ' test':>20} {'CV':>6}" for k in kinds))
+    for with_captions in (False, True):
+        tm = fitted(sp.train, with_captions)
+        test = [compute_metrics(items(test_games, predict(ours, xs(test_games), texts(test_games, k), tm)), labels)["game_accuracy"]
+                for k in kinds]
+        cv_acc = {k: [] for k in kinds}
+        for tr_i, te_i in cv:
+            tr_s = [samples[i] for i in tr_i]
+            te_g = [samples[i] for i in te_i if samples[i].label in GAMES]
+            inner = split(tr_s, val_fraction=0.15, test_fraction=0.0, seed=args.seed)
+            f = fit(labels, xs(inner.train), ys(inner.train), xs(inner.val), ys(inner.val), pre, args.seed)
+            tmf = fitted(inner.train, with_captions)
+            for k in kinds:
+                cv_acc[k].append(compute_metrics(items(te_g, predict(f, xs(te_g), texts(te_g, k), tmf)), labels)["game_accuracy"])
+        name = "OCR + captions" if with_captions else "OCR (default)"
+        print(f"{name:<22} " + " ".join(f"{pct(a):>20} {pct(np.mean(cv_acc[k])):>6}" for a, k in zip(test, kinds)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "memes")
@@ -188,31 +283,8 @@ def main() -> None:
     print(f"   ours: ECE {m_ours['ece']:.3f}, temperature {ours.meta.temperature:.2f}; validation AUROC by OOD method "
           f"(sources seen in training) { {k: round(v, 3) for k, v in aurocs.items()} }")
 
-    # 3. leave one 'other' source out
-    def family(src: str) -> str:
-        return "genshin-art" if src.startswith("genshin") else src
-
-    sources = sorted({family(s.source) for s in samples if s.label == "other"})
-    print("\n3. Leave-one-source-out: the source is never trained on, then scored as new images")
-    methods = ("energy", "knn", "mahalanobis", "energy+knn")
-    print("   (OOD AUROC columns: the raw OOD score of each method; 'other AUROC': the final decision's")
-    print("    ranking with the default method; caught / kept: the default's decisions)")
-    print(f"{'held-out source':<22} {'n':>4} " + " ".join(f"{'OOD ' + m:>15}" for m in methods)
-          + f" {'other AUROC':>11} {'caught':>7} {'memes kept':>10} {'doom/AC acc':>11}")
-    for src in sources:
-        keep = [s for s in samples if not (s.label == "other" and family(s.source) == src)]
-        held = [s for s in samples if s.label == "other" and family(s.source) == src]
-        ssp = split(keep, seed=args.seed)
-        games_test = [s for s in ssp.test if s.label in GAMES]
-        aucs = []
-        for method in methods:
-            f = fit(labels, xs(ssp.train), ys(ssp.train), xs(ssp.val), ys(ssp.val), pre, args.seed, method)
-            preds = predict(f, xs(games_test + held))
-            m = compute_metrics(items(games_test + held, preds), labels)
-            aucs.append(m["ood_auroc"])
-        # the last method is the default: its decisions are the ones reported
-        print(f"{src:<22} {len(held):>4} " + " ".join(f"{a:>15.3f}" for a in aucs)
-              + f" {m['other_auroc']:>11.3f} {pct(m['other_recall']):>7} {pct(m['games_kept']):>10} {pct(m['game_accuracy']):>11}")
+    # 3. leave one 'other' source out: every candidate rule side by side (model_training/ood_eval.py)
+    loso_table(args, samples, labels, sp, cache, backbone, pre)
 
     # 4. shortcut checks on the test memes
     print("\n4. The same test memes as real posts come (sizes, aspect ratios, encodings, brightness)")
@@ -226,6 +298,10 @@ def main() -> None:
         mv = compute_metrics(items(test_games, pv), labels)
         same = np.mean([a.label == b.label for a, b in zip(pv, base_preds)])
         print(f"{kind:<28} {pct(mv['game_accuracy']):>11} {pct(mv['games_kept']):>10} {pct(same):>10}")
+
+    # 6. the words posted with the meme (captions: the manifest's Reddit titles for doom/AC)
+    if ocr is not None:
+        caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre)
 
     if args.model:
         from inference.classifier import Classifier

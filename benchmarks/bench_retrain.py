@@ -12,6 +12,10 @@
     and all genshin images as admin corrections (plus the 40 Genshin images filed under
     other/, which admins relabel once the class exists), scored by the promotion gate on the
     fixed validation set with the production decision rule: promoted or kept, and why.
+(e) A kind of "other" never trained on, taught by admins (issue 15): a model trained without
+    one source (`memebot train --holdout-source`), then the fast path with 0 / 5 / 20 / 50 of
+    that source's images corrected to "other": share of the rest of the source caught, and
+    doom/AC test memes kept (the production decision rule; words do not change "other").
 (d) Scale: the fast path with 0, 2,000 and 20,000 corrections (synthetic: real memes'
     cached embeddings plus noise, under new hashes, so no backbone time is spent), each in a
     process of its own: wall time and peak RSS stay bounded (rows per class, OOD bank capped).
@@ -319,6 +323,46 @@ def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int) ->
     return rows
 
 
+# ----------------------------------------------------------------------------- (e)
+
+
+def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, steps=(0, 5, 20, 50)) -> list[tuple[str, ...]]:
+    from inference.classifier import Classifier, Prediction
+    from model_training.data import Sample, scan_folder, split
+    from model_training.retrain import RetrainConfig, retrain
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench-unseen-{source}-", dir=models.parent))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES), "--model-dir", str(work), "--cache-dir", str(cache),
+                    "--holdout-source", source, "--threads", str(threads)], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = resolve_model_dir(work)
+    print(f"   (e) {source}: model without it trained in {time.perf_counter() - t:.0f} s", flush=True)
+    samples = scan_folder(MEMES, progress=False).samples
+    held = sorted((s for s in samples if s.source == source), key=lambda s: s.sha256)
+    test_games = [s for s in split(samples, seed=0, holdout_source=source).test if s.label != "other"]
+    pool = random.Random(0).sample(held, len(held))
+    # the same 40% of the source is never corrected: every step is scored on it
+    scored, teach = pool[: max(10, len(pool) * 2 // 5)], pool[max(10, len(pool) * 2 // 5):]
+    rows = []
+    for k in steps:
+        if k > len(teach):
+            break
+        folder, verdict = base, "base model"
+        if k:
+            corr = [Sample(s.path, "other", s.sha256, 0, "admin-correction") for s in teach[:k]]
+            res = retrain(base, corr, RetrainConfig(model_dir=work, dataset_dir=MEMES, cache_dir=cache, threads=threads,
+                                                    int8=False))
+            folder, verdict = res.path, ("promoted" if res.promoted else "kept: " + res.reason)
+        clf = Classifier(folder, precision="fp32", read_text=False)  # words never change "other"
+        caught = [isinstance(p, Prediction) and p.label == "other" for p in clf.predict([s.path for s in scored])]
+        kept = [isinstance(p, Prediction) and p.label != "other" for p in clf.predict([s.path for s in test_games])]
+        rows.append((source, str(k), f"{100 * np.mean(caught):.1f}% (n={len(scored)})",
+                     f"{100 * np.mean(kept):.1f}% (n={len(kept)})", verdict[:120]))
+    shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 # ----------------------------------------------------------------------------- (d)
 
 
@@ -383,6 +427,9 @@ def main() -> int:
     ap.add_argument("--skip-b", action="store_true")
     ap.add_argument("--skip-c", action="store_true")
     ap.add_argument("--skip-d", action="store_true")
+    ap.add_argument("--skip-e", action="store_true")
+    ap.add_argument("--unseen", default="programming-memes,game-snaps,pokemon-art",
+                    help="(e): comma-separated 'other' sources to hold out and teach")
     ap.add_argument("--scale-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -411,6 +458,13 @@ def main() -> int:
         head = ("corrections", "s", "old classes % before -> after", "held-back genshin %", "gate", "reason")
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for row in rows_c:
+            print("| " + " | ".join(row) + " |")
+    if not args.skip_e:
+        rows_e = [row for src in args.unseen.split(",") for row in bench_unseen_kind(src, args.models, args.cache, args.threads)]
+        print("\n(e) an unseen kind of 'other' taught by admin corrections (fast path; words do not change 'other')")
+        head = ("held-out source", "corrections", "rest of the source caught", "doom/AC test memes kept", "gate")
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+        for row in rows_e:
             print("| " + " | ".join(row) + " |")
     if not args.skip_d:
         rows_d = bench_scale(args.models, args.cache, args.threads)

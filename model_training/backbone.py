@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import timm
 import torch
 from torch import nn
@@ -70,3 +71,14 @@ def create_backbone(name: str = DEFAULT_BACKBONE, checkpoint: Path | None = None
             ) from exc
     model.reset_classifier(0)
     return model
+
+
+def imagenet_head(name: str = DEFAULT_BACKBONE) -> tuple[np.ndarray, np.ndarray] | None:
+    """The backbone's own 1000-class ImageNet classifier (weight, bias) over the pooled
+    embedding, where its weights are on this machine (the offline Lite0 package); else None."""
+    if name != DEFAULT_BACKBONE or (state := _lite0_offline_state()) is None:
+        return None
+    weight, bias = list(state.values())[-2:]
+    if weight.ndim != 2 or weight.shape[0] != 1000:
+        return None
+    return weight.numpy().astype(np.float64), bias.numpy().astype(np.float64)

@@ -221,3 +221,46 @@ def summarize(results: Sequence[SourceResult], candidates: Sequence[Candidate]) 
 def best_by_worst_source(summary: dict[str, dict[str, float]]) -> str:
     """The rule to serve: the best worst-source AUROC, ties broken by the mean."""
     return max(summary, key=lambda n: (round(summary[n]["worst_auroc"], 3), summary[n]["mean_auroc"]))
+
+
+@dataclass
+class ServedResult:
+    source: str
+    method: str
+    caught: float  # share of the held-out source the bot would call "other"
+    kept: float  # share of the test split's game memes it would still label a game
+
+
+def served_rule(
+    rows: Rows,
+    sources: Sequence[str],
+    methods: Sequence[str],
+    labels: list[str],
+    reject_label: str = "other",
+    preprocess: dict | None = None,
+) -> list[ServedResult]:
+    """What the bot would do: the pipeline's own head, calibration and decision rule (P(other)
+    threshold or OOD threshold, within the pipeline's rejection budget) per held-out source."""
+    from inference.classifier import RawOutput, decide
+    from inference.metadata import ModelMeta
+    from inference.preprocess import PreprocessConfig
+    from model_training.calibrate import fit_calibrated_head
+
+    pre = preprocess or ModelMeta.preprocess_dict(PreprocessConfig())
+    games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
+    test_games = games & (rows.part == "test")
+    out = []
+    for source in sources:
+        held = np.array([s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source])
+        train, val = (rows.part == "train") & ~held, (rows.part == "val") & ~held
+        y_tr = np.array([labels.index(lab) for lab in rows.label[train]])
+        y_va = np.array([labels.index(lab) for lab in rows.label[val]])
+        for method in methods:
+            fitted = fit_calibrated_head(labels, reject_label, rows.x[train], y_tr, rows.x[val], y_va, pre, method=method)
+
+            def other_share(x: np.ndarray) -> float:
+                preds = decide(RawOutput(fitted.logits(x), x), fitted.meta, fitted.scorer)
+                return float(np.mean([p.label == reject_label for p in preds]))
+
+            out.append(ServedResult(source, method, other_share(rows.x[held]), 1 - other_share(rows.x[test_games])))
+    return out

@@ -204,7 +204,7 @@ def test_default_head_only_training(tmp_path: Path) -> None:
     assert (tmp_path / "models" / "ACTIVE").read_text().strip() == first.meta.version
 
 
-def test_auto_precision_serves_int8_only_when_it_passed_the_gate(tiny_model: Path, tmp_path: Path) -> None:
+def test_auto_precision_times_both_and_serves_the_faster_accepted_one(tiny_model: Path, tmp_path: Path) -> None:
     import shutil
 
     folder = tmp_path / "v"
@@ -213,8 +213,19 @@ def test_auto_precision_serves_int8_only_when_it_passed_the_gate(tiny_model: Pat
     meta = ModelMeta.load(folder)
     assert isinstance(meta.metrics["int8_accepted"], bool)
     assert 0 <= meta.metrics["int8_val_agreement"] <= 1
-    for accepted, served in ((False, "model.onnx"), (True, "model.int8.onnx")):
-        meta.metrics["int8_accepted"] = accepted
-        meta.save(folder)
-        assert Classifier(folder).onnx_file.name == served
-        assert Classifier(folder, precision="int8").onnx_file.name == "model.int8.onnx"
+    meta.metrics["int8_accepted"] = False
+    meta.save(folder)
+    refused = Classifier(folder)
+    assert refused.onnx_file.name == "model.onnx" and refused.load_timings_ms == {}
+    meta.metrics["int8_accepted"] = True
+    meta.save(folder)
+    # accepted: both are timed at load and the faster one serves (which one depends on the CPU)
+    auto = Classifier(folder)
+    assert set(auto.load_timings_ms) == {"model.onnx", "model.int8.onnx"}
+    assert all(ms > 0 for ms in auto.load_timings_ms.values())
+    assert auto.onnx_file.name == min(auto.load_timings_ms, key=auto.load_timings_ms.__getitem__)
+    forced = Classifier(folder, precision="int8")
+    assert forced.onnx_file.name == "model.int8.onnx" and forced.load_timings_ms == {}
+    assert Classifier(folder, precision="fp32").onnx_file.name == "model.onnx"
+    (folder / "model.onnx").unlink()  # int8 alone: served without timing
+    assert Classifier(folder).onnx_file.name == "model.int8.onnx"
