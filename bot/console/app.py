@@ -25,9 +25,11 @@ from bot.core import formatting as fmt
 from bot.core.downloads import megabytes
 from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.runtime import CoreRuntime
+from bot.core.moderation import EXEMPT, NOT_REPOST, repost_payload
 from bot.core.service import button_payload
 from bot.console import models_info
 from bot.console.events import EventBus
+from bot.console.outbox import ConsoleOutbox
 from bot.console.security import Guard, json_error, middleware
 from bot.console.uploads import NameMemory, display_file_name, looks_like_image
 from storage.blobs import EXTENSIONS, BlobStore
@@ -66,6 +68,7 @@ class Console:
         self.max_bytes = runtime.settings.max_download_bytes
         self.guard = Guard(admin_token, loopback_only=loopback_only)
         self.bus = EventBus()
+        self.outbox = ConsoleOutbox(self.bus)
         self.names = NameMemory()
         self.blobs = BlobStore(self.storage.blob_root)
 
@@ -101,6 +104,11 @@ class Console:
             web.post("/api/retrain", self.admin_only(self.retrain)),
             web.get("/api/jobs", self.jobs),
             web.get("/api/jobs/{job_id:[0-9]{1,18}}", self.job),
+            web.get("/api/sort", self.sort_places),
+            web.post("/api/sort", self.admin_only(self.set_sort)),
+            web.get("/api/sorted", self.sorted_items),
+            web.post("/api/reposts", self.admin_only(self.set_reposts)),
+            web.post("/api/posts/{post_id:[0-9]{1,18}}/repost", self.admin_only(self.judge_repost)),
         ]
 
     async def _on_shutdown(self, app: web.Application) -> None:
@@ -275,10 +283,15 @@ class Console:
 
     async def _post_upload(self, name: str, data: bytes, actor: Actor) -> dict[str, Any]:
         post = ImagePost(chat=CHAT, message_id=uuid.uuid4().hex, author=actor)
-        outcome = await self.service.handle_upload(post, data)
+        outcome = await self.service.handle_upload(post, data, self.outbox)
         if outcome.post_id is not None and outcome.label is not None:
             self.names.remember(outcome.post_id, name)
             item = await self.item_for_post(outcome.post_id)
+            if outcome.repost is not None:  # the console never deletes: the admin decides
+                item["repost"] = {
+                    "text": outcome.repost.text,
+                    "original_post_id": int(outcome.repost.buttons[0].payload.split(":")[-1]),
+                }
             self.bus.publish("item", item)
             return {"ok": True, "status": 200, "name": name, "item": item}
         if outcome.reply is None:
@@ -436,7 +449,7 @@ class Console:
         # The post's own chat: the core refuses buttons pressed in another chat.
         outcome = await self.service.handle_button(
             ChatRef(post.platform, post.chat_id), ADMIN, button_payload(post_id, label),
-            _platform_says_admin,
+            _platform_says_admin, self.outbox,
         )
         if outcome.alert:
             return json_error(400, outcome.notice)
@@ -444,6 +457,92 @@ class Console:
         self.bus.publish("item", item)
         return web.json_response({"notice": outcome.notice, "changed": outcome.changed,
                                   "item": item})
+
+    # ------------------------------------------------------------- reposts and sorting
+
+    async def sort_places(self, request: web.Request) -> web.Response:
+        settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
+        return web.json_response({"places": settings.sort_places})
+
+    async def set_sort(self, request: web.Request) -> web.Response:
+        """{"label": L, "tab": T} sorts L's memes into tab T; "tab": null stops sorting L."""
+        body = await _json_body(request)
+        label = body.get("label") if isinstance(body, dict) else None
+        tab = body.get("tab") if isinstance(body, dict) else None
+        if not isinstance(label, str) or not (tab is None or isinstance(tab, str)):
+            return json_error(400, "Say which label (\"label\") and tab (\"tab\", or null).")
+        if isinstance(tab, str) and (not tab.strip() or tab.strip().lower() == "off"):
+            return json_error(400, "A tab needs a name.")
+        reply = await self.service.handle_command(
+            Command(CHAT, ADMIN, "sort", (label, tab if tab is not None else "off")),
+            _platform_says_admin,
+        )
+        settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
+        text = reply.text if reply is not None else ""
+        wanted = settings.sort_places.get(label) == (tab.strip() if tab else None)
+        if not wanted:
+            return json_error(400, text)
+        self.bus.publish("places", {"places": settings.sort_places})
+        return web.json_response({"message": text, "places": settings.sort_places})
+
+    async def sorted_items(self, request: web.Request) -> web.Response:
+        tab = request.query.get("tab", "")
+        if not tab:
+            return json_error(400, "Say which tab (?tab=NAME).")
+        limit = _int_param(request, "limit", 60, 1, 200)
+        offset = _int_param(request, "offset", 0, 0, 1_000_000)
+        forwards = await self.storage.forwards_in(CHAT.platform, CHAT.chat_id, tab,
+                                                  limit=limit, offset=offset)
+        items = [await self.item_for_post(f.post_id) for f in forwards]
+        return web.json_response({"tab": tab, "items": items})
+
+    async def set_reposts(self, request: web.Request) -> web.Response:
+        """{"mode": "off"|"note"} and/or {"window_days": N}; the console never deletes."""
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return json_error(400, "Send {\"mode\": ...} or {\"window_days\": ...}.")
+        mode, days = body.get("mode"), body.get("window_days")
+        if mode not in (None, "off", "note") or not (days is None or isinstance(days, int)):
+            return json_error(400, "mode is off or note; window_days a number of days.")
+        texts = []
+        for args in ([mode] if mode else [], ["window", str(days)] if days is not None else []):
+            if not args:
+                continue
+            reply = await self.service.handle_command(
+                Command(CHAT, ADMIN, "reposts", tuple(args)), _platform_says_admin)
+            assert reply is not None
+            if not reply.text.startswith("Reposts:"):
+                return json_error(400, reply.text)
+            texts.append(reply.text)
+        settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
+        return web.json_response({"message": " ".join(texts), "mode": settings.repost_mode,
+                                  "window_days": settings.repost_window_days})
+
+    async def judge_repost(self, request: web.Request) -> web.Response:
+        """{"action": "not_repost" | "exempt", "original_post_id": N}: the admin's word on a
+        flagged upload, stored like a correction."""
+        body = await _json_body(request)
+        action = body.get("action") if isinstance(body, dict) else None
+        original = body.get("original_post_id") if isinstance(body, dict) else None
+        kinds = {"not_repost": NOT_REPOST, "exempt": EXEMPT}
+        if action not in kinds or not isinstance(original, int) or original <= 0:
+            return json_error(400, "Say not_repost or exempt (\"action\") and the original "
+                                   "(\"original_post_id\").")
+        post_id = int(request.match_info["post_id"])
+        try:
+            post = await self.storage.get_post(post_id)
+        except (NotFoundError, InvalidInputError):
+            return json_error(404, "No such meme.")
+        outcome = await self.service.handle_button(
+            ChatRef(post.platform, post.chat_id), ADMIN,
+            repost_payload(kinds[action], post_id, original), _platform_says_admin, self.outbox,
+        )
+        if outcome.alert:
+            return json_error(400, outcome.notice)
+        item = await self.item_for_post(post_id)
+        self.bus.publish("item", item)
+        return web.json_response({"notice": outcome.notice, "item": item,
+                                  "text": outcome.reply.text if outcome.reply else None})
 
     # --------------------------------------------------------------- models, retrain, jobs
 
