@@ -160,13 +160,19 @@ class RepostDetector:
         for fp in await self.storage.fingerprints(extra):
             if since is None or fp.posted_at >= since:
                 found[fp.post_id] = fp
-        # Another meme made from the same picture (other words) is no copy.
-        found = {
-            pid: fp for pid, fp in found.items()
-            if not fp.thumbnail or not (
+        # Another meme made from the same picture (other words) is no copy. Once one earlier
+        # post shows the same picture with other words, embeddings cannot tell this meme from
+        # that post's copies (crops of it, say): only hash matches still count.
+        template = {
+            pid for pid, fp in found.items()
+            if fp.thumbnail and (
                 same_template(hashes.thumbnail, fp.thumbnail)
                 or same_template(hashes.mirror_thumbnail, fp.thumbnail)
             )
+        }
+        found = {
+            pid: fp for pid, fp in found.items()
+            if pid not in template and (not template or pid in by_hash)
         }
         if not found:
             return None
