@@ -167,6 +167,8 @@ class DiscordStandIn(StandInServer):
         self.event_times: dict[int, float] = {}  # message id -> when its MESSAGE_CREATE left
         self._interactions: dict[int, dict[str, Any]] = {}  # id -> payload (+ "answered")
         self.send_delay_s = 0.0  # a slow Discord: every message create waits this long
+        self.rate_limit_next_sends = 0  # answer this many message creates with 429 first
+        self.rate_limited = 0
         self._routes = self._route_table()
 
     # ------------------------------------------------------------------------ server life
@@ -268,6 +270,13 @@ class DiscordStandIn(StandInServer):
         payload = await _payload(request)
         if self.send_delay_s:
             await asyncio.sleep(self.send_delay_s)
+        if self.rate_limit_next_sends > 0:
+            self.rate_limit_next_sends -= 1
+            self.rate_limited += 1
+            # discord.py takes a 429 without a Via header for a Cloudflare ban and gives up.
+            return _json({"message": "You are being rate limited.", "retry_after": 0.2,
+                          "global": False}, status=429,
+                         headers={"Via": "1.1 google", "X-RateLimit-Scope": "user"})
         reference = payload.get("message_reference") or {}
         sent = SentMessage(
             message_id=next(self._ids),
@@ -623,10 +632,10 @@ class DiscordStandIn(StandInServer):
         return len(live) >= self.shards and bool(self.synced)
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     # discord.py decodes JSON only under exactly this Content-Type (no "; charset=...").
     return web.Response(body=json.dumps(body).encode(), status=status,
-                        headers={"Content-Type": "application/json"})
+                        headers={"Content-Type": "application/json", **(headers or {})})
 
 
 async def _payload(request: web.Request) -> dict[str, Any]:

@@ -390,6 +390,16 @@ async def test_200_images_at_once_are_all_answered_and_stored(
     assert sum(stats.predicted_per_label.values()) == 200
 
 
+async def test_rate_limited_replies_are_retried_not_dropped(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    server.rate_limit_next_sends = 3  # discord.py tries a request 5 times
+    memes = [await server.post_image(ALICE, jpeg("doom", 50 + i)) for i in range(10)]
+    await server.wait_for(lambda: all(server.replies_to(m) for m in memes), timeout=60)
+    assert server.rate_limited == 3
+    assert all(len(server.replies_to(m)) == 1 for m in memes)
+
+
 async def test_after_a_gateway_drop_the_bot_resumes_and_misses_nothing(
     server: DiscordStandIn, bot: CoreRuntime
 ) -> None:
