@@ -41,8 +41,8 @@ class LabelButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str],
         /,
     ) -> LabelButton:
-        button = item if isinstance(item, discord.ui.Button) else None
-        return cls(button.label or "" if button else "", match.group(0))
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(label or "", match.group(0))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client: HasButtonHandler = interaction.client  # type: ignore[assignment]
