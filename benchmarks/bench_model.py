@@ -39,7 +39,7 @@ from inference.metadata import ModelMeta  # noqa: E402
 from inference.preprocess import PreprocessConfig, load_image, normalize, resize  # noqa: E402
 from inference.metrics import wilson_interval  # noqa: E402
 from model_training.backbone import create_backbone  # noqa: E402
-from model_training.calibrate import FittedHead, calibrate, fit_calibrated_head  # noqa: E402
+from model_training.calibrate import DEFAULT_OOD_METHOD, FittedHead, calibrate, fit_calibrated_head  # noqa: E402
 from model_training.data import Sample, duplicate_groups, scan_folder, split  # noqa: E402
 from model_training.embeddings import EmbeddingCache, cache_key, embed  # noqa: E402
 from model_training.evaluate import EvalItem, compute_metrics  # noqa: E402
@@ -50,7 +50,7 @@ GAMES = ("animal_crossing", "doom")
 
 
 def fit(labels: list[str], x_tr, y_tr, x_va, y_va, pre: PreprocessConfig, seed: int = 0,
-        method: str = "energy+knn") -> FittedHead:
+        method: str = DEFAULT_OOD_METHOD) -> FittedHead:
     return fit_calibrated_head(labels, "other", x_tr, y_tr, x_va, y_va, ModelMeta.preprocess_dict(pre), seed, method)
 
 
@@ -134,7 +134,7 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
             f"{pct(min(r.caught[n][keep / 100] for r in results)):>13}" for n in names))
     print(f"   best by worst source (ties: mean): {best_by_worst_source(summary)}; {took:.0f} s for "
           f"{len(sources)} folds x {len(cands)} candidates")
-    methods = ("energy+knn", "p_other", "p_other+energy", "p_other+energy+knn")
+    methods = ("energy+knn", "p_other", "p_other+energy", DEFAULT_OOD_METHOD)
     served = served_rule(rows, sources, methods, labels, preprocess=ModelMeta.preprocess_dict(pre))
     print("\n   The served rule (P(other) threshold or OOD threshold, 4% rejection budget), per OOD method:")
     print(f"   {'method':<20} {'caught mean':>11} {'worst':>7} {'memes kept':>10}   per source caught")

@@ -24,7 +24,7 @@ from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, M
 from inference.preprocess import PreprocessConfig
 from inference.text import tesseract_available
 from model_training.backbone import DEFAULT_BACKBONE, create_backbone
-from model_training.calibrate import calibrate
+from model_training.calibrate import DEFAULT_OOD_METHOD, OOD_METHODS, calibrate
 from model_training.data import Sample, Splits, scan_folder, split
 from model_training.dataset import MemeDataset, batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
@@ -61,8 +61,8 @@ class TrainConfig:
     test_fraction: float = 0.15
     holdout_source: str | None = None
     reject_label: str = "other"
-    ood_methods: tuple[str, ...] = ("energy+knn", "energy", "knn", "mahalanobis")
-    ood_method: str | None = "energy+knn"  # None: the best validation AUROC
+    ood_methods: tuple[str, ...] = OOD_METHODS
+    ood_method: str | None = DEFAULT_OOD_METHOD  # None: the best validation AUROC (seen kinds only)
     keep_in_distribution: float = 0.96
     int8: bool = True
     # Read memes' text with Tesseract and let its words move doom-vs-AC (inference/text.py).

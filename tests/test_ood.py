@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 
 from inference.ood import OODScorer  # noqa: E402
-from model_training.calibrate import calibrate, calibrate_threshold, fit_scorer  # noqa: E402
+from model_training.calibrate import DEFAULT_OOD_METHOD, OOD_METHODS, calibrate, calibrate_threshold, fit_scorer  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -102,8 +102,9 @@ def test_calibrate_fits_the_combined_score_on_validation() -> None:
     e3 = np.r_[emb, far]
     logits = np.stack([e3[:, :8].sum(1), e3[:, 8:].sum(1), -e3.sum(1) / 4], 1)
     cal = calibrate(labels, "other", y3, e3, y3, logits, e3)
-    assert cal.ood.method == "energy+knn" and cal.scorer.norm is not None
-    assert set(cal.val_auroc) == {"energy+knn", "energy", "knn", "mahalanobis"}
+    assert cal.ood.method == DEFAULT_OOD_METHOD == "p_other+energy+knn" and cal.scorer.norm is not None
+    assert cal.scorer.norm.shape == (3, 2)  # one (mean, sd) per part
+    assert set(cal.val_auroc) == set(OOD_METHODS)
     s = cal.scorer.score(logits[: len(emb)], emb)
     assert (s <= cal.ood.threshold).mean() >= 0.9
     assert 0.05 < cal.temperature < 20

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -290,12 +291,17 @@ def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_m
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     async def wait_running() -> str:
+        # A deadline, not a count of polls: the trainer imports torch before it polls, which
+        # took over 15 s on a loaded 2-core machine (a fixed 300 x 50 ms wait failed there).
         storage = await Storage.open(env["MEMEBOT_DATABASE_URL"], tmp_path / "blobs")
+        deadline = time.monotonic() + 180
         try:
-            for _ in range(300):
+            while time.monotonic() < deadline:
                 job = await storage.get_job(job_id)
                 if job.status != JobStatus.queued:
                     return job.status
+                if proc.poll() is not None:
+                    return f"trainer exited {proc.returncode}: {proc.stdout.read().decode()[-2000:]}"  # type: ignore[union-attr]
                 await asyncio.sleep(0.05)
             return "timeout"
         finally:
