@@ -168,8 +168,7 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
     d_direct, d_mirror = _distances(stored, direct), _distances(stored, mirror)
     s_direct, s_mirror = _share_quarter(stored, direct), _share_quarter(stored, mirror)
     cosine = q_vec @ orig_vec.T
-    template = np.array([[same_template(q.thumbnail, h.thumbnail)
-                          or same_template(q.mirror_thumbnail, h.thumbnail)
+    template = np.array([[same_template(q.thumbnail, h.thumbnail, q.mirror_thumbnail)
                           for h in orig_hashes] for q in q_hashes])
 
     def score(th: RepostThresholds) -> tuple[float, float, dict[str, float]]:

@@ -115,14 +115,24 @@ def _thumbnail(img: Image.Image) -> bytes:
     return img.convert("L").resize((THUMB, THUMB), Image.Resampling.BOX).tobytes()
 
 
-def same_template(a: bytes, b: bytes) -> bool:
-    """True when two thumbnails show the same aligned picture with different words on it."""
+def _relation(a: bytes, b: bytes) -> str | None:
+    """"same" (every cell close), "words" (aligned, a few cells very different) or None."""
     if len(a) != THUMB * THUMB or len(b) != THUMB * THUMB:
-        return False  # unknown: decide on hashes and embeddings alone
+        return None  # unknown: decide on hashes and embeddings alone
     x = np.frombuffer(a, dtype=np.uint8).astype(np.float32)
     y = np.frombuffer(b, dtype=np.uint8).astype(np.float32)
     diff = np.abs((x - x.mean()) - (y - y.mean()))  # brightness shifts are not words
-    return bool((diff < CELL_CLOSE).mean() >= TEMPLATE_SHARE and diff.max() >= CELL_WORDS)
+    if (diff < CELL_CLOSE).mean() < TEMPLATE_SHARE:
+        return None
+    return "words" if diff.max() >= CELL_WORDS else "same"
+
+
+def same_template(a: bytes, b: bytes, mirror_a: bytes = b"") -> bool:
+    """True when thumbnail `a` (or its mirror image) shows the picture of `b` with other
+    words, and neither is simply the same picture (a mostly flat picture compared with its
+    mirror image can look like "other words")."""
+    relations = [_relation(a, b)] + ([_relation(mirror_a, b)] if mirror_a else [])
+    return "same" not in relations and "words" in relations
 
 
 @lru_cache(maxsize=4)

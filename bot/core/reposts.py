@@ -165,10 +165,8 @@ class RepostDetector:
         # that post's copies (crops of it, say): only hash matches still count.
         template = {
             pid for pid, fp in found.items()
-            if fp.thumbnail and (
-                same_template(hashes.thumbnail, fp.thumbnail)
-                or same_template(hashes.mirror_thumbnail, fp.thumbnail)
-            )
+            if fp.thumbnail
+            and same_template(hashes.thumbnail, fp.thumbnail, hashes.mirror_thumbnail)
         }
         found = {
             pid: fp for pid, fp in found.items()
