@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, union, update
 
 from storage.base import StorageBase, aware, get_row
 from storage.errors import InvalidInputError
@@ -125,24 +125,29 @@ class RepostsAPI(StorageBase):
         self,
         platform: str,
         chat_id: str | int,
-        phash: int,
+        phashes: int | Sequence[int],
         *,
         since: datetime | None = None,
         before_post: int | None = None,
     ) -> list[StoredFingerprint]:
-        """Earlier posts of this chat sharing at least one hash quarter with `phash`, oldest
-        first (the caller measures the Hamming distance)."""
+        """Earlier posts of this chat sharing at least one hash quarter with any of `phashes`
+        (a picture and its mirror image: one round trip), oldest first; the caller measures
+        the Hamming distances."""
         platform = check_platform(platform)
         chat = check_id(chat_id, "chat id")
-        quarters = bands(phash)
+        # One indexed equality lookup per quarter, united: an OR of the four would let the
+        # planner scan the whole chat through its (platform, chat_id) prefix instead.
+        matching = union(*(
+            select(FingerprintRow.post_id).where(
+                FingerprintRow.platform == platform, FingerprintRow.chat_id == chat, col == q
+            )
+            for phash in ([phashes] if isinstance(phashes, int) else phashes)
+            for col, q in zip(_band_columns(), bands(phash))
+        )).subquery()
         query = (
             select(FingerprintRow, PostRow.message_id)
+            .join(matching, matching.c.post_id == FingerprintRow.post_id)
             .join(PostRow, PostRow.id == FingerprintRow.post_id)
-            .where(
-                FingerprintRow.platform == platform,
-                FingerprintRow.chat_id == chat,
-                or_(*(col == q for col, q in zip(_band_columns(), quarters))),
-            )
             .order_by(FingerprintRow.post_id)
             .limit(MAX_CANDIDATES)
         )

@@ -32,7 +32,7 @@ async def test_near_hashes_are_found_in_the_same_chat_only(storage: Storage) -> 
                                   author_name="Cy")
     await storage.add_fingerprint(first.id, Fingerprint(1, 1), author_name="again")  # no-op
     # Three bits differ, all in the lowest quarter: the other three quarters still match.
-    found = await storage.hash_candidates("telegram", -100123, HIGH ^ 0b111)
+    found = await storage.hash_candidates("telegram", -100123, [HIGH ^ 0b111, 5])
     assert [(f.post_id, f.phash, f.author_name, f.message_id) for f in found] == [
         (first.id, HIGH, "Al", "1")
     ]

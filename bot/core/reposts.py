@@ -140,15 +140,13 @@ class RepostDetector:
         """The earliest earlier post this one copies, honouring the admins' marks."""
         limit = self.thresholds
         by_hash: dict[int, tuple[StoredFingerprint, int]] = {}
-        for wanted in (hashes.phash, hashes.mirror_phash):
-            for fp in await self.storage.hash_candidates(
-                post.platform, post.chat_id, wanted, since=since, before_post=post.id
-            ):
-                distance = hamming(fp.phash, wanted)
-                if distance <= limit.hash_distance and distance < by_hash.get(
-                    fp.post_id, (fp, 65)
-                )[1]:
-                    by_hash[fp.post_id] = (fp, distance)
+        wanted = (hashes.phash, hashes.mirror_phash)
+        for fp in await self.storage.hash_candidates(
+            post.platform, post.chat_id, wanted, since=since, before_post=post.id
+        ):
+            distance = min(hamming(fp.phash, h) for h in wanted)
+            if distance <= limit.hash_distance:
+                by_hash[fp.post_id] = (fp, distance)
         by_cosine: dict[int, float] = {}
         if embedding is not None and space:
             index = self.indexes.for_chat(post.platform, post.chat_id, space)
