@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.core.service import PAYLOAD_PATTERN  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from inference.errors import ModelError  # noqa: E402
 from inference.metadata import resolve_model_dir  # noqa: E402
@@ -98,16 +99,30 @@ class Driver:
     def replies_to(self, message_id: int) -> list[Any]:
         raise NotImplementedError
 
+    def payloads(self, reply: Any) -> list[str]:
+        raise NotImplementedError
+
     def posted_at(self, message_id: int) -> float:
         raise NotImplementedError
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
         raise NotImplementedError
 
+    def answer(self, message_id: int) -> Any | None:
+        """The meme's answer: the label reply (label buttons) or a reply without buttons (an
+        unreadable image); a repeated image also gets a repost note (repost buttons), which is
+        not what is timed."""
+        for reply in self.replies_to(message_id):
+            payloads = self.payloads(reply)
+            if not payloads or any(re.fullmatch(PAYLOAD_PATTERN, p) for p in payloads):
+                return reply
+        return None
+
     def latencies(self, message_ids: list[int]) -> list[float]:
         out = []
         for m in message_ids:
-            [reply] = self.replies_to(m)
+            reply = self.answer(m)
+            assert reply is not None, f"message {m} has no label reply"
             out.append((reply.sent_at - self.posted_at(m)) * 1000)
         return out
 
@@ -131,6 +146,9 @@ class TelegramDriver(Driver):
 
     def replies_to(self, message_id: int) -> list[Any]:
         return self.server.replies_to(message_id)
+
+    def payloads(self, reply: Any) -> list[str]:
+        return [b["callback_data"] for b in reply.buttons]
 
     def posted_at(self, message_id: int) -> float:
         return self.server.update_times[message_id]
@@ -163,6 +181,9 @@ class DiscordDriver(Driver):
     def replies_to(self, message_id: int) -> list[Any]:
         return self.server.replies_to(message_id)
 
+    def payloads(self, reply: Any) -> list[str]:
+        return [b["custom_id"] for b in reply.buttons]
+
     def posted_at(self, message_id: int) -> float:
         return self.server.event_times[message_id]
 
@@ -191,7 +212,7 @@ async def run_singles(driver: Driver, images: list[bytes]) -> list[float]:
     ids = []
     for data in images:
         m = await driver.post(data)
-        await driver.wait_for(lambda: driver.replies_to(m), timeout=60)
+        await driver.wait_for(lambda: driver.answer(m), timeout=60)
         ids.append(m)
     return driver.latencies(ids)
 
@@ -199,7 +220,7 @@ async def run_singles(driver: Driver, images: list[bytes]) -> list[float]:
 async def run_burst(driver: Driver, images: list[bytes]) -> tuple[list[float], float]:
     start = time.perf_counter()
     ids = [await driver.post(data) for data in images]
-    await driver.wait_for(lambda: all(driver.replies_to(m) for m in ids), timeout=600)
+    await driver.wait_for(lambda: all(driver.answer(m) for m in ids), timeout=600)
     return driver.latencies(ids), len(ids) / (time.perf_counter() - start)
 
 
@@ -209,10 +230,10 @@ async def run_sustained(driver: Driver, images: list[bytes], in_flight: int) -> 
     start = time.perf_counter()
     for data in images:
         if len(pending) >= in_flight:
-            await driver.wait_for(lambda: any(driver.replies_to(m) for m in pending), timeout=60)
-            pending = [m for m in pending if not driver.replies_to(m)]
+            await driver.wait_for(lambda: any(driver.answer(m) for m in pending), timeout=60)
+            pending = [m for m in pending if not driver.answer(m)]
         pending.append(await driver.post(data))
-    await driver.wait_for(lambda: all(driver.replies_to(m) for m in pending), timeout=600)
+    await driver.wait_for(lambda: all(driver.answer(m) for m in pending), timeout=600)
     return len(images) / (time.perf_counter() - start)
 
 
@@ -335,7 +356,7 @@ async def singles_until(server: TelegramStandIn, images: list[bytes], done: Any,
         if done():
             break
         m = server.post_photo(CHAT, SENDER, data)
-        await server.reply_to(m, timeout=120)
+        await server.wait_for(lambda: TelegramDriver(server).answer(m), timeout=120)
         ids.append(m)
         await asyncio.sleep(gap_s)
     return TelegramDriver(server).latencies(ids)
@@ -358,7 +379,9 @@ async def correct(server: TelegramStandIn, memes: list[tuple[int, str]]) -> int:
     """An admin presses the right label's button under each reply (corrections to learn)."""
     queries = []
     for message_id, label in memes:
-        [reply] = server.replies_to(message_id)
+        reply = TelegramDriver(server).answer(message_id)
+        if reply is None:  # e.g. an unreadable image: nothing to correct
+            continue
         data = next((b["callback_data"] for b in reply.buttons
                      if b["callback_data"].endswith(":" + label)), None)
         if data is not None:
@@ -394,7 +417,8 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
                 # More memes to correct (not timed), then the admins' corrections.
                 extra = [server.post_photo(CHAT, SENDER, data)
                          for _, data in labelled[n_single:n_corrections]]
-                await server.wait_for(lambda: all(server.replies_to(m) for m in extra), 600)
+                answered = TelegramDriver(server).answer
+                await server.wait_for(lambda: all(answered(m) for m in extra), 600)
                 posted = sorted(server.update_times)[-(n_single + len(extra)):]
                 corrected = await correct(server, list(zip(
                     posted[:n_corrections], [label for label, _ in labelled[:n_corrections]]
