@@ -135,3 +135,36 @@ def report_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                       int8=False, gate=GateConfig(tolerance=0.3, max_drop=0.3)))
     (models / ACTIVE_POINTER).write_text(result.version + "\n")
     return models
+
+
+# Two decisive words per game: a caption or an OCR reading with them moves doom <-> AC.
+DECISIVE_WORDS = {"slayer": 30.0, "demons": 30.0, "nook": -30.0, "villager": -30.0}
+
+
+@pytest.fixture
+def worded_model(tiny_model: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny model's folder whose active version has a word model."""
+    import shutil
+
+    from inference.metadata import resolve_model_dir
+    from inference.text import TextModel
+
+    out = tmp_path / "worded-models"
+    shutil.copytree(tiny_model, out)
+    TextModel(negative="animal_crossing", positive="doom", weights=dict(DECISIVE_WORDS)).save(resolve_model_dir(out))
+    return out
+
+
+def game_meme(model_dir: Path) -> bytes:
+    """A generated JPEG that this model, on the image alone, calls one of the games (words can
+    only move a meme between games, so a test of words needs one)."""
+    from inference.classifier import Classifier, Prediction
+    from tests.imagegen import encode, make_image
+
+    clf = Classifier(model_dir, read_text=False)
+    for seed in range(40):
+        data = encode(make_image("doom" if seed % 2 else "animal_crossing", seed), "JPEG", quality=90)
+        pred = clf.predict([data])[0]
+        if isinstance(pred, Prediction) and pred.label != "other":
+            return data
+    raise AssertionError("the tiny model calls none of 40 generated game memes a game")

@@ -342,7 +342,7 @@ class TelegramStandIn(StandInServer):
         self._push("message", self.messages[message_id])
 
     def post_photo(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
-                   size: int | None = None) -> int:
+                   size: int | None = None, caption: str | None = None) -> int:
         file_id, unique = self.add_file(data, "jpg")
         photo = [
             {"file_id": f"{file_id}-thumb", "file_unique_id": f"{unique}t", "width": 90,
@@ -350,7 +350,7 @@ class TelegramStandIn(StandInServer):
             {"file_id": file_id, "file_unique_id": unique, "width": 800, "height": 800,
              "file_size": size if size is not None else len(data)},
         ]
-        return self._message(chat, sender, photo=photo)
+        return self._message(chat, sender, photo=photo, **({"caption": caption} if caption else {}))
 
     def post_document(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
                       mime_type: str, file_name: str, size: int | None = None) -> int:

@@ -57,22 +57,8 @@ def test_evaluate_writes_metrics_and_plots(tiny_model: Path, tmp_path: Path, cap
     assert "1 file(s) could not be classified" in capsys.readouterr().out
 
 
-def _with_words(tiny_model: Path, tmp_path: Path) -> Path:
-    """A copy of the tiny model with a word model that knows two decisive words."""
-    import shutil
-
-    from inference.metadata import resolve_model_dir
-    from inference.text import TextModel
-
-    folder = tmp_path / "worded"
-    shutil.copytree(resolve_model_dir(tiny_model), folder)
-    TextModel(negative="animal_crossing", positive="doom",
-              weights={"slayer": 30.0, "demons": 30.0, "nook": -30.0, "villager": -30.0}).save(folder)
-    return folder
-
-
-def test_predict_caption_and_captions_csv(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = _with_words(tiny_model, tmp_path)
+def test_predict_caption_and_captions_csv(worded_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = worded_model
     # plain pictures carry no text for Tesseract: only the caption can speak
     files = []
     for i in range(4):
@@ -102,8 +88,8 @@ def test_predict_caption_and_captions_csv(tiny_model: Path, tmp_path: Path, caps
     assert "path,caption" in capsys.readouterr().err
 
 
-def test_evaluate_reads_the_manifest_captions(tiny_model: Path, tmp_path: Path) -> None:
-    model = _with_words(tiny_model, tmp_path)
+def test_evaluate_reads_the_manifest_captions(worded_model: Path, tmp_path: Path) -> None:
+    model = worded_model
     data = make_dataset(tmp_path / "eval", per_class=4)
     rows = [f"{p.relative_to(data)},{ {'doom': 'slayer demons', 'animal_crossing': 'nook villager'}.get(p.parent.name, '')}"
             for p in sorted(data.rglob("*.jpg"))]

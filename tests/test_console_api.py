@@ -22,6 +22,7 @@ from bot.console.uploads import display_file_name
 from bot.console.security import CSRF_COOKIE, TOKEN_FILE, load_admin_token
 from bot.core.runtime import CoreRuntime, open_runtime
 from config.settings import Settings
+from tests.conftest import game_meme
 from tests.imagegen import encode, make_image
 
 ADMIN_TOKEN = "console-test-admin-token-123"
@@ -453,3 +454,31 @@ def test_generated_admin_token_is_private_and_stable(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     configured = load_admin_token("from-env", tmp_path)
     assert configured.value == "from-env" and configured.source == "settings"
+
+
+async def test_upload_title_is_stored_shown_and_weighed(tmp_path: Path, worded_model: Path) -> None:
+    async with open_runtime(console_settings(tmp_path, worded_model), file_origins=()) as rt:
+        server = await start_console(rt)
+        try:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+                client = await Client(session, server.url).open()
+                items = {}
+                image = game_meme(worded_model)
+                for title in (None, "rip and tear, slayer vs demons", "nook says hi to a villager"):
+                    form = aiohttp.FormData(quote_fields=False)
+                    if title:
+                        form.add_field("title", title)
+                    form.add_field("file", image, filename="m.jpg", content_type="image/jpeg")
+                    async with session.post(client.base + "api/upload", data=form, headers=client.headers()) as r:
+                        body = await r.json()
+                    assert r.status == 200, body
+                    items[title] = body["results"][0]["item"]
+                    assert items[title]["caption"] == title
+                    assert (await rt.storage.get_post(items[title]["post_id"])).caption == title
+                status, feed = await client.get_json("api/feed")
+                assert status == 200 and {i["caption"] for i in feed["items"]} == set(items)
+        finally:
+            await server.close()
+    assert items[None]["label"] != "other"
+    assert items["rip and tear, slayer vs demons"]["label"] == "doom"
+    assert items["nook says hi to a villager"]["label"] == "animal_crossing"

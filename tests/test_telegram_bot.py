@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.runtime import CoreRuntime
 from config.settings import Settings
+from tests.conftest import game_meme
 from tests.imagegen import encode, make_image
 from tests.telegram_standin import (
     TOKEN,
@@ -264,3 +265,20 @@ async def test_help_stats_and_model_commands(server: TelegramStandIn, bot: CoreR
     assert "/retrain" in help_text.text
     model = await server.reply_to(server.post_text(CHAT, ALICE, "/model"))
     assert f"{bot.models.current.version} – active" in model.text
+
+
+async def test_caption_is_stored_and_weighed_with_the_image(
+    server: TelegramStandIn, tmp_path: Path, worded_model: Path
+) -> None:
+    async with running_bot(server, make_settings(server, tmp_path, worded_model)) as runtime:
+        labels = {}
+        image = game_meme(worded_model)
+        for caption in (None, "the slayer and the demons", "Tom Nook and a villager"):
+            meme = server.post_photo(CHAT, ALICE, image, caption=caption)
+            await server.reply_to(meme)
+            post = await stored_post(runtime, meme)
+            assert post is not None and post.caption == caption
+            labels[caption] = (await runtime.storage.predictions_for(post.id))[-1].label
+    assert labels[None] != "other"
+    assert labels["the slayer and the demons"] == "doom"
+    assert labels["Tom Nook and a villager"] == "animal_crossing"

@@ -46,6 +46,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {"/": "channel.html", "/review": "review.html", "/models": "models.html",
          "/login": "login.html"}
 MAX_FILES_PER_REQUEST = 20
+MAX_TITLE_BYTES = 16 * 1024  # a title is a few words; 4,096 characters are kept (storage)
 CHUNK = 64 * 1024
 IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif",
                "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
@@ -154,6 +155,7 @@ class Console:
             "chat_id": post.chat_id,
             "posted_at": post.posted_at.isoformat(),
             "name": self.names.get(post.id) if post.platform == PLATFORM else None,
+            "caption": post.caption,
             "prediction_id": None,
             "label": None,
             "label_name": None,
@@ -251,10 +253,17 @@ class Console:
             return json_error(400, "Send the images as multipart/form-data (field \"file\").")
         actor = ADMIN if self.guard.is_admin(request) else VIEWER
         results: list[dict[str, Any]] = []
+        caption: str | None = None  # a "title" part applies to the files after it
         while True:
             part = await reader.next()
             if part is None:
                 break
+            if hasattr(part, "read_chunk") and part.name == "title":
+                raw = await _read_limited(part, MAX_TITLE_BYTES)
+                if raw is None:
+                    return json_error(413, f"The title is too long (at most {MAX_TITLE_BYTES} bytes).")
+                caption = raw.decode("utf-8", errors="replace")
+                continue
             if not hasattr(part, "read_chunk") or part.name != "file":
                 await part.release()
                 continue
@@ -275,14 +284,14 @@ class Console:
                     name, 413, f"The file is too large (the limit is {megabytes(self.max_bytes)})."
                 ))
                 continue
-            results.append(await self._post_upload(name, data, actor))
+            results.append(await self._post_upload(name, data, actor, caption))
         if not results:
             return json_error(400, "No file received (field \"file\").")
         status = 200 if any(r["ok"] for r in results) else results[0]["status"]
         return web.json_response({"results": results}, status=status)
 
-    async def _post_upload(self, name: str, data: bytes, actor: Actor) -> dict[str, Any]:
-        post = ImagePost(chat=CHAT, message_id=uuid.uuid4().hex, author=actor)
+    async def _post_upload(self, name: str, data: bytes, actor: Actor, caption: str | None = None) -> dict[str, Any]:
+        post = ImagePost(chat=CHAT, message_id=uuid.uuid4().hex, author=actor, caption=caption)
         outcome = await self.service.handle_upload(post, data, self.outbox)
         if outcome.post_id is not None and outcome.label is not None:
             self.names.remember(outcome.post_id, name)

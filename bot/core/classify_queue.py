@@ -8,6 +8,7 @@ batch, which is what lets a burst of memes be answered quickly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class QueueClosedError(Exception):
 @dataclass
 class _Job:
     image: bytes
+    caption: str | None
     future: asyncio.Future[Prediction]
 
 
@@ -76,13 +78,14 @@ class ClassifyQueue:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    async def classify(self, image: bytes) -> Prediction:
-        """Classify in arrival order; raises QueueFullError, QueueClosedError or ImageError."""
+    async def classify(self, image: bytes, caption: str | None = None) -> Prediction:
+        """Classify in arrival order (with the words posted beside the image, if any); raises
+        QueueFullError, QueueClosedError or ImageError."""
         if self._closed:
             raise QueueClosedError("the bot is shutting down")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Job(image, future))
+            self._queue.put_nowait(_Job(image, caption, future))
         except asyncio.QueueFull:
             raise QueueFullError(f"{self._queue.maxsize} images are already waiting") from None
         return await future
@@ -96,7 +99,10 @@ class ClassifyQueue:
             try:
                 classifier = self._holder.current
                 images = [job.image for job in jobs]
-                results = await loop.run_in_executor(self._pool, classifier.predict, images)
+                captions = [job.caption for job in jobs]
+                results = await loop.run_in_executor(
+                    self._pool, functools.partial(classifier.predict, images, captions=captions)
+                )
                 for job, result in zip(jobs, results, strict=True):
                     if job.future.done():  # the waiter was cancelled
                         continue

@@ -50,6 +50,9 @@ class ImagePost:
     # What to download; None for bytes handed over directly (`MemeService.handle_upload`).
     attachment: Attachment | None = None
     posted_at: datetime | None = None
+    # The words posted with the image (Telegram caption, Discord message text, console title):
+    # stored with the post, and weighed with the words read from the image.
+    caption: str | None = None
 
 
 @dataclass(frozen=True)

@@ -166,13 +166,14 @@ class MemeService:
                 image=data,
                 attachment_index=post.attachment.index if post.attachment else 0,
                 posted_at=post.posted_at,
+                caption=post.caption,
             )
         except BlobError as exc:
             return PostOutcome(reply=Reply(f"Sorry, I can't read this image: {_reason(exc)}."))
         if not stored.created and await self.storage.predictions_for(stored.id):
             return PostOutcome(reply=None, post_id=stored.id)  # a redelivered update
         try:
-            prediction = await self.queue.classify(data)
+            prediction = await self.queue.classify(data, stored.caption)
         except QueueFullError:
             return PostOutcome(reply=Reply(self._busy_text()), post_id=stored.id)
         except QueueClosedError:

@@ -115,6 +115,7 @@ class TelegramHandlers:
             author=actor(message.from_user),
             attachment=attachment,
             posted_at=message.date,
+            caption=message.caption,
         )
         outcome = await self.service.handle_post(post, TelegramOutbox(context.bot))
         if outcome.removed is not None and await self._delete(message):

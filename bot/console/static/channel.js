@@ -59,6 +59,8 @@
 
   async function send(file, node) {
     const form = new FormData();
+    const title = document.getElementById("title").value.trim();
+    if (title) form.append("title", title);  // before the file: the server reads parts in order
     form.append("file", file, file.name);
     try {
       const data = await api("/api/upload", { method: "POST", form });

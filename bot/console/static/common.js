@@ -127,6 +127,7 @@ const MB = (() => {
     }));
     const body = el("div", { class: "card-body" });
     body.append(el("p", { class: "label", text: item.text || "not labelled" }));
+    if (item.caption) body.append(el("p", { class: "caption", text: item.caption }));
     if (item.confidence !== null) {
       body.append(el("meter", {
         min: 0, max: 1, value: item.confidence, low: 0.6, optimum: 1,
