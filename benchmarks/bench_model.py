@@ -100,7 +100,8 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     the served rule (head + calibration + decision, as `memebot train` fits it) does."""
     import csv
 
-    from model_training.ood_eval import Rows, best_by_worst_source, default_candidates, leave_one_source_out, served_rule, summarize
+    from model_training.ood_eval import (Rows, best_by_worst_source, choose_rule, default_candidates, leave_one_source_out,
+                                         served_rule, served_summary, summarize)
     from model_training.backbone import imagenet_head
 
     extra: list[Sample] = []
@@ -122,19 +123,20 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     print("\n3. Leave-one-source-out: each source never trained on, scored against the test split's doom/AC memes")
     print("   AUROC per candidate (higher: the source ranks as less like a game meme)")
     names = [c.name for c in cands]
-    print(f"{'held-out source':<20} {'n':>4} " + " ".join(f"{n[:13]:>13}" for n in names))
-    for r in results:
-        print(f"{r.source.rstrip('-'):<20} {r.n:>4} " + " ".join(f"{r.auroc[n]:>13.3f}" for n in names))
+    w = max(len(n) for n in names) + 1
+    print(f"{'candidate':<{w}} " + " ".join(f"{r.source.rstrip('-')[:12]:>12}" for r in results)
+          + f" {'worst':>6} {'mean':>6} {'caught@95':>9} {'worst':>6} {'caught@97':>9} {'worst':>6}")
     summary = summarize(results, cands)
-    print(f"{'worst source':<25} " + " ".join(f"{summary[n]['worst_auroc']:>13.3f}" for n in names))
-    print(f"{'mean source':<25} " + " ".join(f"{summary[n]['mean_auroc']:>13.3f}" for n in names))
-    for keep in (95, 97):
-        print(f"{'caught @' + str(keep) + '% kept (mean)':<25} " + " ".join(f"{pct(summary[n][f'caught@{keep}']):>13}" for n in names))
-        print(f"{'  worst source caught':<25} " + " ".join(
-            f"{pct(min(r.caught[n][keep / 100] for r in results)):>13}" for n in names))
-    print(f"   best by worst source (ties: mean): {best_by_worst_source(summary)}; {took:.0f} s for "
+    for n in names:
+        s = summary[n]
+        print(f"{n:<{w}} " + " ".join(f"{r.auroc[n]:>12.3f}" for r in results)
+              + f" {s['worst_auroc']:>6.3f} {s['mean_auroc']:>6.3f} {pct(s['caught@95']):>9} "
+              f"{pct(min(r.caught[n][0.95] for r in results)):>6} {pct(s['caught@97']):>9} "
+              f"{pct(min(r.caught[n][0.97] for r in results)):>6}")
+    print("   n per source: " + ", ".join(f"{r.source.rstrip('-')} {r.n}" for r in results))
+    print(f"   best ranking on the worst source (AUROC; ties: mean): {best_by_worst_source(summary)}; {took:.0f} s for "
           f"{len(sources)} folds x {len(cands)} candidates")
-    methods = ("energy+knn", "p_other", "p_other+energy", DEFAULT_OOD_METHOD)
+    methods = ("energy+knn", "energy", "p_other", "p_other+energy", DEFAULT_OOD_METHOD)
     served = served_rule(rows, sources, methods, labels, preprocess=ModelMeta.preprocess_dict(pre))
     print("\n   The served rule (P(other) threshold or OOD threshold, 4% rejection budget), per OOD method:")
     print(f"   {'method':<20} {'caught mean':>11} {'worst':>7} {'memes kept':>10}   per source caught")
@@ -142,6 +144,9 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
         rs = [r for r in served if r.method == m]
         print(f"   {m:<20} {pct(np.mean([r.caught for r in rs])):>11} {pct(min(r.caught for r in rs)):>7} "
               f"{pct(np.mean([r.kept for r in rs])):>10}   " + ", ".join(f"{r.source.rstrip('-')} {pct(r.caught).strip()}" for r in rs))
+    chosen = choose_rule(served_summary(served))
+    print(f"   chosen (worst source within 5 points of the best, then the best mean; >= 95% kept): {chosen}; "
+          f"served default: {DEFAULT_OOD_METHOD}")
 
 
 def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:

@@ -124,3 +124,18 @@ def test_out_of_fold_logits_join_the_p_other_tail() -> None:
     p_extra = _softmax(extra / cal.temperature)[:, 2]
     expected = other_quantile(np.r_[p_val, p_extra], 0.02)
     assert cal.ood.other_threshold == pytest.approx(float(np.clip(expected, 0.3, 0.99)))
+
+
+def test_the_served_rule_is_chosen_by_worst_then_mean_source() -> None:
+    from model_training.ood_eval import ServedResult, choose_rule, served_summary
+
+    results = [ServedResult(src, m, caught, kept) for src, m, caught, kept in (
+        ("a", "steady", 0.14, 0.97), ("b", "steady", 0.50, 0.97),
+        ("a", "better mean", 0.12, 0.97), ("b", "better mean", 0.70, 0.97),  # worst within noise
+        ("a", "fails a source", 0.01, 0.97), ("b", "fails a source", 0.95, 0.97),
+        ("a", "drops memes", 0.60, 0.90), ("b", "drops memes", 0.90, 0.90),  # keeps < 95%
+    )]
+    summary = served_summary(results)
+    assert summary["steady"] == {"worst_caught": 0.14, "mean_caught": pytest.approx(0.32), "mean_kept": 0.97, "n_sources": 2}
+    assert choose_rule(summary) == "better mean"
+    assert choose_rule(summary, noise=0.0) == "steady"
