@@ -436,3 +436,32 @@ async def test_a_disabled_channel_is_ignored_and_silent_mode_logs_to_the_admin_c
         await asyncio.sleep(0.2)  # a reply, if any, would be sent right after recording
         assert not server.replies_to(silent) and not server.replies_to(off)
         assert await bot.storage.find_post("discord", str(OTHER_CHANNEL_ID), str(off)) is None
+
+
+
+# -------------------------------------------------------------------------------- reposts
+
+
+async def test_a_repost_gets_a_note_with_working_buttons_and_reposts_is_admin_only(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    data = jpeg("doom", 60)
+    first = await server.post_image(ALICE, data)
+    await server.reply_to(first)
+    again = await server.post_image(CURATOR, data)
+    await server.wait_for(lambda: len(server.replies_to(again)) == 2)
+    [note] = [r for r in server.replies_to(again) if r.content.startswith("Repost")]
+    [answer] = [r for r in server.replies_to(again) if r is not note]
+    assert LABEL_TEXT.match(answer.content) and not server.replies_to(first)[1:]
+    assert note.buttons and all(b["custom_id"].startswith("r:") for b in note.buttons)
+    refused = await server.answer(await server.press(ALICE, note, note.buttons[0]["custom_id"]))
+    assert refused.ephemeral and "admins" in (refused.content or "").lower()
+    pressed = await server.answer(await server.press(MOD, note, note.buttons[0]["custom_id"]))
+    assert pressed.authorization is None and pressed.kind in (4, 7)
+    off = await server.answer(await server.slash(ALICE, "reposts", setting="off"))
+    assert off.ephemeral and (off.content or "").startswith("Only admins")
+    done = await server.answer(await server.slash(MOD, "reposts", setting="off"))
+    assert (done.content or "") == "Reposts: off."
+    third = await server.post_image(ALICE, data)
+    await server.reply_to(third)  # a note would have come before the label reply
+    assert len(server.replies_to(third)) == 1

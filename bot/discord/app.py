@@ -22,10 +22,10 @@ from bot.core.messages import (
     Reply,
 )
 from bot.core.replies import ReplyIndex, SentReply
-from bot.core.service import MemeService
+from bot.core.service import MemeService, parse_payload
 from bot.discord.commands import add_commands
 from bot.discord.media import image_attachments
-from bot.discord.views import LabelButton, label_view
+from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,21 +129,37 @@ class DiscordHandlers:
         async with self._slots:
             for attachment in found:
                 post = ImagePost(chat=chat, message_id=str(message.id), author=actor(message.author),
-                                 attachment=attachment, posted_at=message.created_at)
+                                 attachment=attachment, posted_at=message.created_at,
+                                 caption=message.clean_content or None)
                 outcome = await self.service.handle_post(post)
-                if outcome.reply is not None:
+                if outcome.removed is not None and await self._delete(message):
+                    await self._send(message.channel.id, outcome.removed.text, NO_MENTIONS,
+                                     label_view(outcome.removed))
+                    return
+                if outcome.repost is not None:  # not remembered: corrections edit the label
+                    await self._reply(message, outcome.repost, remember=False)
+                if outcome.reply is not None:  # last: once it is there, the meme is answered
                     await self._reply(message, outcome.reply)
                 if outcome.admin_log and self.config.admin_channel_id is not None:
                     await self._send(self.config.admin_channel_id, outcome.admin_log, NO_MENTIONS)
 
-    async def _reply(self, meme: discord.Message, reply: Reply) -> None:
+    async def _delete(self, meme: discord.Message) -> bool:
+        """Remove a repost; False where the bot may not (then it is only noted)."""
+        try:
+            await meme.delete()
+        except discord.HTTPException as exc:
+            log.info("repost %s in channel %s not removed: %s", meme.id, meme.channel.id, exc)
+            return False
+        return True
+
+    async def _reply(self, meme: discord.Message, reply: Reply, remember: bool = True) -> None:
         try:
             sent = await meme.reply(reply.text, view=label_view(reply) or discord.utils.MISSING,
                                     mention_author=False, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:  # e.g. no Send Messages in this channel
             log.warning("reply not sent in channel %s: %s", meme.channel.id, exc)
             return
-        if reply.post_id is not None:
+        if remember and reply.post_id is not None:
             self.replies.remember(reply.post_id, SentReply(meme.channel.id, sent.id, meme.id))
 
     # ------------------------------------------------------------------- buttons, reactions
@@ -161,7 +177,8 @@ class DiscordHandlers:
         await interaction.response.edit_message(content=outcome.reply.text,
                                                 view=label_view(outcome.reply))
         message = interaction.message
-        if message is not None and outcome.post_id is not None:
+        is_label_reply = parse_payload(payload) is not None  # not a repost note
+        if message is not None and outcome.post_id is not None and is_label_reply:
             meme = message.reference.message_id if message.reference else None
             self.replies.remember(outcome.post_id,
                                   SentReply(message.channel.id, message.id, meme or 0))
@@ -244,12 +261,13 @@ class DiscordHandlers:
         if admin is not None and admin not in told:
             await self._send(admin, report.text, NO_MENTIONS)
 
-    async def _send(self, channel_id: int, text: str, mentions: discord.AllowedMentions) -> bool:
+    async def _send(self, channel_id: int, text: str, mentions: discord.AllowedMentions,
+                    view: discord.ui.View | None = None) -> bool:
         channel = self.client.get_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             return False  # another shard's guild, or a channel the bot cannot see
         try:
-            await channel.send(text, allowed_mentions=mentions)
+            await channel.send(text, allowed_mentions=mentions, view=view or discord.utils.MISSING)
         except discord.HTTPException as exc:
             log.warning("message not sent to channel %s: %s", channel_id, exc)
             return False
@@ -277,7 +295,7 @@ class MemeClient(discord.AutoShardedClient):
 
     async def setup_hook(self) -> None:
         # Presses on any earlier reply (before a restart, from another process) land here.
-        self.add_dynamic_items(LabelButton)
+        self.add_dynamic_items(*BUTTON_KINDS)
         await self.sync_commands()
 
     async def sync_commands(self) -> None:

@@ -43,6 +43,12 @@ def add_commands(tree: app_commands.CommandTree, handler: CommandHandler) -> Non
     async def addlabel(interaction: discord.Interaction, name: str) -> None:
         await handler.on_command(interaction, "addlabel", (name,))
 
+    @tree.command(name="reposts", description="Admins: what happens to reposts here")
+    @app_commands.describe(setting="off, note, delete, window DAYS or window default "
+                                   "(empty: the current setting)")
+    async def reposts(interaction: discord.Interaction, setting: str | None = None) -> None:
+        await handler.on_command(interaction, "reposts", tuple((setting or "").split()))
+
     @tree.command(name="rollback", description="Admins: serve an earlier model version")
     @app_commands.describe(version="the version to serve (default: the previous one)")
     async def rollback(interaction: discord.Interaction, version: str | None = None) -> None:

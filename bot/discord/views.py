@@ -1,7 +1,7 @@
 """The label buttons under a reply: `discord.ui` components that survive restarts.
 
-Each button's custom_id is the core's button payload. `LabelButton` is a `DynamicItem`
-registered once at start, so a press on any reply, however old and whichever process sent
+Each button's custom_id is the core's button payload. `LabelButton` and `RepostButton` are
+`DynamicItem`s registered once at start, so a press on any reply, however old and whichever process sent
 it, reaches the handler, and no per-message view is kept in memory.
 """
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from bot.core.messages import Reply
+from bot.core.moderation import REPOST_PAYLOAD_PATTERN
 from bot.core.service import PAYLOAD_PATTERN
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ class HasButtonHandler(Protocol):
     handlers: ButtonHandler
 
 
-class LabelButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                  template=f"^{PAYLOAD_PATTERN}$"):
+class CoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template="^$"):
+    """A button whose payload the core handles (`MemeService.handle_button`)."""
+
     def __init__(self, text: str, payload: str, current: bool = False) -> None:
         style = discord.ButtonStyle.primary if current else discord.ButtonStyle.secondary
         super().__init__(discord.ui.Button(label=text[:MAX_LABEL], custom_id=payload,
@@ -40,7 +42,7 @@ class LabelButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str],
         /,
-    ) -> LabelButton:
+    ) -> CoreButton:
         label = item.label if isinstance(item, discord.ui.Button) else None
         return cls(label or "", match.group(0))
 
@@ -49,12 +51,25 @@ class LabelButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
         await client.handlers.on_button(interaction, self.item.custom_id or "")
 
 
+class LabelButton(CoreButton, template=f"^{PAYLOAD_PATTERN}$"):
+    """Sets the meme's label."""
+
+
+class RepostButton(CoreButton, template=f"^{REPOST_PAYLOAD_PATTERN}$"):
+    """Under a repost note: "not a repost" / "exempt"."""
+
+
+BUTTON_KINDS = (LabelButton, RepostButton)
+
+
 def label_view(reply: Reply) -> discord.ui.View | None:
     """The buttons of `reply`, or None for a reply without any."""
     if not reply.buttons:
         return None
     view = discord.ui.View(timeout=None)
     for button in reply.buttons[:MAX_BUTTONS]:
-        view.add_item(LabelButton(button.text, button.payload,
-                                  current=button.current))
+        kind = next((k for k in BUTTON_KINDS
+                     if k.__discord_ui_compiled_template__.match(button.payload)), None)
+        if kind is not None:  # a payload no pattern routes would be a dead button
+            view.add_item(kind(button.text, button.payload, current=button.current))
     return view
