@@ -43,9 +43,24 @@ async def current_revision(db: Database) -> str | None:
         )
 
 
+class _StartupChatter(logging.Filter):
+    """Alembic says which dialect it uses on every start ("Context impl SQLiteImpl.", "Will
+    assume non-transactional DDL."): noise in the bot's and the trainer's logs at each start.
+    Lines of an actual migration ("Running upgrade 0001 -> 0002") still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+_CHATTER = _StartupChatter()
+
+
 def _upgrade(connection: Connection, revision: str) -> None:
     # Alembic announces each of its plugins at INFO on every start: noise in the bot's log.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if _CHATTER not in migration_log.filters:
+        migration_log.addFilter(_CHATTER)
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

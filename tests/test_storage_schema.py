@@ -38,6 +38,21 @@ async def test_reopening_does_not_migrate_again(open_storage) -> None:
     assert {lb.name for lb in await second.list_labels()} >= {"genshin", "doom"}
 
 
+async def test_start_up_logs_migrations_but_not_alembic_chatter(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="alembic")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    first = await Storage.open(url, tmp_path / "blobs")
+    await first.close()
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+    assert any(m.startswith("Running upgrade") for m in messages)  # a real migration is news
+    caplog.clear()
+    again = await Storage.open(url, tmp_path / "blobs")
+    await again.close()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []  # every start: silence
+
+
 async def test_sqlite_pragmas(tmp_path: Path) -> None:
     storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'db' / 'x.db'}", tmp_path)
     try:
