@@ -207,9 +207,14 @@ async def test_200_memes_at_once_are_all_answered_and_stored(
 ) -> None:
     images = [jpeg(("doom", "animal_crossing", "other")[i % 3], 100 + i) for i in range(200)]
     memes = [server.post_photo(CHAT, ALICE, data) for data in images]
-    await server.wait_for(lambda: len(server.sent) >= 200, timeout=60)
+    # Generated pictures of one class look alike to the tiny model: some may also get a
+    # repost note; every meme gets exactly one label reply.
+    def labelled() -> list[Any]:
+        return [s for s in server.sent if not s.text.startswith("Repost")]
+
+    await server.wait_for(lambda: len(labelled()) >= 200, timeout=60)
     for meme in memes:
-        [reply] = server.replies_to(meme)
+        [reply] = [r for r in server.replies_to(meme) if not r.text.startswith("Repost")]
         assert LABEL_TEXT.match(reply.text), reply.text
     stats = await bot.storage.stats()
     assert stats.memes_seen == 200
