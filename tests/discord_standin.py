@@ -166,7 +166,8 @@ class DiscordStandIn(StandInServer):
         self.calls: list[str] = []
         self.event_times: dict[int, float] = {}  # message id -> when its MESSAGE_CREATE left
         self._interactions: dict[int, dict[str, Any]] = {}  # id -> payload (+ "answered")
-        self.send_delay_s = 0.0  # a slow Discord: every message create waits this long
+        self.sends_open = asyncio.Event()  # cleared: Discord stalls every message create
+        self.sends_open.set()
         self.rate_limit_next_sends = 0  # answer this many message creates with 429 first
         self.rate_limited = 0
         self._routes = self._route_table()
@@ -268,8 +269,7 @@ class DiscordStandIn(StandInServer):
 
     async def _r_create_message(self, request: web.Request, channel: str) -> Any:
         payload = await _payload(request)
-        if self.send_delay_s:
-            await asyncio.sleep(self.send_delay_s)
+        await self.sends_open.wait()
         if self.rate_limit_next_sends > 0:
             self.rate_limit_next_sends -= 1
             self.rate_limited += 1
