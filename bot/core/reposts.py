@@ -38,6 +38,15 @@ SYNC_BATCH = 50_000
 # One query at a time needs no OpenMP team: on a small shared host its spinning threads cost
 # more than they give (a 100k search: 59 ms with 2 threads, 24 ms with 1, under load).
 SEARCH_THREADS = 1
+# Up to IVF_FROM embeddings a chat is searched exactly (flat); beyond, an inverted-file index
+# (k-means cells, trained once on the chat's own vectors) scans NPROBE of its cells: a million
+# vectors cost a few milliseconds instead of a full scan, and a near-copy (cosine >= 0.85)
+# lands in one of the nearest cells.
+IVF_FROM = 50_000
+IVF_TRAIN = 65_536  # vectors the cells are trained on
+NPROBE = 16
+MAX_CELLS = 1024  # at 1M vectors a search scans NPROBE/MAX_CELLS = 1.6% of them
+KMEANS_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class ChatEmbeddings:
         self._key = (platform, chat_id, space)
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(EMBEDDING_DIM))
         self._last_post = 0
+        self._is_ivf = False
         self._lock = asyncio.Lock()
 
     @property
@@ -77,10 +87,14 @@ class ChatEmbeddings:
             )
             if rows:
                 ids = np.fromiter((post_id for post_id, _ in rows), dtype=np.int64)
-                self._index.add_with_ids(unpack([blob for _, blob in rows]), ids)
+                vectors = unpack([blob for _, blob in rows])
+                await asyncio.to_thread(self._index.add_with_ids, vectors, ids)
                 self._last_post = int(ids[-1])
             if len(rows) < SYNC_BATCH:
-                return
+                break
+        if self._index.ntotal >= IVF_FROM and not self._is_ivf:
+            self._index = await asyncio.to_thread(_to_ivf, self._index)
+            self._is_ivf = True
 
     async def search(self, vector: np.ndarray, k: int = NEIGHBOURS) -> list[tuple[int, float]]:
         """(post id, cosine) of the nearest stored embeddings, nearest first."""
@@ -91,6 +105,24 @@ class ChatEmbeddings:
             query = project(vector)
             scores, ids = await asyncio.to_thread(self._index.search, query, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def _to_ivf(flat: faiss.IndexIDMap2) -> faiss.IndexIDMap2:
+    """The same vectors and ids in an inverted-file index (cells ~ 4 * sqrt(n), at most
+    MAX_CELLS)."""
+    n = int(flat.ntotal)
+    vectors = faiss.downcast_index(flat.index).reconstruct_n(0, n)
+    ids = faiss.vector_to_array(flat.id_map).astype(np.int64)
+    cells = min(int(4 * np.sqrt(n)), MAX_CELLS)
+    quantizer = faiss.IndexFlatIP(EMBEDDING_DIM)
+    ivf = faiss.IndexIVFFlat(quantizer, EMBEDDING_DIM, cells, faiss.METRIC_INNER_PRODUCT)
+    ivf.cp.niter = KMEANS_ITERATIONS  # rough cells are enough: NPROBE of them are scanned
+    sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN), replace=False)
+    ivf.train(vectors[np.sort(sample)])
+    ivf.nprobe = NPROBE
+    index = faiss.IndexIDMap2(ivf)
+    index.add_with_ids(vectors, ids)
+    return index
 
 
 class EmbeddingIndexes:
