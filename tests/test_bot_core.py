@@ -138,18 +138,39 @@ class FakeClassifier:
 
     def __init__(self) -> None:
         self.batches: list[list[bytes]] = []
+        self.captions: list[list[str | None]] = []
         self.gate = threading.Event()
         self.gate.set()
 
-    def predict(self, images: Sequence[bytes]) -> list[Prediction | PredictionError]:
+    def predict(self, images: Sequence[bytes], *, captions: Sequence[str | None] | None = None
+                ) -> list[Prediction | PredictionError]:
         self.gate.wait(10)
         self.batches.append(list(images))
+        self.captions.append(list(captions) if captions is not None else [None] * len(images))
         return [
             PredictionError("not an image") if image == b"bad" else Prediction(
                 label="doom", confidence=0.9, probabilities={"doom": 0.9}, ood_score=0.0,
                 is_ood=False, model_version=self.version)
             for image in images
         ]
+
+
+async def test_queue_hands_each_image_its_own_caption() -> None:
+    fake = FakeClassifier()
+    fake.gate.clear()  # hold the worker so that the three wait and go as one batch
+    queue = ClassifyQueue(ModelHolder(fake), max_pending=50, threads=1, batch_size=8)  # type: ignore[arg-type]
+    await queue.start()
+    try:
+        first = asyncio.create_task(queue.classify(b"first", "rip and tear"))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.create_task(queue.classify(b"w%d" % i, c)) for i, c in enumerate(["nook", None])]
+        await asyncio.sleep(0.05)
+        fake.gate.set()
+        await asyncio.gather(first, *rest)
+    finally:
+        await queue.stop()
+    pairs = [(img, cap) for batch, caps in zip(fake.batches, fake.captions) for img, cap in zip(batch, caps)]
+    assert pairs == [(b"first", "rip and tear"), (b"w0", "nook"), (b"w1", None)]
 
 
 async def test_queue_classifies_in_order_and_batches_what_waits() -> None:
@@ -164,6 +185,7 @@ async def test_queue_classifies_in_order_and_batches_what_waits() -> None:
     flat = [image for batch in fake.batches for image in batch]
     assert flat == [b"%d" % i for i in range(10)]
     assert max(len(b) for b in fake.batches) == 4
+    assert all(c is None for batch in fake.captions for c in batch)  # no words posted, none passed
 
 
 async def test_a_full_queue_says_so_and_drops_nothing_it_accepted() -> None:
