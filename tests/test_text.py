@@ -135,11 +135,17 @@ def test_training_fits_and_ships_the_word_model(tmp_path: Path) -> None:
     cache.mkdir()
     ocr = {hashlib.sha256(p.read_bytes()).hexdigest(): said[p.parent.name] for p in data.rglob("*.jpg")}
     (cache / "ocr.json").write_text(json.dumps(ocr))  # what Tesseract would have read
+    # the posts' titles: words Tesseract never read, learned beside the OCR words
+    titles = {"doom": "praise the marine", "animal_crossing": "blathers the owl", "other": ""}
+    (data / "MANIFEST.csv").write_text("path,label,caption\n" + "".join(
+        f"{p.relative_to(data)},{p.parent.name},{titles[p.parent.name]}\n" for p in sorted(data.rglob("*.jpg"))))
     result = train(TrainConfig(data_dir=data, model_dir=tmp_path / "models", cache_dir=cache, input_size=64,
                                int8=False, progress=False, threads=2))
     tm = TextModel.load(result.model_path)
     assert tm is not None and (tm.negative, tm.positive) == ("animal_crossing", "doom")
     assert tm.weights["slayer"] > 0 > tm.weights["nook"]
+    assert tm.weights["marine"] > 0 > tm.weights["blathers"]
+    assert 0 < tm.metrics["training_captions"] <= len(list(data.rglob("*.jpg")))
     assert result.meta.metrics["text"]["memes_with_text"] >= 20
     assert result.meta.metrics["test"]["game_accuracy"] == 1.0
     no_text = train(TrainConfig(data_dir=data, model_dir=tmp_path / "m2", cache_dir=cache, input_size=64,
