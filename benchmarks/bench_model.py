@@ -190,7 +190,7 @@ def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:
             tmf = fitted(inner.train, with_captions)
             for k in kinds:
                 cv_acc[k].append(compute_metrics(items(te_g, predict(f, xs(te_g), texts(te_g, k), tmf)), labels)["game_accuracy"])
-        name = "OCR + captions" if with_captions else "OCR (default)"
+        name = "OCR + titles (default)" if with_captions else "OCR alone (before)"
         print(f"{name:<22} " + " ".join(f"{pct(a):>20} {pct(np.mean(cv_acc[k])):>6}" for a, k in zip(test, kinds)))
 
 
