@@ -110,6 +110,7 @@ class SentMessage:
     sent_at: float
     flags: int = 0
     edits: list[str] = field(default_factory=list)
+    files: list[bytes] = field(default_factory=list)  # uploaded with the message
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -161,6 +162,8 @@ class DiscordStandIn(StandInServer):
         self.files: dict[str, bytes] = {}  # attachment path -> bytes
         self.downloads = 0
         self.sent: list[SentMessage] = []
+        self.posted: set[int] = set()  # ids of members' messages (post)
+        self.deleted: list[tuple[int, int]] = []  # (channel, message) removed by the bot
         self.answers: list[InteractionAnswer] = []
         self.synced: dict[int | None, list[dict[str, Any]]] = {}  # guild (None: global) -> cmds
         self.calls: list[str] = []
@@ -213,6 +216,7 @@ class DiscordStandIn(StandInServer):
             ("PUT", r"applications/(?P<app>\d+)/guilds/(?P<guild>\d+)/commands", self._r_sync),
             ("POST", r"channels/(?P<channel>\d+)/messages", self._r_create_message),
             ("PATCH", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._r_edit),
+            ("DELETE", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._r_delete),
             ("POST", r"interactions/(?P<id>\d+)/(?P<token>[^/]+)/callback", self._r_callback),
             ("POST", r"webhooks/(?P<app>\d+)/(?P<token>[^/]+)", self._r_followup),
         ]
@@ -285,9 +289,19 @@ class DiscordStandIn(StandInServer):
             reply_to=int(reference["message_id"]) if reference.get("message_id") else None,
             components=payload.get("components") or [],
             sent_at=time.perf_counter(),
+            files=await _files(request),
         )
         self.sent.append(sent)
         return self.message_json(sent)
+
+    async def _r_delete(self, request: web.Request, channel: str, message: str) -> web.Response:
+        sent = self.find_sent(int(message))
+        if sent is not None and sent.channel_id == int(channel):
+            self.sent.remove(sent)
+        elif int(message) not in self.posted:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        self.deleted.append((int(channel), int(message)))
+        return web.Response(status=204)
 
     async def _r_edit(self, request: web.Request, channel: str, message: str) -> Any:
         payload = await _payload(request)
@@ -546,6 +560,7 @@ class DiscordStandIn(StandInServer):
                              attachments=attachments or [], embeds=embeds or [])
         data["member"] = author.member(with_user=False)
         self.event_times[message_id] = time.perf_counter()
+        self.posted.add(message_id)
         await self.dispatch("MESSAGE_CREATE", data)
         return message_id
 
@@ -636,6 +651,15 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     # discord.py decodes JSON only under exactly this Content-Type (no "; charset=...").
     return web.Response(body=json.dumps(body).encode(), status=status,
                         headers={"Content-Type": "application/json", **(headers or {})})
+
+
+async def _files(request: web.Request) -> list[bytes]:
+    """The files of a multipart message (discord.py names them files[0], files[1], ...)."""
+    if request.content_type != "multipart/form-data":
+        return []
+    form = await request.post()  # cached by aiohttp: _payload read the same form
+    return [field.file.read() for name, field in form.items() if name.startswith("files[")
+            and hasattr(field, "file")]
 
 
 async def _payload(request: web.Request) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from tests.discord_standin import (
     ADMIN_CHANNEL_ID,
     BOT_ID,
     CHANNEL_ID,
+    GUILD_ID,
     MEME_ADMIN_ROLE,
     MEME_ADMIN_ROLE_ID,
     MOD_ROLE_ID,
@@ -473,3 +474,43 @@ async def test_a_repost_gets_a_note_with_working_buttons_and_reposts_is_admin_on
     third = await server.post_image(ALICE, data)
     await server.reply_to(third)  # a note would have come before the label reply
     assert len(server.replies_to(third)) == 1
+
+
+# ----------------------------------------------------------------------------- sorting
+
+
+async def test_sort_copies_a_decided_meme_once_and_a_correction_moves_it(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
+    refused = await server.answer(await server.slash(ALICE, "sort", label="doom", place=f"<#{OTHER_CHANNEL_ID}>"))
+    assert refused.ephemeral and (refused.content or "").startswith("Only admins")
+    for label, place in (("doom", f"<#{OTHER_CHANNEL_ID}>"), ("animal_crossing", str(ADMIN_CHANNEL_ID))):
+        done = await server.answer(await server.slash(MOD, "sort", label=label, place=place))
+        assert place in (done.content or ""), done.content
+    listed = await server.answer(await server.slash(MOD, "sort"))
+    assert "Doom" in (listed.content or "") and "Animal Crossing" in (listed.content or "")
+
+    data = jpeg("doom", 71)
+    meme = await server.post_image(ALICE, data)
+    reply = await server.reply_to(meme)
+
+    def copies(channel: int) -> list[SentMessage]:
+        return [s for s in server.sent if s.channel_id == channel and s.files]
+
+    # an admin decides doom: one copy in the doom place, the image itself, linking back
+    await server.answer(await server.press(MOD, reply, button(reply, "doom")))
+    [copy] = await server.wait_for(lambda: copies(OTHER_CHANNEL_ID))
+    assert copy.files == [data]
+    assert f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{meme}" in copy.content
+    assert "Doom" in copy.content
+    await server.answer(await server.press(MOD, reply, button(reply, "other")))  # not sorted
+    await server.answer(await server.press(MOD, reply, button(reply, "doom")))  # back to doom
+    assert len(copies(OTHER_CHANNEL_ID)) == 1  # still one copy there, never two
+    # a correction to Animal Crossing moves the copy
+    await server.answer(await server.press(MOD, reply, button(reply, "animal_crossing")))
+    [moved] = await server.wait_for(lambda: copies(ADMIN_CHANNEL_ID))
+    assert moved.files == [data] and "Animal Crossing" in moved.content
+    assert not copies(OTHER_CHANNEL_ID) and (OTHER_CHANNEL_ID, copy.message_id) in server.deleted
+    off = await server.answer(await server.slash(MOD, "sort", label="off"))
+    assert (off.content or "").startswith("Sorting is off")
+    assert not server.unexpected

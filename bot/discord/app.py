@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 from discord import app_commands
@@ -25,13 +26,13 @@ from bot.core.replies import ReplyIndex, SentReply
 from bot.core.service import MemeService, parse_payload
 from bot.discord.commands import add_commands
 from bot.discord.media import image_attachments
+from bot.discord.outbox import NO_MENTIONS, DiscordOutbox
 from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-NO_MENTIONS = discord.AllowedMentions.none()
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,13 @@ class DiscordHandlers:
         self.service = service
         self.config = config
         self.replies = ReplyIndex()
+        self.outbox = DiscordOutbox(client, self._image_of)
         # discord.py runs every event as its own task: bound the memes in flight at once
         # (each holds a download and a decoded image), the rest wait their turn.
         self._slots = asyncio.Semaphore(config.concurrent_updates)
+
+    async def _image_of(self, post_id: int) -> Path:
+        return (await self.service.storage.get_post(post_id)).image.path
 
     def admin_check(self, member: discord.abc.User | None,
                     permissions: discord.Permissions | None) -> PlatformAdminCheck:
@@ -131,7 +136,7 @@ class DiscordHandlers:
                 post = ImagePost(chat=chat, message_id=str(message.id), author=actor(message.author),
                                  attachment=attachment, posted_at=message.created_at,
                                  caption=message.clean_content or None)
-                outcome = await self.service.handle_post(post)
+                outcome = await self.service.handle_post(post, self.outbox)
                 if outcome.removed is not None and await self._delete(message):
                     await self._send(message.channel.id, outcome.removed.text, NO_MENTIONS,
                                      label_view(outcome.removed))
@@ -170,6 +175,7 @@ class DiscordHandlers:
             actor(interaction.user),
             payload,
             self.admin_check(interaction.user, interaction.permissions),
+            self.outbox,
         )
         if outcome.reply is None:  # refused or stale: only the presser sees why
             await interaction.response.send_message(outcome.notice, ephemeral=True)
@@ -200,6 +206,7 @@ class DiscordHandlers:
             str(meme_id),
             [str(event.emoji)],
             self.admin_check(member, channel.permissions_for(member)),
+            self.outbox,
         )
         if outcome is not None:
             await self._show_correction(channel, meme_id, outcome)

@@ -49,6 +49,12 @@ def add_commands(tree: app_commands.CommandTree, handler: CommandHandler) -> Non
     async def reposts(interaction: discord.Interaction, setting: str | None = None) -> None:
         await handler.on_command(interaction, "reposts", tuple((setting or "").split()))
 
+    @tree.command(name="sort", description="Admins: copy a label's memes into a channel or thread")
+    @app_commands.describe(label="a label (/labels), or off to stop all sorting (empty: list the places)",
+                           place="a channel or thread (type # to pick one), or off")
+    async def sort(interaction: discord.Interaction, label: str | None = None, place: str | None = None) -> None:
+        await handler.on_command(interaction, "sort", tuple(a for a in (label, place) if a))
+
     @tree.command(name="rollback", description="Admins: serve an earlier model version")
     @app_commands.describe(version="the version to serve (default: the previous one)")
     async def rollback(interaction: discord.Interaction, version: str | None = None) -> None:
