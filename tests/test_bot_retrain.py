@@ -302,13 +302,13 @@ async def test_hot_swap_finishes_memes_in_flight_on_the_old_model_and_drops_none
         on_old: list[bytes] = []  # images the old model labelled
         old_calls_after_swap = 0
 
-        def slow_predict(images: Any) -> Any:
+        def slow_predict(images: Any, **kw: Any) -> Any:
             nonlocal old_calls_after_swap
             old_calls_after_swap += swapped_now.is_set()
             on_old.extend(images)
             in_predict.set()
             release.wait(30)
-            return real_predict(images)
+            return real_predict(images, **kw)
 
         old.predict = slow_predict  # type: ignore[method-assign]
         folder = clone_version(models, "v-swapped")
