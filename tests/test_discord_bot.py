@@ -514,3 +514,18 @@ async def test_sort_copies_a_decided_meme_once_and_a_correction_moves_it(
     off = await server.answer(await server.slash(MOD, "sort", label="off"))
     assert (off.content or "").startswith("Sorting is off")
     assert not server.unexpected
+
+
+async def test_delete_mode_removes_a_repost_and_says_so(server: DiscordStandIn, bot: CoreRuntime) -> None:
+    done = await server.answer(await server.slash(MOD, "reposts", setting="delete"))
+    assert "delete" in (done.content or "").lower(), done.content
+    data = jpeg("doom", 81)
+    first = await server.post_image(ALICE, data)
+    await server.reply_to(first)
+    again = await server.post_image(CURATOR, data)
+    await server.wait_for(lambda: (CHANNEL_ID, again) in server.deleted)
+    [note] = await server.wait_for(lambda: [s for s in server.sent if s.channel_id == CHANNEL_ID
+                                            and s.content.startswith("Removed a repost")])
+    assert note.content.startswith("Removed a repost by Curator: first posted by Alice")
+    assert (CHANNEL_ID, first) not in server.deleted and not server.replies_to(again)
+    assert not server.unexpected
