@@ -3,7 +3,6 @@ stand-in, real SQLite storage and a real (tiny) trained model."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,24 +20,10 @@ from tests.imagegen import (
     with_caption_bar,
     with_meme_text,
 )
-from tests.telegram_standin import TelegramStandIn, running_bot, standin
-from tests.test_telegram_bot import ALICE, BOB, CHAT, make_settings, stored_post
+from tests.telegram_standin import TelegramStandIn, running_bot
+from tests.test_telegram_bot import ALICE, BOB, CHAT, bot, make_settings, server, stored_post  # noqa: F401 (fixtures)
 
 CAROL = {"id": 44, "is_bot": False, "first_name": "Carol", "username": "carol"}
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[TelegramStandIn]:
-    async with standin() as s:
-        s.members[(CHAT["id"], BOB["id"])] = "administrator"
-        yield s
-
-
-@pytest.fixture
-async def bot(server: TelegramStandIn, tmp_path: Path, tiny_model: Path
-              ) -> AsyncIterator[CoreRuntime]:
-    async with running_bot(server, make_settings(server, tmp_path, tiny_model)) as runtime:
-        yield runtime
 
 
 def meme(seed: int, words: str = "one does not simply") -> Any:
