@@ -264,3 +264,49 @@ async def test_retrain_from_the_console_then_roll_back(
     assert runtime.models.current.version == old
     assert (await runtime.storage.active_model_version()).version == old
     assert not page.js_errors
+
+
+async def test_admin_judges_a_repost_and_sorts_memes_into_a_tab(
+    browser: Any, console: ConsoleServer, runtime: CoreRuntime
+) -> None:
+    admin = await new_page(browser, console, admin=True)
+    await admin.locator("#feed[aria-busy=false]").wait_for(state="attached")
+    # sorting: doom memes go to the tab "slayers"; the list shows it, the tab picker offers it
+    await admin.select_option("#sort-label", "doom")
+    await admin.fill("#sort-tab", "slayers")
+    await admin.click("#sort-form button[type=submit]")
+    await async_api.expect(admin.locator("#places li[data-label=doom]")).to_contain_text("slayers")
+    assert (await runtime.storage.chat_settings("console", "channel")).sort_places == {"doom": "slayers"}
+
+    data = jpeg("doom", 77)
+    await admin.set_input_files("#file", files=[upload_file("first.jpg", data)])
+    cards = admin.locator("#feed article.card[data-post-id]")
+    await async_api.expect(cards).to_have_count(1)
+    await admin.set_input_files("#file", files=[upload_file("again.jpg", data)])
+    await async_api.expect(cards).to_have_count(2)
+    repost = admin.locator("#feed article.card .repost")
+    await async_api.expect(repost).to_contain_text("Repost: first posted by")
+    flagged = int(await cards.first.get_attribute("data-post-id") or 0)
+    await repost.get_by_role("button", name="Not a repost").click()
+    await async_api.expect(admin.locator("#feed .repost")).to_have_count(0)
+    [mark] = await runtime.storage.repost_marks([flagged])
+    assert mark.kind.value == "not_repost" and mark.admin_id == "console:admin"
+
+    # an admin decides the first meme is doom: it is copied into its tab, once
+    first = cards.last
+    first_id = int(await first.get_attribute("data-post-id") or 0)
+    await first.locator('button[data-label="doom"]').click()
+    await async_api.expect(admin.locator(f'#feed article[data-post-id="{first_id}"] button[data-label="doom"]')
+                           ).to_have_attribute("aria-pressed", "true")
+    await admin.select_option("#tab-pick", "slayers")
+    await async_api.expect(admin.locator(f'#sorted article[data-post-id="{first_id}"]')).to_have_count(1)
+
+    # reposts off from the page; stop sorting doom
+    await admin.select_option("#repost-mode", "off")
+    await async_api.expect(admin.locator("#status")).to_contain_text("Reposts: off")
+    assert (await runtime.storage.chat_settings("console", "channel")).repost_mode == "off"
+    await admin.get_by_role("button", name="Stop sorting Doom").click()
+    await async_api.expect(admin.locator("#places")).to_contain_text("Nothing is sorted yet")
+    viewer = await new_page(browser, console, admin=False)
+    await async_api.expect(viewer.locator("#moderation")).to_be_hidden()  # admins only
+    assert not admin.js_errors and not viewer.js_errors

@@ -471,7 +471,7 @@ class Console:
 
     async def sort_places(self, request: web.Request) -> web.Response:
         settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
-        return web.json_response({"places": settings.sort_places})
+        return web.json_response({"places": settings.sort_places, "repost_mode": settings.repost_mode})
 
     async def set_sort(self, request: web.Request) -> web.Response:
         """{"label": L, "tab": T} sorts L's memes into tab T; "tab": null stops sorting L."""

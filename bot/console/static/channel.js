@@ -113,6 +113,70 @@
     if (files.length) enqueue(files);
   });
 
+  // ------------------------------------------------------------- reposts and sorting
+  const places = document.getElementById("places");
+  const tabPick = document.getElementById("tab-pick");
+  const sorted = document.getElementById("sorted");
+  const sortLabel = document.getElementById("sort-label");
+  const repostMode = document.getElementById("repost-mode");
+
+  function showPlaces(map) {
+    places.replaceChildren();
+    const tabs = [...new Set(Object.values(map))].sort();
+    for (const [label, tab] of Object.entries(map).sort()) {
+      const li = el("li", { "data-label": label }, `${MB.labelName(label)} → ${tab} `);
+      li.append(el("button", { type: "button", class: "linkish admin-only", text: "Stop",
+        "aria-label": `Stop sorting ${MB.labelName(label)}`, onclick: () => setSort(label, null) }));
+      places.append(li);
+    }
+    if (!places.children.length) places.append(el("li", { class: "muted", text: "Nothing is sorted yet." }));
+    const chosen = tabPick.value;
+    tabPick.replaceChildren(el("option", { value: "", text: "(choose a tab)" }),
+      ...tabs.map((t) => el("option", { value: t, text: t })));
+    if (tabs.includes(chosen)) tabPick.value = chosen;
+  }
+
+  async function loadPlaces() {
+    const data = await api("/api/sort");
+    repostMode.value = data.repost_mode === "off" ? "off" : "note";
+    showPlaces(data.places);
+  }
+
+  async function setSort(label, tab) {
+    try {
+      const data = await api("/api/sort", { method: "POST", json: { label, tab } });
+      say(data.message, "ok");
+      showPlaces(data.places);
+    } catch (err) { say(err.message, "error"); }
+  }
+
+  async function showTab() {
+    sorted.replaceChildren();
+    if (!tabPick.value) return;
+    try {
+      const data = await api(`/api/sorted?tab=${encodeURIComponent(tabPick.value)}`);
+      for (const item of data.items) upsert(sorted, item, { prepend: false });
+      if (!data.items.length) sorted.append(el("p", { class: "muted", text: "No memes in this tab yet." }));
+    } catch (err) { say(err.message, "error"); }
+  }
+
+  document.getElementById("sort-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    setSort(sortLabel.value, document.getElementById("sort-tab").value.trim());
+  });
+  repostMode.addEventListener("change", async () => {
+    try {
+      const data = await api("/api/reposts", { method: "POST", json: { mode: repostMode.value } });
+      say(data.message, "ok");
+    } catch (err) { say(err.message, "error"); }
+  });
+  tabPick.addEventListener("change", showTab);
+
+  MB.onSession(() => {
+    sortLabel.replaceChildren(...state.labels.map((l) => el("option", { value: l.name, text: l.display })));
+    loadPlaces().catch((err) => say(err.message, "error"));
+  });
+
   MB.onSession(() => {
     document.getElementById("limit").textContent = state.maxUploadText;
     for (const item of items.values()) upsert(feed, item, { onChange: show });
@@ -122,6 +186,7 @@
     item: show,
     labels: (data) => { state.labels = data.labels; for (const item of items.values()) upsert(feed, item, { onChange: show }); },
     model: (data) => { state.serving = data.serving; document.getElementById("serving").textContent = data.serving; },
+    places: (data) => showPlaces(data.places),
   }, loadFeed);
 
   MB.loadSession().then(loadFeed).catch((err) => say(err.message, "error"));

@@ -128,6 +128,7 @@ const MB = (() => {
     const body = el("div", { class: "card-body" });
     body.append(el("p", { class: "label", text: item.text || "not labelled" }));
     if (item.caption) body.append(el("p", { class: "caption", text: item.caption }));
+    if (item.repost) body.append(repostNote(item, onChange));
     if (item.confidence !== null) {
       body.append(el("meter", {
         min: 0, max: 1, value: item.confidence, low: 0.6, optimum: 1,
@@ -144,6 +145,23 @@ const MB = (() => {
     if (state.admin) body.append(actions(item, current, onChange));
     node.append(body);
     return node;
+  }
+
+  function repostNote(item, onChange) {
+    const note = el("div", { class: "repost", role: "note" }, el("p", { text: item.repost.text }));
+    if (!state.admin) return note;
+    const judge = (action) => async () => {
+      try {
+        const data = await api(`/api/posts/${item.post_id}/repost`, {
+          method: "POST", json: { action, original_post_id: item.repost.original_post_id } });
+        say(data.notice, "ok");
+        if (onChange) onChange({ ...data.item, repost: null });
+      } catch (err) { say(err.message, "error"); }
+    };
+    note.append(
+      el("button", { type: "button", class: "linkish", text: "Not a repost", onclick: judge("not_repost") }),
+      el("button", { type: "button", class: "linkish", text: "Exempt this picture", onclick: judge("exempt") }));
+    return note;
   }
 
   function actions(item, current, onChange) {
