@@ -22,3 +22,13 @@ def read_captions(csv_path: Path) -> dict[Path, str]:
         path = Path(row["path"])
         out[(path if path.is_absolute() else csv_path.parent / path).resolve()] = row["caption"] or ""
     return out
+
+
+def dataset_captions(manifest: Path) -> dict[Path, str]:
+    """A dataset's captions, or none: a folder without a MANIFEST.csv, or one whose manifest
+    has no `caption` column (sources only), simply has no words posted with its images."""
+    if not manifest.is_file():
+        return {}
+    with manifest.open(newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    return read_captions(manifest) if {"path", "caption"} <= set(header) else {}

@@ -268,12 +268,11 @@ def evaluate_folder(model_path: Path, data_dir: Path, out_dir: Path | None = Non
                     with_captions: bool = True) -> EvalResult:
     """Every labelled image of data_dir through the serving Classifier; a MANIFEST.csv with a
     `caption` column supplies the words posted with each image (as a chat would)."""
-    from inference.captions import read_captions
+    from inference.captions import dataset_captions
     from model_training.data import class_root, list_labelled
 
     clf = Classifier(model_path)
-    manifest = class_root(data_dir) / "MANIFEST.csv"
-    captions = read_captions(manifest) if manifest.is_file() and with_captions else None
+    captions = dataset_captions(class_root(data_dir) / "MANIFEST.csv") if with_captions else None
     result = predict_files(clf, list_labelled(data_dir), progress=progress, captions=captions)
     result.metrics = compute_metrics(result.items, clf.labels, clf.meta.reject_label)
     result.metrics["model_version"] = clf.version

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from inference.captions import read_captions
+from inference.captions import dataset_captions
 from inference.classifier import Classifier
 from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta
 from inference.preprocess import PreprocessConfig
@@ -235,8 +235,7 @@ def _read_text(cfg: TrainConfig, splits: Splits, labels: list[str], folder: Path
     ocr = OcrCache(cfg.cache_dir)
     everything = splits.train + splits.val + splits.test + splits.holdout
     texts = ocr.read(everything, workers=cfg.threads or 2, progress=cfg.progress)
-    manifest = class_root(cfg.data_dir) / "MANIFEST.csv"
-    captions = read_captions(manifest) if manifest.is_file() else {}
+    captions = dataset_captions(class_root(cfg.data_dir) / "MANIFEST.csv")
     posted = [captions.get(s.path.resolve(), "") for s in splits.train]
     docs = [f"{read} {caption}".strip() for read, caption in zip(texts[: len(splits.train)], posted)]
     model = fit_text_model(docs, [s.label for s in splits.train], games[0], games[1])

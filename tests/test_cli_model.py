@@ -100,3 +100,13 @@ def test_evaluate_reads_the_manifest_captions(worded_model: Path, tmp_path: Path
     with_words = evaluate_folder(model, data, progress=False)
     assert with_words.metrics["captions_used"] == 8 and without.metrics["captions_used"] == 0
     assert with_words.metrics["game_accuracy"] == 1.0 >= without.metrics["game_accuracy"]
+
+
+def test_a_manifest_without_captions_means_none(tmp_path: Path) -> None:
+    from inference.captions import dataset_captions
+
+    assert dataset_captions(tmp_path / "MANIFEST.csv") == {}
+    (tmp_path / "MANIFEST.csv").write_text("path,label,source\na.jpg,doom,reddit\n")
+    assert dataset_captions(tmp_path / "MANIFEST.csv") == {}
+    (tmp_path / "MANIFEST.csv").write_text("path,label,caption\na.jpg,doom,rip and tear\n")
+    assert dataset_captions(tmp_path / "MANIFEST.csv") == {(tmp_path / "a.jpg").resolve(): "rip and tear"}
