@@ -326,18 +326,25 @@ def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int) ->
 # ----------------------------------------------------------------------------- (e)
 
 
-def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, steps=(0, 5, 20, 50)) -> list[tuple[str, ...]]:
+def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, steps=(0, 5, 20, 50),
+                      trained: Path | None = None) -> list[tuple[str, ...]]:
+    """`trained`: a models folder already trained with --holdout-source SOURCE (else one is)."""
     from inference.classifier import Classifier, Prediction
     from model_training.data import Sample, scan_folder, split
     from model_training.retrain import RetrainConfig, retrain
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-unseen-{source}-", dir=models.parent))
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES), "--model-dir", str(work), "--cache-dir", str(cache),
-                    "--holdout-source", source, "--threads", str(threads)], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if trained is not None:
+        shutil.copytree(trained, work, dirs_exist_ok=True)
+    else:
+        subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES), "--model-dir", str(work), "--cache-dir",
+                        str(cache), "--holdout-source", source, "--threads", str(threads)], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"   (e) {source}: model without it trained in {time.perf_counter() - t:.0f} s", flush=True)
     base = resolve_model_dir(work)
-    print(f"   (e) {source}: model without it trained in {time.perf_counter() - t:.0f} s", flush=True)
+    if ModelMeta.load(base).training.get("holdout_source") != source:
+        raise SystemExit(f"{base} was not trained with --holdout-source {source}")
     samples = scan_folder(MEMES, progress=False).samples
     held = sorted((s for s in samples if s.source == source), key=lambda s: s.sha256)
     test_games = [s for s in split(samples, seed=0, holdout_source=source).test if s.label != "other"]
@@ -359,6 +366,7 @@ def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, step
         kept = [isinstance(p, Prediction) and p.label != "other" for p in clf.predict([s.path for s in test_games])]
         rows.append((source, str(k), f"{100 * np.mean(caught):.1f}% (n={len(scored)})",
                      f"{100 * np.mean(kept):.1f}% (n={len(kept)})", verdict[:120]))
+        print("   (e) " + " | ".join(rows[-1]), flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return rows
 
@@ -430,6 +438,8 @@ def main() -> int:
     ap.add_argument("--skip-e", action="store_true")
     ap.add_argument("--unseen", default="programming-memes,game-snaps,pokemon-art",
                     help="(e): comma-separated 'other' sources to hold out and teach")
+    ap.add_argument("--unseen-trained", type=Path, default=None,
+                    help="(e), one source: a models folder already trained with --holdout-source it")
     ap.add_argument("--scale-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -460,7 +470,8 @@ def main() -> int:
         for row in rows_c:
             print("| " + " | ".join(row) + " |")
     if not args.skip_e:
-        rows_e = [row for src in args.unseen.split(",") for row in bench_unseen_kind(src, args.models, args.cache, args.threads)]
+        rows_e = [row for src in args.unseen.split(",")
+                  for row in bench_unseen_kind(src, args.models, args.cache, args.threads, trained=args.unseen_trained)]
         print("\n(e) an unseen kind of 'other' taught by admin corrections (fast path; words do not change 'other')")
         head = ("held-out source", "corrections", "rest of the source caught", "doom/AC test memes kept", "gate")
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
