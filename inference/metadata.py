@@ -18,6 +18,7 @@ META_FILE = "meta.json"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 OOD_FILE = "ood.npz"
+REPORT_FILE = "report.html"  # written by `memebot report` beside the model; the console serves it
 
 OODMethod = Literal[
     "energy", "knn", "mahalanobis", "p_other", "energy+knn", "p_other+energy", "p_other+energy+knn", "none"

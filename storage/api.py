@@ -17,6 +17,7 @@ from storage.base import Clock, utcnow
 from storage.blobs import BlobStore
 from storage.chats import ChatSettingsAPI
 from storage.db import Database
+from storage.intake import IntakeAPI
 from storage.jobs import RetrainJobsAPI
 from storage.model_versions import ModelVersionsAPI
 from storage.reposts import RepostsAPI
@@ -24,7 +25,7 @@ from storage.transfer_api import TransferAPI
 
 
 class Storage(
-    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI
+    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI
 ):
     """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
     repost fingerprints and marks, forwarded copies.

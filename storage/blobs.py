@@ -19,18 +19,9 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
+from bot.core.media import STORED_EXTENSIONS
 from storage.errors import BlobError
 
-# Pillow format name -> extension; anything else is refused rather than stored under a guess.
-EXTENSIONS = {
-    "JPEG": "jpg",
-    "PNG": "png",
-    "GIF": "gif",
-    "WEBP": "webp",
-    "BMP": "bmp",
-    "TIFF": "tiff",
-    "MPO": "jpg",  # multi-picture JPEG from phones
-}
 TEMP_PREFIX = ".tmp-"
 SHA256_NAME = re.compile(r"[0-9a-f]{64}")
 MAX_PIXELS = 50_000_000  # far above any meme; refuses decompression bombs before decoding
@@ -65,7 +56,8 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
         raise
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
         raise BlobError(f"the bytes are not a complete image: {exc}") from exc
-    extension = EXTENSIONS.get(fmt)
+    # Only the formats the bot reads; anything else is refused rather than stored under a guess.
+    extension = STORED_EXTENSIONS.get(fmt)
     if extension is None:
         raise BlobError(f"unsupported image format {fmt or 'unknown'!r}")
     return ImageInfo(

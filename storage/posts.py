@@ -13,6 +13,7 @@ from storage import convert, queries
 from storage.base import StorageBase, aware, get_row, require_labels
 from storage.blobs import inspect_image
 from storage.errors import InvalidInputError, LabelExistsError
+from storage.intake import NewPost, PostKey, PredictionValues, checked_post, insert_post
 from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
 from storage.records import Correction, CorrectionKind, GcReport, Label, Post, Prediction
 from storage.validation import (
@@ -46,58 +47,16 @@ class PostsAPI(StorageBase):
 
         Order matters for crash safety: the blob is durable before its row commits.
         """
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
-        message = check_id(message_id, "message id")
-        author = check_id(author_id, "author id")
-        if isinstance(attachment_index, bool) or not isinstance(attachment_index, int):
-            raise InvalidInputError("attachment index must be an integer")
-        if not 0 <= attachment_index < 1_000:
-            raise InvalidInputError(f"attachment index {attachment_index} is out of range")
-        posted = aware(posted_at, "posted_at") if posted_at else self._clock()
-        caption = check_caption(caption)
+        new = checked_post(NewPost(
+            key=PostKey.checked(platform, chat_id, message_id, attachment_index),
+            author_id=author_id, image=image, posted_at=posted_at, caption=caption,
+        ))
         info = await asyncio.to_thread(inspect_image, image)
         await asyncio.to_thread(self._blobs.put, image, info)
-
         async with self._db.write() as session:
-            now = self._clock()
-            await session.execute(
-                self._db.insert_ignore(ImageRow).values(
-                    sha256=info.sha256,
-                    format=info.format,
-                    extension=info.extension,
-                    width=info.width,
-                    height=info.height,
-                    byte_size=info.byte_size,
-                    first_seen=now,
-                )
-            )
-            inserted = await session.scalar(
-                self._db.insert_ignore(PostRow)
-                .values(
-                    platform=platform,
-                    chat_id=chat,
-                    message_id=message,
-                    attachment_index=attachment_index,
-                    author_id=author,
-                    posted_at=posted,
-                    image_sha256=info.sha256,
-                    created_at=now,
-                    caption=caption,
-                )
-                .returning(PostRow.id)
-            )
-            row = await session.scalar(
-                select(PostRow).where(
-                    PostRow.platform == platform,
-                    PostRow.chat_id == chat,
-                    PostRow.message_id == message,
-                    PostRow.attachment_index == attachment_index,
-                )
-            )
-            assert row is not None  # inserted above or by the earlier delivery
+            row, created = await insert_post(self, session, new, info)
             image_row = await session.get_one(ImageRow, row.image_sha256)
-            return convert.post(row, image_row, self._blobs, created=inserted is not None)
+            return convert.post(row, image_row, self._blobs, created=created)
 
     async def get_post(self, post_id: int) -> Post:
         async with self._db.read() as session:
@@ -139,24 +98,19 @@ class PostsAPI(StorageBase):
         latency_ms: float,
         ood_score: float | None = None,
     ) -> Prediction:
-        version = check_version(model_version)
-        label = check_label(label)
-        conf = check_probability(confidence, "confidence")
-        probs = {check_label(k): check_probability(v, f"probability of {k}") for k, v in
-                 dict(probabilities).items()}
-        latency = check_finite(latency_ms, "latency_ms")
-        ood = None if ood_score is None else check_finite(ood_score, "ood_score")
+        values = PredictionValues(model_version, label, confidence, dict(probabilities),
+                                  latency_ms, ood_score).checked()
         async with self._db.write() as session:
             await get_row(session, PostRow, post_id, "post")
-            await require_labels(session, [label])
+            await require_labels(session, [values.label])
             row = PredictionRow(
                 post_id=post_id,
-                model_version=version,
-                label=label,
-                confidence=conf,
-                ood_score=ood,
-                probabilities=probs,
-                latency_ms=latency,
+                model_version=values.model_version,
+                label=values.label,
+                confidence=values.confidence,
+                ood_score=values.ood_score,
+                probabilities=values.probabilities,
+                latency_ms=values.latency_ms,
                 created_at=self._clock(),
             )
             session.add(row)

@@ -4,9 +4,10 @@ quarters), admins' repost marks, and the one forwarded copy of each post."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, union, update
+from sqlalchemy import Select, delete, select, union, update
 
 from storage.base import StorageBase, aware, get_row
 from storage.errors import InvalidInputError
@@ -107,6 +108,52 @@ def _forward(row: ForwardRow) -> Forward:
     )
 
 
+@dataclass(frozen=True)
+class RepostCandidates:
+    by_hash: list[StoredFingerprint]  # posts sharing a hash quarter, oldest first
+    new_embeddings: list[tuple[int, bytes]]  # (post id, embedding) stored after the asked id
+
+
+def _hash_query(platform: str, chat: str, phashes: int | Sequence[int], since: datetime | None,
+                before_post: int | None) -> Select[tuple[FingerprintRow, str]]:
+    # One indexed equality lookup per quarter, united: an OR of the four would let the
+    # planner scan the whole chat through its (platform, chat_id) prefix instead.
+    matching = union(*(
+        select(FingerprintRow.post_id).where(
+            FingerprintRow.platform == platform, FingerprintRow.chat_id == chat, col == q
+        )
+        for phash in ([phashes] if isinstance(phashes, int) else phashes)
+        for col, q in zip(_band_columns(), bands(phash), strict=True)
+    )).subquery()
+    query = (
+        select(FingerprintRow, PostRow.message_id)
+        .join(matching, matching.c.post_id == FingerprintRow.post_id)
+        .join(PostRow, PostRow.id == FingerprintRow.post_id)
+        .order_by(FingerprintRow.post_id)
+        .limit(MAX_CANDIDATES)
+    )
+    if since is not None:
+        query = query.where(FingerprintRow.posted_at >= aware(since, "since"))
+    if before_post is not None:
+        query = query.where(FingerprintRow.post_id < before_post)
+    return query
+
+
+def _embeddings_query(platform: str, chat: str, space: str | None, after_post: int, limit: int
+                      ) -> Select[tuple[int, bytes | None]]:
+    return (
+        select(FingerprintRow.post_id, FingerprintRow.embedding)
+        .where(
+            FingerprintRow.platform == platform,
+            FingerprintRow.chat_id == chat,
+            FingerprintRow.post_id > after_post,
+            FingerprintRow.embedding_space == space,
+        )
+        .order_by(FingerprintRow.post_id)
+        .limit(limit)
+    )
+
+
 class RepostsAPI(StorageBase):
     # ---------------------------------------------------------------------------- fingerprints
 
@@ -133,31 +180,38 @@ class RepostsAPI(StorageBase):
         """Earlier posts of this chat sharing at least one hash quarter with any of `phashes`
         (a picture and its mirror image: one round trip), oldest first; the caller measures
         the Hamming distances."""
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
-        # One indexed equality lookup per quarter, united: an OR of the four would let the
-        # planner scan the whole chat through its (platform, chat_id) prefix instead.
-        matching = union(*(
-            select(FingerprintRow.post_id).where(
-                FingerprintRow.platform == platform, FingerprintRow.chat_id == chat, col == q
-            )
-            for phash in ([phashes] if isinstance(phashes, int) else phashes)
-            for col, q in zip(_band_columns(), bands(phash))
-        )).subquery()
-        query = (
-            select(FingerprintRow, PostRow.message_id)
-            .join(matching, matching.c.post_id == FingerprintRow.post_id)
-            .join(PostRow, PostRow.id == FingerprintRow.post_id)
-            .order_by(FingerprintRow.post_id)
-            .limit(MAX_CANDIDATES)
-        )
-        if since is not None:
-            query = query.where(FingerprintRow.posted_at >= aware(since, "since"))
-        if before_post is not None:
-            query = query.where(FingerprintRow.post_id < before_post)
+        query = _hash_query(check_platform(platform), check_id(chat_id, "chat id"), phashes,
+                            since, before_post)
         async with self._db.read() as session:
             rows = (await session.execute(query)).all()
         return [_stored(row, message_id) for row, message_id in rows]
+
+    async def repost_candidates(
+        self,
+        platform: str,
+        chat_id: str | int,
+        phashes: Sequence[int],
+        *,
+        since: datetime | None,
+        space: str | None,
+        embeddings_after: int,
+        limit: int = 50_000,
+    ) -> RepostCandidates:
+        """`hash_candidates` and `embeddings_after` (when `space` is given) in one round trip:
+        what a new post is compared with."""
+        platform = check_platform(platform)
+        chat = check_id(chat_id, "chat id")
+        async with self._db.read() as session:
+            rows = (await session.execute(
+                _hash_query(platform, chat, phashes, since, None)
+            )).all()
+            embedded = (await session.execute(
+                _embeddings_query(platform, chat, space, embeddings_after, limit)
+            )).all() if space else []
+        return RepostCandidates(
+            [_stored(row, message_id) for row, message_id in rows],
+            [(post_id, blob) for post_id, blob in embedded if blob is not None],
+        )
 
     async def fingerprints(self, post_ids: Iterable[int]) -> list[StoredFingerprint]:
         ids = sorted(set(post_ids))
@@ -179,22 +233,10 @@ class RepostsAPI(StorageBase):
     ) -> list[tuple[int, bytes]]:
         """(post id, embedding) of this chat's posts after `after_post`, in post order: an
         in-memory index catches up with what other processes stored since it last looked."""
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
+        query = _embeddings_query(check_platform(platform), check_id(chat_id, "chat id"), space,
+                                  after_post, limit)
         async with self._db.read() as session:
-            rows = (
-                await session.execute(
-                    select(FingerprintRow.post_id, FingerprintRow.embedding)
-                    .where(
-                        FingerprintRow.platform == platform,
-                        FingerprintRow.chat_id == chat,
-                        FingerprintRow.post_id > after_post,
-                        FingerprintRow.embedding_space == space,
-                    )
-                    .order_by(FingerprintRow.post_id)
-                    .limit(limit)
-                )
-            ).all()
+            rows = (await session.execute(query)).all()
         return [(post_id, blob) for post_id, blob in rows if blob is not None]
 
     # ------------------------------------------------------------------------------ marks

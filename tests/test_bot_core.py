@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import io
 import logging
-import threading
+from pathlib import Path
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -14,13 +14,13 @@ import pytest
 from aiohttp import web
 
 from bot.core import formatting as fmt
-from bot.core.classify_queue import ClassifyQueue, QueueFullError
+from bot.core.classify_queue import Classified, ClassifyQueue, QueueFullError
 from bot.core.downloads import Downloader, DownloadError, ForbiddenURLError, TooLargeError
 from bot.core.model_holder import ModelHolder
 from bot.core.service import button_payload, parse_payload
 from bot.logs import REDACTED, RedactSecrets, configure_logging
-from inference.classifier import Prediction, PredictionError
 from inference.errors import ImageError
+from tests.support.fakes import FakeClassifier, colour_image, png
 
 LABELS = ["animal_crossing", "doom", "other"]
 
@@ -130,99 +130,86 @@ async def test_download_has_a_total_timeout(file_server: str) -> None:
 # ------------------------------------------------------------------------ classify queue
 
 
-class FakeClassifier:
-    """Records batches; blocks while `gate` is clear so a test can fill the queue."""
-
-    version = "fake-1"
-    labels = LABELS
-
-    def __init__(self) -> None:
-        self.batches: list[list[bytes]] = []
-        self.captions: list[list[str | None]] = []
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def predict(self, images: Sequence[bytes], *, captions: Sequence[str | None] | None = None
-                ) -> list[Prediction | PredictionError]:
-        self.gate.wait(10)
-        self.batches.append(list(images))
-        self.captions.append(list(captions) if captions is not None else [None] * len(images))
-        return [
-            PredictionError("not an image") if image == b"bad" else Prediction(
-                label="doom", confidence=0.9, probabilities={"doom": 0.9}, ood_score=0.0,
-                is_ood=False, model_version=self.version)
-            for image in images
-        ]
+def sized(n: int) -> bytes:
+    """A picture known by its width."""
+    return png(colour_image((200, 20, 20), (10 + n, 10)))
 
 
-async def test_queue_hands_each_image_its_own_caption() -> None:
-    fake = FakeClassifier()
+def widths(fake: FakeClassifier) -> list[list[int]]:
+    return [[w - 10 for w, _ in batch] for batch in fake.batches]
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakeClassifier:
+    return FakeClassifier(tmp_path / "model")
+
+
+async def test_queue_hands_each_image_its_own_caption(fake: FakeClassifier) -> None:
     fake.gate.clear()  # hold the worker so that the three wait and go as one batch
     queue = ClassifyQueue(ModelHolder(fake), max_pending=50, threads=1, batch_size=8)  # type: ignore[arg-type]
     await queue.start()
     try:
-        first = asyncio.create_task(queue.classify(b"first", "rip and tear"))
+        first = asyncio.create_task(queue.classify(sized(0), "rip and tear"))
         await asyncio.sleep(0.05)
-        rest = [asyncio.create_task(queue.classify(b"w%d" % i, c)) for i, c in enumerate(["nook", None])]
+        rest = [asyncio.create_task(queue.classify(sized(i + 1), c))
+                for i, c in enumerate(["nook", None])]
         await asyncio.sleep(0.05)
         fake.gate.set()
         await asyncio.gather(first, *rest)
     finally:
         await queue.stop()
-    pairs = [(img, cap) for batch, caps in zip(fake.batches, fake.captions) for img, cap in zip(batch, caps)]
-    assert pairs == [(b"first", "rip and tear"), (b"w0", "nook"), (b"w1", None)]
+    pairs = [(w, cap) for batch, caps in zip(widths(fake), fake.seen_captions, strict=True)
+             for w, cap in zip(batch, caps, strict=True)]
+    assert pairs == [(0, "rip and tear"), (1, "nook"), (2, None)]
 
 
-async def test_queue_classifies_in_order_and_batches_what_waits() -> None:
-    fake = FakeClassifier()
+async def test_queue_classifies_in_order_and_batches_what_waits(fake: FakeClassifier) -> None:
     queue = ClassifyQueue(ModelHolder(fake), max_pending=50, threads=1, batch_size=4)  # type: ignore[arg-type]
     await queue.start()
     try:
-        results = await asyncio.gather(*(queue.classify(b"%d" % i) for i in range(10)))
+        results = await asyncio.gather(*(queue.classify(sized(i)) for i in range(10)))
     finally:
         await queue.stop()
-    assert all(r.label == "doom" for r in results)
-    flat = [image for batch in fake.batches for image in batch]
-    assert flat == [b"%d" % i for i in range(10)]
+    assert all(r.prediction.label == "doom" and r.hashes is not None for r in results)
+    assert [w for batch in widths(fake) for w in batch] == list(range(10))
     assert max(len(b) for b in fake.batches) == 4
-    assert all(c is None for batch in fake.captions for c in batch)  # no words posted, none passed
+    assert all(c is None for batch in fake.seen_captions for c in batch)  # none posted, none passed
 
 
-async def test_a_full_queue_says_so_and_drops_nothing_it_accepted() -> None:
-    fake = FakeClassifier()
+async def test_a_full_queue_says_so_and_drops_nothing_it_accepted(fake: FakeClassifier) -> None:
     fake.gate.clear()
     queue = ClassifyQueue(ModelHolder(fake), max_pending=3, threads=1, batch_size=1)  # type: ignore[arg-type]
     await queue.start()
     try:
-        first = asyncio.ensure_future(queue.classify(b"first"))  # taken by the worker
+        first = asyncio.ensure_future(queue.classify(sized(0)))  # taken by the worker
         await asyncio.sleep(0.05)
-        waiting = [asyncio.ensure_future(queue.classify(b"w%d" % i)) for i in range(3)]
+        waiting = [asyncio.ensure_future(queue.classify(sized(i + 1))) for i in range(3)]
         await asyncio.sleep(0)
         assert queue.is_full
         with pytest.raises(QueueFullError):
-            await queue.classify(b"one too many")
+            await queue.classify(sized(9))
         fake.gate.set()
         done = await asyncio.gather(first, *waiting)
     finally:
         await queue.stop()
     assert len(done) == 4
-    assert [b[0] for b in fake.batches] == [b"first", b"w0", b"w1", b"w2"]
+    assert [b[0] for b in widths(fake)] == [0, 1, 2, 3]
 
 
-async def test_a_bad_image_fails_only_itself() -> None:
-    queue = ClassifyQueue(ModelHolder(FakeClassifier()), max_pending=10, batch_size=8)  # type: ignore[arg-type]
+async def test_a_bad_image_fails_only_itself(fake: FakeClassifier) -> None:
+    queue = ClassifyQueue(ModelHolder(fake), max_pending=10, batch_size=8)  # type: ignore[arg-type]
     await queue.start()
     try:
         good, bad = await asyncio.gather(
-            queue.classify(b"ok"), queue.classify(b"bad"), return_exceptions=True
+            queue.classify(sized(1)), queue.classify(b"bad"), return_exceptions=True
         )
     finally:
         await queue.stop()
-    assert isinstance(good, Prediction) and isinstance(bad, ImageError)
+    assert isinstance(good, Classified) and isinstance(bad, ImageError)
 
 
-def test_model_holder_swap_leaves_earlier_references_alone() -> None:
-    old, new = FakeClassifier(), FakeClassifier()
+def test_model_holder_swap_leaves_earlier_references_alone(tmp_path: Path) -> None:
+    old, new = FakeClassifier(tmp_path / "a"), FakeClassifier(tmp_path / "b")
     holder = ModelHolder(old)  # type: ignore[arg-type]
     in_flight = holder.current
     assert holder.swap(new) is old  # type: ignore[arg-type]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,33 @@ from bot.console import models_info
 from bot.console.events import EventBus
 from bot.console.outbox import ConsoleOutbox
 from bot.console.security import Guard, json_error, middleware
-from bot.console.uploads import NameMemory, display_file_name, looks_like_image
-from storage.blobs import EXTENSIONS, BlobStore
+from bot.console.uploads import NameMemory, display_file_name
+from bot.core.media import READABLE, STORED_EXTENSIONS, claims_image
+from bot.core.outcomes import (
+    CommandResult,
+    LabelAdded,
+    ModelServing,
+    PostStatus,
+    RetrainQueued,
+    SortPlaces,
+)
+from storage.blobs import BlobStore
 from storage.errors import InvalidInputError, NotFoundError, StorageError
 from storage.records import JobStatus, Post, Prediction, RetrainJob, ReviewItem
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "console"
+
+
+@dataclass(frozen=True)
+class PredictionShown:
+    """What a card shows of a prediction (a stored record, or one the core just made)."""
+
+    id: int
+    label: str
+    confidence: float
+    model_version: str
 CHAT = ChatRef(PLATFORM, "channel")
 ADMIN = Actor(PLATFORM, "admin", "console admin")
 VIEWER = Actor(PLATFORM, "viewer", "console visitor")
@@ -51,7 +70,17 @@ CHUNK = 64 * 1024
 IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif",
                "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
 SSE_KEEPALIVE_S = 15.0
-PYTHON_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-f]+>")
+# What an upload that was not labelled answers, by the core's status.
+HTTP_STATUS = {
+    PostStatus.disabled: 409,
+    PostStatus.busy: 503,
+    PostStatus.shutting_down: 503,
+    PostStatus.too_large: 413,
+    PostStatus.unsupported: 415,
+    PostStatus.unreadable: 422,
+    PostStatus.not_downloaded: 422,
+    PostStatus.redelivered: 409,
+}
 JobJSON = dict[str, Any]
 
 
@@ -141,7 +170,7 @@ class Console:
     def item_json(
         self,
         post: Post,
-        prediction: Prediction | None,
+        prediction: PredictionShown | Prediction | None,
         effective_label: str | None,
         corrected: bool,
     ) -> dict[str, Any]:
@@ -272,10 +301,10 @@ class Console:
                 results.append(_failed(name, 413, f"At most {MAX_FILES_PER_REQUEST} files at once."))
                 await part.release()
                 break
-            if not looks_like_image(part.headers.get(hdrs.CONTENT_TYPE), name):
+            if not claims_image(part.headers.get(hdrs.CONTENT_TYPE), name):
                 await part.release()
                 results.append(_failed(
-                    name, 415, "This is not an image: upload JPEG, PNG, WebP, GIF, BMP or TIFF."
+                    name, 415, f"This is not an image: upload {READABLE.replace(' and ', ' or ')}."
                 ))
                 continue
             data = await _read_limited(part, self.max_bytes)
@@ -293,21 +322,22 @@ class Console:
     async def _post_upload(self, name: str, data: bytes, actor: Actor, caption: str | None = None) -> dict[str, Any]:
         post = ImagePost(chat=CHAT, message_id=uuid.uuid4().hex, author=actor, caption=caption)
         outcome = await self.service.handle_upload(post, data, self.outbox)
-        if outcome.post_id is not None and outcome.label is not None:
-            self.names.remember(outcome.post_id, name)
-            item = await self.item_for_post(outcome.post_id)
-            if outcome.repost is not None:  # the console never deletes: the admin decides
-                item["repost"] = {
-                    "text": outcome.repost.text,
-                    "original_post_id": int(outcome.repost.buttons[0].payload.split(":")[-1]),
-                }
-            self.bus.publish("item", item)
-            return {"ok": True, "status": 200, "name": name, "item": item}
-        if outcome.reply is None:
-            return _failed(name, 409, "The console channel is switched off.")
-        text = PYTHON_OBJECT_REPR.sub("", outcome.reply.text)
-        status = 422 if text.startswith("Sorry") else 503
-        return _failed(name, status, text)
+        stored, prediction = outcome.post, outcome.prediction
+        if stored is None or prediction is None or outcome.prediction_id is None:
+            reason = outcome.reply.text if outcome.reply else "The console channel is switched off."
+            return _failed(name, HTTP_STATUS.get(outcome.status, 500), reason)
+        self.names.remember(stored.id, name)
+        # A new post: only the image's earlier admin label can differ from what the core had.
+        effective = await self.storage.effective_label(stored.image.sha256)
+        shown = PredictionShown(outcome.prediction_id, prediction.label, prediction.confidence,
+                                prediction.model_version)
+        item = self.item_json(stored, shown, effective, False)
+        if outcome.repost is not None and outcome.repost_note is not None:
+            # The console never deletes: the admin decides.
+            item["repost"] = {"text": outcome.repost_note.text,
+                              "original_post_id": outcome.repost.original_post_id}
+        self.bus.publish("item", item)
+        return {"ok": True, "status": 200, "name": name, "item": item}
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={
@@ -337,7 +367,7 @@ class Console:
 
     async def image(self, request: web.Request) -> web.StreamResponse:
         sha256 = request.match_info["sha256"]  # the route only matches 64 lowercase hex digits
-        for extension in sorted(set(EXTENSIONS.values())):
+        for extension in sorted(set(STORED_EXTENSIONS.values())):
             path = self.blobs.path_for(sha256, extension)
             if path.is_file():
                 response = web.FileResponse(path, headers={
@@ -422,16 +452,12 @@ class Console:
             return json_error(
                 400, "A label is 1-32 lowercase letters, digits or underscores (e.g. genshin)."
             )
-        before = {label.name for label in await self.storage.list_labels()}
-        reply = await self.service.handle_command(
-            Command(CHAT, ADMIN, "addlabel", (name,)), _platform_says_admin
-        )
-        after = {label.name for label in await self.storage.list_labels()}
-        text = reply.text if reply is not None else "The label was not added."
-        if not after - before:
-            return json_error(400, text)
-        self.bus.publish("labels", {"labels": [self.label_json(n) for n in sorted(after)]})
-        return web.json_response({"message": text, "added": sorted(after - before)})
+        result = await self._command("addlabel", (name,))
+        if not isinstance(result.data, LabelAdded):
+            return json_error(400, result.reply.text)
+        labels = sorted(label.name for label in await self.storage.list_labels())
+        self.bus.publish("labels", {"labels": [self.label_json(n) for n in labels]})
+        return web.json_response({"message": result.reply.text, "added": [result.data.name]})
 
     async def set_label(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -482,17 +508,12 @@ class Console:
             return json_error(400, "Say which label (\"label\") and tab (\"tab\", or null).")
         if isinstance(tab, str) and (not tab.strip() or tab.strip().lower() == "off"):
             return json_error(400, "A tab needs a name.")
-        reply = await self.service.handle_command(
-            Command(CHAT, ADMIN, "sort", (label, tab if tab is not None else "off")),
-            _platform_says_admin,
-        )
-        settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
-        text = reply.text if reply is not None else ""
-        wanted = settings.sort_places.get(label) == (tab.strip() if tab else None)
-        if not wanted:
-            return json_error(400, text)
-        self.bus.publish("places", {"places": settings.sort_places})
-        return web.json_response({"message": text, "places": settings.sort_places})
+        result = await self._command("sort", (label, tab if tab is not None else "off"))
+        if not isinstance(result.data, SortPlaces):
+            return json_error(400, result.reply.text)
+        places = result.data.places
+        self.bus.publish("places", {"places": places})
+        return web.json_response({"message": result.reply.text, "places": places})
 
     async def sorted_items(self, request: web.Request) -> web.Response:
         tab = request.query.get("tab", "")
@@ -517,12 +538,10 @@ class Console:
         for args in ([mode] if mode else [], ["window", str(days)] if days is not None else []):
             if not args:
                 continue
-            reply = await self.service.handle_command(
-                Command(CHAT, ADMIN, "reposts", tuple(args)), _platform_says_admin)
-            assert reply is not None
-            if not reply.text.startswith("Reposts:"):
-                return json_error(400, reply.text)
-            texts.append(reply.text)
+            result = await self._command("reposts", tuple(args))
+            if not result.ok:
+                return json_error(400, result.reply.text)
+            texts.append(result.reply.text)
         settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
         return web.json_response({"message": " ".join(texts), "mode": settings.repost_mode,
                                   "window_days": settings.repost_window_days})
@@ -595,28 +614,27 @@ class Console:
         version = body.get("version") if isinstance(body, dict) else None
         if version is not None and (not isinstance(version, str) or not 0 < len(version) <= 64):
             return json_error(400, "version must be a model version name.")
-        before = self.runtime.models.current.version
-        reply = await self.service.handle_command(
-            Command(CHAT, ADMIN, "rollback", (version,) if version else ()), _platform_says_admin
-        )
-        after = self.runtime.models.current.version
-        text = reply.text if reply is not None else "Rollback failed."
-        if after == before and (version is None or version != after):
-            return json_error(409, text)
-        self.bus.publish("model", {"serving": after})
-        return web.json_response({"message": text, "serving": after})
+        result = await self._command("rollback", (version,) if version else ())
+        if not isinstance(result.data, ModelServing):
+            return json_error(409, result.reply.text)
+        self.bus.publish("model", {"serving": result.data.version})
+        return web.json_response({"message": result.reply.text, "serving": result.data.version})
 
     async def retrain(self, request: web.Request) -> web.Response:
-        reply = await self.service.handle_command(
-            Command(CHAT, ADMIN, "retrain"), _platform_says_admin
+        result = await self._command("retrain", ())
+        job = None
+        if isinstance(result.data, RetrainQueued):
+            job = await self.storage.get_job(result.data.job_id)
+        return web.json_response({"message": result.reply.text, "job": self.job_json(job)})
+
+    async def _command(self, name: str, args: tuple[str, ...]) -> CommandResult:
+        """A console admin's action, run as the chat command of that name."""
+        result = await self.service.handle_command(
+            Command(CHAT, ADMIN, name, args), _platform_says_admin
         )
-        jobs = await self.storage.list_jobs(limit=10)
-        open_jobs = [j for j in jobs if j.status in (JobStatus.queued, JobStatus.running)]
-        job = open_jobs[0] if open_jobs else (jobs[0] if jobs else None)
-        return web.json_response({
-            "message": reply.text if reply is not None else "",
-            "job": self.job_json(job),
-        })
+        if result is None:  # the table is the core's: a missing name is a bug here
+            raise LookupError(f"no command {name!r}")
+        return result
 
     async def jobs(self, request: web.Request) -> web.Response:
         jobs = await self.storage.list_jobs(limit=_int_param(request, "limit", 10, 1, 100))

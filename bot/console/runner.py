@@ -16,7 +16,6 @@ from aiohttp import web
 
 from bot.console.app import Console
 from bot.console.security import AdminToken, is_loopback, load_admin_token
-from bot.core.model_switch import follow_active_model
 from bot.core.runtime import CoreRuntime
 
 log = logging.getLogger(__name__)
@@ -92,13 +91,7 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     server = await start_console(runtime)
     announce(server)
     log.info("console: serving on %s", server.url)
-    follow = asyncio.create_task(follow_active_model(
-        runtime.switcher, runtime.settings.model_check_interval_s, stop, who="console"
-    ))
     try:
         await stop.wait()
     finally:
-        follow.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follow
         await server.close()

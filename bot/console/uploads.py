@@ -1,5 +1,5 @@
 """Helpers for uploaded files, which the console hands to `MemeService.handle_upload`:
-display names, the image-type check, and the names of recent uploads.
+display names and the names of recent uploads (which files are images: `bot.core.media`).
 
 Nothing here ever opens a file by a user-given name.
 """
@@ -9,9 +9,6 @@ from __future__ import annotations
 import unicodedata
 from collections import OrderedDict
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
-)
 MAX_NAME_CHARS = 120
 
 
@@ -25,17 +22,6 @@ def display_file_name(raw: str | None) -> str:
     if len(name) > MAX_NAME_CHARS:
         name = name[: MAX_NAME_CHARS - 1] + "…"
     return name or "upload"
-
-
-def looks_like_image(content_type: str | None, file_name: str) -> bool:
-    """The declared type or the extension must claim an image; storage then proves it decodes."""
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if kind.startswith("image/"):
-        return True
-    if kind not in ("", "application/octet-stream"):
-        return False
-    dot = file_name.rfind(".")
-    return dot >= 0 and file_name[dot:].lower() in IMAGE_EXTENSIONS
 
 
 class NameMemory:

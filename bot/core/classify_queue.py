@@ -2,7 +2,8 @@
 
 onnxruntime releases the GIL while it runs, so threads give real parallelism without the
 memory cost of processes. Whatever is waiting when a worker frees up is classified as one
-batch, which is what lets a burst of memes be answered quickly.
+batch, which is what lets a burst of memes be answered quickly. Each image is decoded once, in
+the worker: the classifier and the repost fingerprint both use that one decoded picture.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from PIL import Image
+
 from bot.core.model_holder import ModelHolder
-from inference.classifier import Prediction, PredictionError
+from inference.classifier import Classifier, Prediction, PredictionError
 from inference.errors import ImageError
+from inference.fingerprint import ImageHashes, image_hashes
+from inference.preprocess import load_image
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +33,46 @@ class QueueClosedError(Exception):
     """The bot is shutting down."""
 
 
+@dataclass(frozen=True)
+class Classified:
+    prediction: Prediction
+    hashes: ImageHashes | None  # None: the picture could not be fingerprinted
+
+
 @dataclass
 class _Job:
     image: bytes
     caption: str | None
-    future: asyncio.Future[Prediction]
+    future: asyncio.Future[Classified]
+
+
+def classify_decoded(
+    classifier: Classifier, images: list[bytes], captions: list[str | None]
+) -> list[Classified | PredictionError]:
+    """Decode each image once; classify the readable ones as one batch and fingerprint them."""
+    cfg = classifier.preprocess
+    results: list[Classified | PredictionError | None] = [None] * len(images)
+    decoded: list[tuple[int, Image.Image]] = []
+    for i, data in enumerate(images):
+        try:
+            decoded.append((i, load_image(data, background=cfg.background,
+                                          max_pixels=cfg.max_pixels)))
+        except ImageError as exc:
+            results[i] = PredictionError(str(exc))
+    predictions = classifier.predict(
+        [img for _, img in decoded], captions=[captions[i] for i, _ in decoded]
+    ) if decoded else []
+    for (i, img), prediction in zip(decoded, predictions, strict=True):
+        if isinstance(prediction, PredictionError):
+            results[i] = prediction
+            continue
+        try:
+            hashes: ImageHashes | None = image_hashes(img)
+        except ImageError as exc:  # the classifier read it: a hash failure must not cost it
+            log.warning("image not fingerprinted: %s", exc)
+            hashes = None
+        results[i] = Classified(prediction, hashes)
+    return [r if r is not None else PredictionError("not classified") for r in results]
 
 
 class ClassifyQueue:
@@ -78,12 +118,12 @@ class ClassifyQueue:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    async def classify(self, image: bytes, caption: str | None = None) -> Prediction:
+    async def classify(self, image: bytes, caption: str | None = None) -> Classified:
         """Classify in arrival order (with the words posted beside the image, if any); raises
         QueueFullError, QueueClosedError or ImageError."""
         if self._closed:
             raise QueueClosedError("the bot is shutting down")
-        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Classified] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(_Job(image, caption, future))
         except asyncio.QueueFull:
@@ -101,7 +141,7 @@ class ClassifyQueue:
                 images = [job.image for job in jobs]
                 captions = [job.caption for job in jobs]
                 results = await loop.run_in_executor(
-                    self._pool, functools.partial(classifier.predict, images, captions=captions)
+                    self._pool, functools.partial(classify_decoded, classifier, images, captions)
                 )
                 for job, result in zip(jobs, results, strict=True):
                     if job.future.done():  # the waiter was cancelled

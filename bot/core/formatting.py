@@ -1,4 +1,5 @@
-"""Every sentence the bot says about labels, so that all adapters word things the same way."""
+"""Every sentence the bot says, rendered from what the core decided, so that all adapters word
+things the same way."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.core.outcomes import RepostVerdict, RetrainQueued
 from storage.records import ModelVersion, Stats
 
 # Names people recognise; any other label is shown as its words capitalised.
@@ -51,26 +53,54 @@ def button_text(label: str, *, current: bool) -> str:
     return f"✓ {display_name(label)}" if current else display_name(label)
 
 
-HELP_TEXT = (
+HELP_INTRO = (
     "I label every image posted here: Doom, Animal Crossing or other.\n"
-    "Admins fix a wrong label by pressing the right button under my reply.\n\n"
-    "/stats – memes seen, labels, corrections, the model\n"
-    "/labels – the labels I know\n"
-    "/model – the model in use and the versions available\n"
-    "/retrain [full] – (admins) learn from the corrections (fast: a new head; full: a fine-tune)\n"
-    "/addlabel NAME – (admins) add a label\n"
-    "/rollback [VERSION] – (admins) go back to an earlier model\n"
-    "/reposts [off|note|delete|window DAYS] – (admins) what to do with reposts\n"
-    "/sort [LABEL PLACE|LABEL off|off] – (admins) copy confident memes of a label to a place"
+    "Admins fix a wrong label by pressing the right button under my reply."
 )
 
 
-def repost_text(author: str, posted: datetime, link: str | None, *, removed_from: str | None
-                ) -> str:
+def repost_text(verdict: RepostVerdict, *, removed_from: str | None) -> str:
     """"Repost: first posted by X on DATE" (and who posted the removed copy)."""
     head = f"Removed a repost by {removed_from}" if removed_from else "Repost"
-    text = f"{head}: first posted by {author} on {posted:%Y-%m-%d}"
-    return f"{text}\n{link}" if link else text
+    text = (f"{head}: first posted by {verdict.original_author} on "
+            f"{verdict.original_posted_at:%Y-%m-%d}")
+    return f"{text}\n{verdict.original_link}" if verdict.original_link else text
+
+
+def exempted_text(admin_name: str) -> str:
+    return f"Copies of this image are not flagged any more (exempted by {admin_name})."
+
+
+def not_repost_text(admin_name: str) -> str:
+    return f"Not a repost (marked by {admin_name})."
+
+
+def busy_text(pending: int) -> str:
+    return (f"I'm busy: {pending} memes are waiting to be labelled. "
+            "Please post this one again in a minute.")
+
+
+def unreadable_text(kind: str, reason: str) -> str:
+    return f"Sorry, I can't read this {kind}: {reason.rstrip('.')}."
+
+
+def admin_log_text(platform: str, chat_id: str, message_id: str, author: str, label_text: str
+                   ) -> str:
+    return f"{platform} chat {chat_id}, message {message_id} by {author}: {label_text}"
+
+
+def admins_only_text(command: str) -> str:
+    return f"Only admins of this chat can use /{command}."
+
+
+def retrain_text(queued: RetrainQueued, status: str, serving: str, *, answered_later: bool
+                 ) -> str:
+    if queued.created:
+        text = (f"Retraining ({queued.kind}) queued (job #{queued.job_id}). I keep using "
+                f"{serving} until the new model passes its checks.")
+    else:
+        text = f"A retrain is already {status} (job #{queued.job_id})."
+    return text + (" I'll post the results here when it ends." if answered_later else "")
 
 
 def copy_text(label: str, author: str, link: str | None) -> str:
@@ -132,13 +162,13 @@ def stats_text(stats: Stats, model_version: str, metrics: Mapping[str, Any]) -> 
 
 def model_text(
     current_version: str, metrics: Mapping[str, Any], versions: Sequence[ModelVersion],
-    report: str | None = None,
+    has_report: bool = False,
 ) -> str:
-    """`report`: where the serving version's report.html is (the console's Models page serves it)."""
+    """`has_report`: the serving version has its report.html (the console's Models page)."""
     lines = [f"Serving {current_version}: {metrics_summary(metrics)}"]
-    if report:
-        lines.append(f"Report (what it gets wrong, learned or lucky, other images, new classes): {report} "
-                     "(also on the web console's Models page)")
+    if has_report:
+        lines.append("Report (what it gets wrong, learned or lucky, other images, new classes): "
+                     "on the web console's Models page")
     else:
         lines.append("No report for this version yet: `memebot report` writes one.")
     if versions:

@@ -1,4 +1,5 @@
-"""The dataclasses adapters exchange with `MemeService`: who did what, where, and the answer."""
+"""The dataclasses adapters hand to `MemeService`: who did what, where; and the `Reply` it words.
+What the core decided is in `bot.core.outcomes`."""
 
 from __future__ import annotations
 
@@ -70,37 +71,6 @@ class Reply:
     # For the asker's eyes only where the platform can do that (Discord: ephemeral), e.g. a
     # refusal; elsewhere an ordinary reply.
     private: bool = False
-
-
-@dataclass(frozen=True)
-class PostOutcome:
-    """What to do after an image post: reply in the chat and/or tell the admin chat."""
-
-    reply: Reply | None
-    admin_log: str | None = None
-    post_id: int | None = None
-    label: str | None = None
-    # "Repost: first posted by ..." (with admin buttons), sent as a second reply.
-    repost: Reply | None = None
-    # The chat's admins asked for reposts to be removed: where the bot may delete messages,
-    # delete the meme (and send no other reply) and post `removed` in the chat; where it may
-    # not, reply with `repost` as usual.
-    removed: Reply | None = None
-
-
-@dataclass(frozen=True)
-class CorrectionOutcome:
-    """The answer to a button press or reaction.
-
-    `notice` is shown to the presser only (Telegram: callback answer); `alert` asks for a
-    dialog instead of a toast. `reply`, when set, replaces the bot's earlier reply.
-    """
-
-    notice: str
-    alert: bool = False
-    reply: Reply | None = None
-    post_id: int | None = None
-    changed: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,8 @@ class ModelSwitcher:
 async def follow_active_model(
     switcher: ModelSwitcher, interval_s: float, stop: asyncio.Event, *, who: str
 ) -> None:
-    """Serve a model the trainer promoted, polling until `stop` (the console and the Discord
-    adapter run this; Telegram's job queue does the same)."""
+    """Serve a model the trainer promoted, polling until `stop` (`open_runtime` runs one per
+    process, whatever adapters it serves)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)

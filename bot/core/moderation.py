@@ -4,35 +4,45 @@ correction). The adapters only render `Reply`s and implement `Outbox`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.core import formatting as fmt
+from bot.core.classify_queue import Classified
 from bot.core.messages import (
     Actor,
     Button,
     ChatRef,
     Command,
-    CorrectionOutcome,
     ForwardCopy,
     ForwardError,
     ImagePost,
     Outbox,
-    Reply,
 )
 from bot.core.model_holder import ModelHolder
+from bot.core.outcomes import (
+    CommandResult,
+    CorrectionOutcome,
+    CorrectionStatus,
+    MatchKind,
+    RepostSettings,
+    RepostVerdict,
+    SortPlaces,
+)
 from bot.core.reposts import RepostDetector, RepostThresholds
 from config.settings import RepostMode
 from inference.classifier import Prediction
-from inference.errors import ImageError
-from inference.fingerprint import embedding_space, image_hashes
+from inference.fingerprint import embedding_space, pack
 from storage.api import Storage
 from storage.errors import InvalidInputError, NotFoundError
-from storage.records import ChatSettings, Post, RepostMarkKind
+from storage.records import ChatSettings, Fingerprint, Post, RepostMarkKind
+
+if TYPE_CHECKING:
+    from bot.core.commands import CommandSpec
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +71,6 @@ class ModerationPolicy:
     thresholds: RepostThresholds = RepostThresholds()
 
 
-@dataclass(frozen=True)
-class RepostVerdict:
-    reply: Reply  # "Repost: first posted by ..." with the admins' buttons
-    removed: Reply | None  # what to post once the meme is deleted (delete mode only)
-
-
 class Moderation:
     def __init__(self, storage: Storage, models: ModelHolder, policy: ModerationPolicy) -> None:
         self.storage = storage
@@ -76,50 +80,61 @@ class Moderation:
 
     # ------------------------------------------------------------------------------ reposts
 
-    async def check_repost(
-        self, post: ImagePost, stored: Post, data: bytes, prediction: Prediction,
-        chat: ChatSettings, outbox: Outbox | None,
+    async def find_repost(
+        self, post: ImagePost, chat: ChatSettings, classified: Classified, outbox: Outbox | None,
     ) -> RepostVerdict | None:
-        """Remember what the post looks like; the verdict when it copies an earlier post."""
-        try:
-            hashes = await asyncio.to_thread(image_hashes, data)
-        except ImageError as exc:  # the classifier read it; a hash failure must not cost it
-            log.warning("post %s not fingerprinted: %s", stored.id, exc)
-            return None
-        embedding, space = self._embedding(prediction)
-        await self.detector.remember(stored, hashes, embedding, space, post.author.display_name)
+        """The verdict when a new post (not stored yet) copies an earlier one of its chat."""
         mode = RepostMode(chat.repost_mode) if chat.repost_mode else self.policy.repost_mode
-        if mode is RepostMode.off:
+        if mode is RepostMode.off or classified.hashes is None:
             return None
         days = chat.repost_window_days or self.policy.repost_window_days
+        posted = post.posted_at or datetime.now(UTC)
         match = await self.detector.find_original(
-            stored, hashes, embedding, space, since=stored.posted_at - timedelta(days=days)
+            post.chat.platform, post.chat.chat_id, classified.hashes,
+            self.embedding(classified.prediction), since=posted - timedelta(days=days),
         )
         if match is None:
             return None
         original = match.original
-        log.info("post %s copies post %s (hash distance %s, cosine %s)", stored.id,
+        log.info("message %s copies post %s (hash distance %s, cosine %s)", post.message_id,
                  original.post_id, match.hash_distance, match.cosine)
         link = outbox.link(ChatRef(original.platform, original.chat_id), original.message_id
                            ) if outbox else None
-        buttons = (
-            Button("Not a repost", repost_payload(NOT_REPOST, stored.id, original.post_id)),
-            Button("Exempt this image", repost_payload(EXEMPT, stored.id, original.post_id)),
+        return RepostVerdict(
+            original_post_id=original.post_id,
+            original_author=original.author_name,
+            original_posted_at=original.posted_at,
+            original_link=link,
+            matched_by=MatchKind.picture if match.hash_distance is not None
+            else MatchKind.embedding,
+            hash_distance=match.hash_distance,
+            cosine=match.cosine,
+            remove=mode is RepostMode.delete,
         )
-        reply = Reply(fmt.repost_text(original.author_name, original.posted_at, link,
-                                      removed_from=None), buttons, stored.id)
-        removed = None
-        if mode is RepostMode.delete:
-            removed = Reply(fmt.repost_text(original.author_name, original.posted_at, link,
-                                            removed_from=post.author.display_name),
-                            buttons, stored.id)
-        return RepostVerdict(reply, removed)
 
-    def _embedding(self, prediction: Prediction) -> tuple[np.ndarray | None, str | None]:
+    @staticmethod
+    def repost_buttons(post_id: int, verdict: RepostVerdict) -> tuple[Button, ...]:
+        return (
+            Button("Not a repost", repost_payload(NOT_REPOST, post_id, verdict.original_post_id)),
+            Button("Exempt this image", repost_payload(EXEMPT, post_id,
+                                                       verdict.original_post_id)),
+        )
+
+    def fingerprint(self, classified: Classified) -> Fingerprint | None:
+        """What the post is stored with so that later copies find it."""
+        hashes = classified.hashes
+        if hashes is None:
+            return None
+        embedding = self.embedding(classified.prediction)
+        blob = pack(embedding[0]) if embedding else None
+        return Fingerprint(hashes.phash, hashes.dhash, blob, embedding[1] if embedding else None,
+                           hashes.thumbnail or None)
+
+    def embedding(self, prediction: Prediction) -> tuple[np.ndarray, str] | None:
         classifier = self.models.current
         # An embedding is only comparable with others of its model's space.
         if prediction.embedding is None or prediction.model_version != classifier.version:
-            return None, None
+            return None
         return prediction.embedding, embedding_space(classifier.meta)
 
     async def repost_button(self, payload: str, chat: ChatRef, actor: Actor
@@ -128,20 +143,20 @@ class Moderation:
         store the mark; returns the post and the mark stored, or the refusal."""
         parsed = parse_repost_payload(payload)
         if parsed is None:
-            return CorrectionOutcome(notice="This button is no longer valid.", alert=True)
+            return invalid("This button is no longer valid.")
         kind, post_id, original_id = parsed
         try:
             post = await self.storage.get_post(post_id)
         except (NotFoundError, InvalidInputError):
-            return CorrectionOutcome(notice="I no longer know this meme.", alert=True)
+            return invalid("I no longer know this meme.")
         if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
-            return CorrectionOutcome(notice="This button belongs to another chat.", alert=True)
+            return invalid("This button belongs to another chat.")
         mark = RepostMarkKind.not_repost if kind == NOT_REPOST else RepostMarkKind.exempt
         # "exempt" is about the image first posted; "not a repost" about this pair of posts.
         target = original_id if mark is RepostMarkKind.exempt else post_id
         earlier = await self.storage.repost_marks([target])
         if any(m.kind is mark for m in earlier):
-            return CorrectionOutcome(notice="Already done.", post_id=post.id)
+            return CorrectionOutcome(CorrectionStatus.unchanged, "Already done.", post_id=post.id)
         await self.storage.add_repost_mark(
             target, mark, admin_id=actor.qualified_id,
             original_post_id=original_id if mark is RepostMarkKind.not_repost else None,
@@ -151,16 +166,19 @@ class Moderation:
 
     # ------------------------------------------------------------------------------ sorting
 
-    async def sort(self, post: Post, label: str, outbox: Outbox | None, author: str | None = None
-                   ) -> str | None:
+    async def sort(self, post: Post, label: str, outbox: Outbox | None, author: str | None = None,
+                   chat: ChatSettings | None = None) -> str | None:
         """Copy the post to its label's place once; after a correction, move the copy (or say
-        where it went). Returns a sentence for the admins, or None when nothing happened."""
+        where it went). Returns a sentence for the admins, or None when nothing happened.
+        `chat`: the chat's settings when the caller has them (a new post, never copied)."""
         if outbox is None:
             return None
+        if chat is not None and post.created and label not in chat.sort_places:
+            return None  # a new post has no copy yet, and its label is not sorted here
         if author is None:  # a correction: the name the post was fingerprinted with
             known = await self.storage.fingerprints([post.id])
             author = known[0].author_name if known else None
-        chat = await self.storage.chat_settings(post.platform, post.chat_id)
+        chat = chat or await self.storage.chat_settings(post.platform, post.chat_id)
         place = chat.sort_places.get(label)
         existing = await self.storage.forward_for(post.id)
         ref = ChatRef(post.platform, post.chat_id)
@@ -202,62 +220,66 @@ class Moderation:
 
     # ----------------------------------------------------------------------------- commands
 
-    async def reposts_command(self, command: Command) -> Reply:
-        usage = "Usage: /reposts [off|note|delete|window DAYS|window default]"
+    async def reposts_command(self, command: Command, me: CommandSpec) -> CommandResult:
         chat = command.chat
         args = [a.lower() for a in command.args]
+        settings = await self.storage.chat_settings(chat.platform, chat.chat_id)
+        mode = settings.repost_mode or self.policy.repost_mode.value
+        days = settings.repost_window_days or self.policy.repost_window_days
         if not args:
-            settings = await self.storage.chat_settings(chat.platform, chat.chat_id)
-            mode = settings.repost_mode or self.policy.repost_mode.value
-            days = settings.repost_window_days or self.policy.repost_window_days
-            return Reply(f"Reposts: {mode}, looking back {days} days.")
+            return me.done(f"Reposts: {mode}, looking back {days} days.",
+                           RepostSettings(mode, days))
         if args[0] in ("off", "note", "delete") and len(args) == 1:
             await self.storage.update_chat_settings(chat.platform, chat.chat_id,
                                                     repost_mode=args[0])
             extra = (" I remove a repost only where I may delete messages; elsewhere I note it."
                      if args[0] == "delete" else "")
-            return Reply(f"Reposts: {args[0]}.{extra}")
+            return me.done(f"Reposts: {args[0]}.{extra}", RepostSettings(args[0], days))
         if args[0] == "window" and len(args) == 2:
-            days = None if args[1] == "default" else args[1]
-            if days is not None and not days.isdigit():
-                return Reply(usage)
+            wanted = None if args[1] == "default" else args[1]
+            if wanted is not None and not wanted.isdigit():
+                return me.usage_error()
             try:
                 await self.storage.update_chat_settings(
                     chat.platform, chat.chat_id,
-                    repost_window_days=int(days) if days is not None else None,
+                    repost_window_days=int(wanted) if wanted is not None else None,
                 )
             except InvalidInputError as exc:
-                return Reply(f"Cannot set the window: {exc}.")
-            shown = days or f"{self.policy.repost_window_days} (the default)"
-            return Reply(f"Reposts: looking back {shown} days.")
-        return Reply(usage)
+                return me.rejected(f"Cannot set the window: {exc}.")
+            shown = wanted or f"{self.policy.repost_window_days} (the default)"
+            return me.done(f"Reposts: looking back {shown} days.", RepostSettings(
+                mode, int(wanted) if wanted else self.policy.repost_window_days))
+        return me.usage_error()
 
-    async def sort_command(self, command: Command) -> Reply:
-        usage = "Usage: /sort LABEL PLACE, /sort LABEL off, /sort off, or /sort to list"
+    async def sort_command(self, command: Command, me: CommandSpec) -> CommandResult:
         chat = command.chat
         settings = await self.storage.chat_settings(chat.platform, chat.chat_id)
         places = dict(settings.sort_places)
         args = list(command.args)
         if not args:
-            return Reply(fmt.places_text(places))
+            return me.done(fmt.places_text(places), SortPlaces(places))
         if len(args) == 1 and args[0].lower() == "off":
             places = {}
         elif len(args) >= 2:
             label = args[0].strip().lower().replace("-", "_")
             known = {lb.name for lb in await self.storage.list_labels()}
             if label not in known:
-                return Reply(f"There is no label {label!r}; /labels lists them.")
+                return me.rejected(f"There is no label {label!r}; /labels lists them.")
             place = " ".join(args[1:]).strip()
             if place.lower() == "off":
                 places.pop(label, None)
             else:
                 places[label] = place
         else:
-            return Reply(usage)
+            return me.usage_error()
         try:
             updated = await self.storage.update_chat_settings(
                 chat.platform, chat.chat_id, sort_places=places
             )
         except InvalidInputError as exc:
-            return Reply(f"Cannot sort there: {exc}.")
-        return Reply(fmt.places_text(updated.sort_places))
+            return me.rejected(f"Cannot sort there: {exc}.")
+        return me.done(fmt.places_text(updated.sort_places), SortPlaces(updated.sort_places))
+
+
+def invalid(notice: str) -> CorrectionOutcome:
+    return CorrectionOutcome(CorrectionStatus.invalid, notice)

@@ -1,6 +1,6 @@
 """Which bot reply belongs to which meme, so a correction can edit the reply and a reaction
-on the reply counts as a reaction on the meme (Telegram and Discord alike: both number chats
-and messages with integers). Kept in memory only: after a restart an older meme's correction
+on the reply counts as a reaction on the meme (ids as the core's `ChatRef` has them). Kept in
+memory only: after a restart an older meme's correction
 is answered with a new reply instead of an edit."""
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SentReply:
-    chat_id: int
-    message_id: int
-    meme_message_id: int
+    chat_id: str
+    message_id: str
+    meme_message_id: str
 
 
 class ReplyIndex:
     def __init__(self, capacity: int = 10_000) -> None:
         self._capacity = capacity
         self._by_post: OrderedDict[int, SentReply] = OrderedDict()
-        self._by_reply: dict[tuple[int, int], int] = {}
+        self._by_reply: dict[tuple[str, str], str] = {}
 
     def remember(self, post_id: int, sent: SentReply) -> None:
         old = self._by_post.pop(post_id, None)
@@ -35,5 +35,5 @@ class ReplyIndex:
     def reply_for(self, post_id: int) -> SentReply | None:
         return self._by_post.get(post_id)
 
-    def meme_for_reply(self, chat_id: int, message_id: int) -> int | None:
+    def meme_for_reply(self, chat_id: str, message_id: str) -> str | None:
         return self._by_reply.get((chat_id, message_id))

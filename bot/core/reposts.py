@@ -23,13 +23,12 @@ from inference.fingerprint import (
     EMBEDDING_DIM,
     ImageHashes,
     hamming,
-    pack,
     project,
     same_template,
     unpack,
 )
 from storage.api import Storage
-from storage.records import Fingerprint, Post, RepostMarkKind, StoredFingerprint
+from storage.records import RepostMarkKind, StoredFingerprint
 
 log = logging.getLogger(__name__)
 
@@ -79,32 +78,52 @@ class ChatEmbeddings:
     def size(self) -> int:
         return int(self._index.ntotal)
 
-    async def sync(self) -> None:
+    @property
+    def last_post(self) -> int:
+        """The newest post id the index holds: a caller fetches what came after it."""
+        return self._last_post
+
+    async def _add(self, rows: list[tuple[int, bytes]]) -> None:
+        rows = [(post_id, blob) for post_id, blob in rows if post_id > self._last_post]
+        if rows:
+            ids = np.fromiter((post_id for post_id, _ in rows), dtype=np.int64)
+            vectors = unpack([blob for _, blob in rows])
+            await asyncio.to_thread(self._index.add_with_ids, vectors, ids)
+            self._last_post = int(ids[-1])
+
+    async def _catch_up(self, fetched: list[tuple[int, bytes]] | None) -> None:
+        """Add `fetched` (the rows after `last_post`, read by the caller), then read on while
+        a batch came back full."""
         platform, chat_id, space = self._key
+        rows = fetched
         while True:
-            rows = await self._storage.embeddings_after(
-                platform, chat_id, space, self._last_post, limit=SYNC_BATCH
-            )
-            if rows:
-                ids = np.fromiter((post_id for post_id, _ in rows), dtype=np.int64)
-                vectors = unpack([blob for _, blob in rows])
-                await asyncio.to_thread(self._index.add_with_ids, vectors, ids)
-                self._last_post = int(ids[-1])
+            if rows is None:
+                rows = await self._storage.embeddings_after(
+                    platform, chat_id, space, self._last_post, limit=SYNC_BATCH
+                )
+            await self._add(rows)
             if len(rows) < SYNC_BATCH:
                 break
+            rows = None
         if self._index.ntotal >= IVF_FROM and not self._is_ivf:
             self._index = await asyncio.to_thread(_to_ivf, self._index)
             self._is_ivf = True
 
-    async def search(self, vector: np.ndarray, k: int = NEIGHBOURS) -> list[tuple[int, float]]:
-        """(post id, cosine) of the nearest stored embeddings, nearest first."""
+    async def sync(self) -> None:
         async with self._lock:
-            await self.sync()
+            await self._catch_up(None)
+
+    async def search(self, vector: np.ndarray, k: int = NEIGHBOURS,
+                     fetched: list[tuple[int, bytes]] | None = None) -> list[tuple[int, float]]:
+        """(post id, cosine) of the nearest stored embeddings, nearest first. `fetched`: the
+        rows stored after `last_post`, when the caller read them already."""
+        async with self._lock:
+            await self._catch_up(fetched)
             if self._index.ntotal == 0:
                 return []
             query = project(vector)
             scores, ids = await asyncio.to_thread(self._index.search, query, k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
 def _to_ivf(flat: faiss.IndexIDMap2) -> faiss.IndexIDMap2:
@@ -148,50 +167,41 @@ class RepostDetector:
         self.thresholds = thresholds
         self.indexes = EmbeddingIndexes(storage)
 
-    async def remember(
-        self,
-        post: Post,
-        hashes: ImageHashes,
-        embedding: np.ndarray | None,
-        space: str | None,
-        author_name: str,
-    ) -> None:
-        """Store what the post looks like (idempotent: a redelivery changes nothing)."""
-        blob = pack(embedding) if embedding is not None and space else None
-        await self.storage.add_fingerprint(
-            post.id,
-            Fingerprint(hashes.phash, hashes.dhash, blob, space if blob else None,
-                        hashes.thumbnail or None),
-            author_name=author_name,
-        )
-
     async def find_original(
         self,
-        post: Post,
+        platform: str,
+        chat_id: str,
         hashes: ImageHashes,
-        embedding: np.ndarray | None,
-        space: str | None,
+        embedding: tuple[np.ndarray, str] | None,
         since: datetime | None,
     ) -> RepostMatch | None:
-        """The earliest earlier post this one copies, honouring the admins' marks."""
+        """The earliest stored post of the chat that a new (not yet stored) post copies,
+        honouring the admins' marks. One read on the usual path (no match)."""
         limit = self.thresholds
-        by_hash: dict[int, tuple[StoredFingerprint, int]] = {}
         wanted = (hashes.phash, hashes.mirror_phash)
-        for fp in await self.storage.hash_candidates(
-            post.platform, post.chat_id, wanted, since=since, before_post=post.id
-        ):
+        index = self.indexes.for_chat(platform, chat_id, embedding[1]) if embedding else None
+        candidates = await self.storage.repost_candidates(
+            platform, chat_id, wanted, since=since, space=embedding[1] if embedding else None,
+            embeddings_after=index.last_post if index else 0, limit=SYNC_BATCH,
+        )
+        by_hash: dict[int, tuple[StoredFingerprint, int]] = {}
+        for fp in candidates.by_hash:
             distance = min(hamming(fp.phash, h) for h in wanted)
             if distance <= limit.hash_distance:
                 by_hash[fp.post_id] = (fp, distance)
         by_cosine: dict[int, float] = {}
-        if embedding is not None and space:
-            index = self.indexes.for_chat(post.platform, post.chat_id, space)
-            for post_id, score in await index.search(embedding):
-                if post_id < post.id and score >= limit.cosine:
-                    by_cosine[post_id] = score
+        if index is not None and embedding is not None:
+            found_near = await index.search(embedding[0], fetched=candidates.new_embeddings)
+            by_cosine = {pid: score for pid, score in found_near if score >= limit.cosine}
+        return await self._earliest(hashes, by_hash, by_cosine, since)
+
+    async def _earliest(
+        self, hashes: ImageHashes, by_hash: dict[int, tuple[StoredFingerprint, int]],
+        by_cosine: dict[int, float], since: datetime | None,
+    ) -> RepostMatch | None:
         found = {pid: fp for pid, (fp, _) in by_hash.items()}
         extra = [pid for pid in by_cosine if pid not in found]
-        for fp in await self.storage.fingerprints(extra):
+        for fp in await self.storage.fingerprints(extra) if extra else []:
             if since is None or fp.posted_at >= since:
                 found[fp.post_id] = fp
         # Another meme made from the same picture (other words) is no copy. Once one earlier

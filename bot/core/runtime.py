@@ -15,7 +15,12 @@ from bot.core.classify_queue import ClassifyQueue
 from bot.core.downloads import Downloader
 from bot.core.job_watcher import JobWatcher
 from bot.core.model_holder import ModelHolder
-from bot.core.model_switch import ClassifierLoader, ModelSwitcher, load_classifier
+from bot.core.model_switch import (
+    ClassifierLoader,
+    ModelSwitcher,
+    follow_active_model,
+    load_classifier,
+)
 from bot.core.moderation import ModerationPolicy
 from bot.core.reposts import RepostThresholds
 from bot.core.service import MemeService, ServicePolicy
@@ -68,6 +73,11 @@ async def _first_model(
     return await preloaded
 
 
+async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    await task
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -110,6 +120,12 @@ async def open_runtime(
         jobs = JobWatcher(storage, switcher, holder, interval_s=settings.job_check_interval_s)
         await jobs.start()
         stack.push_async_callback(jobs.stop)
+        # The one poller of this process for a model a trainer promoted (any adapter serves it).
+        stop_following = asyncio.Event()
+        following = asyncio.create_task(follow_active_model(
+            switcher, settings.model_check_interval_s, stop_following, who="bot"
+        ), name="follow-active-model")
+        stack.push_async_callback(_stop_task, following, stop_following)
         trainer = TrainerStatus(
             settings.effective_trainer, health_file=Path(settings.data_dir) / "trainer.alive"
         )

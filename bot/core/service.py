@@ -1,8 +1,9 @@
 """`MemeService`: what the bot does, whatever the chat platform.
 
 Adapters call `handle_post` (or `handle_upload` for bytes they already hold), `handle_button`,
-`handle_reaction` and `handle_command` and render what comes back; nothing here knows about
-Telegram, Discord or the console.
+`handle_reaction` and `handle_command`; what comes back (`bot.core.outcomes`) says what was
+decided, with the words to show beside it. Nothing here knows about Telegram, Discord or the
+console.
 """
 
 from __future__ import annotations
@@ -10,51 +11,60 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from bot.core import commands
 from bot.core import formatting as fmt
-from bot.core.classify_queue import ClassifyQueue, QueueClosedError, QueueFullError
-from bot.core.downloads import Downloader, DownloadError
-from bot.core.job_watcher import JobWatcher, RetrainRequest
+from bot.core.classify_queue import Classified, ClassifyQueue, QueueClosedError, QueueFullError
+from bot.core.commands import Role
+from bot.core.downloads import Downloader, DownloadError, TooLargeError
+from bot.core.job_watcher import JobWatcher
 from bot.core.media import READABLE, is_other_image
 from bot.core.messages import (
     Actor,
     Button,
     ChatRef,
     Command,
-    CorrectionOutcome,
     ImagePost,
     Outbox,
     PlatformAdminCheck,
-    PostOutcome,
     Reply,
 )
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import ModelSwitcher
-from bot.core.moderation import REPOST_PREFIX, Moderation, ModerationPolicy
+from bot.core.moderation import REPOST_PREFIX, Moderation, ModerationPolicy, invalid
+from bot.core.outcomes import (
+    CommandResult,
+    CommandStatus,
+    CorrectionOutcome,
+    CorrectionStatus,
+    PostOutcome,
+    PostStatus,
+    RepostVerdict,
+)
 from bot.core.permissions import is_admin
 from bot.core.trainer_process import TrainerStatus
-from bot.errors import SwitchError
 from config.settings import ReplyMode
 from inference.classifier import Prediction
-from model_training.report.names import REPORT_FILE
 from inference.errors import ImageError
 from storage.api import Storage
-from storage.errors import (
-    BlobError,
-    InvalidInputError,
-    LabelExistsError,
-    NotFoundError,
-    UnknownLabelError,
+from storage.errors import BlobError, InvalidInputError, NotFoundError, UnknownLabelError
+from storage.intake import (
+    IntakeResult,
+    LabelledFingerprint,
+    NewPost,
+    PostContext,
+    PostKey,
+    PredictionValues,
 )
 from storage.records import ChatSettings, Post, RepostMarkKind
+from storage.validation import check_caption
 
 log = logging.getLogger(__name__)
 
 BUTTON_PREFIX = "c"
 CONFIRM = "+"  # a reaction meaning "the model is right"
-ADMIN_ONLY = "Only admins of this chat can do that."
 
 
 @dataclass(frozen=True)
@@ -112,122 +122,128 @@ class MemeService:
     # ------------------------------------------------------------------------- image posts
 
     async def handle_post(self, post: ImagePost, outbox: Outbox | None = None) -> PostOutcome:
-        """download -> store -> classify -> record -> repost check -> sort -> the replies.
+        """context -> download -> classify and fingerprint -> repost check -> store -> sort.
 
         `outbox` (the adapter) links to messages and sends sorted copies; without it there
         are no links and no sorting."""
         attachment = post.attachment
         if attachment is None:
             raise ValueError("handle_post downloads the attachment: use handle_upload for bytes")
-        chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
-        if not chat_settings.enabled:
-            return PostOutcome(reply=None)
+        key = PostKey.checked(post.chat.platform, post.chat.chat_id, post.message_id,
+                              attachment.index)
+        context = await self.storage.post_context(key)
+        refused = self._refusal(context, attachment.kind)
+        if refused is not None:
+            return refused
         if is_other_image(attachment.mime_type):  # said before any download
             kind = (attachment.mime_type or "").split(";")[0].strip()
-            return PostOutcome(reply=Reply(
-                f"Sorry, I can't read this {attachment.kind}: {kind} is not a format I read "
-                f"({READABLE})."
-            ))
-        if self.queue.is_full:  # answer at once rather than download what cannot be queued
-            return PostOutcome(reply=Reply(self._busy_text()))
+            return self._unlabelled(PostStatus.unsupported, attachment.kind,
+                                    f"{kind} is not a format I read ({READABLE})")
         try:
             self.downloader.check_size(attachment.declared_size)
             download = await self.downloader.fetch(await attachment.resolve_url())
+        except TooLargeError as exc:
+            return self._unlabelled(PostStatus.too_large, attachment.kind, str(exc))
         except DownloadError as exc:
             log.info("image not downloaded: %s (chat %s)", exc, post.chat.chat_id)
-            return PostOutcome(reply=Reply(f"Sorry, I can't read this {attachment.kind}: {exc}."))
-        return await self._classify_and_record(post, download.data, chat_settings, outbox)
+            return self._unlabelled(PostStatus.not_downloaded, attachment.kind, str(exc))
+        return await self._label(post, key, download.data, context, outbox)
 
     async def handle_upload(
         self, post: ImagePost, data: bytes, outbox: Outbox | None = None
     ) -> PostOutcome:
         """The same path as `handle_post` for an image whose bytes the adapter already holds
-        (the console's uploads): size check -> store -> classify -> record -> reply."""
-        chat_settings = await self.storage.chat_settings(post.chat.platform, post.chat.chat_id)
-        if not chat_settings.enabled:
-            return PostOutcome(reply=None)
-        if self.queue.is_full:
-            return PostOutcome(reply=Reply(self._busy_text()))
+        (the console's uploads)."""
+        key = PostKey.checked(post.chat.platform, post.chat.chat_id, post.message_id)
+        context = await self.storage.post_context(key)
+        refused = self._refusal(context, "image")
+        if refused is not None:
+            return refused
         try:
             self.downloader.check_size(len(data))
         except DownloadError as exc:
-            return PostOutcome(reply=Reply(f"Sorry, I can't read this image: {exc}."))
-        return await self._classify_and_record(post, data, chat_settings, outbox)
+            return self._unlabelled(PostStatus.too_large, "image", str(exc))
+        return await self._label(post, key, data, context, outbox)
 
-    async def _classify_and_record(
-        self, post: ImagePost, data: bytes, chat_settings: ChatSettings, outbox: Outbox | None
-    ) -> PostOutcome:
+    def _refusal(self, context: PostContext, kind: str) -> PostOutcome | None:
+        if not context.settings.enabled:
+            return PostOutcome(PostStatus.disabled)
+        if context.answered_post_id is not None:  # a redelivered update
+            return PostOutcome(PostStatus.redelivered, post_id=context.answered_post_id)
+        if self.queue.is_full:  # answer at once rather than download what cannot be queued
+            return self._busy()
+        return None
+
+    def _busy(self) -> PostOutcome:
+        return PostOutcome(PostStatus.busy, reply=Reply(fmt.busy_text(self.queue.pending)))
+
+    @staticmethod
+    def _unlabelled(status: PostStatus, kind: str, reason: str) -> PostOutcome:
+        return PostOutcome(status, reason=reason, reply=Reply(fmt.unreadable_text(kind, reason)))
+
+    async def _label(self, post: ImagePost, key: PostKey, data: bytes, context: PostContext,
+                     outbox: Outbox | None) -> PostOutcome:
+        caption = check_caption(post.caption)
         try:
-            stored = await self.storage.add_post(
-                platform=post.chat.platform,
-                chat_id=post.chat.chat_id,
-                message_id=post.message_id,
-                author_id=post.author.user_id,
-                image=data,
-                attachment_index=post.attachment.index if post.attachment else 0,
-                posted_at=post.posted_at,
-                caption=post.caption,
-            )
-        except BlobError as exc:
-            return PostOutcome(reply=Reply(f"Sorry, I can't read this image: {_reason(exc)}."))
-        if not stored.created and await self.storage.predictions_for(stored.id):
-            return PostOutcome(reply=None, post_id=stored.id)  # a redelivered update
-        try:
-            prediction = await self.queue.classify(data, stored.caption)
+            classified = await self.queue.classify(data, caption)
         except QueueFullError:
-            return PostOutcome(reply=Reply(self._busy_text()), post_id=stored.id)
+            return self._busy()
         except QueueClosedError:
-            return PostOutcome(reply=None, post_id=stored.id)
+            return PostOutcome(PostStatus.shutting_down)
         except ImageError as exc:
-            return PostOutcome(
-                reply=Reply(f"Sorry, I can't read this image: {exc}."), post_id=stored.id
-            )
-        await self._record(stored, prediction)
-        outcome = await self._post_outcome(post, stored, prediction, chat_settings)
-        verdict = await self.moderation.check_repost(
-            post, stored, data, prediction, chat_settings, outbox
+            return self._unlabelled(PostStatus.unreadable, "image", str(exc))
+        verdict = await self.moderation.find_repost(post, context.settings, classified, outbox)
+        try:
+            stored = await self._store(post, key, data, classified, caption)
+        except BlobError as exc:
+            return self._unlabelled(PostStatus.unreadable, "image", str(exc))
+        if stored.answered_before:
+            return PostOutcome(PostStatus.redelivered, post_id=stored.post.id)
+        outcome = dataclasses.replace(
+            self._outcome(post, stored.post, classified.prediction, context, verdict),
+            post=stored.post, prediction_id=stored.prediction_id,
         )
-        if verdict is not None:  # a repost is not sorted again
-            return dataclasses.replace(outcome, repost=verdict.reply, removed=verdict.removed)
-        if prediction.confidence >= self._threshold(chat_settings):
-            await self.moderation.sort(stored, prediction.label, outbox, post.author.display_name)
+        threshold = self._threshold(context.settings)
+        if verdict is None and classified.prediction.confidence >= threshold:
+            # A repost is not sorted again.
+            await self.moderation.sort(stored.post, classified.prediction.label, outbox,
+                                       post.author.display_name, context.settings)
         return outcome
 
-    def _busy_text(self) -> str:
-        return (
-            f"I'm busy: {self.queue.pending} memes are waiting to be labelled. "
-            "Please post this one again in a minute."
+    async def _store(self, post: ImagePost, key: PostKey, data: bytes, classified: Classified,
+                     caption: str | None) -> IntakeResult:
+        p = classified.prediction
+        fingerprint = self.moderation.fingerprint(classified)
+        return await self.storage.record_labelled_post(
+            NewPost(key, post.author.user_id, data, post.posted_at, caption),
+            PredictionValues(p.model_version, p.label, p.confidence, dict(p.probabilities),
+                             p.latency_ms, p.ood_score),
+            LabelledFingerprint(fingerprint, post.author.display_name) if fingerprint else None,
         )
 
-    async def _record(self, post: Post, prediction: Prediction) -> None:
-        await self.storage.record_prediction(
-            post.id,
-            model_version=prediction.model_version,
-            label=prediction.label,
-            confidence=prediction.confidence,
-            probabilities=prediction.probabilities,
-            latency_ms=prediction.latency_ms,
-            ood_score=prediction.ood_score,
-        )
-
-    async def _post_outcome(
-        self, post: ImagePost, stored: Post, prediction: Prediction, chat: ChatSettings
-    ) -> PostOutcome:
+    def _outcome(self, post: ImagePost, stored: Post, prediction: Prediction,
+                 context: PostContext, verdict: RepostVerdict | None) -> PostOutcome:
+        chat = context.settings
         text = self.prediction_text(prediction.label, prediction.confidence)
         mode = ReplyMode(chat.reply_mode) if chat.reply_mode else self.policy.reply_mode
-        threshold = self._threshold(chat)
-        base = PostOutcome(reply=None, post_id=stored.id, label=prediction.label)
+        reply, admin_log = None, None
         if mode is ReplyMode.silent:
-            log_line = (
-                f"{post.chat.platform} chat {post.chat.chat_id}, message {post.message_id} "
-                f"by {post.author.display_name}: {text}"
-            )
-            return PostOutcome(reply=None, admin_log=log_line, post_id=stored.id,
-                               label=prediction.label)
-        if mode is ReplyMode.confident and prediction.confidence < threshold:
-            return base
-        reply = Reply(text, await self._buttons(stored.id, prediction.label), stored.id)
-        return PostOutcome(reply=reply, post_id=stored.id, label=prediction.label)
+            admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
+                                           post.message_id, post.author.display_name, text)
+        elif mode is ReplyMode.every or prediction.confidence >= self._threshold(chat):
+            buttons = label_buttons(stored.id, context.labels, prediction.label)
+            reply = Reply(text, buttons, stored.id)
+        repost_note = removed_note = None
+        if verdict is not None:
+            buttons = self.moderation.repost_buttons(stored.id, verdict)
+            repost_note = Reply(fmt.repost_text(verdict, removed_from=None), buttons, stored.id)
+            if verdict.remove:
+                removed_note = Reply(fmt.repost_text(verdict,
+                                                     removed_from=post.author.display_name),
+                                     buttons, stored.id)
+        return PostOutcome(PostStatus.labelled, stored.id, prediction, repost=verdict,
+                           reply=reply, repost_note=repost_note, removed_note=removed_note,
+                           admin_log=admin_log)
 
     def _threshold(self, chat: ChatSettings) -> float:
         if chat.confidence_threshold is not None:
@@ -245,11 +261,7 @@ class MemeService:
 
     async def _buttons(self, post_id: int, current: str | None) -> tuple[Button, ...]:
         labels = [label.name for label in await self.storage.list_labels()]
-        return tuple(
-            Button(fmt.button_text(name, current=name == current), button_payload(post_id, name),
-                   current=name == current)
-            for name in labels
-        )
+        return label_buttons(post_id, labels, current)
 
     # ------------------------------------------------------------------------- corrections
 
@@ -265,16 +277,16 @@ class MemeService:
             return await self._repost_button(chat, actor, payload, platform_check, outbox)
         parsed = parse_payload(payload)
         if parsed is None:
-            return CorrectionOutcome(notice="This button is no longer valid.", alert=True)
+            return invalid("This button is no longer valid.")
         post_id, label = parsed
         try:
             post = await self.storage.get_post(post_id)
         except (NotFoundError, InvalidInputError):
-            return CorrectionOutcome(notice="I no longer know this meme.", alert=True)
+            return invalid("I no longer know this meme.")
         if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
-            return CorrectionOutcome(notice="This button belongs to another chat.", alert=True)
+            return invalid("This button belongs to another chat.")
         if not await self.is_admin(actor, chat, platform_check):
-            return CorrectionOutcome(notice="Only admins can change labels.", alert=True)
+            return CorrectionOutcome(CorrectionStatus.refused, "Only admins can change labels.")
         return await self._apply_label(post, label, actor, outbox)
 
     async def _repost_button(
@@ -286,21 +298,22 @@ class MemeService:
         outbox: Outbox | None,
     ) -> CorrectionOutcome:
         if not await self.is_admin(actor, chat, platform_check):
-            return CorrectionOutcome(notice="Only admins can judge reposts.", alert=True)
+            return CorrectionOutcome(CorrectionStatus.refused, "Only admins can judge reposts.")
         result = await self.moderation.repost_button(payload, chat, actor)
         if isinstance(result, CorrectionOutcome):
             return result
         post, mark = result
+        judged = CorrectionStatus.repost_judged
         if mark is RepostMarkKind.exempt:
-            text = f"Copies of this image are not flagged any more (exempted by {actor.display_name})."
-            return CorrectionOutcome(notice="Exempted.", reply=Reply(text, (), post.id),
+            text = fmt.exempted_text(actor.display_name)
+            return CorrectionOutcome(judged, "Exempted.", Reply(text, (), post.id),
                                      post_id=post.id, changed=True)
-        text = f"Not a repost (marked by {actor.display_name})."
+        text = fmt.not_repost_text(actor.display_name)
         # A flagged post was not sorted: now that it is no repost, its label may sort it.
         label = await self._sortable_label(post)
         sorted_note = await self.moderation.sort(post, label, outbox) if label else None
         notice = f"Marked not a repost. {sorted_note}" if sorted_note else "Marked not a repost."
-        return CorrectionOutcome(notice=notice, reply=Reply(text, (), post.id), post_id=post.id,
+        return CorrectionOutcome(judged, notice, Reply(text, (), post.id), post_id=post.id,
                                  changed=True)
 
     async def _sortable_label(self, post: Post) -> str | None:
@@ -347,9 +360,9 @@ class MemeService:
         async with self._label_lock:
             decisions = await self.storage.corrections_for(post.id)
             if decisions and decisions[-1].new_label == label:  # pressed again: nothing new
-                return CorrectionOutcome(
-                    notice=f"It is already {fmt.display_name(label)}.", post_id=post.id
-                )
+                return CorrectionOutcome(CorrectionStatus.unchanged,
+                                         f"It is already {fmt.display_name(label)}.",
+                                         post_id=post.id, label=label)
             outcome = await self._store_label(post, label, actor)
             if outcome.alert:  # refused: nothing to sort
                 return outcome
@@ -364,24 +377,26 @@ class MemeService:
         latest = predictions[-1] if predictions else None
         previous = await self.storage.effective_label(post.image.sha256)
         previous = previous or (latest.label if latest else None)
+        confirmed = latest is not None and label == latest.label
         try:
-            if latest is not None and label == latest.label:
+            if latest is not None and confirmed:
                 await self.storage.confirm_prediction(latest.id, admin_id=actor.qualified_id)
             else:
                 await self.storage.record_correction(
                     post.id, admin_id=actor.qualified_id, label=label
                 )
         except (UnknownLabelError, InvalidInputError):
-            return CorrectionOutcome(notice=f"There is no label {label!r}.", alert=True)
-        confirmed = latest is not None and label == latest.label
+            return invalid(f"There is no label {label!r}.")
         text = fmt.corrected_text(label, actor.display_name, confirmed=confirmed)
         reply = Reply(text, await self._buttons(post.id, label), post.id)
         log.info("post %s labelled %s by %s", post.id, label, actor.qualified_id)
         return CorrectionOutcome(
-            notice=f"Label set to {fmt.display_name(label)}.",
-            reply=reply,
+            CorrectionStatus.confirmed if confirmed else CorrectionStatus.corrected,
+            f"Label set to {fmt.display_name(label)}.",
+            reply,
             post_id=post.id,
             changed=label != previous,
+            label=label,
         )
 
     async def is_admin(
@@ -399,99 +414,23 @@ class MemeService:
 
     async def handle_command(
         self, command: Command, platform_check: PlatformAdminCheck | None
-    ) -> Reply | None:
-        """The reply to a command, or None for a command that is not ours."""
-        public = {
-            "help": self._help,
-            "start": self._help,
-            "stats": self._stats,
-            "labels": self._labels,
-            "model": self._model,
-        }
-        admin_only = {
-            "retrain": self._retrain,
-            "addlabel": self._addlabel,
-            "rollback": self._rollback,
-            "reposts": self.moderation.reposts_command,
-            "sort": self.moderation.sort_command,
-        }
-        if command.name in public:
-            return await public[command.name](command)
-        if command.name not in admin_only:
+    ) -> CommandResult | None:
+        """The result of a command, or None for a command that is not ours."""
+        spec = commands.find(command.name)
+        if spec is None:
             return None
-        if not await self.is_admin(command.actor, command.chat, platform_check):
-            return Reply(f"Only admins of this chat can use /{command.name}.", private=True)
-        return await admin_only[command.name](command)
-
-    async def _help(self, command: Command) -> Reply:
-        return Reply(fmt.HELP_TEXT)
-
-    async def _stats(self, command: Command) -> Reply:
-        classifier = self.models.current
-        stats = await self.storage.stats()
-        return Reply(fmt.stats_text(stats, classifier.version, classifier.meta.metrics))
-
-    async def _labels(self, command: Command) -> Reply:
-        labels = [label.name for label in await self.storage.list_labels()]
-        return Reply(fmt.labels_text(labels, self.models.current.labels))
-
-    async def _model(self, command: Command) -> Reply:
-        classifier = self.models.current
-        versions = await self.storage.list_model_versions()
-        # The trainer wrote the report beside the model; the bot only points to the file.
-        report = classifier.folder / REPORT_FILE
-        shown = str(report.resolve()) if await asyncio.to_thread(report.is_file) else None
-        return Reply(fmt.model_text(classifier.version, classifier.meta.metrics, versions, shown))
-
-    async def _retrain(self, command: Command) -> Reply:
-        # Only queued here: a separate trainer process claims the job, so the bot never
-        # blocks on (or imports) the training code.
-        # Fast: a new head on cached embeddings (minutes on a CPU); full: a fine-tune.
-        kind = command.args[0].lower() if command.args else "fast"
-        if kind not in ("fast", "full"):
-            return Reply("Usage: /retrain [fast|full]")
-        queued = await self.storage.enqueue_retrain(command.actor.qualified_id, kind)
-        job = queued.job
-        if self.jobs is not None:  # told the numbers when the job ends
-            self.jobs.track(job.id, RetrainRequest(command.chat, command.actor, command.message_id))
-        if queued.created:
-            text = (
-                f"Retraining ({kind}) queued (job #{job.id}). I keep using "
-                f"{self.models.current.version} until the new model passes its checks."
-            )
-        else:
-            text = f"A retrain is already {job.status.value} (job #{job.id})."
-        if self.jobs is not None:
-            text += " I'll post the results here when it ends."
-        note = self.trainer.queued_note() if job.status.value == "queued" else None
-        return Reply(f"{text} {note}" if note else text)
-
-    async def _addlabel(self, command: Command) -> Reply:
-        if len(command.args) != 1:
-            return Reply("Usage: /addlabel NAME (lowercase letters, digits, underscores)")
-        name = command.args[0].strip().lower().replace("-", "_")
-        try:
-            await self.storage.add_label(name, added_by=command.actor.qualified_id)
-        except LabelExistsError:
-            return Reply(f"The label {name} already exists.")
-        except InvalidInputError:
-            return Reply(
-                f"{name!r} cannot be a label: use 1-32 lowercase letters, digits or underscores."
-            )
-        return Reply(
-            f"Added the label {fmt.display_name(name)}. Label some memes with it, "
-            "then /retrain so that I learn it."
-        )
-
-    async def _rollback(self, command: Command) -> Reply:
-        if len(command.args) > 1:
-            return Reply("Usage: /rollback [VERSION]")
-        try:
-            version = await self.switcher.rollback(command.args[0] if command.args else None)
-        except SwitchError as exc:
-            return Reply(f"Cannot roll back: {exc}.")
-        return Reply(f"Now serving model {version.version}.")
+        if spec.role is Role.admin and not await self.is_admin(
+            command.actor, command.chat, platform_check
+        ):
+            return spec.result(CommandStatus.refused, fmt.admins_only_text(spec.name),
+                               private=True)
+        return await spec.handler(self, command)
 
 
-def _reason(exc: Exception) -> str:
-    return str(exc).rstrip(".")
+def label_buttons(post_id: int, labels: Iterable[str], current: str | None
+                  ) -> tuple[Button, ...]:
+    return tuple(
+        Button(fmt.button_text(name, current=name == current), button_payload(post_id, name),
+               current=name == current)
+        for name in labels
+    )

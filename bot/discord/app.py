@@ -12,27 +12,18 @@ from pathlib import Path
 import discord
 from discord import app_commands
 
-from bot.core.job_watcher import JobReport
-from bot.core.messages import (
-    Actor,
-    ChatRef,
-    Command,
-    CorrectionOutcome,
-    ImagePost,
-    PlatformAdminCheck,
-    Reply,
-)
-from bot.core.replies import ReplyIndex, SentReply
+from bot.core.delivery import Delivery
+from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
 from bot.core.service import MemeService, parse_payload
 from bot.discord.commands import add_commands
 from bot.discord.media import image_attachments
-from bot.discord.outbox import NO_MENTIONS, DiscordOutbox
+from bot.discord.port import NO_MENTIONS, DiscordPort
 from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "discord"
+PLATFORM = DiscordPort.platform
 
 
 @dataclass(frozen=True)
@@ -45,7 +36,6 @@ class DiscordConfig:
     shard_ids: tuple[int, ...] = ()
     guild_ready_timeout_s: float = 2.0
     concurrent_updates: int = 16
-    model_check_interval_s: float = 60.0
     api_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
 
@@ -62,7 +52,6 @@ class DiscordConfig:
             shard_ids=tuple(settings.discord_shard_ids),
             guild_ready_timeout_s=settings.discord_guild_ready_timeout_s,
             concurrent_updates=settings.concurrent_updates,
-            model_check_interval_s=settings.model_check_interval_s,
             api_url=settings.discord_api_url,
             gateway_url=settings.discord_gateway_url,
         )
@@ -94,15 +83,17 @@ def has_admin_role(member: discord.Member, admin_role: str | None) -> bool:
 
 
 class DiscordHandlers:
-    """What the client's events do; state is only the in-memory reply index."""
+    """What the client's events do: platform events in, the core's outcomes out through
+    `delivery`."""
 
     def __init__(self, client: discord.Client, service: MemeService, config: DiscordConfig
                  ) -> None:
         self.client = client
         self.service = service
         self.config = config
-        self.replies = ReplyIndex()
-        self.outbox = DiscordOutbox(client, self._image_of)
+        self.port = DiscordPort(client, self._image_of)
+        admin = config.admin_channel_id
+        self.delivery = Delivery(self.port, str(admin) if admin is not None else None)
         # discord.py runs every event as its own task: bound the memes in flight at once
         # (each holds a download and a decoded image), the rest wait their turn.
         self._slots = asyncio.Semaphore(config.concurrent_updates)
@@ -122,8 +113,6 @@ class DiscordHandlers:
 
         return check
 
-    # ------------------------------------------------------------------------------ images
-
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.webhook_id is not None:
             return
@@ -133,49 +122,22 @@ class DiscordHandlers:
         chat = chat_ref(message.channel.id, message.guild.id if message.guild else None)
         async with self._slots:
             for attachment in found:
-                post = ImagePost(chat=chat, message_id=str(message.id), author=actor(message.author),
-                                 attachment=attachment, posted_at=message.created_at,
+                post = ImagePost(chat=chat, message_id=str(message.id),
+                                 author=actor(message.author), attachment=attachment,
+                                 posted_at=message.created_at,
                                  caption=message.clean_content or None)
-                outcome = await self.service.handle_post(post, self.outbox)
-                if outcome.removed is not None and await self._delete(message):
-                    await self._send(message.channel.id, outcome.removed.text, NO_MENTIONS,
-                                     label_view(outcome.removed))
-                    return
-                if outcome.repost is not None:  # not remembered: corrections edit the label
-                    await self._reply(message, outcome.repost, remember=False)
-                if outcome.reply is not None:  # last: once it is there, the meme is answered
-                    await self._reply(message, outcome.reply)
-                if outcome.admin_log and self.config.admin_channel_id is not None:
-                    await self._send(self.config.admin_channel_id, outcome.admin_log, NO_MENTIONS)
-
-    async def _delete(self, meme: discord.Message) -> bool:
-        """Remove a repost; False where the bot may not (then it is only noted)."""
-        try:
-            await meme.delete()
-        except discord.HTTPException as exc:
-            log.info("repost %s in channel %s not removed: %s", meme.id, meme.channel.id, exc)
-            return False
-        return True
-
-    async def _reply(self, meme: discord.Message, reply: Reply, remember: bool = True) -> None:
-        try:
-            sent = await meme.reply(reply.text, view=label_view(reply) or discord.utils.MISSING,
-                                    mention_author=False, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as exc:  # e.g. no Send Messages in this channel
-            log.warning("reply not sent in channel %s: %s", meme.channel.id, exc)
-            return
-        if remember and reply.post_id is not None:
-            self.replies.remember(reply.post_id, SentReply(meme.channel.id, sent.id, meme.id))
-
-    # ------------------------------------------------------------------- buttons, reactions
+                outcome = await self.service.handle_post(post, self.port)
+                if await self.delivery.post_outcome(chat, post.message_id, outcome):
+                    return  # the message is gone: its other attachments with it
 
     async def on_button(self, interaction: discord.Interaction, payload: str) -> None:
+        chat = chat_ref(interaction.channel_id or 0, interaction.guild_id)
         outcome = await self.service.handle_button(
-            chat_ref(interaction.channel_id or 0, interaction.guild_id),
+            chat,
             actor(interaction.user),
             payload,
             self.admin_check(interaction.user, interaction.permissions),
-            self.outbox,
+            self.port,
         )
         if outcome.reply is None:  # refused or stale: only the presser sees why
             await interaction.response.send_message(outcome.notice, ephemeral=True)
@@ -183,11 +145,9 @@ class DiscordHandlers:
         await interaction.response.edit_message(content=outcome.reply.text,
                                                 view=label_view(outcome.reply))
         message = interaction.message
-        is_label_reply = parse_payload(payload) is not None  # not a repost note
-        if message is not None and outcome.post_id is not None and is_label_reply:
+        if message is not None and parse_payload(payload) is not None:  # a label reply
             meme = message.reference.message_id if message.reference else None
-            self.replies.remember(outcome.post_id,
-                                  SentReply(message.channel.id, message.id, meme or 0))
+            self.delivery.remember(chat, str(meme or 0), outcome.reply, str(message.id))
 
     async def on_reaction(self, event: discord.RawReactionActionEvent) -> None:
         member = event.member
@@ -198,41 +158,17 @@ class DiscordHandlers:
         channel = member.guild.get_channel_or_thread(event.channel_id)
         if channel is None:
             return  # a channel this shard has not seen (permissions unknown)
-        meme_id = self.replies.meme_for_reply(event.channel_id, event.message_id)
-        meme_id = meme_id or event.message_id
+        chat = chat_ref(event.channel_id, event.guild_id)
+        meme_id = self.delivery.meme_for(chat, str(event.message_id))
         outcome = await self.service.handle_reaction(
-            chat_ref(event.channel_id, event.guild_id),
+            chat,
             actor(member),
-            str(meme_id),
+            meme_id,
             [str(event.emoji)],
             self.admin_check(member, channel.permissions_for(member)),
-            self.outbox,
+            self.port,
         )
-        if outcome is not None:
-            await self._show_correction(channel, meme_id, outcome)
-
-    async def _show_correction(self, channel: discord.abc.GuildChannel | discord.Thread,
-                               meme_id: int, outcome: CorrectionOutcome) -> None:
-        new, post_id = outcome.reply, outcome.post_id
-        if new is None or post_id is None or not isinstance(channel, discord.abc.Messageable):
-            return
-        sent = self.replies.reply_for(post_id)
-        try:
-            if sent is not None:
-                await channel.get_partial_message(sent.message_id).edit(  # type: ignore[attr-defined]
-                    content=new.text, view=label_view(new))
-                return
-            # The reply is older than this process: answer the meme anew.
-            reference = discord.MessageReference(message_id=meme_id, channel_id=channel.id,
-                                                 fail_if_not_exists=False)
-            message = await channel.send(new.text, view=label_view(new) or discord.utils.MISSING,
-                                         reference=reference, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as exc:
-            log.warning("correction not shown in channel %s: %s", channel.id, exc)
-            return
-        self.replies.remember(post_id, SentReply(channel.id, message.id, meme_id))
-
-    # ---------------------------------------------------------------------------- commands
+        await self.delivery.correction(chat, meme_id, outcome)
 
     async def on_command(self, interaction: discord.Interaction, name: str,
                          args: Sequence[str] = ()) -> None:
@@ -242,43 +178,13 @@ class DiscordHandlers:
             name=name,
             args=tuple(args),
         )
-        reply = await self.service.handle_command(
+        result = await self.service.handle_command(
             command, self.admin_check(interaction.user, interaction.permissions)
         )
-        text = reply.text if reply is not None else f"/{name} is not a command I know."
-        private = reply is None or reply.private
+        text = result.reply.text if result is not None else f"/{name} is not a command I know."
+        private = result is None or result.reply.private
         await interaction.response.send_message(text, ephemeral=private,
                                                 allowed_mentions=NO_MENTIONS)
-
-    # --------------------------------------------------------------------------- reports
-
-    async def on_job_finished(self, report: JobReport) -> None:
-        """A retrain ended: tell each Discord admin who asked, in their channel, and the admin
-        channel (once, when an admin asked there)."""
-        told: set[int] = set()
-        for request in report.requests:
-            if request.chat.platform != PLATFORM or not request.chat.chat_id.isdigit():
-                continue
-            channel_id = int(request.chat.chat_id)
-            mention = f"<@{request.actor.user_id}>"
-            if await self._send(channel_id, f"{mention}: {report.text}",
-                                discord.AllowedMentions(users=True)):
-                told.add(channel_id)
-        admin = self.config.admin_channel_id
-        if admin is not None and admin not in told:
-            await self._send(admin, report.text, NO_MENTIONS)
-
-    async def _send(self, channel_id: int, text: str, mentions: discord.AllowedMentions,
-                    view: discord.ui.View | None = None) -> bool:
-        channel = self.client.get_channel(channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            return False  # another shard's guild, or a channel the bot cannot see
-        try:
-            await channel.send(text, allowed_mentions=mentions, view=view or discord.utils.MISSING)
-        except discord.HTTPException as exc:
-            log.warning("message not sent to channel %s: %s", channel_id, exc)
-            return False
-        return True
 
 
 class MemeClient(discord.AutoShardedClient):

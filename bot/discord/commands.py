@@ -1,13 +1,19 @@
-"""The slash commands: each one hands its name and options to `MemeService.handle_command`
-(which decides who may run it and words the answer)."""
+"""The slash commands, made from the core's command table (`bot.core.commands.COMMANDS`): each
+hands its name and options to `MemeService.handle_command`, which decides who may run it and
+words the answer."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import discord
 from discord import app_commands
+
+from bot.core.commands import COMMANDS, Arg, CommandSpec
+
+MAX_DESCRIPTION = 100  # Discord's limit for command and option descriptions
 
 
 class CommandHandler(Protocol):
@@ -15,47 +21,42 @@ class CommandHandler(Protocol):
                          args: Sequence[str] = ()) -> None: ...
 
 
-def add_commands(tree: app_commands.CommandTree, handler: CommandHandler) -> None:
-    @tree.command(name="help", description="What this bot does and its commands")
-    async def help_(interaction: discord.Interaction) -> None:
-        await handler.on_command(interaction, "help")
+def _option(arg: Arg) -> inspect.Parameter:
+    if arg.choices:
+        # A fixed list Discord offers to pick from; the first choice is the default.
+        annotation: Any = Literal[arg.choices]
+        default: Any = inspect.Parameter.empty if arg.required else arg.choices[0]
+    else:
+        annotation = str if arg.required else str | None
+        default = inspect.Parameter.empty if arg.required else None
+    return inspect.Parameter(arg.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                             annotation=annotation, default=default)
 
-    @tree.command(name="stats", description="Memes seen, labels, corrections and the model")
-    async def stats(interaction: discord.Interaction) -> None:
-        await handler.on_command(interaction, "stats")
 
-    @tree.command(name="labels", description="The labels memes can get")
-    async def labels(interaction: discord.Interaction) -> None:
-        await handler.on_command(interaction, "labels")
+def slash_command(spec: CommandSpec, handler: CommandHandler) -> app_commands.Command[Any, ..., None]:
+    async def callback(interaction: discord.Interaction, **options: str | None) -> None:
+        words: list[str] = []
+        for arg in spec.args:
+            value = options.get(arg.name)
+            if value:
+                # A "rest" option is one text box on Discord: the core reads it word by word.
+                words.extend(value.split() if arg.rest else [value])
+        await handler.on_command(interaction, spec.name, tuple(words))
 
-    @tree.command(name="model", description="The model serving now and earlier versions")
-    async def model(interaction: discord.Interaction) -> None:
-        await handler.on_command(interaction, "model")
+    interaction = inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    annotation=discord.Interaction)
+    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [interaction, *(_option(arg) for arg in spec.args)]
+    )
+    if spec.args:
+        callback = app_commands.describe(
+            **{arg.name: arg.help[:MAX_DESCRIPTION] for arg in spec.args}
+        )(callback)
+    return app_commands.Command(name=spec.name, description=spec.description[:MAX_DESCRIPTION],
+                                callback=callback)
 
-    @tree.command(name="retrain", description="Admins: learn from the corrections")
-    @app_commands.describe(kind="fast: a new head in minutes (default); full: a fine-tune")
-    async def retrain(interaction: discord.Interaction,
-                      kind: Literal["fast", "full"] = "fast") -> None:
-        await handler.on_command(interaction, "retrain", (kind,))
 
-    @tree.command(name="addlabel", description="Admins: add a label memes can get")
-    @app_commands.describe(name="lowercase letters, digits or underscores")
-    async def addlabel(interaction: discord.Interaction, name: str) -> None:
-        await handler.on_command(interaction, "addlabel", (name,))
-
-    @tree.command(name="reposts", description="Admins: what happens to reposts here")
-    @app_commands.describe(setting="off, note, delete, window DAYS or window default "
-                                   "(empty: the current setting)")
-    async def reposts(interaction: discord.Interaction, setting: str | None = None) -> None:
-        await handler.on_command(interaction, "reposts", tuple((setting or "").split()))
-
-    @tree.command(name="sort", description="Admins: copy a label's memes into a channel or thread")
-    @app_commands.describe(label="a label (/labels), or off to stop all sorting (empty: list the places)",
-                           place="a channel or thread (type # to pick one), or off")
-    async def sort(interaction: discord.Interaction, label: str | None = None, place: str | None = None) -> None:
-        await handler.on_command(interaction, "sort", tuple(a for a in (label, place) if a))
-
-    @tree.command(name="rollback", description="Admins: serve an earlier model version")
-    @app_commands.describe(version="the version to serve (default: the previous one)")
-    async def rollback(interaction: discord.Interaction, version: str | None = None) -> None:
-        await handler.on_command(interaction, "rollback", (version,) if version else ())
+def add_commands(tree: app_commands.CommandTree[Any], handler: CommandHandler) -> None:
+    for spec in COMMANDS:
+        if not spec.alias:
+            tree.add_command(slash_command(spec, handler))

@@ -1,6 +1,5 @@
 """Running the Discord client until `stop`: login, gateway connection (discord.py reconnects
-and resumes on its own once connected), slash command sync, retrain reports and model
-follow-up. Discord being unreachable is waited out here, so that in a process that also
+and resumes on its own once connected), slash command sync and retrain reports. Discord being unreachable is waited out here, so that in a process that also
 serves Telegram an outage of one platform never takes the other down."""
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.core.model_switch import follow_active_model
 from bot.core.runtime import CoreRuntime
 from bot.discord.app import DiscordConfig, MemeClient
 from bot.errors import ConfigError
@@ -50,36 +48,28 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     """Serve Discord until `stop` is set; a refused login or intent raises."""
     config = DiscordConfig.from_settings(runtime.settings)
     with discord_endpoints(config.api_url, config.gateway_url):
-        follow = asyncio.create_task(follow_active_model(
-            runtime.switcher, config.model_check_interval_s, stop, who="discord"
-        ))
-        try:
-            delay = FIRST_RETRY_S
-            while not stop.is_set():
-                client = MemeClient(runtime.service, config)
-                unsubscribe = runtime.jobs.subscribe(client.handlers.on_job_finished)
-                try:
-                    await _serve(client, config.token, stop)
-                    return
-                except discord.LoginFailure:
-                    raise ConfigError("Discord refused the bot token (MEMEBOT_DISCORD_TOKEN): "
-                                      "copy it again from the developer portal, Bot page") from None
-                except discord.PrivilegedIntentsRequired:
-                    raise ConfigError("Discord refused the Message Content intent: enable it in "
-                                      "the developer portal, Bot page, Privileged Gateway "
-                                      "Intents") from None
-                except UNREACHABLE as exc:
-                    log.warning("discord: cannot reach Discord (%s: %s); next try in %.0f s",
-                                type(exc).__name__, exc, delay)
-                finally:
-                    unsubscribe()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, MAX_RETRY_S)
-        finally:
-            follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follow
+        delay = FIRST_RETRY_S
+        while not stop.is_set():
+            client = MemeClient(runtime.service, config)
+            unsubscribe = runtime.jobs.subscribe(client.handlers.delivery.job_report)
+            try:
+                await _serve(client, config.token, stop)
+                return
+            except discord.LoginFailure:
+                raise ConfigError("Discord refused the bot token (MEMEBOT_DISCORD_TOKEN): "
+                                  "copy it again from the developer portal, Bot page") from None
+            except discord.PrivilegedIntentsRequired:
+                raise ConfigError("Discord refused the Message Content intent: enable it in "
+                                  "the developer portal, Bot page, Privileged Gateway "
+                                  "Intents") from None
+            except UNREACHABLE as exc:
+                log.warning("discord: cannot reach Discord (%s: %s); next try in %.0f s",
+                            type(exc).__name__, exc, delay)
+            finally:
+                unsubscribe()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, MAX_RETRY_S)
 
 
 async def _serve(client: MemeClient, token: str, stop: asyncio.Event) -> None:

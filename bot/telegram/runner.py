@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.core.runtime import CoreRuntime
 from config.settings import Settings
-from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, build
+from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, bot_commands, build
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -48,14 +48,20 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     application, handlers = build(runtime.service, config)
     async with application:
         await application.start()
-        unsubscribe = runtime.jobs.subscribe(
-            functools.partial(handlers.on_job_finished, application.bot)
-        )
+        await _set_commands(application)
+        unsubscribe = runtime.jobs.subscribe(handlers.delivery.job_report)
         try:
             await _serve(application, settings, stop)
         finally:
             unsubscribe()
         await application.stop()
+
+
+async def _set_commands(application: Application) -> None:
+    try:
+        await application.bot.set_my_commands(bot_commands())
+    except TelegramError as exc:  # the menu is a convenience: the commands work without it
+        log.warning("telegram: command menu not set: %s", exc)
 
 
 async def _serve(application: Application, settings: Settings, stop: asyncio.Event) -> None:

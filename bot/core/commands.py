@@ -1,0 +1,225 @@
+"""The one command table: each command's name, who may run it, its arguments, its help line and
+its handler. Telegram's handlers and BotFather list, Discord's slash commands, `/help` and the
+console's actions are all made from `COMMANDS`, so adding a command touches this file only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from bot.core import formatting as fmt
+from bot.core.job_watcher import RetrainRequest
+from bot.core.messages import Command, Reply
+from bot.core.outcomes import (
+    CommandData,
+    CommandResult,
+    CommandStatus,
+    LabelAdded,
+    ModelServing,
+    RetrainQueued,
+)
+from bot.errors import SwitchError
+from inference.metadata import REPORT_FILE
+from storage.errors import InvalidInputError, LabelExistsError
+
+if TYPE_CHECKING:
+    from bot.core.service import MemeService
+
+
+class Role(StrEnum):
+    everyone = "everyone"
+    admin = "admin"  # a chat admin or a super-admin
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    help: str
+    choices: tuple[str, ...] = ()
+    required: bool = False
+    # Takes the rest of the words (a platform with typed options asks for it as one text).
+    rest: bool = False
+
+
+Handler = Callable[["MemeService", Command], Awaitable[CommandResult]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    role: Role
+    summary: str  # one line: the help text and Discord's description
+    handler: Handler
+    usage: str = ""  # the synopsis after the name, e.g. "[fast|full]"
+    args: tuple[Arg, ...] = ()
+    # Another name for a command (Telegram's /start is /help): not listed in /help, and not
+    # registered where the platform has no such convention (Discord).
+    alias: bool = False
+
+    @property
+    def description(self) -> str:
+        return f"Admins: {self.summary}" if self.role is Role.admin else self.summary
+
+    @property
+    def usage_text(self) -> str:
+        return f"Usage: /{self.name} {self.usage}".rstrip()
+
+    def result(self, status: CommandStatus, text: str, data: CommandData = None,
+               *, private: bool = False) -> CommandResult:
+        return CommandResult(self.name, status, Reply(text, private=private), data)
+
+    def done(self, text: str, data: CommandData = None) -> CommandResult:
+        return self.result(CommandStatus.done, text, data)
+
+    def rejected(self, text: str) -> CommandResult:
+        return self.result(CommandStatus.rejected, text)
+
+    def usage_error(self, detail: str = "") -> CommandResult:
+        return self.result(CommandStatus.usage, f"{self.usage_text}{detail}")
+
+
+# ------------------------------------------------------------------------------ handlers
+
+
+async def _help(service: MemeService, command: Command) -> CommandResult:
+    return spec("help").done(help_text())
+
+
+async def _stats(service: MemeService, command: Command) -> CommandResult:
+    classifier = service.models.current
+    stats = await service.storage.stats()
+    return spec("stats").done(
+        fmt.stats_text(stats, classifier.version, classifier.meta.metrics)
+    )
+
+
+async def _labels(service: MemeService, command: Command) -> CommandResult:
+    labels = [label.name for label in await service.storage.list_labels()]
+    return spec("labels").done(fmt.labels_text(labels, service.models.current.labels))
+
+
+async def _model(service: MemeService, command: Command) -> CommandResult:
+    classifier = service.models.current
+    versions = await service.storage.list_model_versions()
+    # The trainer writes the report beside the model; people read it on the console's Models
+    # page (a path on the server would mean nothing to a chat member).
+    has_report = await asyncio.to_thread((classifier.folder / REPORT_FILE).is_file)
+    text = fmt.model_text(classifier.version, classifier.meta.metrics, versions, has_report)
+    return spec("model").done(text, ModelServing(classifier.version))
+
+
+async def _retrain(service: MemeService, command: Command) -> CommandResult:
+    # Only queued here: a separate trainer process claims the job, so the bot never blocks on
+    # (or imports) the training code. Fast: a new head on cached embeddings; full: a fine-tune.
+    me = spec("retrain")
+    kind = command.args[0].lower() if command.args else "fast"
+    if kind not in me.args[0].choices or len(command.args) > 1:
+        return me.usage_error()
+    queued = await service.storage.enqueue_retrain(command.actor.qualified_id, kind)
+    job = queued.job
+    if service.jobs is not None:  # told the numbers when the job ends
+        service.jobs.track(job.id, RetrainRequest(command.chat, command.actor, command.message_id))
+    data = RetrainQueued(job.id, kind, queued.created)
+    text = fmt.retrain_text(data, job.status.value, service.models.current.version,
+                            answered_later=service.jobs is not None)
+    note = service.trainer.queued_note() if job.status.value == "queued" else None
+    return me.done(f"{text} {note}" if note else text, data)
+
+
+async def _addlabel(service: MemeService, command: Command) -> CommandResult:
+    me = spec("addlabel")
+    if len(command.args) != 1:
+        return me.usage_error(" (lowercase letters, digits, underscores)")
+    name = command.args[0].strip().lower().replace("-", "_")
+    try:
+        await service.storage.add_label(name, added_by=command.actor.qualified_id)
+    except LabelExistsError:
+        return me.rejected(f"The label {name} already exists.")
+    except InvalidInputError:
+        return me.rejected(
+            f"{name!r} cannot be a label: use 1-32 lowercase letters, digits or underscores."
+        )
+    return me.done(
+        f"Added the label {fmt.display_name(name)}. Label some memes with it, "
+        "then /retrain so that I learn it.",
+        LabelAdded(name),
+    )
+
+
+async def _rollback(service: MemeService, command: Command) -> CommandResult:
+    me = spec("rollback")
+    if len(command.args) > 1:
+        return me.usage_error()
+    try:
+        version = await service.switcher.rollback(command.args[0] if command.args else None)
+    except SwitchError as exc:
+        return me.rejected(f"Cannot roll back: {exc}.")
+    return me.done(f"Now serving model {version.version}.", ModelServing(version.version))
+
+
+async def _reposts(service: MemeService, command: Command) -> CommandResult:
+    return await service.moderation.reposts_command(command, spec("reposts"))
+
+
+async def _sort(service: MemeService, command: Command) -> CommandResult:
+    return await service.moderation.sort_command(command, spec("sort"))
+
+
+# --------------------------------------------------------------------------------- table
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("help", Role.everyone, "What this bot does and its commands", _help),
+    CommandSpec("start", Role.everyone, "What this bot does and its commands", _help,
+                alias=True),
+    CommandSpec("stats", Role.everyone, "Memes seen, labels, corrections and the model", _stats),
+    CommandSpec("labels", Role.everyone, "The labels memes can get", _labels),
+    CommandSpec("model", Role.everyone, "The model serving now and earlier versions", _model),
+    CommandSpec(
+        "retrain", Role.admin, "learn from the corrections", _retrain, "[fast|full]",
+        (Arg("kind", "fast: a new head in minutes (default); full: a fine-tune",
+             choices=("fast", "full")),),
+    ),
+    CommandSpec(
+        "addlabel", Role.admin, "add a label memes can get", _addlabel, "NAME",
+        (Arg("name", "lowercase letters, digits or underscores", required=True),),
+    ),
+    CommandSpec(
+        "rollback", Role.admin, "serve an earlier model version", _rollback, "[VERSION]",
+        (Arg("version", "the version to serve (default: the previous one)"),),
+    ),
+    CommandSpec(
+        "reposts", Role.admin, "what happens to reposts here", _reposts,
+        "[off|note|delete|window DAYS|window default]",
+        (Arg("setting", "off, note, delete, window DAYS or window default "
+                        "(empty: the current setting)", rest=True),),
+    ),
+    CommandSpec(
+        "sort", Role.admin, "copy a label's memes into a place", _sort,
+        "[LABEL PLACE|LABEL off|off]",
+        (Arg("label", "a label (/labels), or off to stop all sorting (empty: list the places)"),
+         Arg("place", "where to copy them (Discord: a channel or thread), or off", rest=True)),
+    ),
+)
+
+_BY_NAME = {command.name: command for command in COMMANDS}
+
+
+def find(name: str) -> CommandSpec | None:
+    return _BY_NAME.get(name.lower())
+
+
+def spec(name: str) -> CommandSpec:
+    return _BY_NAME[name]
+
+
+def help_text() -> str:
+    lines = [
+        f"/{c.name}{' ' + c.usage if c.usage else ''} – "
+        f"{'(admins) ' if c.role is Role.admin else ''}{c.summary}"
+        for c in COMMANDS if not c.alias
+    ]
+    return fmt.HELP_INTRO + "\n\n" + "\n".join(lines)

@@ -1,0 +1,156 @@
+"""What the core decided, as data: adapters and the console act on these fields, and the words
+for people (`Reply`) travel beside them, rendered by `bot.core.formatting`.
+
+Nothing here is worded for a person except the `Reply`s, so a new adapter never has to guess
+what the core meant from its wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.core.messages import Reply
+from inference.classifier import Prediction
+from storage.records import Post
+
+
+class PostStatus(StrEnum):
+    """What became of one posted image."""
+
+    labelled = "labelled"  # classified and recorded (whether a reply shows depends on the mode)
+    redelivered = "redelivered"  # the platform sent a message again that was already answered
+    disabled = "disabled"  # the bot is switched off in this chat
+    busy = "busy"  # too many images are waiting: post it again later
+    too_large = "too_large"  # over the download size limit
+    unsupported = "unsupported"  # an image format the bot does not read
+    unreadable = "unreadable"  # not a complete image (corrupt, truncated, not an image)
+    not_downloaded = "not_downloaded"  # the platform's file could not be fetched
+    shutting_down = "shutting_down"  # the bot is stopping; the platform will redeliver
+
+
+class MatchKind(StrEnum):
+    """How a repost was recognised."""
+
+    picture = "picture"  # perceptual hash (of the picture or its mirror image)
+    embedding = "embedding"  # the classifier's embedding only (a crop, a re-caption)
+
+
+@dataclass(frozen=True)
+class RepostVerdict:
+    """A post copies an earlier one of the same chat."""
+
+    original_post_id: int
+    original_author: str
+    original_posted_at: datetime
+    original_link: str | None  # opens the original message, where the platform has links
+    matched_by: MatchKind
+    hash_distance: int | None  # bits apart (picture matches)
+    cosine: float | None  # embedding similarity, when the embedding was compared
+    remove: bool  # the chat's admins asked for reposts to be removed
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    status: PostStatus
+    post_id: int | None = None
+    prediction: Prediction | None = None
+    post: Post | None = None  # the stored post (labelled)
+    prediction_id: int | None = None  # the stored prediction (labelled)
+    # Why an image was not labelled (too large, unreadable, ...), fit to show its poster.
+    reason: str | None = None
+    repost: RepostVerdict | None = None
+    # What to show. `reply` is the label (with buttons); `repost_note` the "Repost: first
+    # posted by ..." note with the admins' buttons; `removed_note` what to post instead of the
+    # meme once it is deleted (delete mode, where the bot may delete: then nothing else is
+    # sent); `admin_log` a line for the admins' chat (silent mode).
+    reply: Reply | None = None
+    repost_note: Reply | None = None
+    removed_note: Reply | None = None
+    admin_log: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        return self.prediction.label if self.prediction is not None else None
+
+
+class CorrectionStatus(StrEnum):
+    """What a button press or reaction did."""
+
+    corrected = "corrected"  # a new label was stored
+    confirmed = "confirmed"  # the model's label was confirmed
+    unchanged = "unchanged"  # the same decision again: nothing new
+    repost_judged = "repost_judged"  # "not a repost" or "exempt" stored
+    refused = "refused"  # the presser may not do this
+    invalid = "invalid"  # a stale or foreign button, an unknown label or meme
+
+
+@dataclass(frozen=True)
+class CorrectionOutcome:
+    """The answer to a button press or reaction.
+
+    `notice` is shown to the presser only (Telegram: callback answer); `alert` asks for a
+    dialog instead of a toast. `reply`, when set, replaces the bot's earlier reply.
+    """
+
+    status: CorrectionStatus
+    notice: str
+    reply: Reply | None = None
+    post_id: int | None = None
+    changed: bool = False  # the image's effective label changed
+    label: str | None = None  # the label decided, when one was
+
+    @property
+    def alert(self) -> bool:
+        return self.status in (CorrectionStatus.refused, CorrectionStatus.invalid)
+
+
+class CommandStatus(StrEnum):
+    done = "done"
+    usage = "usage"  # the arguments did not fit: the reply says how to call it
+    refused = "refused"  # the asker may not run it
+    rejected = "rejected"  # understood, but it could not be done (bad name, nothing to roll back)
+
+
+@dataclass(frozen=True)
+class LabelAdded:
+    name: str
+
+
+@dataclass(frozen=True)
+class RetrainQueued:
+    job_id: int
+    kind: str
+    created: bool  # False: a retrain was already queued or running, and this joined it
+
+
+@dataclass(frozen=True)
+class ModelServing:
+    version: str
+
+
+@dataclass(frozen=True)
+class RepostSettings:
+    mode: str
+    window_days: int
+
+
+@dataclass(frozen=True)
+class SortPlaces:
+    places: dict[str, str]
+
+
+CommandData = LabelAdded | RetrainQueued | ModelServing | RepostSettings | SortPlaces | None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    name: str
+    status: CommandStatus
+    reply: Reply
+    data: CommandData = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is CommandStatus.done

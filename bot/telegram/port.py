@@ -1,0 +1,111 @@
+"""`ChatPort` for Telegram: replies, edits, deletes and sends through the Bot API (waiting out
+flood control), t.me links to messages, and sorted copies via copyMessage into a forum topic
+or another chat."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, ReplyParameters
+from telegram.error import BadRequest, TelegramError
+
+from bot.core.messages import Actor, ChatRef, ForwardCopy, ForwardError, Reply
+from bot.telegram.sending import is_not_modified, keyboard, with_flood_retry
+
+log = logging.getLogger(__name__)
+
+
+def parse_place(place: str, chat_id: str) -> tuple[int, int | None]:
+    """(chat, topic) for a place: "12" is topic 12 of this (forum) chat, "-100555" another
+    chat, "-100555:12" topic 12 of another chat."""
+    chat, sep, topic = place.strip().partition(":")
+    try:
+        if not sep and not chat.startswith("-"):
+            return int(chat_id), int(chat)
+        return int(chat), int(topic) if sep else None
+    except ValueError:
+        raise ForwardError(
+            f"{place!r} is not a Telegram place (a topic id, a chat id, or chat:topic)"
+        ) from None
+
+
+def _answering(message_id: str | None) -> ReplyParameters | None:
+    if message_id is None or not message_id.isdigit():
+        return None
+    # The meme may be gone (deleted meanwhile): the answer is still worth posting.
+    return ReplyParameters(int(message_id), allow_sending_without_reply=True)
+
+
+class TelegramPort:
+    platform = "telegram"
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def reply(self, chat: ChatRef, message_id: str, reply: Reply) -> str | None:
+        return await self._send(chat.chat_id, reply, _answering(message_id))
+
+    async def send(self, chat_id: str, reply: Reply, *, reply_to: str | None = None,
+                   mention: Actor | None = None) -> str | None:
+        if mention is not None:
+            reply = Reply(f"{mention.display_name}: {reply.text}", reply.buttons, reply.post_id)
+        return await self._send(chat_id, reply, _answering(reply_to))
+
+    async def _send(self, chat_id: str, reply: Reply, answering: ReplyParameters | None
+                    ) -> str | None:
+        try:
+            sent = await with_flood_retry(lambda: self.bot.send_message(
+                chat_id, reply.text, reply_markup=keyboard(reply), reply_parameters=answering,
+            ))
+        except TelegramError as exc:  # a chat the bot left, no right to post, ...
+            log.warning("message not sent to chat %s: %s", chat_id, exc)
+            return None
+        return str(sent.message_id)
+
+    async def edit(self, chat: ChatRef, message_id: str, reply: Reply) -> bool:
+        try:
+            await with_flood_retry(lambda: self.bot.edit_message_text(
+                reply.text, chat_id=chat.chat_id, message_id=int(message_id),
+                reply_markup=keyboard(reply),
+            ))
+        except BadRequest as exc:
+            if is_not_modified(exc):
+                return True
+            log.info("message %s in chat %s not edited: %s", message_id, chat.chat_id, exc)
+            return False
+        except TelegramError as exc:
+            log.info("message %s in chat %s not edited: %s", message_id, chat.chat_id, exc)
+            return False
+        return True
+
+    async def delete(self, chat: ChatRef, message_id: str) -> bool:
+        try:
+            return bool(await self.bot.delete_message(chat.chat_id, int(message_id)))
+        except TelegramError as exc:
+            log.info("message %s in chat %s not removed: %s", message_id, chat.chat_id, exc)
+            return False
+
+    def link(self, chat: ChatRef, message_id: str) -> str | None:
+        # Supergroups and channels (ids -100...) have t.me/c links, visible to their members.
+        if chat.chat_id.startswith("-100") and message_id.isdigit():
+            return f"https://t.me/c/{chat.chat_id[4:]}/{message_id}"
+        return None
+
+    async def send_copy(self, copy: ForwardCopy) -> str:
+        target, topic = parse_place(copy.place, copy.chat.chat_id)
+        try:
+            sent = await with_flood_retry(lambda: self.bot.copy_message(
+                chat_id=target, from_chat_id=int(copy.chat.chat_id),
+                message_id=int(copy.message_id), message_thread_id=topic, caption=copy.text,
+            ))
+        except TelegramError as exc:
+            raise ForwardError(exc.message) from exc
+        return f"{target}:{sent.message_id}"
+
+    async def delete_copy(self, chat: ChatRef, place: str, copy_id: str) -> bool:
+        target, _, message_id = copy_id.rpartition(":")
+        try:
+            return bool(await self.bot.delete_message(int(target), int(message_id)))
+        except (TelegramError, ValueError) as exc:
+            log.info("copy %s in %s not removed: %s", copy_id, place, exc)
+            return False

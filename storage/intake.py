@@ -1,0 +1,201 @@
+"""One meme, two transactions: what the bot needs to know before it downloads a posted image (the
+chat's settings, the labels, whether this message was answered already), and everything it
+learnt afterwards (image, post, prediction, fingerprint) written in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import convert
+from storage.base import StorageBase, aware, require_labels
+from storage.blobs import ImageInfo, inspect_image
+from storage.errors import InvalidInputError
+from storage.models import (
+    ChatSettingsRow,
+    FingerprintRow,
+    ImageRow,
+    LabelRow,
+    PostRow,
+    PredictionRow,
+)
+from storage.records import ChatSettings, Fingerprint, Post
+from storage.reposts import fingerprint_values
+from storage.validation import (
+    check_caption,
+    check_finite,
+    check_id,
+    check_label,
+    check_platform,
+    check_probability,
+    check_version,
+)
+
+
+@dataclass(frozen=True)
+class PostContext:
+    settings: ChatSettings
+    labels: tuple[str, ...]  # every label, in the order buttons show them
+    answered_post_id: int | None  # this message was already stored and labelled (redelivery)
+
+
+@dataclass(frozen=True)
+class PostKey:
+    platform: str
+    chat_id: str
+    message_id: str
+    attachment_index: int = 0
+
+    @classmethod
+    def checked(cls, platform: str, chat_id: str | int, message_id: str | int,
+                attachment_index: int = 0) -> PostKey:
+        if isinstance(attachment_index, bool) or not isinstance(attachment_index, int):
+            raise InvalidInputError("attachment index must be an integer")
+        if not 0 <= attachment_index < 1_000:
+            raise InvalidInputError(f"attachment index {attachment_index} is out of range")
+        return cls(check_platform(platform), check_id(chat_id, "chat id"),
+                   check_id(message_id, "message id"), attachment_index)
+
+
+@dataclass(frozen=True)
+class NewPost:
+    key: PostKey
+    author_id: str | int
+    image: bytes
+    posted_at: datetime | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class PredictionValues:
+    model_version: str
+    label: str
+    confidence: float
+    probabilities: dict[str, float] = field(default_factory=dict)
+    latency_ms: float = 0.0
+    ood_score: float | None = None
+
+    def checked(self) -> PredictionValues:
+        return PredictionValues(
+            model_version=check_version(self.model_version),
+            label=check_label(self.label),
+            confidence=check_probability(self.confidence, "confidence"),
+            probabilities={check_label(k): check_probability(v, f"probability of {k}")
+                           for k, v in dict(self.probabilities).items()},
+            latency_ms=check_finite(self.latency_ms, "latency_ms"),
+            ood_score=None if self.ood_score is None else check_finite(self.ood_score,
+                                                                        "ood_score"),
+        )
+
+
+@dataclass(frozen=True)
+class LabelledFingerprint:
+    fingerprint: Fingerprint
+    author_name: str
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    post: Post
+    answered_before: bool  # another delivery of this message stored and labelled it first
+    prediction_id: int | None = None  # the prediction stored now
+
+
+async def insert_post(storage: StorageBase, session: AsyncSession, new: NewPost,
+                      info: ImageInfo) -> tuple[PostRow, bool]:
+    """The image and post rows (kept when they exist); the post row and whether it is new."""
+    db, now = storage._db, storage._clock()
+    key = new.key
+    await session.execute(db.insert_ignore(ImageRow).values(
+        sha256=info.sha256, format=info.format, extension=info.extension, width=info.width,
+        height=info.height, byte_size=info.byte_size, first_seen=now,
+    ))
+    inserted = await session.scalar(
+        db.insert_ignore(PostRow).values(
+            platform=key.platform, chat_id=key.chat_id, message_id=key.message_id,
+            attachment_index=key.attachment_index, author_id=new.author_id,
+            posted_at=new.posted_at or now, image_sha256=info.sha256, created_at=now,
+            caption=new.caption,
+        ).returning(PostRow.id)
+    )
+    row = await session.scalar(_post_query(key))
+    assert row is not None  # inserted above or by the earlier delivery
+    return row, inserted is not None
+
+
+def _post_query(key: PostKey):  # type: ignore[no-untyped-def]
+    return select(PostRow).where(
+        PostRow.platform == key.platform, PostRow.chat_id == key.chat_id,
+        PostRow.message_id == key.message_id, PostRow.attachment_index == key.attachment_index,
+    )
+
+
+def checked_post(new: NewPost) -> NewPost:
+    return NewPost(
+        key=new.key,
+        author_id=check_id(new.author_id, "author id"),
+        image=new.image,
+        posted_at=aware(new.posted_at, "posted_at") if new.posted_at else None,
+        caption=check_caption(new.caption),
+    )
+
+
+class IntakeAPI(StorageBase):
+    async def post_context(self, key: PostKey) -> PostContext:
+        """One read before a posted image is downloaded."""
+        async with self._db.read() as session:
+            settings_row = await session.get(ChatSettingsRow, (key.platform, key.chat_id))
+            labels = await session.scalars(
+                select(LabelRow.name).order_by(LabelRow.added_at, LabelRow.name)
+            )
+            answered = await session.scalar(
+                select(PostRow.id)
+                .join(PredictionRow, PredictionRow.post_id == PostRow.id)
+                .where(PostRow.platform == key.platform, PostRow.chat_id == key.chat_id,
+                       PostRow.message_id == key.message_id,
+                       PostRow.attachment_index == key.attachment_index)
+                .limit(1)
+            )
+            settings = (convert.chat_settings(settings_row) if settings_row
+                        else ChatSettings(key.platform, key.chat_id))
+            return PostContext(settings, tuple(labels), answered)
+
+    async def record_labelled_post(
+        self, new: NewPost, prediction: PredictionValues,
+        fingerprint: LabelledFingerprint | None = None,
+    ) -> IntakeResult:
+        """Image, post, prediction and fingerprint in one transaction; the blob is durable on
+        disk before it commits. A message stored and labelled by an earlier delivery is left
+        as it was (`answered_before`)."""
+        new = checked_post(new)
+        values = prediction.checked()
+        info = await asyncio.to_thread(inspect_image, new.image)
+        await asyncio.to_thread(self._blobs.put, new.image, info)
+        async with self._db.write() as session:
+            await require_labels(session, [values.label])
+            row, created = await insert_post(self, session, new, info)
+            answered = not created and await session.scalar(
+                select(PredictionRow.id).where(PredictionRow.post_id == row.id).limit(1)
+            ) is not None
+            prediction_row = None
+            if not answered:
+                prediction_row = PredictionRow(
+                    post_id=row.id, model_version=values.model_version, label=values.label,
+                    confidence=values.confidence, ood_score=values.ood_score,
+                    probabilities=values.probabilities, latency_ms=values.latency_ms,
+                    created_at=self._clock(),
+                )
+                session.add(prediction_row)
+                await session.flush()
+                if fingerprint is not None:
+                    await session.execute(self._db.insert_ignore(FingerprintRow).values(
+                        **fingerprint_values(row.id, row.platform, row.chat_id, row.posted_at,
+                                             fingerprint.author_name, fingerprint.fingerprint)
+                    ))
+            image_row = await session.get_one(ImageRow, row.image_sha256)
+            return IntakeResult(convert.post(row, image_row, self._blobs, created=created),
+                                answered, prediction_row.id if prediction_row else None)
