@@ -23,7 +23,7 @@ from storage.records import (
     ModelStatus,
     ModelVersion,
     Post,
-    Prediction,
+    PredictionRecord,
     RetrainJob,
 )
 
@@ -56,8 +56,8 @@ def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = Fa
     )
 
 
-def prediction(row: PredictionRow) -> Prediction:
-    return Prediction(
+def prediction(row: PredictionRow) -> PredictionRecord:
+    return PredictionRecord(
         id=row.id,
         post_id=row.post_id,
         model_version=row.model_version,

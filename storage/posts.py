@@ -15,7 +15,7 @@ from storage.blobs import inspect_image
 from storage.errors import InvalidInputError, LabelExistsError
 from storage.intake import NewPost, PostKey, PredictionValues, checked_post, insert_post
 from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
-from storage.records import Correction, CorrectionKind, GcReport, Label, Post, Prediction
+from storage.records import Correction, CorrectionKind, GcReport, Label, Post, PredictionRecord
 from storage.validation import (
     check_caption,
     check_finite,
@@ -97,7 +97,7 @@ class PostsAPI(StorageBase):
         probabilities: Mapping[str, float],
         latency_ms: float,
         ood_score: float | None = None,
-    ) -> Prediction:
+    ) -> PredictionRecord:
         values = PredictionValues(model_version, label, confidence, dict(probabilities),
                                   latency_ms, ood_score).checked()
         async with self._db.write() as session:
@@ -172,7 +172,7 @@ class PostsAPI(StorageBase):
             )
             return [convert.correction(r) for r in rows]
 
-    async def predictions_for(self, post_id: int) -> list[Prediction]:
+    async def predictions_for(self, post_id: int) -> list[PredictionRecord]:
         async with self._db.read() as session:
             rows = await session.scalars(
                 select(PredictionRow)

@@ -59,7 +59,7 @@ class Post:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class PredictionRecord:
     id: int
     post_id: int
     model_version: str
@@ -220,7 +220,7 @@ class Stats:
 
 @dataclass(frozen=True)
 class ReviewItem:
-    prediction: Prediction
+    prediction: PredictionRecord
     post: Post
     effective_label: str | None  # latest admin correction or confirmation, if any
     corrected: bool  # an admin changed the label of this post at least once

@@ -8,14 +8,14 @@ from pathlib import Path
 from storage import transfer
 from storage.errors import LabelExistsError, UnknownLabelError
 from storage.posts import PostsAPI
+from storage.read_views import ReadViewsAPI
 from storage.records import ExportReport, ImportReport
-from storage.reports import ReportsAPI
 from storage.validation import check_id
 
 IMPORT_PLATFORM = "import"  # posts created by `import_labelled` have no real chat
 
 
-class TransferAPI(PostsAPI, ReportsAPI):
+class TransferAPI(PostsAPI, ReadViewsAPI):
     # ---------------------------------------------------------------------- export, import
 
     async def export_labelled(self, folder: Path) -> ExportReport:

@@ -43,7 +43,7 @@ from bot.core.outcomes import (
 )
 from storage.blobs import BlobStore
 from storage.errors import InvalidInputError, NotFoundError, StorageError
-from storage.records import JobStatus, Post, Prediction, RetrainJob, ReviewItem
+from storage.records import JobStatus, Post, PredictionRecord, RetrainJob, ReviewItem
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class Console:
     def item_json(
         self,
         post: Post,
-        prediction: PredictionShown | Prediction | None,
+        prediction: PredictionShown | PredictionRecord | None,
         effective_label: str | None,
         corrected: bool,
     ) -> dict[str, Any]:

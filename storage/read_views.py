@@ -1,4 +1,4 @@
-"""Read-only views: the training set, the review list, statistics."""
+"""Read views (nothing here writes): the training set, the review list, statistics."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from storage.validation import (
 )
 
 
-class ReportsAPI(StorageBase):
+class ReadViewsAPI(StorageBase):
     # ------------------------------------------------------------------- training and review
 
     async def training_set(self) -> TrainingSet:
