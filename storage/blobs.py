@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 import tempfile
@@ -21,6 +22,8 @@ from PIL import Image as PILImage
 
 from bot.core.media import STORED_EXTENSIONS
 from storage.errors import BlobError
+
+log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
 SHA256_NAME = re.compile(r"[0-9a-f]{64}")
@@ -55,7 +58,10 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     except BlobError:
         raise
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
-        raise BlobError(f"the bytes are not a complete image: {exc}") from exc
+        # Pillow's own text is for developers (it can hold reprs such as `<_io.BytesIO object
+        # at 0x...>`); the message goes to the person who posted the file.
+        log.debug("%d bytes do not decode as an image: %r", len(data), exc)
+        raise BlobError(f"the file is not a complete image ({_why_undecodable(exc)})") from exc
     # Only the formats the bot reads; anything else is refused rather than stored under a guess.
     extension = STORED_EXTENSIONS.get(fmt)
     if extension is None:
@@ -68,6 +74,17 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
         height=height,
         byte_size=len(data),
     )
+
+
+def _why_undecodable(exc: BaseException) -> str:
+    """A short reason, fit to show a chat user, for why Pillow could not decode an image."""
+    if isinstance(exc, PILImage.UnidentifiedImageError):
+        return "its format is not recognised"
+    if isinstance(exc, PILImage.DecompressionBombError):
+        return "it has too many pixels to decode safely"
+    if isinstance(exc, OSError) and "truncated" in str(exc).lower():
+        return "it is truncated"
+    return "its data is damaged"
 
 
 class BlobStore:
