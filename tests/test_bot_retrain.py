@@ -28,10 +28,10 @@ from bot.core.runtime import open_runtime
 from bot.core.trainer_process import TrainerStatus, TrainerSupervisor
 from config.settings import Settings
 from inference.metadata import META_FILE, resolve_model_dir
-from tests.conftest import ROOT
-from tests.imagegen import encode, make_image
-from tests.telegram_standin import TOKEN, group, running_bot, standin, user
-from tests.test_bot_process import PROBE
+from tests.support.imagegen import encode, make_image
+from tests.support.paths import ROOT
+from tests.support.processes import PROBE
+from tests.support.telegram_standin import TOKEN, group, running_bot, standin, user
 
 CHAT = group(-1001)
 ADMIN_CHAT = group(-2002, "Admins")
@@ -222,12 +222,12 @@ async def test_without_torch_one_warning_and_retrain_says_no_trainer_runs(
         async def yes() -> bool:
             return True
 
-        reply = await runtime.service.handle_command(
+        result = await runtime.service.handle_command(
             Command(ChatRef("console", "channel"), actor, "retrain"), yes
         )
-        assert reply is not None and reply.text.startswith("Retraining (fast) queued")
+        assert result is not None and result.reply.text.startswith("Retraining (fast) queued")
         assert "No trainer is running right now (the [train] extra (torch) is not installed)" in (
-            reply.text
+            result.reply.text
         )
 
 
