@@ -1,4 +1,5 @@
-"""Shared test fixtures: fail on library ERROR logs; paths to the shared data; PostgreSQL URL."""
+"""Shared test fixtures: fail on library ERROR logs; the shared data; PostgreSQL URL; tiny models
+(built by tests/support/models.py). Helpers to import live in tests/support/, not here."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# Before anything imports them: pytest rewrites the asserts of tests/support/ (helpers and
+# fixtures moved there from test modules keep their detailed assertion messages), and
+# tests.support.storage, loaded with `pytest_plugins` after test modules imported it, must be.
+pytest.register_assert_rewrite("tests.support")
+
+from tests.support.models import copy_with_word_model, train_report_models, train_tiny_model  # noqa: E402
+from tests.support.paths import SHARED_DATA  # noqa: E402
 
 
 class _ErrorCollector(logging.Handler):
@@ -82,23 +88,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (with its ACTIVE pointer), usable as MEMEBOT_MODEL_DIR.
     """
     pytest.importorskip("torch")
-    from model_training.pipeline import TrainConfig, train
-    from tests.imagegen import make_dataset
-
-    root = tmp_path_factory.mktemp("tiny")
-    data = make_dataset(root / "data", per_class=14)
-    cfg = TrainConfig(
-        data_dir=data,
-        model_dir=root / "models",
-        cache_dir=root / "cache",
-        input_size=64,
-        finetune_epochs=1,
-        batch_size=16,
-        progress=False,
-        threads=2,
-    )
-    train(cfg)
-    return root / "models"
+    return train_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="session")
@@ -108,63 +98,10 @@ def report_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     style (so the test split surely holds mistakes), and a fast retrain of it that adds a
     "genshin" class from 20 admin corrections. ACTIVE points at the retrain."""
     pytest.importorskip("torch")
-    import hashlib
-
-    from inference.metadata import ACTIVE_POINTER
-    from model_training.data import Sample
-    from model_training.pipeline import TrainConfig, train
-    from model_training.promotion import GateConfig
-    from model_training.retrain import RetrainConfig, retrain
-    from tests.imagegen import encode, make_dataset, make_image
-    from tests.test_retrain import make_genshin
-
-    root = tmp_path_factory.mktemp("report")
-    data = make_dataset(root / "data", per_class=16)
-    for i in range(0, 16, 3):  # mislabelled: the model cannot get these right
-        (data / "doom" / f"doom_{i}.jpg").write_bytes(encode(make_image("animal_crossing", 500 + i), quality=90))
-    models, cache = root / "models", root / "cache"
-    base = train(TrainConfig(data_dir=data, model_dir=models, cache_dir=cache, input_size=64, finetune_epochs=0,
-                             test_fraction=0.3, progress=False, threads=2, int8=False)).model_path
-    corrections = []
-    for i in range(20):
-        path = root / "genshin" / f"g{i}.png"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(encode(make_genshin(i), "PNG"))
-        corrections.append(Sample(path, "genshin", hashlib.sha256(path.read_bytes()).hexdigest(), 0, "admin"))
-    result = retrain(base, corrections, RetrainConfig(model_dir=models, dataset_dir=data, cache_dir=cache, threads=2,
-                                                      int8=False, gate=GateConfig(tolerance=0.3, max_drop=0.3)))
-    (models / ACTIVE_POINTER).write_text(result.version + "\n")
-    return models
-
-
-# Two decisive words per game: a caption or an OCR reading with them moves doom <-> AC.
-DECISIVE_WORDS = {"slayer": 30.0, "demons": 30.0, "nook": -30.0, "villager": -30.0}
+    return train_report_models(tmp_path_factory.mktemp("report"))
 
 
 @pytest.fixture
 def worded_model(tiny_model: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny model's folder whose active version has a word model."""
-    import shutil
-
-    from inference.metadata import resolve_model_dir
-    from inference.text import TextModel
-
-    out = tmp_path / "worded-models"
-    shutil.copytree(tiny_model, out)
-    TextModel(negative="animal_crossing", positive="doom", weights=dict(DECISIVE_WORDS)).save(resolve_model_dir(out))
-    return out
-
-
-def game_meme(model_dir: Path) -> bytes:
-    """A generated JPEG that this model, on the image alone, calls one of the games (words can
-    only move a meme between games, so a test of words needs one)."""
-    from inference.classifier import Classifier, Prediction
-    from tests.imagegen import encode, make_image
-
-    clf = Classifier(model_dir, read_text=False)
-    for seed in range(40):
-        data = encode(make_image("doom" if seed % 2 else "animal_crossing", seed), "JPEG", quality=90)
-        pred = clf.predict([data])[0]
-        if isinstance(pred, Prediction) and pred.label != "other":
-            return data
-    raise AssertionError("the tiny model calls none of 40 generated game memes a game")
+    return copy_with_word_model(tiny_model, tmp_path / "worded-models")

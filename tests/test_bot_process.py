@@ -9,17 +9,10 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
-from tests.imagegen import encode, make_image
-from tests.telegram_standin import TOKEN, group, standin, user
-
-PROBE = (
-    "import sys\n"
-    "from bot.cli import main\n"
-    "rc = main(['-v', 'run'])\n"
-    "print('torch loaded:', 'torch' in sys.modules, flush=True)\n"
-    "sys.exit(rc)\n"
-)
+from tests.support.imagegen import encode, make_image
+from tests.support.paths import ROOT
+from tests.support.processes import PROBE
+from tests.support.telegram_standin import TOKEN, group, standin, user
 
 
 async def test_memebot_run_serves_without_torch_and_without_leaking_the_token(

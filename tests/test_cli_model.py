@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.imagegen import encode, make_dataset, make_image
+from tests.support.imagegen import encode, make_dataset, make_image
 
 
 def test_predict_prints_one_line_per_image(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,15 +16,11 @@ import pytest
 
 from bot.console.runner import ConsoleServer, start_console
 from bot.core.runtime import CoreRuntime, open_runtime
-from tests.conftest import ROOT
-from tests.imagegen import encode, make_image
-from tests.test_console_api import ADMIN_TOKEN, console_settings
+from tests.support.browser import ARGS, CHROMIUM
+from tests.support.console import ADMIN_TOKEN, console_settings
+from tests.support.imagegen import encode, make_image
+from tests.support.paths import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 LABEL_TEXT = re.compile(r"^(Doom|Animal Crossing) \(\d{1,3}%\)$|^other: not a ")
 XSS_NAME = "<img src=x onerror=window.__pwned=1>.jpg"

@@ -15,9 +15,9 @@ import aiohttp
 
 from bot.console.runner import ConsoleServer, announce
 from bot.console.security import TOKEN_FILE, AdminToken
-from tests.conftest import ROOT
-from tests.imagegen import encode, make_image
-from tests.test_bot_process import PROBE
+from tests.support.imagegen import encode, make_image
+from tests.support.paths import ROOT
+from tests.support.processes import PROBE
 
 
 async def test_memebot_run_without_a_token_serves_the_console(

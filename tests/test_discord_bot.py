@@ -5,75 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.core import formatting as fmt
 from bot.core.runtime import CoreRuntime
-from config.settings import Settings
-from tests.discord_standin import (
+from tests.support.discord_bot import (  # noqa: F401 (fixtures: bot, server)
+    ALICE,
+    CURATOR,
+    MOD,
+    ROOT,
+    bot,
+    make_settings,
+    server,
+    stored_post,
+)
+from tests.support.discord_standin import (
     ADMIN_CHANNEL_ID,
     BOT_ID,
     CHANNEL_ID,
     GUILD_ID,
-    MEME_ADMIN_ROLE,
-    MEME_ADMIN_ROLE_ID,
-    MOD_ROLE_ID,
     OTHER_CHANNEL_ID,
     TOKEN,
     DiscordStandIn,
     Person,
     SentMessage,
     running_bot,
-    standin,
 )
-from tests.imagegen import encode, make_image
-from tests.test_telegram_bot import jpeg
+from tests.support.imagegen import encode, jpeg, make_image
 
-ALICE = Person(11, "Alice")  # an ordinary member
-MOD = Person(22, "Mod", roles=(MOD_ROLE_ID,))  # Manage Messages
-CURATOR = Person(33, "Curator", roles=(MEME_ADMIN_ROLE_ID,))  # the configured admin role
-ROOT = Person(44, "Root")  # a configured super-admin
 LABEL_TEXT = re.compile(r"^(Doom|Animal Crossing) \(\d{1,3}%\)$|^other: not a ")
-
-
-def make_settings(server: DiscordStandIn, tmp_path: Path, model_dir: Path, **overrides: Any
-                  ) -> Settings:
-    values: dict[str, Any] = dict(
-        data_dir=tmp_path / "data",
-        model_dir=model_dir,
-        discord_token=TOKEN,
-        discord_api_url=server.api_url,
-        discord_gateway_url=server.gateway_url,
-        discord_file_origins=[server.base],
-        discord_guild_ready_timeout_s=0.1,
-        discord_admin_role=MEME_ADMIN_ROLE,
-        super_admins=[f"discord:{ROOT.user_id}"],
-        download_timeout_s=10,
-        trainer="off",
-    )
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[DiscordStandIn]:
-    async with standin() as s:
-        yield s
-
-
-@pytest.fixture
-async def bot(server: DiscordStandIn, tmp_path: Path, tiny_model: Path
-              ) -> AsyncIterator[CoreRuntime]:
-    async with running_bot(server, make_settings(server, tmp_path, tiny_model)) as runtime:
-        yield runtime
-
-
-async def stored_post(runtime: CoreRuntime, message_id: int) -> Any:
-    return await runtime.storage.find_post("discord", str(CHANNEL_ID), str(message_id))
 
 
 def other_label(label: str) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from config.settings import Settings
 from storage.api import Storage
-from tests import discord_standin as dc
-from tests import telegram_standin as tg
-from tests.conftest import ROOT
-from tests.imagegen import encode, make_image
+from tests.support import discord_standin as dc
+from tests.support import telegram_standin as tg
+from tests.support.imagegen import encode, make_image
+from tests.support.paths import ROOT
 
 POSTER = dc.Person(55, "Poster")
 

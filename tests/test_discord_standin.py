@@ -11,7 +11,7 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from tests.discord_standin import (
+from tests.support.discord_standin import (
     INTENT_GUILD_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGES,
     INTENT_GUILDS,
@@ -23,7 +23,7 @@ from tests.discord_standin import (
 )
 from bot.core.service import PAYLOAD_PATTERN, button_payload
 from bot.errors import ConfigError
-from tests.test_discord_bot import make_settings
+from tests.support.discord_bot import make_settings
 
 
 async def test_unimplemented_routes_fail_loudly() -> None:

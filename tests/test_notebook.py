@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "doom_vs_animal_crossing.ipynb"
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from inference.errors import ImageError
 from inference.preprocess import PreprocessConfig, load_image, to_array
-from tests.imagegen import encode, make_image
+from tests.support.imagegen import encode, make_image
 
 CFG = PreprocessConfig(input_size=64)
 

@@ -27,21 +27,9 @@ from inference.metadata import file_sha256  # noqa: E402
 from model_training.trainer import Trainer, TrainerOptions  # noqa: E402
 from storage.api import Storage  # noqa: E402
 from storage.records import JobStatus, ModelStatus  # noqa: E402
-from tests.imagegen import encode, make_image  # noqa: E402
+from tests.support.imagegen import encode, make_genshin, make_image  # noqa: E402
 
 import hashlib  # noqa: E402
-
-
-def make_genshin(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
-    """A 4th style for a new class: yellow background, purple triangles."""
-    rng = random.Random(f"genshin-{seed}")
-    img = Image.new("RGB", size, (230 + rng.randint(-20, 20), 200 + rng.randint(-20, 20), 40))
-    d = ImageDraw.Draw(img)
-    for _ in range(4):
-        x, y = rng.randint(0, size[0] - 30), rng.randint(0, size[1] - 30)
-        s = rng.randint(15, 40)
-        d.polygon([(x, y + s), (x + s // 2, y), (x + s, y + s)], fill=(120, 30, 160))
-    return img
 
 
 def make_striped_doom(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:

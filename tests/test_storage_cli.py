@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from storage.api import Storage
-from tests.test_storage_support import make_image
+from tests.support.storage import make_image
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from storage import ConflictError, InvalidInputError, NotFoundError, StateError
 from storage.api import Storage
 from storage.records import JobStatus, ModelStatus
-from tests.test_storage_support import FakeClock
-pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.support.storage import FakeClock
+pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 
 async def _register(storage: Storage, version: str, digit: str = "a"):

@@ -10,8 +10,8 @@ import pytest
 from storage import InvalidInputError, LabelExistsError
 from storage.api import Storage
 from storage.records import CorrectionKind
-from tests.test_storage_support import make_image
-pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.support.storage import make_image
+pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 
 async def _post(storage: Storage, seed: int, message_id: int | None = None, **kw: object):

@@ -17,8 +17,8 @@ from storage import (
     UnknownLabelError,
 )
 from storage.api import Storage
-from tests.test_storage_support import make_image, make_noisy_jpeg
-pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.support.storage import make_image, make_noisy_jpeg
+pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 
 def _blob_files(storage: Storage) -> list[Path]:

@@ -16,8 +16,8 @@ from storage.api import Storage
 from storage.blobs import BlobStore, inspect_image
 from storage.migrate import head_revision
 from storage.models import Base
-from tests.test_storage_support import make_image, make_noisy_jpeg
-pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.support.storage import make_image, make_noisy_jpeg
+pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 
 async def test_migrated_schema_matches_models(storage: Storage) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from storage import BlobError, InvalidInputError, UnknownLabelError
 from storage.api import Storage
-from tests.test_storage_support import make_image
-pytest_plugins = ["tests.test_storage_support"]  # fixtures: open_storage, storage, clock
+from tests.support.storage import make_image
+pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 
 async def _labelled(storage: Storage) -> dict[str, str]:

@@ -14,8 +14,9 @@ from typing import Any
 from inference.metadata import file_sha256
 from inference.classifier import Classifier, Prediction
 from inference.metadata import META_FILE, resolve_model_dir
-from tests.telegram_standin import TelegramStandIn, running_bot, standin
-from tests.test_telegram_bot import ALICE, BOB, CHAT, LABEL_TEXT, jpeg, make_settings
+from tests.support.imagegen import jpeg
+from tests.support.telegram_bot import ALICE, BOB, CHAT, LABEL_TEXT, make_settings
+from tests.support.telegram_standin import TelegramStandIn, running_bot, standin
 
 
 def free_port() -> int:

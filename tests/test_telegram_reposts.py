@@ -11,7 +11,7 @@ import pytest
 from PIL import ImageOps
 
 from bot.core.runtime import CoreRuntime
-from tests.imagegen import (
+from tests.support.imagegen import (
     cropped,
     encode,
     make_image,
@@ -20,8 +20,8 @@ from tests.imagegen import (
     with_caption_bar,
     with_meme_text,
 )
-from tests.telegram_standin import TelegramStandIn, running_bot
-from tests.test_telegram_bot import ALICE, BOB, CHAT, bot, make_settings, server, stored_post  # noqa: F401 (fixtures)
+from tests.support.telegram_bot import ALICE, BOB, CHAT, bot, make_settings, server, stored_post  # noqa: F401 (fixtures)
+from tests.support.telegram_standin import TelegramStandIn, running_bot
 
 CAROL = {"id": 44, "is_bot": False, "first_name": "Carol", "username": "carol"}
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.telegram_standin import TOKEN, TelegramStandIn, group, running_bot, user
-from tests.test_telegram_bot import ALICE, CHAT, jpeg, make_settings
+from tests.support.imagegen import jpeg
+from tests.support.telegram_bot import ALICE, CHAT, make_settings
+from tests.support.telegram_standin import TOKEN, TelegramStandIn, group, running_bot, user
 
 
 async def test_unimplemented_methods_fail_loudly() -> None:

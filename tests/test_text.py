@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from inference.classifier import Classifier, Prediction, RawOutput, decide
 from inference.metadata import ModelMeta, OODConfig, resolve_model_dir
 from inference.text import TEXT_FILE, TextModel, read_text, tesseract_available, words
-from tests.imagegen import make_dataset, make_image
+from tests.support.imagegen import make_dataset, make_image
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is not installed")
 

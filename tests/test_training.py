@@ -14,7 +14,7 @@ from inference.classifier import Classifier, Prediction, PredictionError  # noqa
 from inference.metadata import ACTIVE_POINTER, ModelMeta, resolve_model_dir  # noqa: E402
 from inference.preprocess import to_array  # noqa: E402
 from model_training.data import Sample, duplicate_groups, scan_folder, split  # noqa: E402
-from tests.imagegen import encode, make_dataset, make_image  # noqa: E402
+from tests.support.imagegen import encode, make_dataset, make_image  # noqa: E402
 
 
 def test_scan_skips_bad_files_with_reasons(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Small generated images for tests: three visually distinct "classes" and odd encodings."""
+"""Small generated images for tests and benchmarks: three visually distinct "classes", a 4th
+style for a new class, odd encodings, and edited copies (reposts)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def encode(img: Image.Image, fmt: str = "JPEG", **kw: object) -> bytes:
     return buf.getvalue()
 
 
+def jpeg(label: str = "doom", seed: int = 0) -> bytes:
+    """A generated meme of `label` as JPEG bytes (what a user posts)."""
+    return encode(make_image(label, seed), "JPEG", quality=90)
+
+
 def make_dataset(root: Path, per_class: int = 12, labels: tuple[str, ...] = ("doom", "animal_crossing", "other")) -> Path:
     for label in labels:
         folder = root / label
@@ -48,6 +54,18 @@ def make_dataset(root: Path, per_class: int = 12, labels: tuple[str, ...] = ("do
             size = (96, 96) if label != "other" else (120 + i, 80 + 2 * i)
             (folder / f"{label}_{i}.jpg").write_bytes(encode(make_image(label, i, size), quality=90))
     return root
+
+
+def make_genshin(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
+    """A 4th style for a new class: yellow background, purple triangles."""
+    rng = random.Random(f"genshin-{seed}")
+    img = Image.new("RGB", size, (230 + rng.randint(-20, 20), 200 + rng.randint(-20, 20), 40))
+    d = ImageDraw.Draw(img)
+    for _ in range(4):
+        x, y = rng.randint(0, size[0] - 30), rng.randint(0, size[1] - 30)
+        s = rng.randint(15, 40)
+        d.polygon([(x, y + s), (x + s // 2, y), (x + s, y + s)], fill=(120, 30, 160))
+    return img
 
 
 # ---------------------------------------------------------------- edited copies (reposts)

@@ -1,9 +1,11 @@
-"""Shared by the tests/test_storage_*.py modules (import the fixtures you use from here):
-a fresh Storage on SQLite (tmp_path) and on PostgreSQL (a unique schema per test, dropped
-afterwards), a hand-moved clock, and small Pillow-made images.
+"""Storage fixtures shared by the tests/test_storage_*.py modules (they load it with
+`pytest_plugins = ["tests.support.storage"]`): a fresh Storage on SQLite (tmp_path) and on
+PostgreSQL (a unique schema per test, dropped afterwards), a hand-moved clock, and small
+Pillow-made images.
 
 Not a tests/storage/ folder with a conftest: a folder named like the `storage` package would
-shadow it as a namespace package on sys.path.
+shadow it as a namespace package on sys.path. (This module is only ever imported as
+`tests.support.storage`, so its `from storage.api import ...` is the real package.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the platform stand-ins (tests/telegram_standin.py, tests/discord_standin.py) share: an
+"""What the platform stand-ins (telegram_standin.py, discord_standin.py) share: an
 aiohttp app on 127.0.0.1 that records calls it does not implement (failing `stop()`), and a
 condition that waiters re-check after every change."""
 

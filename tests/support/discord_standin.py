@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.standin_server import StandInServer
+from tests.support.standin_server import StandInServer
 
 TOKEN = "MTIzNDU2Nzg5.standin.SecretDiscordTokenValue_0123456789"
 BOT_ID = 900_000_000_000_000_001
