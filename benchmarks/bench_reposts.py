@@ -335,7 +335,8 @@ async def _lookup_one(kind: str, url: str, schema: str | None, db_file: Path | N
                 vector = project(np.random.default_rng(q).standard_normal(EMBEDDING_DIM))[0]
             hashes = ImageHashes(phash, 0, rng.getrandbits(64), 0)
             t = time.perf_counter()
-            await detector.find_original(query_post, hashes, vector, "bench", since=None)
+            await detector.find_original(query_post.platform, query_post.chat_id, hashes,
+                                         (vector, "bench"), since=None)
             times.append((time.perf_counter() - t) * 1000)
         times.sort()
         floor = []

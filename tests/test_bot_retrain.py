@@ -222,12 +222,12 @@ async def test_without_torch_one_warning_and_retrain_says_no_trainer_runs(
         async def yes() -> bool:
             return True
 
-        reply = await runtime.service.handle_command(
+        result = await runtime.service.handle_command(
             Command(ChatRef("console", "channel"), actor, "retrain"), yes
         )
-        assert reply is not None and reply.text.startswith("Retraining (fast) queued")
+        assert result is not None and result.reply.text.startswith("Retraining (fast) queued")
         assert "No trainer is running right now (the [train] extra (torch) is not installed)" in (
-            reply.text
+            result.reply.text
         )
 
 

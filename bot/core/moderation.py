@@ -145,12 +145,9 @@ class Moderation:
         if parsed is None:
             return invalid("This button is no longer valid.")
         kind, post_id, original_id = parsed
-        try:
-            post = await self.storage.get_post(post_id)
-        except (NotFoundError, InvalidInputError):
-            return invalid("I no longer know this meme.")
-        if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
-            return invalid("This button belongs to another chat.")
+        post = await button_post(self.storage, post_id, chat)
+        if isinstance(post, CorrectionOutcome):
+            return post
         mark = RepostMarkKind.not_repost if kind == NOT_REPOST else RepostMarkKind.exempt
         # "exempt" is about the image first posted; "not a repost" about this pair of posts.
         target = original_id if mark is RepostMarkKind.exempt else post_id
@@ -283,3 +280,15 @@ class Moderation:
 
 def invalid(notice: str) -> CorrectionOutcome:
     return CorrectionOutcome(CorrectionStatus.invalid, notice)
+
+
+async def button_post(storage: Storage, post_id: int, chat: ChatRef) -> Post | CorrectionOutcome:
+    """The post a button is about, or why the press is refused (a button from another chat
+    must not change this one's memes)."""
+    try:
+        post = await storage.get_post(post_id)
+    except (NotFoundError, InvalidInputError):
+        return invalid("I no longer know this meme.")
+    if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
+        return invalid("This button belongs to another chat.")
+    return post

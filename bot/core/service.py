@@ -33,7 +33,13 @@ from bot.core.messages import (
 )
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import ModelSwitcher
-from bot.core.moderation import REPOST_PREFIX, Moderation, ModerationPolicy, invalid
+from bot.core.moderation import (
+    REPOST_PREFIX,
+    Moderation,
+    ModerationPolicy,
+    button_post,
+    invalid,
+)
 from bot.core.outcomes import (
     CommandResult,
     CommandStatus,
@@ -49,7 +55,7 @@ from config.settings import ReplyMode
 from inference.classifier import Prediction
 from inference.errors import ImageError
 from storage.api import Storage
-from storage.errors import BlobError, InvalidInputError, NotFoundError, UnknownLabelError
+from storage.errors import BlobError, InvalidInputError, UnknownLabelError
 from storage.intake import (
     IntakeResult,
     LabelledFingerprint,
@@ -279,12 +285,9 @@ class MemeService:
         if parsed is None:
             return invalid("This button is no longer valid.")
         post_id, label = parsed
-        try:
-            post = await self.storage.get_post(post_id)
-        except (NotFoundError, InvalidInputError):
-            return invalid("I no longer know this meme.")
-        if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
-            return invalid("This button belongs to another chat.")
+        post = await button_post(self.storage, post_id, chat)
+        if isinstance(post, CorrectionOutcome):
+            return post
         if not await self.is_admin(actor, chat, platform_check):
             return CorrectionOutcome(CorrectionStatus.refused, "Only admins can change labels.")
         return await self._apply_label(post, label, actor, outbox)

@@ -61,7 +61,7 @@ class DiscordPort:
         ) if reply_to is not None and reply_to.isdigit() else None
         try:
             sent = await channel.send(text, view=_view(reply), allowed_mentions=mentions,
-                                      reference=reference or discord.utils.MISSING)
+                                      reference=reference)
         except discord.HTTPException as exc:  # e.g. no Send Messages in this channel
             log.warning("message not sent to channel %s: %s", chat_id, exc)
             return None
