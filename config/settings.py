@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,13 +13,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 TrainerMode = Literal["subprocess", "external", "off"]
 
 
-class ReplyMode(str, Enum):
+class ReplyMode(StrEnum):
     every = "every"  # reply to every meme
     confident = "confident"  # reply only when the label is confident
     silent = "silent"  # never reply in the chat; log to the admin chat
 
 
-class RepostMode(str, Enum):
+class RepostMode(StrEnum):
     off = "off"  # never check
     note = "note"  # reply "Repost: first posted by ..."
     delete = "delete"  # remove the repost where the bot may delete messages, else note it
@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     # Reposts (issue 16): chats may override mode and window (/reposts). The thresholds were
     # chosen with benchmarks/bench_reposts.py (README, "Reposts and sorting").
     repost_mode: RepostMode = RepostMode.note
-    repost_window_days: int = Field(365, ge=1, le=36_500, description="how far back an original counts")
+    repost_window_days: int = Field(
+        365, ge=1, le=36_500, description="how far back an original counts"
+    )
     repost_hash_distance: int = Field(
         8, ge=0, le=32, description="pHash bits that may differ between a meme and its copy"
     )
@@ -56,7 +58,10 @@ class Settings(BaseSettings):
         0.90, ge=0.0, le=1.0, description="embedding cosine from which a post is a copy"
     )
     read_text: bool = Field(
-        True, description="read memes' text with Tesseract (~0.14 s CPU a meme) when the model has a word model"
+        True,
+        description=(
+            "read memes' text with Tesseract (~0.14 s CPU a meme) when the model has a word model"
+        ),
     )
 
     max_download_bytes: int = Field(20 * 1024 * 1024, gt=0)
@@ -156,4 +161,5 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'memebot.db').resolve()}"
+        sqlite_file = (self.data_dir / "memebot.db").resolve()
+        return self.database_url or f"sqlite+aiosqlite:///{sqlite_file}"

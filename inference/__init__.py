@@ -1,1 +1,2 @@
-"""The one inference path (onnxruntime, never torch): used by the bots, the CLI, evaluation and the console."""
+"""The one inference path (onnxruntime, never torch): used by the bots, the CLI, evaluation
+and the console."""

@@ -13,14 +13,17 @@ def read_captions(csv_path: Path) -> dict[Path, str]:
         with csv_path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or not {"path", "caption"} <= set(reader.fieldnames):
-                raise ValueError(f"{csv_path} needs the columns path,caption (has {reader.fieldnames})")
+                raise ValueError(
+                    f"{csv_path} needs the columns path,caption (has {reader.fieldnames})"
+                )
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"cannot read captions from {csv_path}: {exc}") from exc
     out: dict[Path, str] = {}
     for row in rows:
         path = Path(row["path"])
-        out[(path if path.is_absolute() else csv_path.parent / path).resolve()] = row["caption"] or ""
+        full = path if path.is_absolute() else csv_path.parent / path
+        out[full.resolve()] = row["caption"] or ""
     return out
 
 

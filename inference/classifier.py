@@ -63,7 +63,9 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 0.0) -> list[Prediction]:
+def decide(
+    raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 0.0
+) -> list[Prediction]:
     """Calibrated probabilities plus the OOD rule turn raw outputs into labels.
 
     The best game label stands unless P(other) reaches its calibrated threshold, or the image
@@ -74,13 +76,17 @@ def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 
     probs = softmax(raw.logits, meta.temperature)
     # The meme's words (inference/text.py) only move the choice between game labels and the
     # probabilities shown; "other" and the OOD rule are decided on the image alone.
-    shown = softmax(raw.logits + raw.extra["text_shift"], meta.temperature) if "text_shift" in raw.extra else probs
+    shown = (
+        softmax(raw.logits + raw.extra["text_shift"], meta.temperature)
+        if "text_shift" in raw.extra
+        else probs
+    )
     scores = ood.score(raw.logits, raw.embedding)
     reference = sorted(meta.ood.reference_scores)
     reject = meta.labels.index(meta.reject_label) if meta.reject_label in meta.labels else None
     games = [i for i in range(len(meta.labels)) if i != reject]
     out = []
-    for p, q, s, emb in zip(probs, shown, scores, raw.embedding):
+    for p, q, s, emb in zip(probs, shown, scores, raw.embedding, strict=True):
         top = games[int(np.argmax(q[games]))]
         label, conf, is_ood = meta.labels[top], float(q[top]), False
         if reject is not None and p[reject] >= meta.ood.other_threshold:
@@ -92,7 +98,7 @@ def decide(raw: RawOutput, meta: ModelMeta, ood: OODScorer, latency_ms: float = 
             Prediction(
                 label=label,
                 confidence=conf,
-                probabilities={lab: float(v) for lab, v in zip(meta.labels, q)},
+                probabilities={lab: float(v) for lab, v in zip(meta.labels, q, strict=True)},
                 ood_score=float(s),
                 is_ood=is_ood,
                 model_version=meta.version,
@@ -157,8 +163,13 @@ class Classifier:
         sessions = {f: load(f) for f in files}
         self.load_timings_ms: dict[str, float] = {}
         if len(files) > 1:
-            self.load_timings_ms = {f.name: _time_session(s, self.preprocess.input_size) for f, s in sessions.items()}
-            log.info("precision measured at load: %s", ", ".join(f"{n} {ms:.1f} ms" for n, ms in self.load_timings_ms.items()))
+            self.load_timings_ms = {
+                f.name: _time_session(s, self.preprocess.input_size) for f, s in sessions.items()
+            }
+            log.info(
+                "precision measured at load: %s",
+                ", ".join(f"{n} {ms:.1f} ms" for n, ms in self.load_timings_ms.items()),
+            )
         self.onnx_file = min(files, key=lambda f: self.load_timings_ms.get(f.name, 0.0))
         self.session = sessions[self.onnx_file]
         del sessions
@@ -168,9 +179,13 @@ class Classifier:
         # posted with it (a caption); without Tesseract only the caption speaks, and a model
         # trained without text decides on the image alone.
         self.text_model = TextModel.load(self.folder) if read_text else None
-        self._ocr = self.text_model is not None and (text_lookup is not None or tesseract_available())
+        self._ocr = self.text_model is not None and (
+            text_lookup is not None or tesseract_available()
+        )
         if self.text_model is not None and not self._ocr:
-            log.warning("tesseract is not installed: memes are classified without reading their text")
+            log.warning(
+                "tesseract is not installed: memes are classified without reading their text"
+            )
         self._text_lookup = text_lookup  # known readings (evaluation reuses training's OCR cache)
 
     def _candidate_files(self, precision: Precision) -> list[Path]:
@@ -225,13 +240,15 @@ class Classifier:
         results: list[Prediction | PredictionError] = []
         for i in range(0, len(images), batch_size):
             chunk = images[i : i + batch_size]
-            chunk_captions = list(captions[i : i + batch_size]) if captions is not None else [None] * len(chunk)
+            chunk_captions = (
+                list(captions[i : i + batch_size]) if captions is not None else [None] * len(chunk)
+            )
             start = time.perf_counter()
             arrays: list[np.ndarray] = []
             decoded: list[tuple[ImageSource, Image.Image]] = []
             posted: list[str] = []  # the caption of each decoded image
             slots: list[int | str] = []
-            for item, caption in zip(chunk, chunk_captions):
+            for item, caption in zip(chunk, chunk_captions, strict=True):
                 try:
                     cfg = self.preprocess
                     img = load_image(item, background=cfg.background, max_pixels=cfg.max_pixels)
@@ -250,11 +267,17 @@ class Classifier:
                 games = [i for i, p in enumerate(preds) if p.label != self.meta.reject_label]
                 if self.text_model is not None and games:
                     texts = [""] * len(preds)
-                    read = self._read_all([decoded[i] for i in games]) if self._ocr else [""] * len(games)
-                    for i, text in zip(games, read):
+                    read = (
+                        self._read_all([decoded[i] for i in games])
+                        if self._ocr
+                        else [""] * len(games)
+                    )
+                    for i, text in zip(games, read, strict=True):
                         texts[i] = " ".join(t for t in (text, posted[i]) if t)
                     if any(texts):
-                        raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
+                        raw.extra["text_shift"] = self.text_model.logit_shift(
+                            texts, self.labels, self.meta.temperature
+                        )
                         preds = self.decide(raw)
             elapsed = (time.perf_counter() - start) * 1000 / max(len(chunk), 1)
             for slot in slots:

@@ -16,7 +16,9 @@ ERRORS: tuple[type[Exception], ...] = (ModelError,)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify image files")
     p.add_argument("paths", nargs="+", type=Path)
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: the active one)")
+    p.add_argument(
+        "--model", type=Path, default=None, help="model folder (default: the active one)"
+    )
     p.add_argument("--precision", choices=("auto", "int8", "fp32"), default="auto")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     words = p.add_mutually_exclusive_group()
@@ -51,7 +53,7 @@ def _predict(args: argparse.Namespace) -> int:
         captions = [known.get(f.resolve()) for f in files]
     clf = Classifier(args.model or Settings().model_dir, precision=args.precision)
     failed = 0
-    for path, result in zip(files, clf.predict(files, captions=captions)):
+    for path, result in zip(files, clf.predict(files, captions=captions), strict=True):
         if isinstance(result, PredictionError):
             failed += 1
             if args.json:
@@ -60,7 +62,8 @@ def _predict(args: argparse.Namespace) -> int:
                 print(f"{path}\tERROR\t{result.error}", file=sys.stderr)
             continue
         if args.json:
-            row = {k: v for k, v in asdict(result).items() if k != "embedding"}  # 1280 floats: not for a terminal
+            # The embedding (1280 floats) is not for a terminal.
+            row = {k: v for k, v in asdict(result).items() if k != "embedding"}
             print(json.dumps({"path": str(path), **row}))
         else:
             suffix = " (unlike known memes)" if result.is_ood else ""

@@ -40,7 +40,8 @@ THUMB = 16
 TEMPLATE_SHARE = 0.6
 CELL_CLOSE = 12
 CELL_WORDS = 40
-BAR_DARK, BAR_LIGHT = 25, 230  # never trim more than this share of a side: a mostly white meme stays whole
+# never trim more than this share of a side: a mostly white meme stays whole
+BAR_DARK, BAR_LIGHT = 25, 230
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,14 @@ OOD_FILE = "ood.npz"
 REPORT_FILE = "report.html"  # written by `memebot report` beside the model; the console serves it
 
 OODMethod = Literal[
-    "energy", "knn", "mahalanobis", "p_other", "energy+knn", "p_other+energy", "p_other+energy+knn", "none"
+    "energy",
+    "knn",
+    "mahalanobis",
+    "p_other",
+    "energy+knn",
+    "p_other+energy",
+    "p_other+energy+knn",
+    "none",
 ]
 
 
@@ -49,7 +56,7 @@ class ModelMeta(BaseModel):
     dataset_fingerprint: str = ""
     metrics: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     memebot_version: str = "0.1.0"
 
     def preprocess_config(self) -> PreprocessConfig:
@@ -71,7 +78,7 @@ class ModelMeta(BaseModel):
         return path
 
     @classmethod
-    def load(cls, folder: Path) -> "ModelMeta":
+    def load(cls, folder: Path) -> ModelMeta:
         path = folder / META_FILE
         try:
             return cls.model_validate_json(path.read_text())

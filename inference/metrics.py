@@ -1,7 +1,9 @@
-"""Evaluation statistics in plain numpy (no torch, no sklearn): usable by CLI, console and benchmarks."""
+"""Evaluation statistics in plain numpy (no torch, no sklearn): usable by CLI, console and
+benchmarks."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -26,7 +28,11 @@ def binomial_sf(k: int, n: int, p: float) -> float:
     if p >= 1:
         return 1.0
     terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p) + (n - i) * math.log1p(-p)
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
         for i in range(k, n + 1)
     ]
     m = max(terms)
@@ -46,14 +52,21 @@ def per_class(cm: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
         prec = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
         rec = tp / cm[i].sum() if cm[i].sum() else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        out[label] = {"precision": float(prec), "recall": float(rec), "f1": float(f1), "support": int(cm[i].sum())}
+        out[label] = {
+            "precision": float(prec),
+            "recall": float(rec),
+            "f1": float(f1),
+            "support": int(cm[i].sum()),
+        }
     return out
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 15
+) -> float:
     edges = np.linspace(0, 1, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         m = (confidence > lo) & (confidence <= hi)
         if m.any():
             ece += m.mean() * abs(confidence[m].mean() - correct[m].mean())

@@ -1,4 +1,5 @@
-"""Out-of-distribution scores on a model's logits or embedding; higher means less like the memes it knows.
+"""Out-of-distribution scores on a model's logits or embedding; higher means less like the
+memes it knows.
 
 Pure numpy so the bot scores images exactly as training calibrated them.
 """
@@ -109,7 +110,7 @@ class OODScorer:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "OODScorer":
+    def load(cls, path: Path) -> OODScorer:
         if not path.is_file():
             return cls(method="none")
         with np.load(path) as z:
@@ -117,8 +118,8 @@ class OODScorer:
                 method=str(z["method"]),  # type: ignore[arg-type]
                 k=int(z["k"]),
                 bank=z["bank"].astype(np.float32) if "bank" in z else None,
-                means=z["means"] if "means" in z else None,
-                precision=z["precision"] if "precision" in z else None,
+                means=z.get("means"),
+                precision=z.get("precision"),
                 logit_index=[int(i) for i in z["logit_index"]],
-                norm=z["norm"] if "norm" in z else None,
+                norm=z.get("norm"),
             )

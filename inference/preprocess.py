@@ -57,10 +57,7 @@ def load_image(
     Raises ImageError with a readable reason for empty, corrupt, truncated, non-image and
     oversized (decompression bomb) inputs.
     """
-    if isinstance(source, Image.Image):
-        img = source
-    else:
-        img = _open(source, max_pixels)
+    img = source if isinstance(source, Image.Image) else _open(source, max_pixels)
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)  # the first frame of an animated GIF/WebP/APNG
@@ -114,9 +111,7 @@ def _to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
         mode = "L"
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("LA", "La", "PA", "RGBa"):
-        img = img.convert("RGBA")
-    elif mode == "L" and "transparency" in img.info:
+    elif mode in ("LA", "La", "PA", "RGBa") or (mode == "L" and "transparency" in img.info):
         img = img.convert("RGBA")
     if img.mode == "RGBA":
         canvas = Image.new("RGB", img.size, background)

@@ -57,7 +57,11 @@ def read_text(image: Image.Image, *, timeout: float = 20.0) -> str:
         log.warning("OCR failed: %s", exc)
         return ""
     if out.returncode != 0:
-        log.warning("OCR failed: tesseract exited %d: %s", out.returncode, out.stderr.decode(errors="replace")[-200:])
+        log.warning(
+            "OCR failed: tesseract exited %d: %s",
+            out.returncode,
+            out.stderr.decode(errors="replace")[-200:],
+        )
         return ""
     return out.stdout.decode("utf-8", errors="replace")
 
@@ -104,5 +108,10 @@ class TextModel:
         if not path.is_file():
             return None
         data = json.loads(path.read_text())
-        return cls(negative=data["negative"], positive=data["positive"], weights=dict(data["weights"]),
-                   min_words=int(data.get("min_words", 2)), metrics=dict(data.get("metrics", {})))
+        return cls(
+            negative=data["negative"],
+            positive=data["positive"],
+            weights=dict(data["weights"]),
+            min_words=int(data.get("min_words", 2)),
+            metrics=dict(data.get("metrics", {})),
+        )

@@ -36,10 +36,10 @@ class ChatSettingsAPI(StorageBase):
         *,
         enabled: bool | None = None,
         admin_ids: Iterable[str | int] | None = None,
-        reply_mode: str | None | object = _UNSET,
-        confidence_threshold: float | None | object = _UNSET,
-        repost_mode: str | None | object = _UNSET,
-        repost_window_days: int | None | object = _UNSET,
+        reply_mode: str | object | None = _UNSET,
+        confidence_threshold: float | object | None = _UNSET,
+        repost_mode: str | object | None = _UNSET,
+        repost_window_days: int | object | None = _UNSET,
         sort_places: Mapping[str, str] | None = None,
     ) -> ChatSettings:
         """Change the given fields; `reply_mode`/`confidence_threshold`/`repost_mode`/
@@ -57,7 +57,11 @@ class ChatSettingsAPI(StorageBase):
             confidence_threshold = check_probability(confidence_threshold, "confidence threshold")
         if enabled is not None and not isinstance(enabled, bool):
             raise InvalidInputError("enabled must be true or false")
-        if repost_mode is not _UNSET and repost_mode is not None and repost_mode not in REPOST_MODES:
+        if (
+            repost_mode is not _UNSET
+            and repost_mode is not None
+            and repost_mode not in REPOST_MODES
+        ):
             raise InvalidInputError(f"repost mode must be one of {', '.join(REPOST_MODES)}")
         if repost_window_days is not _UNSET and repost_window_days is not None:
             repost_window_days = check_window_days(repost_window_days)
@@ -106,7 +110,9 @@ MAX_PLACE_LENGTH = 128
 
 def check_window_days(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_DAYS:
-        raise InvalidInputError(f"the repost window must be 1-{MAX_WINDOW_DAYS} days, got {value!r}")
+        raise InvalidInputError(
+            f"the repost window must be 1-{MAX_WINDOW_DAYS} days, got {value!r}"
+        )
     return value
 
 

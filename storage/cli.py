@@ -115,7 +115,6 @@ def _import(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, body: Callable[[Storage], Awaitable[None]]) -> int:
     from config.settings import Settings
-
     from storage.api import Storage
     from storage.db import default_sqlite_url
 

@@ -10,21 +10,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from storage import convert, queries
-from storage.base import StorageBase, aware, get_row, require_labels
+from storage.base import StorageBase, get_row, require_labels
 from storage.blobs import inspect_image
-from storage.errors import InvalidInputError, LabelExistsError
+from storage.errors import LabelExistsError
 from storage.intake import NewPost, PostKey, PredictionValues, checked_post, insert_post
 from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
 from storage.records import Correction, CorrectionKind, GcReport, Label, Post, PredictionRecord
 from storage.validation import (
-    check_caption,
-    check_finite,
     check_id,
     check_label,
     check_platform,
-    check_probability,
     check_sha256,
-    check_version,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from storage import transfer
@@ -40,10 +41,8 @@ class TransferAPI(PostsAPI, ReadViewsAPI):
         if missing and not create_labels:
             raise UnknownLabelError(f"unknown labels in {folder}: {', '.join(missing)}")
         for name in missing:
-            try:
+            with contextlib.suppress(LabelExistsError):  # another process added it meanwhile
                 await self.add_label(name, added_by=admin)
-            except LabelExistsError:  # another process added it meanwhile
-                pass
         relabelled = unchanged = 0
         for item in items:
             data = await asyncio.to_thread(item.path.read_bytes)
