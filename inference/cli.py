@@ -13,7 +13,7 @@ from inference.errors import ModelError
 ERRORS: tuple[type[Exception], ...] = (ModelError,)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("predict", help="classify image files")
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument(

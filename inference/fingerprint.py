@@ -150,12 +150,13 @@ def project(embedding: np.ndarray) -> np.ndarray:
     if vectors.shape[1] > EMBEDDING_DIM:
         vectors = vectors @ _projection(vectors.shape[1])
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return unit
 
 
 def pack(embedding: np.ndarray) -> bytes:
     """One embedding as stored: projected, unit length, float16."""
-    return project(embedding)[0].astype(np.float16).tobytes()
+    return np.asarray(project(embedding)[0], np.float16).tobytes()
 
 
 def unpack(blobs: list[bytes]) -> np.ndarray:

@@ -16,11 +16,13 @@ from inference.metadata import OODMethod
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=1, keepdims=True)
-    return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
+    out: np.ndarray = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
+    return out
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    out: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 @dataclass
@@ -62,7 +64,7 @@ class OODScorer:
             return np.zeros(len(logits), np.float32)
         z = logits.astype(np.float64)
         lp = z - _logsumexp(z)[:, None]
-        return (lp[:, rest].max(axis=1) - lp[:, games].max(axis=1)).astype(np.float32)
+        return np.asarray(lp[:, rest].max(axis=1) - lp[:, games].max(axis=1), np.float32)
 
     def _part(self, name: str, logits: np.ndarray, embedding: np.ndarray) -> np.ndarray:
         if name == "energy":
@@ -84,14 +86,14 @@ class OODScorer:
             z = self.parts(logits, embedding)
             if self.norm is not None:
                 z = (z - self.norm[:, 0]) / self.norm[:, 1]
-            return z.mean(axis=1).astype(np.float32)
+            return np.asarray(z.mean(axis=1), np.float32)
         if self.method in ("energy", "knn", "p_other"):
             return self._part(self.method, logits, embedding)
         if self.method == "mahalanobis":
             assert self.means is not None and self.precision is not None
             diffs = embedding[:, None, :].astype(np.float64) - self.means[None]
             d = np.einsum("ncd,de,nce->nc", diffs, self.precision, diffs)
-            return d.min(axis=1).astype(np.float32)
+            return np.asarray(d.min(axis=1), np.float32)
         raise ValueError(f"unknown OOD method {self.method!r}")
 
     def save(self, path: Path) -> None:
@@ -106,7 +108,7 @@ class OODScorer:
             arrays["norm"] = self.norm
         arrays["logit_index"] = np.asarray(self.logit_index, np.int64)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, allow_pickle=False, **arrays)
         tmp.replace(path)
 
     @classmethod

@@ -70,7 +70,7 @@ def load_image(
         raise ImageError(f"corrupt or truncated image: {exc}") from exc
 
 
-def _open(source: ImageSource, max_pixels: int) -> Image.Image:
+def _open(source: bytes | bytearray | memoryview | str | Path, max_pixels: int) -> Image.Image:
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
@@ -136,7 +136,7 @@ def resize(img: Image.Image, cfg: PreprocessConfig) -> Image.Image:
 
 def normalize(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     """RGB picture of the model's size -> float32 CHW array, normalised."""
-    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr: np.ndarray = np.asarray(img, dtype=np.float32) / 255.0
     arr = (arr - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 

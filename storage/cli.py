@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from storage.errors import StorageError
 
@@ -19,11 +19,16 @@ if TYPE_CHECKING:
 ERRORS: tuple[type[BaseException], ...] = (StorageError,)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = subparsers.add_parser(
         "db", help="database: migrate, stats, clean up, export/import labels"
     )
-    db.set_defaults(func=lambda _args: (db.print_help(), 2)[1])
+
+    def show_help(_args: argparse.Namespace) -> int:
+        db.print_help()
+        return 2
+
+    db.set_defaults(func=show_help)
     sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
 
     def add(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.dml import Insert
 
 from storage.errors import InvalidInputError
@@ -106,10 +107,11 @@ class Database:
             key = zlib.crc32(name.encode())  # stable across processes, unlike hash()
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
-    def insert_ignore(self, model: Any) -> Insert:
+    def insert_ignore(self, model: type[DeclarativeBase]) -> Insert:
         """INSERT ... ON CONFLICT DO NOTHING, the idempotent insert on both backends."""
-        dialect = sqlite if self.is_sqlite else postgresql
-        return dialect.insert(model).on_conflict_do_nothing()
+        if self.is_sqlite:
+            return sqlite.insert(model).on_conflict_do_nothing()
+        return postgresql.insert(model).on_conflict_do_nothing()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import Select, Subquery, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -32,7 +34,7 @@ def latest_predictions() -> Subquery:
     )
 
 
-def corrected_images() -> Select[tuple[str]]:
+def corrected_images() -> Select[str]:
     return (
         select(PostRow.image_sha256)
         .join(CorrectionRow, CorrectionRow.post_id == PostRow.id)
@@ -74,7 +76,7 @@ def review_query(
     low_confidence_first: bool,
     limit: int,
     offset: int,
-) -> Select[tuple[PredictionRow, PostRow, ImageRow, CorrectionRow | None]]:
+) -> Select[PredictionRow, PostRow, ImageRow, CorrectionRow | None]:
     decisions = latest_decisions()
     decision = aliased(CorrectionRow, name="decision")
     stmt = (
@@ -106,4 +108,8 @@ def review_query(
         stmt = stmt.order_by(PredictionRow.confidence.asc(), PredictionRow.id.desc())
     else:
         stmt = stmt.order_by(PredictionRow.id.desc())
-    return stmt.limit(limit).offset(offset)
+    # The outer join leaves `decision` None for a post no admin has labelled.
+    return cast(
+        "Select[PredictionRow, PostRow, ImageRow, CorrectionRow | None]",
+        stmt.limit(limit).offset(offset),
+    )

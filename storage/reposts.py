@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, select, union, update
+from sqlalchemy import CursorResult, Select, delete, select, union, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.base import StorageBase, aware, get_row
 from storage.errors import InvalidInputError
@@ -44,7 +46,7 @@ def bands(phash: int) -> list[int]:
     return [(phash >> (BAND_BITS * i)) & mask for i in range(BANDS)]
 
 
-def _band_columns() -> list[object]:
+def _band_columns() -> list[InstrumentedAttribute[int]]:
     return [FingerprintRow.band0, FingerprintRow.band1, FingerprintRow.band2, FingerprintRow.band3]
 
 
@@ -115,7 +117,7 @@ class RepostCandidates:
 
 
 def _hash_query(platform: str, chat: str, phashes: int | Sequence[int], since: datetime | None,
-                before_post: int | None) -> Select[tuple[FingerprintRow, str]]:
+                before_post: int | None) -> Select[FingerprintRow, str]:
     # One indexed equality lookup per quarter, united: an OR of the four would let the
     # planner scan the whole chat through its (platform, chat_id) prefix instead.
     matching = union(*(
@@ -140,7 +142,7 @@ def _hash_query(platform: str, chat: str, phashes: int | Sequence[int], since: d
 
 
 def _embeddings_query(platform: str, chat: str, space: str | None, after_post: int, limit: int
-                      ) -> Select[tuple[int, bytes | None]]:
+                      ) -> Select[int, bytes | None]:
     return (
         select(FingerprintRow.post_id, FingerprintRow.embedding)
         .where(
@@ -334,7 +336,8 @@ class RepostsAPI(StorageBase):
                 .where(ForwardRow.post_id == post_id, ForwardRow.place == expected)
                 .values(label=label, place=place, copy_id=None, updated_at=self._clock())
             )
-            if result.rowcount != 1:
+            # An UPDATE without RETURNING yields a CursorResult, which counts the rows it hit.
+            if cast("CursorResult[Any]", result).rowcount != 1:
                 return None
             row = await session.get(ForwardRow, post_id, populate_existing=True)
             return _forward(row) if row else None

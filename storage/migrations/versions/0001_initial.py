@@ -22,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 SEED_LABELS = ("doom", "animal_crossing", "other")
 
 
-def _ts(name: str, nullable: bool = False) -> sa.Column:
+def _ts(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

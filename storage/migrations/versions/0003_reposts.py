@@ -10,6 +10,7 @@ Create Date: 2026-12-01
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,11 +23,11 @@ depends_on: str | Sequence[str] | None = None
 BANDS = ("band0", "band1", "band2", "band3")
 
 
-def _ts(name: str) -> sa.Column:
+def _ts(name: str) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
 
-def _post_fk(column: str, name: str, nullable: bool = False) -> list[sa.SchemaItem]:
+def _post_fk(column: str, name: str, nullable: bool = False) -> list[sa.schema.SchemaItem]:
     return [
         sa.Column(column, sa.Integer(), nullable=nullable),
         sa.ForeignKeyConstraint(
