@@ -87,6 +87,24 @@ def test_inspect_image_formats() -> None:
             inspect_image(bad)
 
 
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("truncated jpeg", "it is truncated"), ("unrecognised blob", "its format is not recognised")],
+)
+def test_undecodable_image_message_is_a_clear_sentence(
+    kind: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The message reaches chat users: Pillow's text (which can hold `<... object at 0x...>`)
+    # goes to the debug log only.
+    data = make_noisy_jpeg()[:1500] if kind == "truncated jpeg" else b"\x00\x01 not a picture"
+    with caplog.at_level("DEBUG", logger="storage.blobs"), pytest.raises(BlobError) as caught:
+        inspect_image(data)
+    message = str(caught.value)
+    assert message == f"the file is not a complete image ({reason})"
+    assert "object at 0x" not in message and "<" not in message
+    assert caplog.records and caplog.records[-1].levelname == "DEBUG"
+
+
 def test_blob_store_put_is_atomic_and_deduplicated(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs")
     data = make_image(4)
