@@ -4,6 +4,7 @@ mode and window, and the places memes are sorted into."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from enum import Enum
 from typing import Final
 
 from sqlalchemy import select
@@ -15,7 +16,14 @@ from storage.models import ChatSettingsRow
 from storage.records import REPLY_MODES, REPOST_MODES, ChatSettings
 from storage.validation import check_id, check_label, check_platform, check_probability
 
-_UNSET: Final = object()  # "leave unchanged", where None is a meaningful value ("inherit")
+
+class _Unset(Enum):
+    """The default of a setting the call leaves as it is (None means "inherit", not this)."""
+
+    token = "unset"
+
+
+_UNSET: Final = _Unset.token
 
 
 class ChatSettingsAPI(StorageBase):
@@ -36,10 +44,10 @@ class ChatSettingsAPI(StorageBase):
         *,
         enabled: bool | None = None,
         admin_ids: Iterable[str | int] | None = None,
-        reply_mode: str | object | None = _UNSET,
-        confidence_threshold: float | object | None = _UNSET,
-        repost_mode: str | object | None = _UNSET,
-        repost_window_days: int | object | None = _UNSET,
+        reply_mode: str | _Unset | None = _UNSET,
+        confidence_threshold: float | _Unset | None = _UNSET,
+        repost_mode: str | _Unset | None = _UNSET,
+        repost_window_days: int | _Unset | None = _UNSET,
         sort_places: Mapping[str, str] | None = None,
     ) -> ChatSettings:
         """Change the given fields; `reply_mode`/`confidence_threshold`/`repost_mode`/
@@ -90,13 +98,13 @@ class ChatSettingsAPI(StorageBase):
             if admins is not None:
                 row.admin_ids = admins
             if reply_mode is not _UNSET:
-                row.reply_mode = reply_mode  # type: ignore[assignment]
+                row.reply_mode = reply_mode
             if confidence_threshold is not _UNSET:
-                row.confidence_threshold = confidence_threshold  # type: ignore[assignment]
+                row.confidence_threshold = confidence_threshold
             if repost_mode is not _UNSET:
-                row.repost_mode = repost_mode  # type: ignore[assignment]
+                row.repost_mode = repost_mode
             if repost_window_days is not _UNSET:
-                row.repost_window_days = repost_window_days  # type: ignore[assignment]
+                row.repost_window_days = repost_window_days
             if places is not None:
                 row.sort_places = places
             row.updated_at = self._clock()

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import convert
@@ -127,7 +127,7 @@ async def insert_post(storage: StorageBase, session: AsyncSession, new: NewPost,
     return row, inserted is not None
 
 
-def _post_query(key: PostKey):  # type: ignore[no-untyped-def]
+def _post_query(key: PostKey) -> Select[PostRow]:
     return select(PostRow).where(
         PostRow.platform == key.platform, PostRow.chat_id == key.chat_id,
         PostRow.message_id == key.message_id, PostRow.attachment_index == key.attachment_index,
