@@ -27,6 +27,7 @@ from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.runtime import open_runtime
 from bot.core.trainer_process import TrainerStatus, TrainerSupervisor
 from config.settings import Settings
+from inference.preprocess import load_image
 from inference.metadata import META_FILE, resolve_model_dir
 from tests.support.imagegen import encode, make_image
 from tests.support.paths import ROOT
@@ -299,13 +300,14 @@ async def test_hot_swap_finishes_memes_in_flight_on_the_old_model_and_drops_none
         # Hold the old model's next batch inside predict while the swap happens.
         in_predict, release, swapped_now = threading.Event(), threading.Event(), threading.Event()
         real_predict = old.predict
-        on_old: list[bytes] = []  # images the old model labelled
+        on_old: list[bytes] = []  # the pixels of the pictures the old model labelled
         old_calls_after_swap = 0
 
         def slow_predict(images: Any, **kw: Any) -> Any:
             nonlocal old_calls_after_swap
             old_calls_after_swap += swapped_now.is_set()
-            on_old.extend(images)
+            # The worker hands the classifier the pictures it decoded.
+            on_old.extend(image.tobytes() for image in images)
             in_predict.set()
             release.wait(30)
             return real_predict(images, **kw)
@@ -353,6 +355,7 @@ async def test_hot_swap_finishes_memes_in_flight_on_the_old_model_and_drops_none
     # The batch held in predict when the swap happened finished on the old model; every other
     # meme (before it was queued or after) was labelled by the new one, each by one model.
     assert old_calls_after_swap == 0
-    labelled_old = [images[i] for i, v in enumerate(versions) if v == old.version]
+    labelled_old = [load_image(images[i]).tobytes() for i, v in enumerate(versions)
+                    if v == old.version]
     assert sorted(labelled_old) == sorted(on_old) and 0 < len(on_old) <= in_flight_before_swap
     assert versions[in_flight_before_swap:] == ["v-swapped"] * (len(images) - in_flight_before_swap)
