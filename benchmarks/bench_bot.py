@@ -46,8 +46,8 @@ from bot.core.service import PAYLOAD_PATTERN  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from inference.errors import ModelError  # noqa: E402
 from inference.metadata import resolve_model_dir  # noqa: E402
-from tests.support.imagegen import encode, make_image  # noqa: E402
 from tests.support import discord_standin as dc  # noqa: E402
+from tests.support.imagegen import encode, make_image  # noqa: E402
 from tests.support.telegram_standin import TOKEN, TelegramStandIn, group, standin, user  # noqa: E402
 
 SHARED_MEMES = ROOT.parent / "shared" / "data" / "memes"

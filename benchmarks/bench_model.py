@@ -36,15 +36,15 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from inference.classifier import RawOutput, decide  # noqa: E402
 from inference.metadata import ModelMeta  # noqa: E402
-from inference.preprocess import PreprocessConfig, load_image, normalize, resize  # noqa: E402
 from inference.metrics import wilson_interval  # noqa: E402
+from inference.preprocess import PreprocessConfig, load_image, normalize, resize  # noqa: E402
+from inference.text import TextModel, tesseract_available  # noqa: E402
 from model_training.backbone import create_backbone  # noqa: E402
 from model_training.calibrate import DEFAULT_OOD_METHOD, FittedHead, calibrate, fit_calibrated_head  # noqa: E402
 from model_training.data import Sample, duplicate_groups, scan_folder, split  # noqa: E402
 from model_training.embeddings import EmbeddingCache, cache_key, embed  # noqa: E402
 from model_training.evaluate import EvalItem, compute_metrics  # noqa: E402
 from model_training.text_model import OcrCache, fit_text_model  # noqa: E402
-from inference.text import TextModel, tesseract_available  # noqa: E402
 
 GAMES = ("animal_crossing", "doom")
 
@@ -100,9 +100,17 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     the served rule (head + calibration + decision, as `memebot train` fits it) does."""
     import csv
 
-    from model_training.ood_eval import (Rows, best_by_worst_source, choose_rule, default_candidates, leave_one_source_out,
-                                         served_rule, served_summary, summarize)
     from model_training.backbone import imagenet_head
+    from model_training.ood_eval import (
+        Rows,
+        best_by_worst_source,
+        choose_rule,
+        default_candidates,
+        leave_one_source_out,
+        served_rule,
+        served_summary,
+        summarize,
+    )
 
     extra: list[Sample] = []
     genshin = args.data.parent / "genshin" / "MANIFEST.csv"

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from bot.console.runner import ConsoleServer, start_console
-from bot.console.uploads import display_file_name
 from bot.console.security import TOKEN_FILE, load_admin_token
+from bot.console.uploads import display_file_name
 from bot.core.runtime import CoreRuntime, open_runtime
 from tests.support.console import (  # noqa: F401 (fixtures: admin, client, console, runtime)
     ADMIN_TOKEN,

@@ -11,6 +11,9 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.core.service import PAYLOAD_PATTERN, button_payload
+from bot.errors import ConfigError
+from tests.support.discord_bot import make_settings
 from tests.support.discord_standin import (
     INTENT_GUILD_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGES,
@@ -21,9 +24,6 @@ from tests.support.discord_standin import (
     running_bot,
     standin,
 )
-from bot.core.service import PAYLOAD_PATTERN, button_payload
-from bot.errors import ConfigError
-from tests.support.discord_bot import make_settings
 
 
 async def test_unimplemented_routes_fail_loudly() -> None:

@@ -10,7 +10,13 @@ import pytest
 pytest.importorskip("torch")
 
 from inference.ood import OODScorer  # noqa: E402
-from model_training.calibrate import DEFAULT_OOD_METHOD, OOD_METHODS, calibrate, calibrate_threshold, fit_scorer  # noqa: E402
+from model_training.calibrate import (  # noqa: E402
+    DEFAULT_OOD_METHOD,
+    OOD_METHODS,
+    calibrate,
+    calibrate_threshold,
+    fit_scorer,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -48,7 +54,13 @@ def test_p_other_is_the_heads_belief_against_the_best_game() -> None:
 
 
 def test_leave_one_source_out_scores_each_source_as_never_seen() -> None:
-    from model_training.ood_eval import Rows, best_by_worst_source, default_candidates, leave_one_source_out, summarize
+    from model_training.ood_eval import (
+        Rows,
+        best_by_worst_source,
+        default_candidates,
+        leave_one_source_out,
+        summarize,
+    )
 
     d = 16
     rng = np.random.default_rng(1)

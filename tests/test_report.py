@@ -18,8 +18,7 @@ pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
 from bot.cli import main  # noqa: E402
-from inference.metadata import ModelMeta, resolve_model_dir  # noqa: E402
-from inference.metadata import REPORT_FILE  # noqa: E402
+from inference.metadata import REPORT_FILE, ModelMeta, resolve_model_dir  # noqa: E402
 from model_training.report.build import build_report  # noqa: E402
 from model_training.report.context import ReportOptions  # noqa: E402
 

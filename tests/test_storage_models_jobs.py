@@ -11,6 +11,7 @@ from storage import ConflictError, InvalidInputError, NotFoundError, StateError
 from storage.api import Storage
 from storage.records import JobStatus, ModelStatus
 from tests.support.storage import FakeClock
+
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 

@@ -11,6 +11,7 @@ from storage import InvalidInputError, LabelExistsError
 from storage.api import Storage
 from storage.records import CorrectionKind
 from tests.support.storage import make_image
+
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 

@@ -11,6 +11,7 @@ from storage import InvalidInputError
 from storage.api import Storage
 from storage.records import Fingerprint, RepostMarkKind
 from tests.support.storage import make_image
+
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 HIGH = 0xF0F0_1234_ABCD_8001  # above 2**63: stored as a negative BIGINT

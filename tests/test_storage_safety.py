@@ -18,6 +18,7 @@ from storage import (
 )
 from storage.api import Storage
 from tests.support.storage import make_image, make_noisy_jpeg
+
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 

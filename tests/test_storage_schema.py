@@ -17,6 +17,7 @@ from storage.blobs import BlobStore, inspect_image
 from storage.migrate import head_revision
 from storage.models import Base
 from tests.support.storage import make_image, make_noisy_jpeg
+
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 

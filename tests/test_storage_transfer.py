@@ -9,6 +9,7 @@ import pytest
 from storage import BlobError, InvalidInputError, UnknownLabelError
 from storage.api import Storage
 from tests.support.storage import make_image
+
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
 
 

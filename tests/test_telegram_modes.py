@@ -11,12 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from inference.metadata import file_sha256
 from inference.classifier import Classifier, Prediction
-from inference.metadata import META_FILE, resolve_model_dir
+from inference.metadata import META_FILE, file_sha256, resolve_model_dir
 from tests.support.imagegen import jpeg
 from tests.support.telegram_bot import ALICE, BOB, CHAT, LABEL_TEXT, make_settings
-from tests.support.telegram_standin import TelegramStandIn, running_bot, standin
+from tests.support.telegram_standin import running_bot, standin
 
 
 def free_port() -> int:

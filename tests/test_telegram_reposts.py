@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import ImageOps
 
 from bot.core.runtime import CoreRuntime

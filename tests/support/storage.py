@@ -23,6 +23,7 @@ from PIL import Image
 
 from storage.api import Storage
 
+
 class FakeClock:
     """A clock the test moves by hand (stale-job detection without sleeping)."""
 
