@@ -11,6 +11,9 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
+
+from bot.logs import quiet_libraries
 
 # Each module exposes `register(subparsers) -> None` (a parser's `func(args) -> int` runs it)
 # and may expose `ERRORS`, exception types whose message is shown without a traceback.
@@ -23,16 +26,8 @@ _COMMAND_MODULES = (
 )
 
 
-def _command_modules() -> list[object]:
-    modules = []
-    for name in _COMMAND_MODULES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:  # a package not written yet must not break the rest
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
-    return modules
+def _command_modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in _COMMAND_MODULES]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
-        module.register(sub)  # type: ignore[attr-defined]
+        module.register(sub)
     return parser
 
 
@@ -51,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    quiet_libraries()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -63,6 +63,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Libraries that announce their own start-up at INFO: Alembic lists its plugins each time a
+# migration context opens (every start, the trainer's too), faiss which CPU builds it tried.
+# Only their warnings are worth a line outside debugging.
+CHATTY_LIBRARIES = ("alembic.runtime.plugins", "faiss.loader")
+
+
+def quiet_libraries() -> None:
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(
     secrets: Iterable[str], *, json_lines: bool = False, logger: logging.Logger | None = None
 ) -> RedactSecrets:
