@@ -20,8 +20,8 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
-from bot.core.media import STORED_EXTENSIONS
 from storage.errors import BlobError
+from storage.image_formats import STORED_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

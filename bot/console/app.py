@@ -14,25 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import hdrs, web
 
-from bot.core import formatting as fmt
-from bot.core.downloads import megabytes
-from bot.core.messages import Actor, ChatRef, Command, ImagePost
-from bot.core.runtime import CoreRuntime
-from bot.core.moderation import EXEMPT, NOT_REPOST, repost_payload
-from bot.core.service import button_payload
 from bot.console import models_info
 from bot.console.events import EventBus
 from bot.console.outbox import ConsoleOutbox
 from bot.console.security import Guard, json_error, middleware
 from bot.console.uploads import NameMemory, display_file_name
-from bot.core.media import READABLE, STORED_EXTENSIONS, claims_image
+from bot.core import formatting as fmt
+from bot.core.downloads import megabytes
+from bot.core.media import READABLE, claims_image
+from bot.core.messages import Actor, ChatRef, Command, ImagePost
+from bot.core.moderation import EXEMPT, NOT_REPOST, repost_payload
 from bot.core.outcomes import (
     CommandResult,
     LabelAdded,
@@ -41,8 +39,11 @@ from bot.core.outcomes import (
     RetrainQueued,
     SortPlaces,
 )
+from bot.core.runtime import CoreRuntime
+from bot.core.service import button_payload
 from storage.blobs import BlobStore
 from storage.errors import InvalidInputError, NotFoundError, StorageError
+from storage.image_formats import STORED_EXTENSIONS
 from storage.records import JobStatus, Post, PredictionRecord, RetrainJob, ReviewItem
 
 log = logging.getLogger(__name__)

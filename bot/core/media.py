@@ -1,35 +1,14 @@
-"""The one image-format policy: which files are images the bot reads, by declared MIME type, file
-name or decoded format, whatever the platform (chat adapters, the console, storage)."""
+"""The one image-format policy: which files are images the bot reads, by declared MIME type or
+file name, whatever the platform (chat adapters, the console). The table of formats itself lives
+in `storage.image_formats`, so that storage, which stores only these, needs nothing of the bot.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class ImageFormat:
-    name: str  # as people know it
-    pillow: tuple[str, ...]  # Pillow's format names for it
-    extension: str  # what a stored blob is named with
-    mime_types: tuple[str, ...]
-    file_extensions: tuple[str, ...]
-
-
-FORMATS: tuple[ImageFormat, ...] = (
-    # MPO: the multi-picture JPEG that phones write.
-    ImageFormat("JPEG", ("JPEG", "MPO"), "jpg", ("image/jpeg", "image/pjpeg"),
-                (".jpg", ".jpeg", ".jfif")),
-    ImageFormat("PNG", ("PNG",), "png", ("image/png", "image/apng"), (".png", ".apng")),
-    ImageFormat("WebP", ("WEBP",), "webp", ("image/webp",), (".webp",)),
-    ImageFormat("GIF", ("GIF",), "gif", ("image/gif",), (".gif",)),
-    ImageFormat("BMP", ("BMP",), "bmp", ("image/bmp", "image/x-ms-bmp"), (".bmp",)),
-    ImageFormat("TIFF", ("TIFF",), "tiff", ("image/tiff",), (".tif", ".tiff")),
-)
+from storage.image_formats import FORMATS
 
 IMAGE_MIME_TYPES = frozenset(m for f in FORMATS for m in f.mime_types)
 IMAGE_EXTENSIONS = frozenset(e for f in FORMATS for e in f.file_extensions)
-# Pillow format name -> the extension its blob is stored under.
-STORED_EXTENSIONS = {p: f.extension for f in FORMATS for p in f.pillow}
 READABLE = ", ".join(f.name for f in FORMATS[:-1]) + f" and {FORMATS[-1].name}"
 
 
