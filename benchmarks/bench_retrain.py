@@ -166,8 +166,8 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
     from model_training.data import Sample
     from model_training.embeddings import EmbeddingCache
     from model_training.pipeline import load_checkpoint
-    from model_training.retrain import (RetrainConfig, embed_bounded, embedding_cache_key, fit_head, hold_back,
-                                        load_base_splits)
+    from model_training.retrain import (LabelledRows, RetrainConfig, embed_bounded, embedding_cache_key, fit_head,
+                                        hold_back, load_base_splits)
 
     torch.set_num_threads(threads)
     meta = ModelMeta.load(active)
@@ -247,7 +247,7 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
         y_tr = np.concatenate([y_btr, np.full(len(weighted), 3)])
         x_va = np.concatenate([x_bva, X(va)]) if va else x_bva
         y_va = np.concatenate([y_bva, np.full(len(va), 3)]) if va else y_bva
-        head, _ = fit_head(model.head, 3, x_tr, y_tr, x_va, y_va, 4, rcfg.head)
+        head, _ = fit_head(model.head, 3, LabelledRows(x_tr, y_tr), LabelledRows(x_va, y_va), 4, rcfg.head)
         w, b = head.weight.detach().numpy(), head.bias.detach().numpy()
         return lambda x: (x @ w.T + b).argmax(1)
 

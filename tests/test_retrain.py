@@ -325,7 +325,8 @@ def test_fast_path_patches_the_head_into_the_active_graphs(models: Path, tiny_mo
 
     from model_training.dataset import batch_arrays
     from model_training.export import _Reader, quantize_int8
-    from model_training.retrain import HeadNotPatchable, _head_of, patch_head
+    from model_training.retrain import HeadNotPatchable, patch_head
+    from model_training.retrain.warm_head import head_of as _head_of
 
     active = resolve_model_dir(models)
     pre = ModelMeta.load(active).preprocess_config()
@@ -395,7 +396,7 @@ def test_new_class_bias_is_lowered_to_its_budget_of_old_memes() -> None:
     import numpy as np
     import torch
 
-    from model_training.retrain import _limit_new_classes
+    from model_training.retrain.warm_head import limit_new_classes as _limit_new_classes
 
     rng = np.random.default_rng(0)
     n_old, games = 3, [0, 1]  # labels a, b, other + one new class (id 3)

@@ -24,9 +24,9 @@ from model_training.network import MemeNet
 from model_training.pipeline import load_checkpoint
 from model_training.retrain import (
     SPLITS_FILE,
-    _logits,
     embed_bounded,
     embedding_cache_key,
+    head_logits,
     load_base_splits,
     stock_embedding_cache,
 )
@@ -187,7 +187,7 @@ def load(folder: Path, dataset_dir: Path | None, cache_dir: Path, options: Repor
     for part in PARTS:
         samples = [s for s in getattr(splits, part) if s.label in labels or part == "holdout"]
         x = cache.get([s.sha256 for s in samples]) if samples else np.zeros((0, meta.embedding_dim), np.float32)
-        logits = _logits(model.head, x) if samples else np.zeros((0, len(labels)), np.float32)
+        logits = head_logits(model.head, x) if samples else np.zeros((0, len(labels)), np.float32)
         texts = _texts(samples, text_model, ocr, options.progress)
         data.parts[part] = Part(samples, x, logits, texts, data.decide(samples, logits, x, texts),
                                 data.decide(samples, logits, x))

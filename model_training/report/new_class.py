@@ -11,7 +11,7 @@ from model_training.report.context import ReportData, ReportOptions
 from model_training.report.figures import figure
 from model_training.report.metrics import pct
 from model_training.report.page import Paragraph, Section, Table
-from model_training.retrain import WarmHeadConfig, _logits, fit_head
+from model_training.retrain import LabelledRows, WarmHeadConfig, fit_head, head_logits
 
 STEPS = (1, 5, 20, 100)
 # The curve's refits stop earlier than a retrain's solve (300): the points are for the shape.
@@ -43,9 +43,10 @@ def learning_curve(data: ReportData, label: str) -> list[tuple[int, float, float
     for k in [n for n in STEPS if n < len(own)] + [len(own)]:
         x = np.concatenate([x_base, x_rest, x_own[:k]])
         y = np.concatenate([y_base, y_rest, np.full(k, idx[label])])
-        head, _ = fit_head(model.head, len(old_labels), x, y, val.x, y_val, len(data.labels), WarmHeadConfig(max_iter=CURVE_ITERATIONS))
-        new_acc = float((_logits(head, x_held).argmax(axis=1) == idx[label]).mean())
-        old_acc = float((_logits(head, val.x[old_val]).argmax(axis=1) == y_val[old_val]).mean()) if old_val.any() else float("nan")
+        head, _ = fit_head(model.head, len(old_labels), LabelledRows(x, y), LabelledRows(val.x, y_val), len(data.labels),
+                           WarmHeadConfig(max_iter=CURVE_ITERATIONS))
+        new_acc = float((head_logits(head, x_held).argmax(axis=1) == idx[label]).mean())
+        old_acc = float((head_logits(head, val.x[old_val]).argmax(axis=1) == y_val[old_val]).mean()) if old_val.any() else float("nan")
         out.append((k, new_acc, old_acc))
     return out
 
