@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bot.core.runtime import CoreRuntime, open_runtime
 from bot.core.trainer_process import TrainerSupervisor
@@ -17,7 +18,7 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AdapterRunner = Callable[[CoreRuntime, asyncio.Event], Awaitable[None]]
+AdapterRunner = Callable[[CoreRuntime, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import BodyPartReader, hdrs, web
 
 from bot.console import models_info
 from bot.console.events import EventBus
@@ -114,7 +114,8 @@ class Console:
 
     def routes(self) -> list[web.RouteDef]:
         pages = [web.get(path, self._page(name)) for path, name in PAGES.items()]
-        return pages + [
+        return [
+            *pages,
             web.get("/img/{sha256:[0-9a-f]{64}}", self.image),
             web.get("/api/session", self.session),
             web.post("/api/login", self.login),
@@ -288,18 +289,22 @@ class Console:
             part = await reader.next()
             if part is None:
                 break
-            if hasattr(part, "read_chunk") and part.name == "title":
+            if isinstance(part, BodyPartReader) and part.name == "title":
                 raw = await _read_limited(part, MAX_TITLE_BYTES)
                 if raw is None:
-                    return json_error(413, f"The title is too long (at most {MAX_TITLE_BYTES} bytes).")
+                    return json_error(
+                        413, f"The title is too long (at most {MAX_TITLE_BYTES} bytes)."
+                    )
                 caption = raw.decode("utf-8", errors="replace")
                 continue
-            if not hasattr(part, "read_chunk") or part.name != "file":
+            if not isinstance(part, BodyPartReader) or part.name != "file":
                 await part.release()
                 continue
             name = display_file_name(part.filename)
             if len(results) >= MAX_FILES_PER_REQUEST:
-                results.append(_failed(name, 413, f"At most {MAX_FILES_PER_REQUEST} files at once."))
+                results.append(
+                    _failed(name, 413, f"At most {MAX_FILES_PER_REQUEST} files at once.")
+                )
                 await part.release()
                 break
             if not claims_image(part.headers.get(hdrs.CONTENT_TYPE), name):
@@ -320,7 +325,9 @@ class Console:
         status = 200 if any(r["ok"] for r in results) else results[0]["status"]
         return web.json_response({"results": results}, status=status)
 
-    async def _post_upload(self, name: str, data: bytes, actor: Actor, caption: str | None = None) -> dict[str, Any]:
+    async def _post_upload(
+        self, name: str, data: bytes, actor: Actor, caption: str | None = None
+    ) -> dict[str, Any]:
         post = ImagePost(chat=CHAT, message_id=uuid.uuid4().hex, author=actor, caption=caption)
         outcome = await self.service.handle_upload(post, data, self.outbox)
         stored, prediction = outcome.post, outcome.prediction
@@ -384,7 +391,8 @@ class Console:
     async def review(self, request: web.Request) -> web.Response:
         query = request.query
         label = query.get("label") or None
-        corrected = {"": None, "any": None, "yes": True, "no": False}.get(query.get("corrected", ""))
+        choices = {"": None, "any": None, "yes": True, "no": False}
+        corrected = choices.get(query.get("corrected", ""))
         if query.get("corrected", "") not in ("", "any", "yes", "no"):
             return json_error(400, "corrected must be yes, no or any.")
         try:
@@ -498,7 +506,9 @@ class Console:
 
     async def sort_places(self, request: web.Request) -> web.Response:
         settings = await self.storage.chat_settings(CHAT.platform, CHAT.chat_id)
-        return web.json_response({"places": settings.sort_places, "repost_mode": settings.repost_mode})
+        return web.json_response(
+            {"places": settings.sort_places, "repost_mode": settings.repost_mode}
+        )
 
     async def set_sort(self, request: web.Request) -> web.Response:
         """{"label": L, "tab": T} sorts L's memes into tab T; "tab": null stops sorting L."""
@@ -602,7 +612,7 @@ class Console:
         listed = await asyncio.to_thread(models_info.report_files, folder)
         if name not in listed or path.is_symlink() or not path.is_file():
             return json_error(404, "No such report.")
-        headers = {hdrs.CONTENT_TYPE: models_info.CONTENT_TYPES[match.group(1)]}
+        headers: dict[str, str] = {hdrs.CONTENT_TYPE: models_info.CONTENT_TYPES[match.group(1)]}
         if match.group(1) in ("html", "svg"):
             # A report page may not run scripts or reach anything: shown sandboxed.
             headers["Content-Security-Policy"] = (

@@ -45,14 +45,25 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _dict(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+    value = mapping.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _list(mapping: dict[str, Any], key: str) -> list[Any]:
+    value = mapping.get(key)
+    return value if isinstance(value, list) else []
+
+
 def key_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    per_class = test.get("per_class") if isinstance(test.get("per_class"), dict) else {}
+    test = _dict(metrics, "test")
+    per_class = _dict(test, "per_class")
     f1s = [_number(c.get("f1")) for c in per_class.values() if isinstance(c, dict)]
-    retrain = metrics.get("retrain") if isinstance(metrics.get("retrain"), dict) else {}
+    known = [f1 for f1 in f1s if f1 is not None]
+    retrain = _dict(metrics, "retrain")
     return {
         "accuracy": _number(test.get("accuracy")),
-        "macro_f1": sum(f1s) / len(f1s) if f1s and None not in f1s else None,
+        "macro_f1": sum(known) / len(known) if f1s and len(known) == len(f1s) else None,
         "ece": _number(test.get("ece")),
         "n": test.get("n") if isinstance(test.get("n"), int) else None,
         "per_class": {
@@ -69,9 +80,9 @@ def describe(version: ModelVersion, serving: str) -> dict[str, Any]:
     """Blocking (reads files): call in a thread."""
     folder = Path(version.path)
     meta = read_meta(folder)
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
-    labels = meta.get("labels") if isinstance(meta.get("labels"), list) else []
+    metrics = _dict(meta, "metrics")
+    training = _dict(meta, "training")
+    labels = _list(meta, "labels")
     return {
         "version": version.version,
         "status": version.status.value,

@@ -4,7 +4,6 @@ things the same way."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from bot.core.outcomes import RepostVerdict, RetrainQueued
@@ -24,7 +23,9 @@ def percent(value: float) -> str:
 
 def reject_text(reject_label: str, labels: Sequence[str]) -> str:
     """"other: not a Doom or Animal Crossing meme" -- names the labels it is not."""
-    known = sorted((display_name(label) for label in labels if label != reject_label), key=_doom_first)
+    known = sorted(
+        (display_name(label) for label in labels if label != reject_label), key=_doom_first
+    )
     if not known:
         return reject_label
     article = "an" if known[0][:1].lower() in "aeiou" else "a"
@@ -140,8 +141,9 @@ def metrics_summary(metrics: Mapping[str, Any]) -> str:
     per_class = test.get("per_class")
     if isinstance(per_class, Mapping) and per_class:
         f1s = [c.get("f1") for c in per_class.values() if isinstance(c, Mapping)]
-        if f1s and all(isinstance(f, (int, float)) for f in f1s):
-            parts.append(f"macro F1 {sum(f1s) / len(f1s):.2f}")
+        numbers = [f for f in f1s if isinstance(f, (int, float))]
+        if f1s and len(numbers) == len(f1s):
+            parts.append(f"macro F1 {sum(numbers) / len(numbers):.2f}")
     if isinstance(test.get("n"), int):
         parts.append(f"on {test['n']} images")
     return ", ".join(parts) or "no test metrics"

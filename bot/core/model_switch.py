@@ -42,10 +42,9 @@ class ModelSwitcher:
         known = {label.name for label in await self._storage.list_labels()}
         for name in classifier.labels:
             if name not in known:
-                try:
+                # LabelExistsError: another bot process added it meanwhile
+                with contextlib.suppress(LabelExistsError):
                     await self._storage.add_label(name, added_by="model")
-                except LabelExistsError:  # another bot process added it meanwhile
-                    pass
 
     async def register_current(self) -> None:
         """Record the serving version; it becomes active if storage has no active version."""

@@ -5,7 +5,7 @@ correction). The adapters only render `Reply`s and implement `Outbox`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -68,7 +68,7 @@ def parse_repost_payload(payload: str) -> tuple[str, int, int] | None:
 class ModerationPolicy:
     repost_mode: RepostMode = RepostMode.note
     repost_window_days: int = 365
-    thresholds: RepostThresholds = RepostThresholds()
+    thresholds: RepostThresholds = field(default_factory=RepostThresholds)
 
 
 class Moderation:

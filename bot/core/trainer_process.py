@@ -246,6 +246,6 @@ class TrainerSupervisor:
             return
         match = LEVEL.match(line)
         if match:
-            self._level = min(logging.getLevelName(match.group(1)), logging.WARNING)
+            self._level = min(logging.getLevelNamesMapping()[match.group(1)], logging.WARNING)
         output_log.log(self._level, "%s", self._redact(line))
 

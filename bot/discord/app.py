@@ -195,7 +195,8 @@ class MemeClient(discord.AutoShardedClient):
         super().__init__(
             intents=intents(),
             shard_count=config.shard_count,
-            shard_ids=list(config.shard_ids) or None,
+            # discord.py's options TypedDict says list[int]; None (its default) means all shards
+            shard_ids=list(config.shard_ids) or None,  # type: ignore[arg-type]
             guild_ready_timeout=config.guild_ready_timeout_s,
             chunk_guilds_at_startup=False,
             max_messages=None,  # reactions come as raw events: no message cache to keep

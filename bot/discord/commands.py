@@ -33,7 +33,9 @@ def _option(arg: Arg) -> inspect.Parameter:
                              annotation=annotation, default=default)
 
 
-def slash_command(spec: CommandSpec, handler: CommandHandler) -> app_commands.Command[Any, ..., None]:
+def slash_command(
+    spec: CommandSpec, handler: CommandHandler
+) -> app_commands.Command[Any, ..., None]:
     async def callback(interaction: discord.Interaction, **options: str | None) -> None:
         words: list[str] = []
         for arg in spec.args:

@@ -60,8 +60,9 @@ class DiscordPort:
             message_id=int(reply_to), channel_id=int(chat_id), fail_if_not_exists=False
         ) if reply_to is not None and reply_to.isdigit() else None
         try:
+            # discord.py's overloads omit the None its implementation takes (and defaults to)
             sent = await channel.send(text, view=_view(reply), allowed_mentions=mentions,
-                                      reference=reference)
+                                      reference=reference)  # type: ignore[arg-type]
         except discord.HTTPException as exc:  # e.g. no Send Messages in this channel
             log.warning("message not sent to channel %s: %s", chat_id, exc)
             return None
@@ -95,7 +96,8 @@ class DiscordPort:
             return None
         channel = self.client.get_channel(int(chat.chat_id))
         guild = getattr(channel, "guild", None)
-        return f"https://discord.com/channels/{guild.id if guild else '@me'}/{chat.chat_id}/{message_id}"
+        place = guild.id if guild else "@me"
+        return f"https://discord.com/channels/{place}/{chat.chat_id}/{message_id}"
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable:
         channel = self.client.get_channel(channel_id)
@@ -103,7 +105,9 @@ class DiscordPort:
             try:
                 channel = await self.client.fetch_channel(channel_id)
             except discord.HTTPException as exc:
-                raise ForwardError(f"channel {channel_id} is not one I can see ({exc.text or exc.status})") from exc
+                raise ForwardError(
+                    f"channel {channel_id} is not one I can see ({exc.text or exc.status})"
+                ) from exc
         if not isinstance(channel, discord.abc.Messageable):
             raise ForwardError(f"channel {channel_id} takes no messages")
         return channel
@@ -112,8 +116,8 @@ class DiscordPort:
         channel = await self._channel(parse_place(copy.place))
         path = await self.image_of(copy.post_id)
         try:
-            sent = await channel.send(copy.text, file=discord.File(path, filename=f"meme{path.suffix}"),
-                                      allowed_mentions=NO_MENTIONS)
+            image = discord.File(path, filename=f"meme{path.suffix}")
+            sent = await channel.send(copy.text, file=image, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:  # e.g. no Send Messages / Attach Files there
             raise ForwardError(exc.text or str(exc.status)) from exc
         except OSError as exc:

@@ -1,6 +1,7 @@
 """Running the Discord client until `stop`: login, gateway connection (discord.py reconnects
-and resumes on its own once connected), slash command sync and retrain reports. Discord being unreachable is waited out here, so that in a process that also
-serves Telegram an outage of one platform never takes the other down."""
+and resumes on its own once connected), slash command sync and retrain reports. Discord being
+unreachable is waited out here, so that in a process that also serves Telegram an outage of one
+platform never takes the other down."""
 
 from __future__ import annotations
 

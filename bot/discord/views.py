@@ -1,8 +1,8 @@
 """The label buttons under a reply: `discord.ui` components that survive restarts.
 
 Each button's custom_id is the core's button payload. `LabelButton` and `RepostButton` are
-`DynamicItem`s registered once at start, so a press on any reply, however old and whichever process sent
-it, reaches the handler, and no per-message view is kept in memory.
+`DynamicItem`s registered once at start, so a press on any reply, however old and whichever
+process sent it, reaches the handler, and no per-message view is kept in memory.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from telegram import BotCommand, Chat, Message, ReactionTypeEmoji, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
@@ -13,6 +14,8 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
+    JobQueue,
     MessageHandler,
     MessageReactionHandler,
     filters,
@@ -35,6 +38,15 @@ IMAGE_FILTER = (
     filters.PHOTO | filters.Document.ALL | filters.Sticker.ALL
 ) & filters.UpdateType.MESSAGE
 ADMIN_STATUSES = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
+# What `Application.builder()...build()` makes: PTB's default type parameters.
+TelegramApplication: TypeAlias = Application[
+    ExtBot[None],
+    ContextTypes.DEFAULT_TYPE,
+    dict[Any, Any],
+    dict[Any, Any],
+    dict[Any, Any],
+    JobQueue[ContextTypes.DEFAULT_TYPE],
+]
 
 
 @dataclass(frozen=True)
@@ -173,7 +185,7 @@ def bot_commands() -> list[BotCommand]:
 
 
 def build(service: MemeService, config: TelegramConfig
-          ) -> tuple[Application, TelegramHandlers]:
+          ) -> tuple[TelegramApplication, TelegramHandlers]:
     """A PTB Application wired to `service` (not yet initialized), and its handlers (the runner
     subscribes them to job reports)."""
     application = (

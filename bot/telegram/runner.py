@@ -10,17 +10,22 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application
 
 from bot.core.runtime import CoreRuntime
+from bot.telegram.app import (
+    ALLOWED_UPDATES,
+    TelegramApplication,
+    TelegramConfig,
+    bot_commands,
+    build,
+)
 from config.settings import Settings
-from bot.telegram.app import ALLOWED_UPDATES, TelegramConfig, bot_commands, build
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def webhook_app(application: Application, path: str, secret: str | None) -> web.Application:
+def webhook_app(application: TelegramApplication, path: str, secret: str | None) -> web.Application:
     """An aiohttp app that feeds POSTed updates into PTB's queue (PTB's own webhook server
     needs tornado, which the bot does not otherwise use)."""
 
@@ -57,14 +62,14 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
         await application.stop()
 
 
-async def _set_commands(application: Application) -> None:
+async def _set_commands(application: TelegramApplication) -> None:
     try:
         await application.bot.set_my_commands(bot_commands())
     except TelegramError as exc:  # the menu is a convenience: the commands work without it
         log.warning("telegram: command menu not set: %s", exc)
 
 
-async def _serve(application: Application, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve(application: TelegramApplication, settings: Settings, stop: asyncio.Event) -> None:
     """Receive updates (webhook or long polling) until `stop` is set."""
     if settings.telegram_webhook_url:
         secret = settings.telegram_webhook_secret
@@ -87,7 +92,10 @@ async def _serve(application: Application, settings: Settings, stop: asyncio.Eve
         finally:
             await runner.cleanup()
     else:
-        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        updater = application.updater
+        if updater is None:  # the builder makes one unless told not to
+            raise RuntimeError("telegram: the application has no updater to poll with")
+        await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         log.info("telegram: polling for updates")
         await stop.wait()
-        await application.updater.stop()
+        await updater.stop()
