@@ -8,7 +8,6 @@ token is never written to a log).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
