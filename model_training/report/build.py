@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_training.report.names import REPORT_FILE, SUMMARY_FILE
+from inference.metadata import REPORT_FILE
 from model_training.report import lucky, metrics, mistakes, neither, new_class
 from model_training.report.context import ReportData, ReportOptions, load
 from model_training.report.page import Paragraph, Section, Table, render
 
 log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "report.json"  # the report's headline numbers, beside report.html
 
 
 
