@@ -229,9 +229,10 @@ class DiscordStandIn(StandInServer):
     async def _api(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
         self.calls.append(f"{request.method} {path}")
-        for method, pattern, handler in self._routes:
+        for method, pattern, route in self._routes:
             match = pattern.match(path)
             if method == request.method and match:
+                handler = route
                 break
         else:
             self.unexpected.append(f"{request.method} /{path}")
@@ -496,7 +497,8 @@ class DiscordStandIn(StandInServer):
             "joined_at": _now(), "emojis": [], "stickers": [], "presences": [],
             "voice_states": [], "threads": [], "stage_instances": [],
             "guild_scheduled_events": [], "soundboard_sounds": [], "mfa_level": 0,
-            "verification_level": 0, "explicit_content_filter": 0, "default_message_notifications": 0,
+            "verification_level": 0, "explicit_content_filter": 0,
+            "default_message_notifications": 0,
             "preferred_locale": "en-US", "premium_tier": 0, "nsfw_level": 0,
             "system_channel_flags": 0, "afk_timeout": 300,
             "roles": [

@@ -7,7 +7,7 @@ import io
 import random
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 CLASS_STYLE = {
     "doom": ((150, 20, 10), "rect"),
@@ -46,13 +46,16 @@ def jpeg(label: str = "doom", seed: int = 0) -> bytes:
     return encode(make_image(label, seed), "JPEG", quality=90)
 
 
-def make_dataset(root: Path, per_class: int = 12, labels: tuple[str, ...] = ("doom", "animal_crossing", "other")) -> Path:
+def make_dataset(
+    root: Path, per_class: int = 12, labels: tuple[str, ...] = ("doom", "animal_crossing", "other")
+) -> Path:
     for label in labels:
         folder = root / label
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             size = (96, 96) if label != "other" else (120 + i, 80 + 2 * i)
-            (folder / f"{label}_{i}.jpg").write_bytes(encode(make_image(label, i, size), quality=90))
+            image = make_image(label, i, size)
+            (folder / f"{label}_{i}.jpg").write_bytes(encode(image, quality=90))
     return root
 
 
@@ -73,9 +76,7 @@ def make_genshin(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
 
-def _font(size: int) -> "ImageFont.FreeTypeFont | ImageFont.ImageFont":
-    from PIL import ImageFont
-
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.truetype(FONT, size)
     except OSError:  # no DejaVu: Pillow's own scalable font

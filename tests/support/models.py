@@ -50,18 +50,23 @@ def train_report_models(root: Path) -> Path:
 
     data = make_dataset(root / "data", per_class=16)
     for i in range(0, 16, 3):  # mislabelled: the model cannot get these right
-        (data / "doom" / f"doom_{i}.jpg").write_bytes(encode(make_image("animal_crossing", 500 + i), quality=90))
+        (data / "doom" / f"doom_{i}.jpg").write_bytes(
+            encode(make_image("animal_crossing", 500 + i), quality=90)
+        )
     models, cache = root / "models", root / "cache"
-    base = train(TrainConfig(data_dir=data, model_dir=models, cache_dir=cache, input_size=64, finetune_epochs=0,
-                             test_fraction=0.3, progress=False, threads=2, int8=False)).model_path
+    base = train(TrainConfig(data_dir=data, model_dir=models, cache_dir=cache, input_size=64,
+                             finetune_epochs=0, test_fraction=0.3, progress=False, threads=2,
+                             int8=False)).model_path
     corrections = []
     for i in range(20):
         path = root / "genshin" / f"g{i}.png"
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(encode(make_genshin(i), "PNG"))
-        corrections.append(Sample(path, "genshin", hashlib.sha256(path.read_bytes()).hexdigest(), 0, "admin"))
-    result = retrain(base, corrections, RetrainConfig(model_dir=models, dataset_dir=data, cache_dir=cache, threads=2,
-                                                      int8=False, gate=GateConfig(tolerance=0.3, max_drop=0.3)))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        corrections.append(Sample(path, "genshin", digest, 0, "admin"))
+    config = RetrainConfig(model_dir=models, dataset_dir=data, cache_dir=cache, threads=2,
+                           int8=False, gate=GateConfig(tolerance=0.3, max_drop=0.3))
+    result = retrain(base, corrections, config)
     (models / ACTIVE_POINTER).write_text(result.version + "\n")
     return models
 
@@ -73,7 +78,9 @@ def copy_with_word_model(models: Path, out: Path) -> Path:
     from inference.text import TextModel
 
     shutil.copytree(models, out)
-    TextModel(negative="animal_crossing", positive="doom", weights=dict(DECISIVE_WORDS)).save(resolve_model_dir(out))
+    TextModel(
+        negative="animal_crossing", positive="doom", weights=dict(DECISIVE_WORDS)
+    ).save(resolve_model_dir(out))
     return out
 
 
@@ -84,7 +91,8 @@ def game_meme(model_dir: Path) -> bytes:
 
     clf = Classifier(model_dir, read_text=False)
     for seed in range(40):
-        data = encode(make_image("doom" if seed % 2 else "animal_crossing", seed), "JPEG", quality=90)
+        label = "doom" if seed % 2 else "animal_crossing"
+        data = encode(make_image(label, seed), "JPEG", quality=90)
         pred = clf.predict([data])[0]
         if isinstance(pred, Prediction) and pred.label != "other":
             return data
