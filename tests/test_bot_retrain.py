@@ -27,8 +27,8 @@ from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.runtime import open_runtime
 from bot.core.trainer_process import TrainerStatus, TrainerSupervisor
 from config.settings import Settings
-from inference.preprocess import load_image
 from inference.metadata import META_FILE, resolve_model_dir
+from inference.preprocess import load_image
 from tests.support.imagegen import encode, make_image
 from tests.support.paths import ROOT
 from tests.support.processes import PROBE
@@ -257,7 +257,8 @@ async def test_finished_jobs_are_reported_to_the_admin_chat_and_the_admin_who_as
             job = await storage.claim_next_job("host:1")
             assert job is not None
             folder = clone_version(models, "v-new")
-            summary = "Retrain (fast) -> model v-new: PROMOTED\nCorrections used: 7\nPer class: doom 80.0% -> 90.0% (n=10)"
+            summary = ("Retrain (fast) -> model v-new: PROMOTED\nCorrections used: 7\n"
+                       "Per class: doom 80.0% -> 90.0% (n=10)")
             await storage.register_model_version(
                 "v-new", path=str(folder), sha256="0" * 64,
                 metadata={"summary": summary, "promoted": True, "reason": "better"},
@@ -283,7 +284,8 @@ async def test_finished_jobs_are_reported_to_the_admin_chat_and_the_admin_who_as
                                      error="RetrainError: no base dataset")
             await server.wait_for(lambda: len(server.replies_to(asked)) >= 2, timeout=20)
             failed = server.replies_to(asked)[1].text
-            assert "Retrain job #2 (full, asked by telegram:33) failed: RetrainError: no base" in failed
+            assert ("Retrain job #2 (full, asked by telegram:33) failed: RetrainError: no base"
+                    in failed)
             assert "Still serving model v-new." in failed and "line 2" in failed
             assert len([m for m in server.sent if m.chat_id == ADMIN_CHAT["id"]]) == 3
 

@@ -11,7 +11,9 @@ from bot.cli import main
 from tests.support.imagegen import encode, make_dataset, make_image
 
 
-def test_predict_prints_one_line_per_image(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_prints_one_line_per_image(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = tmp_path / "meme.png"
     good.write_bytes(encode(make_image("doom", 5), "PNG"))
     bad = tmp_path / "broken.jpg"
@@ -33,21 +35,26 @@ def test_predict_json(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert {"confidence", "ood_score", "is_ood", "model_version"} <= set(row)
 
 
-def test_predict_without_a_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_without_a_model_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = tmp_path / "a.png"
     f.write_bytes(encode(make_image("doom", 1), "PNG"))
     assert main(["predict", "--model", str(tmp_path / "nothing"), str(f)]) == 1
     assert "memebot train" in capsys.readouterr().err
 
 
-def test_evaluate_writes_metrics_and_plots(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_writes_metrics_and_plots(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = make_dataset(tmp_path / "eval", per_class=4)
     (data / "doom" / "corrupt.jpg").write_bytes(b"not really")
     out = tmp_path / "report"
     assert main(["evaluate", str(data), "--model", str(tiny_model), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("accuracy", "accuracy_ci95", "per_class", "confusion_matrix", "ece", "p_value_vs_majority",
-                "game_accuracy", "games_kept", "ood_auroc", "ood_fpr_at_95tpr", "other_auroc"):
+    for key in ("accuracy", "accuracy_ci95", "per_class", "confusion_matrix", "ece",
+                "p_value_vs_majority", "game_accuracy", "games_kept", "ood_auroc",
+                "ood_fpr_at_95tpr", "other_auroc"):
         assert key in metrics, key
     assert metrics["n"] == 12 and len(metrics["failures"]) == 1
     lo, hi = metrics["accuracy_ci95"]
@@ -57,7 +64,9 @@ def test_evaluate_writes_metrics_and_plots(tiny_model: Path, tmp_path: Path, cap
     assert "1 file(s) could not be classified" in capsys.readouterr().out
 
 
-def test_predict_caption_and_captions_csv(worded_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_caption_and_captions_csv(
+    worded_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model = worded_model
     # plain pictures carry no text for Tesseract: only the caption can speak
     files = []
@@ -73,12 +82,15 @@ def test_predict_caption_and_captions_csv(worded_model: Path, tmp_path: Path, ca
     plain = labels()
     games = [i for i, lab in enumerate(plain) if lab != "other"]
     assert games, plain  # the tiny model calls some of them a game
-    assert all(labels("--caption", "Tom Nook and a villager")[i] == "animal_crossing" for i in games)
+    assert all(
+        labels("--caption", "Tom Nook and a villager")[i] == "animal_crossing" for i in games
+    )
     assert all(labels("--caption", "the slayer meets demons")[i] == "doom" for i in games)
     assert labels("--caption", "") == plain  # no words: exactly as before
     csv_file = tmp_path / "captions.csv"
     csv_file.write_text("path,caption\n" + "".join(
-        f"{f.name},{'demons and the slayer' if i % 2 else 'nook villager island'}\n" for i, f in enumerate(files)))
+        f"{f.name},{'demons and the slayer' if i % 2 else 'nook villager island'}\n"
+        for i, f in enumerate(files)))
     by_csv = labels("--captions", str(csv_file))
     for i in games:
         assert by_csv[i] == ("doom" if i % 2 else "animal_crossing")
@@ -91,7 +103,8 @@ def test_predict_caption_and_captions_csv(worded_model: Path, tmp_path: Path, ca
 def test_evaluate_reads_the_manifest_captions(worded_model: Path, tmp_path: Path) -> None:
     model = worded_model
     data = make_dataset(tmp_path / "eval", per_class=4)
-    rows = [f"{p.relative_to(data)},{ {'doom': 'slayer demons', 'animal_crossing': 'nook villager'}.get(p.parent.name, '')}"
+    words = {"doom": "slayer demons", "animal_crossing": "nook villager"}
+    rows = [f"{p.relative_to(data)},{words.get(p.parent.name, '')}"
             for p in sorted(data.rglob("*.jpg"))]
     from model_training.evaluate import evaluate_folder
 
@@ -109,4 +122,6 @@ def test_a_manifest_without_captions_means_none(tmp_path: Path) -> None:
     (tmp_path / "MANIFEST.csv").write_text("path,label,source\na.jpg,doom,reddit\n")
     assert dataset_captions(tmp_path / "MANIFEST.csv") == {}
     (tmp_path / "MANIFEST.csv").write_text("path,label,caption\na.jpg,doom,rip and tear\n")
-    assert dataset_captions(tmp_path / "MANIFEST.csv") == {(tmp_path / "a.jpg").resolve(): "rip and tear"}
+    assert dataset_captions(tmp_path / "MANIFEST.csv") == {
+        (tmp_path / "a.jpg").resolve(): "rip and tear"
+    }

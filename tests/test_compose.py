@@ -24,10 +24,12 @@ def test_services_and_commands(compose: dict) -> None:
     assert services["discord"]["command"] == ["memebot", "run"]
     assert services["trainer"]["command"][:2] == ["memebot", "trainer"]
     # bots are built without torch; only the trainer image has the [train] extra
-    assert services["telegram"]["build"]["target"] == services["discord"]["build"]["target"] == "serve"
+    assert (services["telegram"]["build"]["target"] == services["discord"]["build"]["target"]
+            == "serve")
     assert services["trainer"]["build"]["target"] == "trainer"
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM .* AS serve$", dockerfile, re.M) and re.search(r"^FROM serve AS trainer$", dockerfile, re.M)
+    assert (re.search(r"^FROM .* AS serve$", dockerfile, re.M)
+            and re.search(r"^FROM serve AS trainer$", dockerfile, re.M))
     assert '".[train]"' in dockerfile
 
 
@@ -37,15 +39,18 @@ def test_shared_volume_env_and_restart(compose: dict) -> None:
         svc = compose["services"][name]
         assert "memebot-data:/data" in svc["volumes"], name
         env = svc["environment"]
-        assert env["MEMEBOT_DATA_DIR"].startswith("/data/") and env["MEMEBOT_MODEL_DIR"].startswith("/data/")
+        assert (env["MEMEBOT_DATA_DIR"].startswith("/data/")
+                and env["MEMEBOT_MODEL_DIR"].startswith("/data/"))
         assert env["MEMEBOT_DATASET_DIR"] == "/dataset"
-        assert env["MEMEBOT_DATABASE_URL"] == "${MEMEBOT_DATABASE_URL:-}"  # empty: SQLite in the volume
+        # empty: SQLite in the volume
+        assert env["MEMEBOT_DATABASE_URL"] == "${MEMEBOT_DATABASE_URL:-}"
         assert env["MEMEBOT_TRAINER"] == "external"  # the trainer service; bots never spawn one
         assert [f["path"] for f in svc["env_file"]] == [".env"]  # secrets come from .env
         assert svc["restart"] in ("unless-stopped", "always")
         assert svc["depends_on"]["postgres"]["required"] is False
     # each bot gets only its own platform's token
-    tg, dc = compose["services"]["telegram"]["environment"], compose["services"]["discord"]["environment"]
+    tg = compose["services"]["telegram"]["environment"]
+    dc = compose["services"]["discord"]["environment"]
     assert "MEMEBOT_TELEGRAM_TOKEN" in tg and "MEMEBOT_DISCORD_TOKEN" not in tg
     assert "MEMEBOT_DISCORD_TOKEN" in dc and "MEMEBOT_TELEGRAM_TOKEN" not in dc
 

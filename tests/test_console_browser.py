@@ -176,7 +176,8 @@ async def test_corrupt_upload_shows_an_error_and_the_page_keeps_working(
     status = await page.evaluate(
         """async () => {
             const form = new FormData();
-            form.append("file", new Blob([new Uint8Array([1, 2, 3])], {type: "image/png"}), "x.png");
+            const blob = new Blob([new Uint8Array([1, 2, 3])], {type: "image/png"});
+            form.append("file", blob, "x.png");
             return (await fetch("/api/upload", {method: "POST", body: form})).status;
         }"""
     )
@@ -272,7 +273,8 @@ async def test_admin_judges_a_repost_and_sorts_memes_into_a_tab(
     await admin.fill("#sort-tab", "slayers")
     await admin.click("#sort-form button[type=submit]")
     await async_api.expect(admin.locator("#places li[data-label=doom]")).to_contain_text("slayers")
-    assert (await runtime.storage.chat_settings("console", "channel")).sort_places == {"doom": "slayers"}
+    settings = await runtime.storage.chat_settings("console", "channel")
+    assert settings.sort_places == {"doom": "slayers"}
 
     data = jpeg("doom", 77)
     await admin.set_input_files("#file", files=[upload_file("first.jpg", data)])
@@ -292,10 +294,13 @@ async def test_admin_judges_a_repost_and_sorts_memes_into_a_tab(
     first = cards.last
     first_id = int(await first.get_attribute("data-post-id") or 0)
     await first.locator('button[data-label="doom"]').click()
-    await async_api.expect(admin.locator(f'#feed article[data-post-id="{first_id}"] button[data-label="doom"]')
-                           ).to_have_attribute("aria-pressed", "true")
+    await async_api.expect(
+        admin.locator(f'#feed article[data-post-id="{first_id}"] button[data-label="doom"]')
+    ).to_have_attribute("aria-pressed", "true")
     await admin.select_option("#tab-pick", "slayers")
-    await async_api.expect(admin.locator(f'#sorted article[data-post-id="{first_id}"]')).to_have_count(1)
+    await async_api.expect(
+        admin.locator(f'#sorted article[data-post-id="{first_id}"]')
+    ).to_have_count(1)
 
     # reposts off from the page; stop sorting doom
     await admin.select_option("#repost-mode", "off")

@@ -67,18 +67,21 @@ async def memebot_run(tmp_path: Path, model: Path, telegram: tg.TelegramStandIn,
 
 async def test_one_memebot_run_serves_telegram_and_discord(tmp_path: Path, tiny_model: Path
                                                            ) -> None:
-    async with tg.standin() as telegram, dc.standin() as discord:
-        async with memebot_run(tmp_path, tiny_model, telegram, discord.port):
-            await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
-            await discord.wait_for(discord.connected, timeout=90)
-            discord.sends_open.clear()  # Discord stalls: no message can be sent there
-            on_discord = await discord.post_image(POSTER, meme(1))
-            await discord.wait_for(lambda: discord.downloads == 1)  # the bot is on it
-            on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(2))
-            await telegram.reply_to(on_telegram, timeout=60)  # not held up
-            assert not discord.replies_to(on_discord)
-            discord.sends_open.set()
-            assert (await discord.reply_to(on_discord)).buttons
+    async with (
+        tg.standin() as telegram,
+        dc.standin() as discord,
+        memebot_run(tmp_path, tiny_model, telegram, discord.port),
+    ):
+        await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
+        await discord.wait_for(discord.connected, timeout=90)
+        discord.sends_open.clear()  # Discord stalls: no message can be sent there
+        on_discord = await discord.post_image(POSTER, meme(1))
+        await discord.wait_for(lambda: discord.downloads == 1)  # the bot is on it
+        on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(2))
+        await telegram.reply_to(on_telegram, timeout=60)  # not held up
+        assert not discord.replies_to(on_discord)
+        discord.sends_open.set()
+        assert (await discord.reply_to(on_discord)).buttons
     settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
     storage = await Storage.open(settings.effective_database_url, settings.data_dir / "blobs")
     try:
@@ -96,13 +99,15 @@ async def test_discord_down_at_start_leaves_telegram_serving_and_is_retried(
 ) -> None:
     async with dc.standin() as gone:  # a port where Discord will be, later
         port = gone.port
-    async with tg.standin() as telegram:
-        async with memebot_run(tmp_path, tiny_model, telegram, port) as log_path:
-            await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
-            on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(3))
-            assert (await telegram.reply_to(on_telegram)).buttons
-            assert "cannot reach Discord" in log_path.read_text()
-            async with dc.standin(port=port) as discord:  # Discord is back
-                await discord.wait_for(discord.connected, timeout=90)
-                on_discord = await discord.post_image(POSTER, meme(4))
-                assert (await discord.reply_to(on_discord)).buttons
+    async with (
+        tg.standin() as telegram,
+        memebot_run(tmp_path, tiny_model, telegram, port) as log_path,
+    ):
+        await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
+        on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(3))
+        assert (await telegram.reply_to(on_telegram)).buttons
+        assert "cannot reach Discord" in log_path.read_text()
+        async with dc.standin(port=port) as discord:  # Discord is back
+            await discord.wait_for(discord.connected, timeout=90)
+            on_discord = await discord.post_image(POSTER, meme(4))
+            assert (await discord.reply_to(on_discord)).buttons

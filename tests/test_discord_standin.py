@@ -42,23 +42,25 @@ async def test_the_bot_identifies_with_its_intents_heartbeats_and_syncs(
     tmp_path: Path, tiny_model: Path
 ) -> None:
     defaults = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    async with standin() as server:
-        async with running_bot(server, make_settings(server, tmp_path, tiny_model)):
-            assert Route.BASE == server.api_url
-            [identify] = server.identifies
-            assert identify["token"] == TOKEN
-            intents = identify["intents"]
-            for needed in (INTENT_GUILDS, INTENT_GUILD_MESSAGES,
-                           INTENT_GUILD_MESSAGE_REACTIONS, INTENT_MESSAGE_CONTENT):
-                assert intents & needed, f"intent {needed} missing"
-            assert identify["shard"] == [0, 1]  # AutoShardedClient: Discord's shard count
-            # discord.py beats at once on HELLO, then every heartbeat_interval (2 s here).
-            await server.wait_for(lambda: server.heartbeats >= 2, timeout=10)
-            names = {c["name"] for c in server.synced[None]}
-            assert names == {"help", "stats", "labels", "model", "retrain", "addlabel",
-                             "rollback", "reposts", "sort"}
-            assert "GET oauth2/applications/@me" in server.calls
-    assert (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY) == defaults  # restored
+    async with (
+        standin() as server,
+        running_bot(server, make_settings(server, tmp_path, tiny_model)),
+    ):
+        assert server.api_url == Route.BASE
+        [identify] = server.identifies
+        assert identify["token"] == TOKEN
+        intents = identify["intents"]
+        for needed in (INTENT_GUILDS, INTENT_GUILD_MESSAGES,
+                       INTENT_GUILD_MESSAGE_REACTIONS, INTENT_MESSAGE_CONTENT):
+            assert intents & needed, f"intent {needed} missing"
+        assert identify["shard"] == [0, 1]  # AutoShardedClient: Discord's shard count
+        # discord.py beats at once on HELLO, then every heartbeat_interval (2 s here).
+        await server.wait_for(lambda: server.heartbeats >= 2, timeout=10)
+        names = {c["name"] for c in server.synced[None]}
+        assert names == {"help", "stats", "labels", "model", "retrain", "addlabel",
+                         "rollback", "reposts", "sort"}
+        assert "GET oauth2/applications/@me" in server.calls
+    assert defaults == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)  # restored
 
 
 async def test_commands_sync_to_the_configured_guilds_only(
@@ -73,9 +75,11 @@ async def test_commands_sync_to_the_configured_guilds_only(
 
 async def test_two_shards_each_identify_with_their_range(tmp_path: Path, tiny_model: Path
                                                          ) -> None:
-    async with standin(shards=2) as server:
-        async with running_bot(server, make_settings(server, tmp_path, tiny_model)):
-            assert sorted(tuple(i["shard"]) for i in server.identifies) == [(0, 2), (1, 2)]
+    async with (
+        standin(shards=2) as server,
+        running_bot(server, make_settings(server, tmp_path, tiny_model)),
+    ):
+        assert sorted(tuple(i["shard"]) for i in server.identifies) == [(0, 2), (1, 2)]
 
 
 async def test_a_refused_token_ends_the_bot_with_a_clear_error(tmp_path: Path, tiny_model: Path

@@ -20,7 +20,9 @@ def test_notebook_is_committed_without_outputs() -> None:
     assert any("parameters" in c["metadata"].get("tags", []) for c in code)
 
 
-def test_notebook_runs_on_generated_memes(report_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_on_generated_memes(
+    report_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     nbclient = pytest.importorskip("nbclient")
     import nbformat
 
@@ -33,10 +35,10 @@ def test_notebook_runs_on_generated_memes(report_models: Path, monkeypatch: pyte
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=900,
                                      resources={"metadata": {"path": str(NOTEBOOK.parent)}})
     client.execute()
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    html = "\n".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
-                     for o in c.get("outputs", []))
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    text = "\n".join(o.get("text", "") for o in outputs)
+    html = "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors
     for answer in ("Answer 1:", "Answer 2:", "Answer 3:", "Answer 4:"):
         assert answer in text, answer

@@ -1,4 +1,5 @@
-"""OOD scorers: fitted state survives saving, scores separate far-away points, thresholds keep memes."""
+"""OOD scorers: fitted state survives saving, scores separate far-away points, thresholds keep
+memes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from inference.ood import OODScorer  # noqa: E402
-from model_training.calibrate import (  # noqa: E402
+from inference.ood import OODScorer
+from model_training.calibrate import (
     DEFAULT_OOD_METHOD,
     OOD_METHODS,
     calibrate,
@@ -22,24 +23,26 @@ RNG = np.random.default_rng(0)
 
 
 def _data(n: int = 200, d: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    centres = np.stack([np.r_[np.full(d // 2, 3.0), np.zeros(d - d // 2)], np.r_[np.zeros(d // 2), np.full(d - d // 2, 3.0)]])
+    centres = np.stack([np.r_[np.full(d // 2, 3.0), np.zeros(d - d // 2)],
+                        np.r_[np.zeros(d // 2), np.full(d - d // 2, 3.0)]])
     y = RNG.integers(0, 2, n)
     emb = centres[y] + RNG.normal(0, 1, (n, d))
     far = RNG.normal(0, 1, (50, d)) * 0.5 - 4.0
     return emb, y, far
 
 
-@pytest.mark.parametrize("method", ["energy", "knn", "mahalanobis", "p_other", "energy+knn", "p_other+energy",
-                                    "p_other+energy+knn"])
+@pytest.mark.parametrize("method", ["energy", "knn", "mahalanobis", "p_other", "energy+knn",
+                                    "p_other+energy", "p_other+energy+knn"])
 def test_scores_survive_save_and_load(method: str, tmp_path: Path) -> None:
-    emb, y, far = _data()
+    emb, y, _ = _data()
     logits = np.stack([emb[:, :8].sum(1), emb[:, 8:].sum(1), np.zeros(len(emb))], 1)
     scorer = fit_scorer(method, emb, y, [0, 1])
     if "+" in method:
         scorer.norm = np.array([[0.0, 1.0]] * len(method.split("+")))
     scorer.save(tmp_path / "ood.npz")
     again = OODScorer.load(tmp_path / "ood.npz")
-    np.testing.assert_allclose(again.score(logits, emb), scorer.score(logits, emb), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(again.score(logits, emb), scorer.score(logits, emb),
+                               rtol=1e-3, atol=1e-3)
 
 
 def test_p_other_is_the_heads_belief_against_the_best_game() -> None:
@@ -48,7 +51,8 @@ def test_p_other_is_the_heads_belief_against_the_best_game() -> None:
     s = scorer.score(logits, np.zeros((3, 2)))
     assert s[1] > s[2] > s[0] and s[2] == pytest.approx(0.0, abs=1e-6)
     # a model without a reject label has no P(other): nothing is rejected on it
-    assert fit_scorer("p_other", np.zeros((4, 2)), np.array([0, 1, 0, 1]), [0, 1, 2]).score(logits, np.zeros((3, 2))).tolist() == [0, 0, 0]
+    no_other = fit_scorer("p_other", np.zeros((4, 2)), np.array([0, 1, 0, 1]), [0, 1, 2])
+    assert no_other.score(logits, np.zeros((3, 2))).tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="unknown OOD method"):
         fit_scorer("p_other+magic", np.zeros((4, 2)), np.array([0, 1, 0, 1]), [0, 1])
 
@@ -64,7 +68,8 @@ def test_leave_one_source_out_scores_each_source_as_never_seen() -> None:
 
     d = 16
     rng = np.random.default_rng(1)
-    centres = {"doom": np.r_[np.full(8, 3.0), np.zeros(8)], "animal_crossing": np.r_[np.zeros(8), np.full(8, 3.0)],
+    centres = {"doom": np.r_[np.full(8, 3.0), np.zeros(8)],
+               "animal_crossing": np.r_[np.zeros(8), np.full(8, 3.0)],
                "far": np.full(d, -4.0), "near": np.r_[np.full(8, 1.5), np.full(8, 1.5)]}
     xs, labels, sources, parts = [], [], [], []
     for name, n in (("doom", 120), ("animal_crossing", 120), ("far", 60), ("near", 60)):
@@ -72,13 +77,16 @@ def test_leave_one_source_out_scores_each_source_as_never_seen() -> None:
         labels += [name if name in ("doom", "animal_crossing") else "other"] * n
         sources += [name] * n
         parts += [("train", "val", "test")[i % 3] for i in range(n)]
-    rows = Rows(np.concatenate(xs).astype(np.float32), np.array(labels), np.array(sources), np.array(parts))
+    rows = Rows(np.concatenate(xs).astype(np.float32), np.array(labels), np.array(sources),
+                np.array(parts))
     cands = [c for c in default_candidates() if c.name in ("p_other", "knn", "p_other+energy+knn")]
-    results = leave_one_source_out(rows, ["far", "near"], cands, ["animal_crossing", "doom", "other"])
+    results = leave_one_source_out(rows, ["far", "near"], cands,
+                                   ["animal_crossing", "doom", "other"])
     far = results[0]
     assert far.source == "far" and far.n == 60
     assert far.auroc["knn"] > 0.99 and far.caught["knn"][0.95] > 0.9  # far from every game meme
-    assert 0.8 <= far.kept["knn"][0.95] <= 1.0  # thresholds from 80 validation memes, kept on 80 others
+    # thresholds from 80 validation memes, kept on 80 others
+    assert 0.8 <= far.kept["knn"][0.95] <= 1.0
     summary = summarize(results, cands)
     assert set(summary) == {"p_other", "knn", "p_other+energy+knn"}
     assert summary["knn"]["worst_auroc"] <= summary["knn"]["mean_auroc"]
@@ -114,7 +122,8 @@ def test_calibrate_fits_the_combined_score_on_validation() -> None:
     e3 = np.r_[emb, far]
     logits = np.stack([e3[:, :8].sum(1), e3[:, 8:].sum(1), -e3.sum(1) / 4], 1)
     cal = calibrate(labels, "other", y3, e3, y3, logits, e3)
-    assert cal.ood.method == DEFAULT_OOD_METHOD == "p_other+energy+knn" and cal.scorer.norm is not None
+    assert (cal.ood.method == DEFAULT_OOD_METHOD == "p_other+energy+knn"
+            and cal.scorer.norm is not None)
     assert cal.scorer.norm.shape == (3, 2)  # one (mean, sd) per part
     assert set(cal.val_auroc) == set(OOD_METHODS)
     s = cal.scorer.score(logits[: len(emb)], emb)
@@ -148,6 +157,7 @@ def test_the_served_rule_is_chosen_by_worst_then_mean_source() -> None:
         ("a", "drops memes", 0.60, 0.90), ("b", "drops memes", 0.90, 0.90),  # keeps < 95%
     )]
     summary = served_summary(results)
-    assert summary["steady"] == {"worst_caught": 0.14, "mean_caught": pytest.approx(0.32), "mean_kept": 0.97, "n_sources": 2}
+    assert summary["steady"] == {"worst_caught": 0.14, "mean_caught": pytest.approx(0.32),
+                                 "mean_kept": 0.97, "n_sources": 2}
     assert choose_rule(summary) == "better mean"
     assert choose_rule(summary, noise=0.0) == "steady"

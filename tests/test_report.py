@@ -15,16 +15,16 @@ import pytest
 
 pytest.importorskip("torch")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from bot.cli import main  # noqa: E402
-from inference.metadata import REPORT_FILE, ModelMeta, resolve_model_dir  # noqa: E402
-from model_training.report.build import build_report  # noqa: E402
-from model_training.report.context import ReportOptions  # noqa: E402
+from bot.cli import main
+from inference.metadata import REPORT_FILE, ModelMeta, resolve_model_dir
+from model_training.report.build import build_report
+from model_training.report.context import ReportOptions
 
 SECTIONS = ("metrics", "mistakes", "lucky", "neither", "new_class", "cost")
-FIGURES = ("confusion_matrix", "training_curves", "reliability", "permutation_null", "ood_histogram",
-           "ood_per_source", "learning_curve_genshin")
+FIGURES = ("confusion_matrix", "training_curves", "reliability", "permutation_null",
+           "ood_histogram", "ood_per_source", "learning_curve_genshin")
 DATA_URI = re.compile(r'src="(data:image/(png|jpeg);base64,([A-Za-z0-9+/=]+))"')
 
 
@@ -47,7 +47,8 @@ def test_every_section_and_figure_is_there(report: tuple[Path, str]) -> None:
     assert "Wilson 95% interval" in html and "precision" in html and "ECE before" in html
     assert "image alone" in html and "image + words (served)" in html
     assert "refitted 5 times on shuffled labels" in html and "Binomial test" in html
-    for baseline in ("majority class", "colour histogram", "size, aspect, brightness", "words alone"):
+    for baseline in ("majority class", "colour histogram", "size, aspect, brightness",
+                     "words alone"):
         assert baseline in html, baseline
     assert "AUROC" in html and "FPR at 95% TPR" in html
     assert "Added at a retrain of" in html and "sign test" in html
@@ -77,8 +78,9 @@ def test_cli_reports_a_version_without_a_new_class(report_models: Path, tmp_path
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     base = next(p for p in report_models.iterdir() if (p / "meta.json").is_file()
                 and not ModelMeta.load(p).training.get("retrained_from"))
-    code = main(["report", "--model", base.name, "--model-dir", str(report_models), "--out", str(tmp_path),
-                 "--cache-dir", str(report_models.parent / "cache"), "--permutations", "2", "--no-gradcam"])
+    code = main(["report", "--model", base.name, "--model-dir", str(report_models),
+                 "--out", str(tmp_path), "--cache-dir", str(report_models.parent / "cache"),
+                 "--permutations", "2", "--no-gradcam"])
     assert code == 0
     assert "report:" in capsys.readouterr().out
     html = (tmp_path / REPORT_FILE).read_text(encoding="utf-8")
@@ -101,14 +103,16 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="Debian's chromium is not installed at /usr/bin/chromium")
 async def test_report_opens_offline_without_a_single_request(report: tuple[Path, str]) -> None:
     async_api = pytest.importorskip("playwright.async_api")
     from tests.support.browser import ARGS
 
     path, _ = report
     async with async_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS, timeout=30_000)
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS,
+                                          timeout=30_000)
         try:
             context = await browser.new_context(offline=True)
             requests: list[str] = []
@@ -125,7 +129,8 @@ async def test_report_opens_offline_without_a_single_request(report: tuple[Path,
             await page.goto(path.as_uri())
             await page.wait_for_load_state("load")
             broken = await page.evaluate(
-                "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+                "() => [...document.images]"
+                ".filter(i => !i.complete || i.naturalWidth === 0).length")
             shown = await page.evaluate("() => document.images.length")
         finally:
             await browser.close()
@@ -134,8 +139,9 @@ async def test_report_opens_offline_without_a_single_request(report: tuple[Path,
     assert requests and requests[0] == path.as_uri()
 
 
-async def test_console_serves_the_report_and_model_points_to_it(report: tuple[Path, str], report_models: Path,
-                                                               tmp_path: Path) -> None:
+async def test_console_serves_the_report_and_model_points_to_it(
+    report: tuple[Path, str], report_models: Path, tmp_path: Path
+) -> None:
     import aiohttp
 
     from bot.console.runner import start_console

@@ -50,7 +50,8 @@ async def test_redelivered_update_is_idempotent(storage: Storage) -> None:
 
 async def test_post_keeps_its_caption(storage: Storage) -> None:
     post = await _post(storage, 1, caption="  When the \x00demons\nsee you  ")
-    assert post.caption == "When the  demons\nsee you"  # NUL (refused by PostgreSQL) becomes a space
+    # NUL (refused by PostgreSQL) becomes a space
+    assert post.caption == "When the  demons\nsee you"
     assert (await storage.get_post(post.id)).caption == post.caption
     assert (await _post(storage, 2, caption="   ")).caption is None
     assert (await _post(storage, 3)).caption is None
@@ -154,7 +155,7 @@ async def test_recent_predictions_filters(storage: Storage) -> None:
     await storage.record_correction(posts[1].id, admin_id=1, label="other")
 
     newest_first = await storage.recent_predictions()
-    assert [i.prediction.id for i in newest_first][0] == newer.id
+    assert newest_first[0].prediction.id == newer.id
     assert old.id not in {i.prediction.id for i in newest_first}
     assert len(await storage.recent_predictions(latest_only=False)) == 5
 

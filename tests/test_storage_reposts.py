@@ -27,7 +27,8 @@ async def test_near_hashes_are_found_in_the_same_chat_only(storage: Storage) -> 
     first = await _post(storage, 1)
     other_chat = await _post(storage, 2, chat=-100999)
     unrelated = await _post(storage, 3)
-    await storage.add_fingerprint(first.id, Fingerprint(HIGH, 5, b"\x00\x01", "s"), author_name="Al")
+    await storage.add_fingerprint(first.id, Fingerprint(HIGH, 5, b"\x00\x01", "s"),
+                                  author_name="Al")
     await storage.add_fingerprint(other_chat.id, Fingerprint(HIGH, 5), author_name="Bo")
     await storage.add_fingerprint(unrelated.id, Fingerprint(~HIGH & (2**64 - 1), 6),
                                   author_name="Cy")
@@ -78,7 +79,9 @@ async def test_a_post_is_claimed_for_forwarding_once(open_storage) -> None:
 
 async def test_repost_and_sorting_settings(storage: Storage) -> None:
     default = await storage.chat_settings("telegram", 1)
-    assert (default.repost_mode, default.repost_window_days, default.sort_places) == (None, None, {})
+    assert (default.repost_mode, default.repost_window_days, default.sort_places) == (
+        None, None, {}
+    )
     changed = await storage.update_chat_settings(
         "telegram", 1, repost_mode="delete", repost_window_days=30,
         sort_places={"doom": "12", "genshin": "-100777:3"},

@@ -39,7 +39,9 @@ async def test_reopening_does_not_migrate_again(open_storage) -> None:
     assert {lb.name for lb in await second.list_labels()} >= {"genshin", "doom"}
 
 
-async def test_start_up_logs_migrations_but_not_alembic_chatter(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_start_up_logs_migrations_but_not_alembic_chatter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
     caplog.set_level(logging.INFO, logger="alembic")
@@ -51,7 +53,8 @@ async def test_start_up_logs_migrations_but_not_alembic_chatter(tmp_path: Path, 
     caplog.clear()
     again = await Storage.open(url, tmp_path / "blobs")
     await again.close()
-    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []  # every start: silence
+    # every start: silence
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
 
 
 async def test_sqlite_pragmas(tmp_path: Path) -> None:

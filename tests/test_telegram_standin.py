@@ -15,9 +15,11 @@ from tests.support.telegram_standin import TOKEN, TelegramStandIn, group, runnin
 async def test_unimplemented_methods_fail_loudly() -> None:
     server = TelegramStandIn()
     await server.start()
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{server.api_url}{TOKEN}/sendPhoto", data={"chat_id": 1}) as r:
-            assert r.status == 500
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{server.api_url}{TOKEN}/sendPhoto", data={"chat_id": 1}) as r,
+    ):
+        assert r.status == 500
     with pytest.raises(AssertionError, match="sendPhoto"):
         await server.stop()
 

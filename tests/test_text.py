@@ -16,7 +16,8 @@ from inference.metadata import ModelMeta, OODConfig, resolve_model_dir
 from inference.text import TEXT_FILE, TextModel, read_text, tesseract_available, words
 from tests.support.imagegen import make_dataset, make_image
 
-needs_tesseract = pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is not installed")
+needs_tesseract = pytest.mark.skipif(not tesseract_available(),
+                                     reason="tesseract-ocr is not installed")
 
 
 def _caption(text: str, size: tuple[int, int] = (640, 200)) -> Image.Image:
@@ -31,7 +32,8 @@ def test_words_are_lowercase_and_three_letters_or_more() -> None:
 
 
 def test_word_model_evidence_shift_and_round_trip(tmp_path: Path) -> None:
-    tm = TextModel(negative="animal_crossing", positive="doom", weights={"doom": 2.0, "island": -1.5, "the": 0.1})
+    tm = TextModel(negative="animal_crossing", positive="doom",
+                   weights={"doom": 2.0, "island": -1.5, "the": 0.1})
     assert tm.evidence("DOOM on the island") == pytest.approx(0.6)
     assert tm.evidence("doom") == 0.0  # one word: too little to count as text
     labels = ["animal_crossing", "doom", "other"]
@@ -49,7 +51,8 @@ def _meta() -> ModelMeta:
     from inference.preprocess import PreprocessConfig
 
     return ModelMeta(version="t", labels=["animal_crossing", "doom", "other"], temperature=1.0,
-                     preprocess=ModelMeta.preprocess_dict(PreprocessConfig()), backbone="t", embedding_dim=4,
+                     preprocess=ModelMeta.preprocess_dict(PreprocessConfig()), backbone="t",
+                     embedding_dim=4,
                      ood=OODConfig(method="energy", threshold=100.0, other_threshold=0.6))
 
 
@@ -83,23 +86,29 @@ def test_fit_text_model_learns_game_words() -> None:
     pytest.importorskip("sklearn")
     from model_training.text_model import fit_text_model
 
-    texts = ["doom demons slayer shotgun"] * 15 + ["island villager nook bells"] * 15 + ["a cat photo here"] * 5
+    texts = (["doom demons slayer shotgun"] * 15 + ["island villager nook bells"] * 15
+             + ["a cat photo here"] * 5)
     labels = ["doom"] * 15 + ["animal_crossing"] * 15 + ["other"] * 5
     tm = fit_text_model(texts, labels, "animal_crossing", "doom")
     assert tm is not None
     assert tm.weights["demons"] > 0 > tm.weights["villager"]
     assert "cat" not in tm.weights  # only the two game labels' memes are learned from
     assert tm.metrics["memes_with_text"] == 30
-    assert fit_text_model(["doom"] * 40, ["doom"] * 20 + ["animal_crossing"] * 20, "animal_crossing", "doom") is None
+    assert fit_text_model(["doom"] * 40, ["doom"] * 20 + ["animal_crossing"] * 20,
+                          "animal_crossing", "doom") is None
 
 
-def test_classifier_adds_words_only_when_the_model_has_them(tiny_model: Path, tmp_path: Path) -> None:
+def test_classifier_adds_words_only_when_the_model_has_them(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "v"
     shutil.copytree(resolve_model_dir(tiny_model), folder)
-    images = [make_image("animal_crossing", 900 + i) for i in range(4)] + [make_image("doom", 950 + i) for i in range(4)]
+    images = ([make_image("animal_crossing", 900 + i) for i in range(4)]
+              + [make_image("doom", 950 + i) for i in range(4)])
     assert not (folder / TEXT_FILE).exists()  # generated pictures carry no text to learn from
     TextModel(negative="animal_crossing", positive="doom",
-              weights={"doom": 20.0, "demons": 20.0, "island": -20.0, "villager": -20.0}).save(folder)
+              weights={"doom": 20.0, "demons": 20.0, "island": -20.0, "villager": -20.0}
+              ).save(folder)
     said: dict[str, str] = {}
     asked: list[object] = []
 
@@ -114,9 +123,12 @@ def test_classifier_adds_words_only_when_the_model_has_them(tiny_model: Path, tm
     ac = as_doom.predict(images)
     image_only = Classifier(folder, read_text=False).predict(images)
     # only memes the image calls a game are read (twice: once per text above)
-    assert len(asked) == 2 * sum(isinstance(p, Prediction) and p.label != "other" for p in image_only) > 0
-    for plain, d, a in zip(image_only, doom, ac):
-        assert isinstance(plain, Prediction) and isinstance(d, Prediction) and isinstance(a, Prediction)
+    assert len(asked) == 2 * sum(
+        isinstance(p, Prediction) and p.label != "other" for p in image_only
+    ) > 0
+    for plain, d, a in zip(image_only, doom, ac, strict=True):
+        assert (isinstance(plain, Prediction) and isinstance(d, Prediction)
+                and isinstance(a, Prediction))
         if plain.label == "other":
             assert d.label == a.label == "other"
         else:
@@ -130,17 +142,20 @@ def test_training_fits_and_ships_the_word_model(tmp_path: Path) -> None:
     from model_training.pipeline import TrainConfig, train
 
     data = make_dataset(tmp_path / "data", per_class=30)
-    said = {"doom": "doom demons slayer shotgun", "animal_crossing": "island villager nook bells", "other": ""}
+    said = {"doom": "doom demons slayer shotgun", "animal_crossing": "island villager nook bells",
+            "other": ""}
     cache = tmp_path / "cache"
     cache.mkdir()
-    ocr = {hashlib.sha256(p.read_bytes()).hexdigest(): said[p.parent.name] for p in data.rglob("*.jpg")}
+    ocr = {hashlib.sha256(p.read_bytes()).hexdigest(): said[p.parent.name]
+           for p in data.rglob("*.jpg")}
     (cache / "ocr.json").write_text(json.dumps(ocr))  # what Tesseract would have read
     # the posts' titles: words Tesseract never read, learned beside the OCR words
     titles = {"doom": "praise the marine", "animal_crossing": "blathers the owl", "other": ""}
     (data / "MANIFEST.csv").write_text("path,label,caption\n" + "".join(
-        f"{p.relative_to(data)},{p.parent.name},{titles[p.parent.name]}\n" for p in sorted(data.rglob("*.jpg"))))
-    result = train(TrainConfig(data_dir=data, model_dir=tmp_path / "models", cache_dir=cache, input_size=64,
-                               int8=False, progress=False, threads=2))
+        f"{p.relative_to(data)},{p.parent.name},{titles[p.parent.name]}\n"
+        for p in sorted(data.rglob("*.jpg"))))
+    result = train(TrainConfig(data_dir=data, model_dir=tmp_path / "models", cache_dir=cache,
+                               input_size=64, int8=False, progress=False, threads=2))
     tm = TextModel.load(result.model_path)
     assert tm is not None and (tm.negative, tm.positive) == ("animal_crossing", "doom")
     assert tm.weights["slayer"] > 0 > tm.weights["nook"]
@@ -148,6 +163,7 @@ def test_training_fits_and_ships_the_word_model(tmp_path: Path) -> None:
     assert 0 < tm.metrics["training_captions"] <= len(list(data.rglob("*.jpg")))
     assert result.meta.metrics["text"]["memes_with_text"] >= 20
     assert result.meta.metrics["test"]["game_accuracy"] == 1.0
-    no_text = train(TrainConfig(data_dir=data, model_dir=tmp_path / "m2", cache_dir=cache, input_size=64,
-                                int8=False, progress=False, threads=2, read_text=False))
+    no_text = train(TrainConfig(data_dir=data, model_dir=tmp_path / "m2", cache_dir=cache,
+                                input_size=64, int8=False, progress=False, threads=2,
+                                read_text=False))
     assert not (no_text.model_path / TEXT_FILE).exists() and "text" not in no_text.meta.metrics

@@ -58,7 +58,8 @@ def test_duplicates_never_straddle_splits() -> None:
 
 
 def test_holdout_source_is_kept_out() -> None:
-    samples = [Sample(Path(f"{i}"), "other", f"s{i}", i * 7919, "photos" if i < 5 else "memes") for i in range(20)]
+    samples = [Sample(Path(f"{i}"), "other", f"s{i}", i * 7919, "photos" if i < 5 else "memes")
+               for i in range(20)]
     samples += [Sample(Path(f"d{i}"), "doom", f"d{i}", i * 104729 + 1, "reddit") for i in range(20)]
     s = split(samples, holdout_source="photos")
     assert len(s.holdout) == 5 and all(x.source == "photos" for x in s.holdout)
@@ -70,7 +71,8 @@ def test_holdout_source_is_kept_out() -> None:
 def test_trained_model_folder_is_complete(tiny_model: Path) -> None:
     folder = resolve_model_dir(tiny_model)
     assert (tiny_model / ACTIVE_POINTER).read_text().strip() == folder.name
-    for name in ("model.onnx", "checkpoint.pt", "meta.json", "ood.npz", "history.csv", "history.json", "training_curves.png", "splits.json"):
+    for name in ("model.onnx", "checkpoint.pt", "meta.json", "ood.npz", "history.csv",
+                 "history.json", "training_curves.png", "splits.json"):
         assert (folder / name).is_file(), name
     meta = ModelMeta.load(folder)
     assert meta.labels == ["animal_crossing", "doom", "other"]
@@ -86,36 +88,43 @@ def test_trained_model_folder_is_complete(tiny_model: Path) -> None:
 
 def test_classifier_labels_generated_images(tiny_model: Path) -> None:
     clf = Classifier(tiny_model, precision="fp32")
-    imgs = [encode(make_image(label, 1000 + i)) for label in ("doom", "animal_crossing") for i in range(3)]
+    imgs = [encode(make_image(label, 1000 + i))
+            for label in ("doom", "animal_crossing") for i in range(3)]
     preds = clf.predict(imgs)
     assert all(isinstance(p, Prediction) for p in preds)
     p = preds[0]
     assert isinstance(p, Prediction)
     assert abs(sum(p.probabilities.values()) - 1) < 1e-4 and 0 <= p.confidence <= 1
     assert p.model_version == clf.version and np.isfinite(p.ood_score)
-    game_hits = sum(q.label == l for q, l in zip(preds, ["doom"] * 3 + ["animal_crossing"] * 3))  # type: ignore[union-attr]
+    expected = ["doom"] * 3 + ["animal_crossing"] * 3
+    game_hits = sum(q.label == label for q, label in zip(preds, expected, strict=True))  # type: ignore[union-attr]
     assert game_hits >= 4
 
 
 def test_batch_with_a_bad_image_reports_it_and_classifies_the_rest(tiny_model: Path) -> None:
     clf = Classifier(tiny_model, precision="fp32")
-    out = clf.predict([encode(make_image("doom", 1)), b"garbage", encode(make_image("other", 2), "PNG")])
+    out = clf.predict([encode(make_image("doom", 1)), b"garbage",
+                       encode(make_image("other", 2), "PNG")])
     assert isinstance(out[0], Prediction) and isinstance(out[2], Prediction)
     assert isinstance(out[1], PredictionError) and "not an image" in out[1].error
 
 
 @pytest.mark.parametrize("precision", ["fp32"])
-def test_onnx_matches_torch_on_real_and_generated_images(tiny_model: Path, shared_memes: Path, precision: str) -> None:
+def test_onnx_matches_torch_on_real_and_generated_images(
+    tiny_model: Path, shared_memes: Path, precision: str
+) -> None:
     """Parity of the export: same argmax, max |logit diff| <= 1e-4, via the production path."""
     from model_training.backbone import create_backbone
     from model_training.export import check_parity, export_onnx
     from model_training.network import MemeNet
 
     clf = Classifier(tiny_model, precision=precision)
-    real = sorted((shared_memes / "doom").iterdir())[:3] + sorted((shared_memes / "other").iterdir())[:3]
+    real = (sorted((shared_memes / "doom").iterdir())[:3]
+            + sorted((shared_memes / "other").iterdir())[:3])
     arrays = np.stack(
         [to_array(p, clf.preprocess) for p in real]
-        + [to_array(encode(make_image("animal_crossing", i), "WEBP"), clf.preprocess) for i in range(3)]
+        + [to_array(encode(make_image("animal_crossing", i), "WEBP"), clf.preprocess)
+           for i in range(3)]
     )
     model = MemeNet(create_backbone(), len(clf.labels)).eval()
     torch.manual_seed(0)
@@ -137,7 +146,8 @@ def test_int8_export_stays_close_to_fp32(tmp_path: Path, shared_memes: Path) -> 
     from model_training.network import MemeNet
 
     cfg = PreprocessConfig()
-    files = sorted((shared_memes / "doom").iterdir())[:12] + sorted((shared_memes / "animal_crossing").iterdir())[:12]
+    files = (sorted((shared_memes / "doom").iterdir())[:12]
+             + sorted((shared_memes / "animal_crossing").iterdir())[:12])
     arrays = np.stack([to_array(p, cfg) for p in files])
     model = MemeNet(create_backbone(), 3).eval()
     export_onnx(model, tmp_path / "model.onnx", cfg.input_size)
@@ -204,7 +214,9 @@ def test_default_head_only_training(tmp_path: Path) -> None:
     assert (tmp_path / "models" / "ACTIVE").read_text().strip() == first.meta.version
 
 
-def test_auto_precision_times_both_and_serves_the_faster_accepted_one(tiny_model: Path, tmp_path: Path) -> None:
+def test_auto_precision_times_both_and_serves_the_faster_accepted_one(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     import shutil
 
     folder = tmp_path / "v"
