@@ -16,8 +16,8 @@ both: Telegram, then Discord, each its own bot process, tables side by side.
 
 The bot runs as a real `memebot run` process (its own Python, SQLite in a temp folder); the
 stand-in runs here. Latency is from the moment the update is available (Telegram: queued for
-getUpdates; Discord: MESSAGE_CREATE sent on the gateway) until the stand-in receives the reply. Images are the shared real memes when
-present (../shared/data/memes), else generated ones.
+getUpdates; Discord: MESSAGE_CREATE sent on the gateway) until the stand-in receives the reply.
+Images are the shared real memes when present (../shared/data/memes), else generated ones.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def meme_images(n: int) -> list[bytes]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def rss_mb(pid: int, field: str = "VmHWM:") -> float:
@@ -212,7 +212,7 @@ async def run_singles(driver: Driver, images: list[bytes]) -> list[float]:
     ids = []
     for data in images:
         m = await driver.post(data)
-        await driver.wait_for(lambda: driver.answer(m), timeout=60)
+        await driver.wait_for(lambda m=m: driver.answer(m), timeout=60)
         ids.append(m)
     return driver.latencies(ids)
 
@@ -230,7 +230,8 @@ async def run_sustained(driver: Driver, images: list[bytes], in_flight: int) -> 
     start = time.perf_counter()
     for data in images:
         if len(pending) >= in_flight:
-            await driver.wait_for(lambda: any(driver.answer(m) for m in pending), timeout=60)
+            await driver.wait_for(lambda pending=pending: any(driver.answer(m) for m in pending),
+                                  timeout=60)
             pending = [m for m in pending if not driver.answer(m)]
         pending.append(await driver.post(data))
     await driver.wait_for(lambda: all(driver.answer(m) for m in pending), timeout=600)
@@ -356,7 +357,7 @@ async def singles_until(server: TelegramStandIn, images: list[bytes], done: Any,
         if done():
             break
         m = server.post_photo(CHAT, SENDER, data)
-        await server.wait_for(lambda: TelegramDriver(server).answer(m), timeout=120)
+        await server.wait_for(lambda m=m: TelegramDriver(server).answer(m), timeout=120)
         ids.append(m)
         await asyncio.sleep(gap_s)
     return TelegramDriver(server).latencies(ids)
@@ -364,14 +365,16 @@ async def singles_until(server: TelegramStandIn, images: list[bytes], done: Any,
 
 def labelled_memes(n: int) -> list[tuple[str, bytes]]:
     """(folder label, bytes) from the shared memes, round-robin over the classes."""
-    folders = sorted(p for p in SHARED_MEMES.iterdir() if p.is_dir()) if SHARED_MEMES.is_dir() else []
+    folders = (sorted(p for p in SHARED_MEMES.iterdir() if p.is_dir())
+               if SHARED_MEMES.is_dir() else [])
     files = [sorted(q for q in f.iterdir() if q.suffix.lower() in (".jpg", ".jpeg", ".png"))[::-1]
              for f in folders]
     out = []
     for i in range(n):
         group_files = files[i % len(files)] if files else []
         if group_files:
-            out.append((folders[i % len(files)].name, group_files[(i // len(files)) % len(group_files)].read_bytes()))
+            path = group_files[(i // len(files)) % len(group_files)]
+            out.append((folders[i % len(files)].name, path.read_bytes()))
     return out
 
 
@@ -386,7 +389,9 @@ async def correct(server: TelegramStandIn, memes: list[tuple[int, str]]) -> int:
                      if b["callback_data"].endswith(":" + label)), None)
         if data is not None:
             queries.append(server.press(ADMIN, reply, data))
-    await server.wait_for(lambda: {a.callback_query_id for a in server.answers} >= set(queries), 120)
+    await server.wait_for(
+        lambda: {a.callback_query_id for a in server.answers} >= set(queries), 120
+    )
     return len(queries)
 
 
@@ -407,40 +412,42 @@ async def bench_retrain(model: Path, dataset: Path, n_single: int, gap_s: float,
             "MEMEBOT_TRAINER_POLL_S": "1",
             **extra_env,
         }
-        async with standin() as server:
-            async with bot_process(TelegramDriver(server), tmp, models, env) as (
-                proc, _, log_path
-            ):
-                await server.wait_for(lambda: "trainer started" in log_path.read_text(), 60)
-                await asyncio.sleep(3.0)  # the trainer's own start-up (imports) settles
-                idle = await singles_until(server, images, lambda: False, gap_s, n_single)
-                # More memes to correct (not timed), then the admins' corrections.
-                extra = [server.post_photo(CHAT, SENDER, data)
-                         for _, data in labelled[n_single:n_corrections]]
-                answered = TelegramDriver(server).answer
-                await server.wait_for(lambda: all(answered(m) for m in extra), 600)
-                posted = sorted(server.update_times)[-(n_single + len(extra)):]
-                corrected = await correct(server, list(zip(
-                    posted[:n_corrections], [label for label, _ in labelled[:n_corrections]]
-                )))
-                command = server.post_text(CHAT, ADMIN, f"/retrain {kind}")
-                queued = time.perf_counter()
-                await server.reply_to(command)
-                await server.wait_for(lambda: re.search(rf"retrain job \d+ \({kind}",
-                                                        log_path.read_text()), 120)
-                running = time.perf_counter()
+        async with (
+            standin() as server,
+            bot_process(TelegramDriver(server), tmp, models, env) as (_, _, log_path),
+        ):
+            await server.wait_for(lambda: "trainer started" in log_path.read_text(), 60)
+            await asyncio.sleep(3.0)  # the trainer's own start-up (imports) settles
+            idle = await singles_until(server, images, lambda: False, gap_s, n_single)
+            # More memes to correct (not timed), then the admins' corrections.
+            extra = [server.post_photo(CHAT, SENDER, data)
+                     for _, data in labelled[n_single:n_corrections]]
+            answered = TelegramDriver(server).answer
+            await server.wait_for(lambda: all(answered(m) for m in extra), 600)
+            posted = sorted(server.update_times)[-(n_single + len(extra)):]
+            corrected = await correct(server, list(zip(
+                posted[:n_corrections], [label for label, _ in labelled[:n_corrections]],
+                strict=False,  # without the shared memes there are no labels: nothing to correct
+            )))
+            command = server.post_text(CHAT, ADMIN, f"/retrain {kind}")
+            queued = time.perf_counter()
+            await server.reply_to(command)
+            await server.wait_for(lambda: re.search(rf"retrain job \d+ \({kind}",
+                                                    log_path.read_text()), 120)
+            running = time.perf_counter()
 
-                def finished() -> bool:
-                    return len(server.replies_to(command)) >= 2
+            def finished() -> bool:
+                return len(server.replies_to(command)) >= 2
 
-                during = await singles_until(server, images, finished, gap_s, 10_000)
-                await server.wait_for(finished, 1800)
-                job_s = time.perf_counter() - queued
-                report = server.replies_to(command)[1].text
-                trainer_log = [line for line in log_path.read_text().splitlines()
-                               if "memebot.trainer" in line]
+            during = await singles_until(server, images, finished, gap_s, 10_000)
+            await server.wait_for(finished, 1800)
+            job_s = time.perf_counter() - queued
+            report = server.replies_to(command)[1].text
+            trainer_log = [line for line in log_path.read_text().splitlines()
+                           if "memebot.trainer" in line]
     if not during:
-        print("the retrain ended before a meme could be timed during it; its report:\n" + report, file=sys.stderr)
+        print("the retrain ended before a meme could be timed during it; its report:\n" + report,
+              file=sys.stderr)
         print("\n".join(trainer_log[-20:]), file=sys.stderr)
         raise SystemExit(1)
     p95_idle, p95_busy = percentile(idle, 0.95), percentile(during, 0.95)
@@ -494,7 +501,8 @@ def main() -> int:
         return 2
     extra = dict(item.split("=", 1) for item in args.env)
     if args.retrain:
-        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, args.corrections, extra, args.kind))
+        asyncio.run(bench_retrain(model, args.dataset, args.singles, args.gap, args.corrections,
+                                  extra, args.kind))
     else:
         platforms = ["telegram", "discord"] if args.platform == "both" else [args.platform]
         asyncio.run(bench(platforms, model, args.singles, args.burst, args.sustained, extra))

@@ -63,7 +63,8 @@ ENGINES = {  # name -> (runtime, precision, memory arena)
 }
 
 
-def measure(engine: str, folder: Path, files: list[Path], threads: int, repeat: int) -> dict[str, float]:
+def measure(engine: str, folder: Path, files: list[Path], threads: int, repeat: int
+            ) -> dict[str, float]:
     """One engine's latency and throughput; run in a process of its own (see main)."""
     runtime, precision, arena = ENGINES[engine]
     clf = Classifier(folder, precision=precision, threads=threads, memory_arena=arena)
@@ -84,7 +85,8 @@ def measure(engine: str, folder: Path, files: list[Path], threads: int, repeat: 
     lat = time_calls(fn, x[:1], repeat)
     thr = time_calls(fn, x[:16], max(10, repeat // 8))
     p50, p95 = percentiles(lat)
-    return {"engine": engine, "b1_p50": p50, "b1_p95": p95, "b16_img_s": 16000 / float(np.median(thr))}
+    return {"engine": engine, "b1_p50": p50, "b1_p95": p95,
+            "b16_img_s": 16000 / float(np.median(thr))}
 
 
 def main() -> None:
@@ -96,38 +98,45 @@ def main() -> None:
     ap.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     args = ap.parse_args()
     folder = resolve_model_dir(args.model)
-    files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in {".jpg", ".png", ".webp"})[::50][:32]
+    files = sorted(p for p in args.data.rglob("*")
+                   if p.suffix.lower() in {".jpg", ".png", ".webp"})[::50][:32]
     if args.worker:
         print(json.dumps(measure(args.worker, folder, files, args.threads, args.repeat)))
         return
     # Each engine in a fresh process, one after the other: in one process, the idle thread pools
     # of the engines timed before (torch's OpenMP, each onnxruntime session's) spin and steal the
     # 2 cores from the engine being timed (measured: fp32 14 ms in-process vs 6 ms alone).
-    engines = [e for e, (_, precision, _) in ENGINES.items() if precision == "fp32" or (folder / "model.int8.onnx").is_file()]
+    engines = [e for e, (_, precision, _) in ENGINES.items()
+               if precision == "fp32" or (folder / "model.int8.onnx").is_file()]
     rows = []
     for engine in engines:
-        out = subprocess.run([sys.executable, __file__, "--worker", engine, "--model", str(args.model), "--data",
-                              str(args.data), "--repeat", str(args.repeat), "--threads", str(args.threads)],
+        out = subprocess.run([sys.executable, __file__, "--worker", engine,
+                              "--model", str(args.model), "--data", str(args.data),
+                              "--repeat", str(args.repeat), "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     input_size = ModelMeta.load(folder).preprocess_config().input_size
     base = rows[0]
     print(f"model {folder.name}, {args.threads} threads, input {input_size}px")
-    print(f"{'engine':<20} {'b1 p50 ms':>10} {'b1 p95 ms':>10} {'x torch':>8} {'b16 img/s':>10} {'x torch':>8}")
+    print(f"{'engine':<20} {'b1 p50 ms':>10} {'b1 p95 ms':>10} {'x torch':>8} {'b16 img/s':>10}"
+          f" {'x torch':>8}")
     for r in rows:
-        print(f"{r['engine']:<20} {r['b1_p50']:>10.1f} {r['b1_p95']:>10.1f} {base['b1_p50'] / r['b1_p50']:>8.2f}"
+        print(f"{r['engine']:<20} {r['b1_p50']:>10.1f} {r['b1_p95']:>10.1f}"
+              f" {base['b1_p50'] / r['b1_p50']:>8.2f}"
               f" {r['b16_img_s']:>10.1f} {r['b16_img_s'] / base['b16_img_s']:>8.2f}")
     print()
     print(f"{'inference-only process':<30} {'load s':>8} {'peak RSS MB':>12} {'torch loaded':>13}")
     for precision in ("fp32", "int8") if "onnxruntime int8" in engines else ("fp32",):
         for arena in ("arena", "no-arena"):
             out = subprocess.run(
-                [sys.executable, "-c", RSS_PROBE, str(folder), precision, arena, *map(str, files[:16])],
+                [sys.executable, "-c", RSS_PROBE, str(folder), precision, arena,
+                 *map(str, files[:16])],
                 capture_output=True, text=True, check=True, cwd=ROOT,
             )
             probe = json.loads(out.stdout.strip().splitlines()[-1])
             name = f"ort {precision} {arena}, batch 16"
-            print(f"{name:<30} {probe['load_s']:>8.2f} {probe['rss_mb']:>12.0f} {str(probe['torch']):>13}")
+            print(f"{name:<30} {probe['load_s']:>8.2f} {probe['rss_mb']:>12.0f}"
+                  f" {probe['torch']!s:>13}")
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.core.reposts import RepostDetector, RepostThresholds  # noqa: E402
-from config.settings import Settings  # noqa: E402
-from inference.classifier import Classifier  # noqa: E402
-from inference.fingerprint import (  # noqa: E402
+from bot.core.reposts import RepostDetector, RepostThresholds
+from config.settings import Settings
+from inference.classifier import Classifier
+from inference.fingerprint import (
     EMBEDDING_DIM,
     ImageHashes,
     hamming,
@@ -51,10 +51,10 @@ from inference.fingerprint import (  # noqa: E402
     project,
     same_template,
 )
-from inference.preprocess import load_image, to_array  # noqa: E402
-from storage.api import Storage  # noqa: E402
-from storage.reposts import bands, fingerprint_values  # noqa: E402
-from tests.support.imagegen import (  # noqa: E402
+from inference.preprocess import load_image, to_array
+from storage.api import Storage
+from storage.reposts import bands, fingerprint_values
+from tests.support.imagegen import (
     cropped,
     encode,
     make_image,
@@ -134,17 +134,19 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
 
     start = time.perf_counter()
     orig_hashes = [image_hashes(im) for im in originals]
-    q_hashes = [image_hashes(im) for _, im, _ in tqdm(queries, desc="hashing", leave=False, mininterval=5)]
+    q_hashes = [image_hashes(im)
+                for _, im, _ in tqdm(queries, desc="hashing", leave=False, mininterval=5)]
     hash_ms = (time.perf_counter() - start) * 1000 / (len(originals) + len(queries))
     orig_vec = _embed(classifier, originals)
     q_vec = _embed(classifier, [im for _, im, _ in queries])
 
     print(f"\n## Quality: {n} originals, {len(queries)} queries "
-          f"(model {classifier.version}, {classifier.meta.backbone}; hashing {hash_ms:.1f} ms/image)\n")
+          f"(model {classifier.version}, {classifier.meta.backbone}; "
+          f"hashing {hash_ms:.1f} ms/image)\n")
     # The distances themselves, to see where the thresholds can go.
     print("| query kind | pHash distance to its original: median (max) | cosine: median (min) |")
     print("|---|---|---|")
-    kinds = list(VARIANTS) + ["same template"]
+    kinds = [*VARIANTS, "same template"]
     for kind in kinds:
         idx = [j for j, (k, _, _) in enumerate(queries) if k == kind]
         d, c = [], []

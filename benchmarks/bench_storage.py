@@ -23,7 +23,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.api import Storage  # noqa: E402
+from storage.api import Storage
 
 DEFAULT_PG = "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/memebot_test"
 
