@@ -17,6 +17,13 @@ pytest.register_assert_rewrite("tests.support")
 from tests.support.models import copy_with_word_model, train_report_models, train_tiny_model  # noqa: E402
 from tests.support.paths import SHARED_DATA  # noqa: E402
 
+# Fixtures that several test modules request. Of all conftests, pytest reads `pytest_plugins`
+# only in this top-level one; a plugin's fixtures are visible to every test:
+# console: `runtime`, `console`, `client`, `admin` (test_console_api.py, test_console_reposts.py);
+# telegram_bot: `server`, `bot` (test_telegram_bot.py, test_telegram_reposts.py).
+# test_discord_bot.py defines its own `server` and `bot`, which override these in that module.
+pytest_plugins = ["tests.support.console", "tests.support.telegram_bot"]
+
 
 class _ErrorCollector(logging.Handler):
     def __init__(self) -> None:

@@ -18,15 +18,7 @@ from bot.console.runner import ConsoleServer, start_console
 from bot.console.security import TOKEN_FILE, load_admin_token
 from bot.console.uploads import display_file_name
 from bot.core.runtime import CoreRuntime, open_runtime
-from tests.support.console import (  # noqa: F401 (fixtures: admin, client, console, runtime)
-    ADMIN_TOKEN,
-    Client,
-    admin,
-    client,
-    console,
-    console_settings,
-    runtime,
-)
+from tests.support.console import ADMIN_TOKEN, Client, console_settings
 from tests.support.imagegen import encode, jpeg, make_image
 from tests.support.models import game_meme
 
@@ -175,7 +167,7 @@ async def test_bearer_token_works_without_cookies(console: ConsoleServer, runtim
 
 
 async def test_login_session_and_logout(client: Client) -> None:
-    status, body = await client.post_json("api/login", {"token": "wrong"})
+    status, _ = await client.post_json("api/login", {"token": "wrong"})
     assert status == 403
     assert (await client.get_json("api/session"))[1]["admin"] is False
     async with client.session.post(client.base + "api/login", json={"token": ADMIN_TOKEN},
@@ -217,7 +209,9 @@ async def test_state_changes_need_the_csrf_token_and_same_origin(
         *files, headers=client.headers({"Origin": "http://evil.example"})
     )
     assert status == 403 and "origin" in body["error"]
-    status, _ = await client.upload(*files, headers=client.headers({"Sec-Fetch-Site": "cross-site"}))
+    status, _ = await client.upload(
+        *files, headers=client.headers({"Sec-Fetch-Site": "cross-site"})
+    )
     assert status == 403
     # An admin's cookie alone does not make a forged request work.
     status, body = await admin.post_json("api/labels", {"name": "forged"}, headers={"X-": "1"})
@@ -287,18 +281,17 @@ async def test_live_events_announce_new_memes_and_corrections(
     events: list[tuple[str, Any]] = []
 
     async def listen() -> None:
-        async with aiohttp.ClientSession() as s:
-            async with s.get(console.url + "api/events") as r:
-                assert r.headers["Content-Type"].startswith("text/event-stream")
-                name = None
-                async for raw in r.content:
-                    line = raw.decode().rstrip("\n")
-                    if line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: "):
-                        events.append((name, json.loads(line[6:])))
-                        if len(events) == 2:
-                            return
+        async with aiohttp.ClientSession() as s, s.get(console.url + "api/events") as r:
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            name = None
+            async for raw in r.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line[6:])))
+                    if len(events) == 2:
+                        return
 
     task = asyncio.create_task(listen())
     for _ in range(100):
@@ -381,7 +374,9 @@ async def test_upload_title_is_stored_shown_and_weighed(tmp_path: Path, worded_m
                     if title:
                         form.add_field("title", title)
                     form.add_field("file", image, filename="m.jpg", content_type="image/jpeg")
-                    async with session.post(client.base + "api/upload", data=form, headers=client.headers()) as r:
+                    async with session.post(
+                        client.base + "api/upload", data=form, headers=client.headers()
+                    ) as r:
                         body = await r.json()
                     assert r.status == 200, body
                     items[title] = body["results"][0]["item"]

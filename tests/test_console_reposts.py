@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.runtime import CoreRuntime
-from tests.support.console import Client, admin, client, console, runtime  # noqa: F401 (fixtures)
+from tests.support.console import Client
 from tests.support.imagegen import encode, make_image, resized, with_caption_bar, with_meme_text
 
 ORIGINAL = with_meme_text(make_image("animal_crossing", 3, (240, 200)), "turnips", "are up")

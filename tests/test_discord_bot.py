@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.core import formatting as fmt
 from bot.core.runtime import CoreRuntime
-from tests.support.discord_bot import (  # noqa: F401 (fixtures: bot, server)
-    ALICE,
-    CURATOR,
-    MOD,
-    ROOT,
-    bot,
-    make_settings,
-    server,
-    stored_post,
-)
+from tests.support.discord_bot import ALICE, CURATOR, MOD, ROOT, make_settings, stored_post
 from tests.support.discord_standin import (
     ADMIN_CHANNEL_ID,
     BOT_ID,
@@ -31,10 +25,26 @@ from tests.support.discord_standin import (
     Person,
     SentMessage,
     running_bot,
+    standin,
 )
 from tests.support.imagegen import encode, jpeg, make_image
 
 LABEL_TEXT = re.compile(r"^(Doom|Animal Crossing) \(\d{1,3}%\)$|^other: not a ")
+
+
+# Defined here, not in tests/support/discord_bot.py: this module is their only user, and they
+# override the Telegram `server` and `bot` that tests/conftest.py loads for every test.
+@pytest.fixture
+async def server() -> AsyncIterator[DiscordStandIn]:
+    async with standin() as s:
+        yield s
+
+
+@pytest.fixture
+async def bot(server: DiscordStandIn, tmp_path: Path, tiny_model: Path
+              ) -> AsyncIterator[CoreRuntime]:
+    async with running_bot(server, make_settings(server, tmp_path, tiny_model)) as runtime:
+        yield runtime
 
 
 def other_label(label: str) -> str:
@@ -296,7 +306,9 @@ async def test_retrain_reports_reach_the_admin_who_asked_and_the_admin_channel(
                                      error="RetrainError: no base dataset")
 
         def report(channel: int) -> list[SentMessage]:
-            return [m for m in server.sent if m.channel_id == channel and "Retrain job" in m.content]
+            return [
+                m for m in server.sent if m.channel_id == channel and "Retrain job" in m.content
+            ]
 
         [asked] = await server.wait_for(lambda: report(CHANNEL_ID))
         [admins] = await server.wait_for(lambda: report(ADMIN_CHANNEL_ID))
@@ -444,9 +456,14 @@ async def test_a_repost_gets_a_note_with_working_buttons_and_reposts_is_admin_on
 async def test_sort_copies_a_decided_meme_once_and_a_correction_moves_it(
     server: DiscordStandIn, bot: CoreRuntime
 ) -> None:
-    refused = await server.answer(await server.slash(ALICE, "sort", label="doom", place=f"<#{OTHER_CHANNEL_ID}>"))
+    refused = await server.answer(
+        await server.slash(ALICE, "sort", label="doom", place=f"<#{OTHER_CHANNEL_ID}>")
+    )
     assert refused.ephemeral and (refused.content or "").startswith("Only admins")
-    for label, place in (("doom", f"<#{OTHER_CHANNEL_ID}>"), ("animal_crossing", str(ADMIN_CHANNEL_ID))):
+    for label, place in (
+        ("doom", f"<#{OTHER_CHANNEL_ID}>"),
+        ("animal_crossing", str(ADMIN_CHANNEL_ID)),
+    ):
         done = await server.answer(await server.slash(MOD, "sort", label=label, place=place))
         assert place in (done.content or ""), done.content
     listed = await server.answer(await server.slash(MOD, "sort"))
@@ -478,7 +495,9 @@ async def test_sort_copies_a_decided_meme_once_and_a_correction_moves_it(
     assert not server.unexpected
 
 
-async def test_delete_mode_removes_a_repost_and_says_so(server: DiscordStandIn, bot: CoreRuntime) -> None:
+async def test_delete_mode_removes_a_repost_and_says_so(
+    server: DiscordStandIn, bot: CoreRuntime
+) -> None:
     done = await server.answer(await server.slash(MOD, "reposts", setting="delete"))
     assert "delete" in (done.content or "").lower(), done.content
     data = jpeg("doom", 81)

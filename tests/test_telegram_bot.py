@@ -9,15 +9,13 @@ from typing import Any
 from bot.core.runtime import CoreRuntime
 from tests.support.imagegen import encode, jpeg, make_image
 from tests.support.models import game_meme
-from tests.support.telegram_bot import (  # noqa: F401 (fixtures: bot, server)
+from tests.support.telegram_bot import (
     ALICE,
     BOB,
     CHAT,
     LABEL_TEXT,
     ROOT,
-    bot,
     make_settings,
-    server,
     stored_post,
 )
 from tests.support.telegram_standin import TelegramStandIn, running_bot
@@ -52,7 +50,9 @@ async def test_admin_press_records_the_correction_and_edits_the_reply(
     predicted = (await bot.storage.predictions_for(post.id))[0].label
     new = "animal_crossing" if predicted != "animal_crossing" else "other"
     query = server.press(BOB, reply, button(reply, new))
-    answer = await server.wait_for(lambda: [a for a in server.answers if a.callback_query_id == query])
+    answer = await server.wait_for(
+        lambda: [a for a in server.answers if a.callback_query_id == query]
+    )
     assert answer[0].show_alert is False and "Label set to" in (answer[0].text or "")
     corrections = await bot.storage.corrections_for(post.id)
     assert [(c.new_label, c.admin_id) for c in corrections] == [(new, f"telegram:{BOB['id']}")]

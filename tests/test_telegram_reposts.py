@@ -19,7 +19,7 @@ from tests.support.imagegen import (
     with_caption_bar,
     with_meme_text,
 )
-from tests.support.telegram_bot import ALICE, BOB, CHAT, bot, make_settings, server, stored_post  # noqa: F401 (fixtures)
+from tests.support.telegram_bot import ALICE, BOB, CHAT, make_settings, stored_post
 from tests.support.telegram_standin import TelegramStandIn, running_bot
 
 CAROL = {"id": 44, "is_bot": False, "first_name": "Carol", "username": "carol"}

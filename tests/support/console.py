@@ -1,6 +1,6 @@
 """The web console with a plain aiohttp client: its settings, a `Client` that behaves like the
-console's own page, and the `runtime`, `console`, `client` and `admin` fixtures (import them
-into a test module to use them). Real core, SQLite and the tiny model."""
+console's own page, and the `runtime`, `console`, `client` and `admin` fixtures (tests/conftest.py
+loads this module with `pytest_plugins`). Real core, SQLite and the tiny model."""
 
 from __future__ import annotations
 

@@ -1,14 +1,12 @@
 """The real discord.py client and core against the Discord stand-in: the guild's people, the
-bot's settings, the `server` and `bot` fixtures (import them into a test module to use them),
-and the stored post behind a message."""
+bot's settings and the stored post behind a message. (The `server` and `bot` fixtures live in
+test_discord_bot.py, their only user: the Telegram ones that tests/conftest.py loads have the
+same names.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.core.runtime import CoreRuntime
 from config.settings import Settings
@@ -20,8 +18,6 @@ from tests.support.discord_standin import (
     TOKEN,
     DiscordStandIn,
     Person,
-    running_bot,
-    standin,
 )
 
 ALICE = Person(11, "Alice")  # an ordinary member
@@ -47,19 +43,6 @@ def make_settings(server: DiscordStandIn, tmp_path: Path, model_dir: Path, **ove
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[DiscordStandIn]:
-    async with standin() as s:
-        yield s
-
-
-@pytest.fixture
-async def bot(server: DiscordStandIn, tmp_path: Path, tiny_model: Path
-              ) -> AsyncIterator[CoreRuntime]:
-    async with running_bot(server, make_settings(server, tmp_path, tiny_model)) as runtime:
-        yield runtime
 
 
 async def stored_post(runtime: CoreRuntime, message_id: int) -> Any:

@@ -1,6 +1,6 @@
 """The real PTB Application and core against the Bot API stand-in: the chat and its people,
-the bot's settings, the `server` and `bot` fixtures (import them into a test module to use
-them), and the stored post behind a message."""
+the bot's settings, the `server` and `bot` fixtures (tests/conftest.py loads this module with
+`pytest_plugins`), and the stored post behind a message."""
 
 from __future__ import annotations
 
