@@ -51,10 +51,12 @@ GAMES = ("animal_crossing", "doom")
 
 def fit(labels: list[str], x_tr, y_tr, x_va, y_va, pre: PreprocessConfig, seed: int = 0,
         method: str = DEFAULT_OOD_METHOD) -> FittedHead:
-    return fit_calibrated_head(labels, "other", x_tr, y_tr, x_va, y_va, ModelMeta.preprocess_dict(pre), seed, method)
+    return fit_calibrated_head(labels, "other", x_tr, y_tr, x_va, y_va,
+                               ModelMeta.preprocess_dict(pre), seed, method)
 
 
-def predict(f: FittedHead, x: np.ndarray, texts: list[str] | None = None, text_model: TextModel | None = None):
+def predict(f: FittedHead, x: np.ndarray, texts: list[str] | None = None,
+            text_model: TextModel | None = None):
     with torch.no_grad():
         logits = f.head(torch.from_numpy(x)).numpy()
     raw = RawOutput(logits, x)
@@ -68,7 +70,7 @@ def words_model(part: list[Sample], ocr: OcrCache) -> TextModel | None:
 
 
 def items(samples: list[Sample], preds) -> list[EvalItem]:
-    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds)]
+    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds, strict=True)]
 
 
 def pct(v: float) -> str:
@@ -78,17 +80,21 @@ def pct(v: float) -> str:
 def variant(img: Image.Image, kind: str) -> Image.Image:
     if kind == "landscape 640x360 PNG":
         out = img.resize((640, 360), Image.Resampling.BICUBIC)
-        buf = io.BytesIO(); out.save(buf, "PNG")
+        buf = io.BytesIO()
+        out.save(buf, "PNG")
     elif kind == "portrait 480x854 JPEG q92":
         out = img.resize((480, 854), Image.Resampling.BICUBIC)
-        buf = io.BytesIO(); out.save(buf, "JPEG", quality=92)
+        buf = io.BytesIO()
+        out.save(buf, "JPEG", quality=92)
     elif kind == "1080x1080 WebP":
         out = img.resize((1080, 1080), Image.Resampling.BICUBIC)
-        buf = io.BytesIO(); out.save(buf, "WEBP", quality=85)
+        buf = io.BytesIO()
+        out.save(buf, "WEBP", quality=85)
     elif kind == "brightness equalised":
         luma = np.asarray(img.convert("L"), dtype=np.float32).mean()
         out = ImageEnhance.Brightness(img).enhance(128.0 / max(luma, 1.0))
-        buf = io.BytesIO(); out.save(buf, "PNG")
+        buf = io.BytesIO()
+        out.save(buf, "PNG")
     else:
         raise ValueError(kind)
     return load_image(buf.getvalue())
@@ -116,24 +122,28 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     genshin = args.data.parent / "genshin" / "MANIFEST.csv"
     if genshin.is_file():
         with genshin.open(newline="", encoding="utf-8") as fh:
-            extra = [Sample(genshin.parent / r["path"], "other", r["sha256"], 0, "genshin-folder") for r in csv.DictReader(fh)]
+            extra = [Sample(genshin.parent / r["path"], "other", r["sha256"], 0, "genshin-folder")
+                     for r in csv.DictReader(fh)]
     parts = [("train", sp.train), ("val", sp.val), ("test", sp.test), ("unseen", extra)]
     rows_s = [(p, s) for p, ss in parts for s in ss]
     x = embed(backbone, [s for _, s in rows_s], pre, cache).astype(np.float32)
     rows = Rows(x, np.array([s.label for _, s in rows_s]), np.array([s.source for _, s in rows_s]),
                 np.array([p for p, _ in rows_s]))
-    sources = sorted({s.source for s in samples if s.label == "other" and not s.source.startswith("genshin")})
+    sources = sorted({s.source for s in samples
+                      if s.label == "other" and not s.source.startswith("genshin")})
     sources.append("genshin-")  # the genshin art in other/ and the genshin folder: one unseen kind
     cands = default_candidates(imagenet_head())
     t = time.perf_counter()
     results = leave_one_source_out(rows, sources, cands, labels)
     took = time.perf_counter() - t
-    print("\n3. Leave-one-source-out: each source never trained on, scored against the test split's doom/AC memes")
+    print("\n3. Leave-one-source-out: each source never trained on, scored against the test "
+          "split's doom/AC memes")
     print("   AUROC per candidate (higher: the source ranks as less like a game meme)")
     names = [c.name for c in cands]
     w = max(len(n) for n in names) + 1
     print(f"{'candidate':<{w}} " + " ".join(f"{r.source.rstrip('-')[:12]:>12}" for r in results)
-          + f" {'worst':>6} {'mean':>6} {'caught@95':>9} {'worst':>6} {'caught@97':>9} {'worst':>6}")
+          + f" {'worst':>6} {'mean':>6} {'caught@95':>9} {'worst':>6} {'caught@97':>9}"
+          f" {'worst':>6}")
     summary = summarize(results, cands)
     for n in names:
         s = summary[n]
@@ -142,19 +152,24 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
               f"{pct(min(r.caught[n][0.95] for r in results)):>6} {pct(s['caught@97']):>9} "
               f"{pct(min(r.caught[n][0.97] for r in results)):>6}")
     print("   n per source: " + ", ".join(f"{r.source.rstrip('-')} {r.n}" for r in results))
-    print(f"   best ranking on the worst source (AUROC; ties: mean): {best_by_worst_source(summary)}; {took:.0f} s for "
+    print(f"   best ranking on the worst source (AUROC; ties: mean): "
+          f"{best_by_worst_source(summary)}; {took:.0f} s for "
           f"{len(sources)} folds x {len(cands)} candidates")
     methods = ("energy+knn", "energy", "p_other", "p_other+energy", DEFAULT_OOD_METHOD)
     served = served_rule(rows, sources, methods, labels, preprocess=ModelMeta.preprocess_dict(pre))
-    print("\n   The served rule (P(other) threshold or OOD threshold, 4% rejection budget), per OOD method:")
-    print(f"   {'method':<20} {'caught mean':>11} {'worst':>7} {'memes kept':>10}   per source caught")
+    print("\n   The served rule (P(other) threshold or OOD threshold, 4% rejection budget), "
+          "per OOD method:")
+    print(f"   {'method':<20} {'caught mean':>11} {'worst':>7} {'memes kept':>10}"
+          "   per source caught")
     for m in methods:
         rs = [r for r in served if r.method == m]
-        print(f"   {m:<20} {pct(np.mean([r.caught for r in rs])):>11} {pct(min(r.caught for r in rs)):>7} "
-              f"{pct(np.mean([r.kept for r in rs])):>10}   " + ", ".join(f"{r.source.rstrip('-')} {pct(r.caught).strip()}" for r in rs))
+        print(f"   {m:<20} {pct(np.mean([r.caught for r in rs])):>11}"
+              f" {pct(min(r.caught for r in rs)):>7} "
+              f"{pct(np.mean([r.kept for r in rs])):>10}   "
+              + ", ".join(f"{r.source.rstrip('-')} {pct(r.caught).strip()}" for r in rs))
     chosen = choose_rule(served_summary(served))
-    print(f"   chosen (worst source within 5 points of the best, then the best mean; >= 95% kept): {chosen}; "
-          f"served default: {DEFAULT_OOD_METHOD}")
+    print(f"   chosen (worst source within 5 points of the best, then the best mean; "
+          f">= 95% kept): {chosen}; served default: {DEFAULT_OOD_METHOD}")
 
 
 def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:
@@ -170,43 +185,53 @@ def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:
     def texts(part: list[Sample], kind: str) -> list[str] | None:
         read = ocr.read(part, progress=False)
         return {"image alone": None, "+ OCR": read, "+ caption": cap(part),
-                "+ OCR + caption": [f"{a} {b}" for a, b in zip(read, cap(part))]}[kind]
+                "+ OCR + caption": [f"{a} {b}" for a, b in zip(read, cap(part), strict=True)]}[kind]
 
     def fitted(part: list[Sample], with_captions: bool) -> TextModel | None:
         read = ocr.read(part, progress=False)
-        docs = [f"{a} {b}" for a, b in zip(read, cap(part))] if with_captions else read
+        docs = ([f"{a} {b}" for a, b in zip(read, cap(part), strict=True)] if with_captions
+                else read)
         return fit_text_model(docs, [s.label for s in part], *GAMES)
 
     kinds = ("image alone", "+ OCR", "+ caption", "+ OCR + caption")
     test_games = [s for s in sp.test if s.label in GAMES]
     groups = np.array(duplicate_groups(samples))
     y = np.array([labels.index(s.label) for s in samples])
-    cv = list(StratifiedGroupKFold(5, shuffle=True, random_state=args.seed).split(np.zeros(len(y)), y, groups))
-    print(f"\n6. The words posted with a meme (doom/AC accuracy; captions: {sum(1 for s in test_games if cap([s])[0])} of "
+    folds = StratifiedGroupKFold(5, shuffle=True, random_state=args.seed)
+    cv = list(folds.split(np.zeros(len(y)), y, groups))
+    print(f"\n6. The words posted with a meme (doom/AC accuracy; captions: "
+          f"{sum(1 for s in test_games if cap([s])[0])} of "
           f"{len(test_games)} test memes carry one)")
-    print(f"{'word model fitted on':<22} " + " ".join(f"{k + ' test':>20} {'CV':>6}" for k in kinds))
+    print(f"{'word model fitted on':<22} "
+          + " ".join(f"{k + ' test':>20} {'CV':>6}" for k in kinds))
     for with_captions in (False, True):
         tm = fitted(sp.train, with_captions)
-        test = [compute_metrics(items(test_games, predict(ours, xs(test_games), texts(test_games, k), tm)), labels)["game_accuracy"]
+        test = [compute_metrics(items(test_games, predict(ours, xs(test_games),
+                                                          texts(test_games, k), tm)),
+                                labels)["game_accuracy"]
                 for k in kinds]
         cv_acc = {k: [] for k in kinds}
         for tr_i, te_i in cv:
             tr_s = [samples[i] for i in tr_i]
             te_g = [samples[i] for i in te_i if samples[i].label in GAMES]
             inner = split(tr_s, val_fraction=0.15, test_fraction=0.0, seed=args.seed)
-            f = fit(labels, xs(inner.train), ys(inner.train), xs(inner.val), ys(inner.val), pre, args.seed)
+            f = fit(labels, xs(inner.train), ys(inner.train), xs(inner.val), ys(inner.val), pre,
+                    args.seed)
             tmf = fitted(inner.train, with_captions)
             for k in kinds:
-                cv_acc[k].append(compute_metrics(items(te_g, predict(f, xs(te_g), texts(te_g, k), tmf)), labels)["game_accuracy"])
+                preds = predict(f, xs(te_g), texts(te_g, k), tmf)
+                cv_acc[k].append(compute_metrics(items(te_g, preds), labels)["game_accuracy"])
         name = "OCR + titles (default)" if with_captions else "OCR alone (before)"
-        print(f"{name:<22} " + " ".join(f"{pct(a):>20} {pct(np.mean(cv_acc[k])):>6}" for a, k in zip(test, kinds)))
+        print(f"{name:<22} " + " ".join(f"{pct(a):>20} {pct(np.mean(cv_acc[k])):>6}"
+                                        for a, k in zip(test, kinds, strict=True)))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "memes")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "cache")
-    ap.add_argument("--model", type=Path, default=None, help="also evaluate this exported model version")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="also evaluate this exported model version")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -229,7 +254,8 @@ def main() -> None:
     def ys(part: list[Sample]) -> np.ndarray:
         return np.array([labels.index(s.label) for s in part])
 
-    print(f"data: {scan.counts()} (skipped {len(scan.skipped)}); split train {len(sp.train)} / val {len(sp.val)} / test {len(sp.test)}")
+    print(f"data: {scan.counts()} (skipped {len(scan.skipped)}); split train {len(sp.train)} / "
+          f"val {len(sp.val)} / test {len(sp.test)}")
 
     # 1. doom vs AC
     game_ix = [labels.index(g) for g in GAMES]
@@ -246,7 +272,8 @@ def main() -> None:
     if ocr is not None:
         ocr.read(samples, progress=True)
         words_test = words_model(sp.train, ocr)
-        m_text = compute_metrics(items(sp.test, predict(ours, xs(sp.test), ocr.read(sp.test, progress=False),
+        m_text = compute_metrics(items(sp.test, predict(ours, xs(sp.test),
+                                                        ocr.read(sp.test, progress=False),
                                                         words_test)), labels)
     cv_text: list[float] = []
 
@@ -258,59 +285,76 @@ def main() -> None:
         tr_s = [samples[i] for i in tr_i]
         te_g = [samples[i] for i in te_i if samples[i].label in GAMES]
         gtr = [s for s in tr_s if s.label in GAMES]
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=5000)).fit(xs(gtr), [s.label for s in gtr])
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=5000))
+        clf.fit(xs(gtr), [s.label for s in gtr])
         cv_base.append(float((clf.predict(xs(te_g)) == np.array([s.label for s in te_g])).mean()))
         inner = split(tr_s, val_fraction=0.15, test_fraction=0.0, seed=args.seed)
-        f = fit(labels, xs(inner.train), ys(inner.train), xs(inner.val), ys(inner.val), pre, args.seed)
+        f = fit(labels, xs(inner.train), ys(inner.train), xs(inner.val), ys(inner.val), pre,
+                args.seed)
         cv_ours.append(compute_metrics(items(te_g, predict(f, xs(te_g))), labels)["game_accuracy"])
         if ocr is not None:
             tm = words_model(inner.train, ocr)
-            cv_text.append(compute_metrics(items(te_g, predict(f, xs(te_g), ocr.read(te_g, progress=False), tm)),
-                                           labels)["game_accuracy"])
+            preds = predict(f, xs(te_g), ocr.read(te_g, progress=False), tm)
+            cv_text.append(compute_metrics(items(te_g, preds), labels)["game_accuracy"])
     n_g = len(test_games)
-    print("\n1. Doom vs Animal Crossing accuracy (test split n=%d; 5-fold grouped CV over all %d memes)" % (n_g, int(np.isin(y, game_ix).sum())))
+    n_all = int(np.isin(y, game_ix).sum())
+    print(f"\n1. Doom vs Animal Crossing accuracy (test split n={n_g}; "
+          f"5-fold grouped CV over all {n_all} memes)")
     print(f"{'model':<48} {'test':>7} {'95% CI':>15} {'CV mean':>8}")
     lo, hi = wilson_interval(round(base_acc * n_g), n_g)
-    print(f"{'baseline: logistic regression, frozen Lite0':<48} {pct(base_acc):>7} {pct(lo)}-{pct(hi)} {pct(np.mean(cv_base)):>8}")
+    print(f"{'baseline: logistic regression, frozen Lite0':<48} {pct(base_acc):>7} "
+          f"{pct(lo)}-{pct(hi)} {pct(np.mean(cv_base)):>8}")
     lo, hi = m_ours["game_accuracy_ci95"]
-    print(f"{'ours: calibrated head on frozen Lite0, image only':<48} {pct(m_ours['game_accuracy']):>7} {pct(lo)}-{pct(hi)} {pct(np.mean(cv_ours)):>8}")
+    print(f"{'ours: calibrated head on frozen Lite0, image only':<48} "
+          f"{pct(m_ours['game_accuracy']):>7} {pct(lo)}-{pct(hi)} {pct(np.mean(cv_ours)):>8}")
     if ocr is not None:
         lo, hi = m_text["game_accuracy_ci95"]
-        print(f"{'ours + words read by OCR (default)':<48} {pct(m_text['game_accuracy']):>7} {pct(lo)}-{pct(hi)} {pct(np.mean(cv_text)):>8}")
+        print(f"{'ours + words read by OCR (default)':<48} {pct(m_text['game_accuracy']):>7} "
+              f"{pct(lo)}-{pct(hi)} {pct(np.mean(cv_text)):>8}")
     else:
         print("(tesseract is not installed: the default's text reading is not measured)")
 
     # 2. other: naive 3-class vs calibrated OOD rule
-    naive = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=5000)).fit(xs(trval), [s.label for s in trval])
+    naive = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=5000))
+    naive.fit(xs(trval), [s.label for s in trval])
     npred = naive.predict(xs(sp.test))
     nl = np.array([s.label for s in sp.test])
     print("\n2. 'other' on the test split")
     print(f"{'model':<48} {'memes kept':>10} {'other caught':>13} {'3-class acc':>12}")
-    print(f"{'naive 3-class logistic regression':<48} {pct(np.mean(npred[np.isin(nl, GAMES)] != 'other')):>10} "
+    print(f"{'naive 3-class logistic regression':<48} "
+          f"{pct(np.mean(npred[np.isin(nl, GAMES)] != 'other')):>10} "
           f"{pct(np.mean(npred[nl == 'other'] == 'other')):>13} {pct(np.mean(npred == nl)):>12}")
-    print(f"{'ours: head + ' + ours.meta.ood.method + ' OOD, calibrated threshold':<48} {pct(m_ours['games_kept']):>10} "
+    print(f"{'ours: head + ' + ours.meta.ood.method + ' OOD, calibrated threshold':<48} "
+          f"{pct(m_ours['games_kept']):>10} "
           f"{pct(m_ours['other_recall']):>13} {pct(m_ours['accuracy']):>12}")
     with torch.no_grad():
         val_logits = ours.head(torch.from_numpy(xs(sp.val))).numpy()
-    aurocs = calibrate(labels, "other", ys(sp.train), xs(sp.train), ys(sp.val), val_logits, xs(sp.val)).val_auroc
-    print(f"   ours: ECE {m_ours['ece']:.3f}, temperature {ours.meta.temperature:.2f}; validation AUROC by OOD method "
+    aurocs = calibrate(labels, "other", ys(sp.train), xs(sp.train), ys(sp.val), val_logits,
+                       xs(sp.val)).val_auroc
+    print(f"   ours: ECE {m_ours['ece']:.3f}, temperature {ours.meta.temperature:.2f}; "
+          f"validation AUROC by OOD method "
           f"(sources seen in training) { {k: round(v, 3) for k, v in aurocs.items()} }")
 
-    # 3. leave one 'other' source out: every candidate rule side by side (model_training/ood_eval.py)
+    # 3. leave one 'other' source out: every candidate rule side by side
+    # (model_training/ood_eval.py)
     loso_table(args, samples, labels, sp, cache, backbone, pre)
 
     # 4. shortcut checks on the test memes
-    print("\n4. The same test memes as real posts come (sizes, aspect ratios, encodings, brightness)")
+    print("\n4. The same test memes as real posts come "
+          "(sizes, aspect ratios, encodings, brightness)")
     print(f"{'variant':<28} {'doom/AC acc':>11} {'memes kept':>10} {'same label':>10}")
     base_preds = predict(ours, xs(test_games))
-    for kind in ("landscape 640x360 PNG", "portrait 480x854 JPEG q92", "1080x1080 WebP", "brightness equalised"):
-        arr = np.stack([normalize(resize(variant(load_image(s.path), kind), pre), pre) for s in test_games])
+    for kind in ("landscape 640x360 PNG", "portrait 480x854 JPEG q92", "1080x1080 WebP",
+                 "brightness equalised"):
+        arr = np.stack([normalize(resize(variant(load_image(s.path), kind), pre), pre)
+                        for s in test_games])
         with torch.no_grad():
             xv = backbone(torch.from_numpy(arr)).numpy()
         pv = predict(ours, xv)
         mv = compute_metrics(items(test_games, pv), labels)
-        same = np.mean([a.label == b.label for a, b in zip(pv, base_preds)])
-        print(f"{kind:<28} {pct(mv['game_accuracy']):>11} {pct(mv['games_kept']):>10} {pct(same):>10}")
+        same = np.mean([a.label == b.label for a, b in zip(pv, base_preds, strict=True)])
+        print(f"{kind:<28} {pct(mv['game_accuracy']):>11} {pct(mv['games_kept']):>10}"
+              f" {pct(same):>10}")
 
     # 6. the words posted with the meme (captions: the manifest's Reddit titles for doom/AC)
     if ocr is not None:
@@ -327,8 +371,9 @@ def main() -> None:
                 continue
             preds = clf.predict([s.path for s in sp.test])
             m = compute_metrics(items(sp.test, preds), clf.labels)
-            print(f"\n5. exported model {clf.version} ({precision}) on the same test split: doom/AC {pct(m['game_accuracy'])}, "
-                  f"kept {pct(m['games_kept'])}, other caught {pct(m['other_recall'])}, 3-class {pct(m['accuracy'])}")
+            print(f"\n5. exported model {clf.version} ({precision}) on the same test split: "
+                  f"doom/AC {pct(m['game_accuracy'])}, kept {pct(m['games_kept'])}, "
+                  f"other caught {pct(m['other_recall'])}, 3-class {pct(m['accuracy'])}")
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
 
 
