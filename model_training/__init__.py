@@ -1,1 +1,2 @@
-"""Offline training: data, backbone, fine-tuning, calibration, OOD, ONNX export and evaluation (needs the [train] extra)."""
+"""Offline training: data, backbone, fine-tuning, calibration, OOD, ONNX export and evaluation
+(needs the [train] extra)."""

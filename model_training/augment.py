@@ -33,13 +33,15 @@ def random_background(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
 
 
-def augment(img: Image.Image, rng: random.Random, cfg: AugmentConfig = AugmentConfig()) -> Image.Image:
+def augment(
+    img: Image.Image, rng: random.Random, cfg: AugmentConfig = AugmentConfig()
+) -> Image.Image:
     """One random view of an RGB picture (same size class, any aspect)."""
     w, h = img.size
     area = w * h * rng.uniform(*cfg.crop_scale)
     ratio = rng.uniform(*cfg.crop_ratio)
-    cw = max(1, min(w, int(round((area * ratio) ** 0.5))))
-    ch = max(1, min(h, int(round((area / ratio) ** 0.5))))
+    cw = max(1, min(w, round((area * ratio) ** 0.5)))
+    ch = max(1, min(h, round((area / ratio) ** 0.5)))
     x0, y0 = rng.randint(0, w - cw), rng.randint(0, h - ch)
     img = img.crop((x0, y0, x0 + cw, y0 + ch))
     if rng.random() < cfg.hflip:
@@ -53,7 +55,9 @@ def augment(img: Image.Image, rng: random.Random, cfg: AugmentConfig = AugmentCo
             img = enhancer(img).enhance(rng.uniform(1 - amount, 1 + amount))
     if rng.random() < cfg.rescale_p:
         f = rng.uniform(*cfg.rescale_range)
-        small = img.resize((max(8, int(img.width * f)), max(8, int(img.height * f))), Image.Resampling.BILINEAR)
+        small = img.resize(
+            (max(8, int(img.width * f)), max(8, int(img.height * f))), Image.Resampling.BILINEAR
+        )
         img = small.resize(img.size, Image.Resampling.BILINEAR)
     if rng.random() < cfg.jpeg_p:
         buf = io.BytesIO()

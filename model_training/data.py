@@ -10,8 +10,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from inference.errors import ImageError
@@ -65,7 +65,9 @@ def class_root(root: Path) -> Path:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
-    if (root / "train").is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()):
+    if (root / "train").is_dir() and not any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir()
+    ):
         return root / "train"
     return root
 
@@ -143,7 +145,7 @@ def duplicate_groups(samples: list[Sample], max_bits: int = NEAR_DUPLICATE_BITS)
     for start in range(0, n, 512):
         block = bits[start : start + 512]
         dist = (block[:, None, :] != bits[None, :, :]).sum(axis=2)
-        for a, b in zip(*np.nonzero(dist <= max_bits)):
+        for a, b in zip(*np.nonzero(dist <= max_bits), strict=False):
             if start + a < b:
                 union(int(start + a), int(b))
     return [find(i) for i in range(n)]
@@ -163,7 +165,7 @@ def split(
     if holdout_source and not holdout:
         raise ValueError(f"no image has source {holdout_source!r} (see MANIFEST.csv)")
     groups: dict[int, list[Sample]] = defaultdict(list)
-    for gid, s in zip(duplicate_groups(rest), rest):
+    for gid, s in zip(duplicate_groups(rest), rest, strict=False):
         groups[gid].append(s)
     by_label: dict[str, list[list[Sample]]] = defaultdict(list)
     for members in groups.values():
@@ -188,7 +190,7 @@ def split(
     return Splits(parts["train"], parts["val"], parts["test"], holdout)
 
 
-def _phash(img: object) -> int:
+def _phash(img: Image.Image) -> int:
     import imagehash  # only scanning a training set needs it
 
     return int(str(imagehash.phash(img)), 16)

@@ -12,6 +12,8 @@ from inference.preprocess import PreprocessConfig, load_image, normalize, resize
 from model_training.augment import AugmentConfig, augment, random_background
 from model_training.data import Sample
 
+DEFAULT_AUGMENT = AugmentConfig()
+
 
 class MemeDataset(Dataset):
     """Evaluation mode runs the production preprocessing unchanged; training adds augmentation."""
@@ -23,7 +25,7 @@ class MemeDataset(Dataset):
         cfg: PreprocessConfig,
         *,
         train: bool = False,
-        aug: AugmentConfig = AugmentConfig(),
+        aug: AugmentConfig = DEFAULT_AUGMENT,
         seed: int = 0,
     ) -> None:
         self.samples = samples
@@ -41,7 +43,9 @@ class MemeDataset(Dataset):
         s = self.samples[i]
         if self.train:
             rng = random.Random(hash((self.seed, self.epoch, i)))
-            img = load_image(s.path, background=random_background(rng), max_pixels=self.cfg.max_pixels)
+            img = load_image(
+                s.path, background=random_background(rng), max_pixels=self.cfg.max_pixels
+            )
             img = augment(img, rng, self.aug)
         else:
             img = load_image(s.path, background=self.cfg.background, max_pixels=self.cfg.max_pixels)
@@ -50,4 +54,9 @@ class MemeDataset(Dataset):
 
 
 def batch_arrays(samples: list[Sample], cfg: PreprocessConfig) -> np.ndarray:
-    return np.stack([normalize(resize(load_image(s.path, background=cfg.background), cfg), cfg) for s in samples])
+    return np.stack(
+        [
+            normalize(resize(load_image(s.path, background=cfg.background), cfg), cfg)
+            for s in samples
+        ]
+    )

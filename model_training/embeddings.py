@@ -1,4 +1,5 @@
-"""Frozen-backbone embeddings, cached per (image sha256, backbone) so each image is embedded once."""
+"""Frozen-backbone embeddings, cached per (image sha256, backbone) so each image is embedded
+once."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class EmbeddingCache:
         self._vectors: dict[str, np.ndarray] = {}
         if self.path.is_file():
             with np.load(self.path) as z:
-                self._vectors = dict(zip(z["sha256"].tolist(), z["vectors"]))
+                self._vectors = dict(zip(z["sha256"].tolist(), z["vectors"], strict=False))
 
     def __contains__(self, sha256: str) -> bool:
         return sha256 in self._vectors
@@ -37,14 +38,16 @@ class EmbeddingCache:
         return np.stack([self._vectors[s] for s in sha256s]).astype(np.float32)
 
     def put(self, sha256s: list[str], vectors: np.ndarray) -> None:
-        for s, v in zip(sha256s, vectors):
+        for s, v in zip(sha256s, vectors, strict=False):
             self._vectors[s] = v.astype(np.float16)
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
         keys = sorted(self._vectors)
-        vectors = np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 0), np.float16)
+        vectors = (
+            np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 0), np.float16)
+        )
         np.savez(tmp, sha256=np.array(keys), vectors=vectors)
         tmp.replace(self.path)
 
@@ -63,7 +66,11 @@ def embed(
     progress: bool = True,
 ) -> np.ndarray:
     """Embeddings for samples (rows in order), computing only those not already cached."""
-    todo = [s for s in dict((s.sha256, s) for s in samples).values() if not cache or s.sha256 not in cache]
+    todo = [
+        s
+        for s in dict((s.sha256, s) for s in samples).values()
+        if not cache or s.sha256 not in cache
+    ]
     fresh: dict[str, np.ndarray] = {}
     if todo:
         backbone.eval()
@@ -71,7 +78,7 @@ def embed(
         for i in range(0, len(todo), batch_size):
             chunk = todo[i : i + batch_size]
             vectors = backbone(torch.from_numpy(batch_arrays(chunk, cfg))).numpy()
-            for s, v in zip(chunk, vectors):
+            for s, v in zip(chunk, vectors, strict=False):
                 fresh[s.sha256] = v
             bar.update(len(chunk))
         bar.close()

@@ -1,12 +1,15 @@
-"""Evaluate an exported model on labelled images through the production inference path (no torch)."""
+"""Evaluate an exported model on labelled images through the production inference path (no
+torch)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +43,12 @@ class EvalResult:
     failures: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def predict_files(classifier: Classifier, files: list[tuple[Path, str]], progress: bool = True,
-                  captions: dict[Path, str] | None = None) -> EvalResult:
+def predict_files(
+    classifier: Classifier,
+    files: list[tuple[Path, str]],
+    progress: bool = True,
+    captions: dict[Path, str] | None = None,
+) -> EvalResult:
     """`captions`: resolved path -> the words posted with the image (a MANIFEST.csv's column)."""
     from tqdm import tqdm
 
@@ -50,7 +57,9 @@ def predict_files(classifier: Classifier, files: list[tuple[Path, str]], progres
     for i in range(0, len(files), 32):
         chunk = files[i : i + 32]
         posted = [captions.get(p.resolve()) for p, _ in chunk] if captions else None
-        for (path, label), pred in zip(chunk, classifier.predict([p for p, _ in chunk], captions=posted)):
+        for (path, label), pred in zip(
+            chunk, classifier.predict([p for p, _ in chunk], captions=posted), strict=False
+        ):
             if isinstance(pred, PredictionError):
                 result.failures.append((path, pred.error))
             else:
@@ -60,7 +69,9 @@ def predict_files(classifier: Classifier, files: list[tuple[Path, str]], progres
     return result
 
 
-def compute_metrics(items: list[EvalItem], labels: list[str], reject_label: str = "other") -> dict[str, Any]:
+def compute_metrics(
+    items: list[EvalItem], labels: list[str], reject_label: str = "other"
+) -> dict[str, Any]:
     """All the numbers `memebot evaluate` reports, for images whose true label the model knows."""
     known = [it for it in items if it.label in labels]
     idx = {lab: i for i, lab in enumerate(labels)}
@@ -111,7 +122,9 @@ def compute_metrics(items: list[EvalItem], labels: list[str], reject_label: str 
             "ood_fpr_at_95tpr": fpr_at_tpr(s_in, s_out),
             "other_auroc": roc_auc(r_out, r_in),
             "other_fpr_at_95tpr": fpr_at_tpr(r_in, r_out),
-            "other_recall": float(np.mean([it.prediction.label == reject_label for it in ood_items])),
+            "other_recall": float(
+                np.mean([it.prediction.label == reject_label for it in ood_items])
+            ),
             "n_other": len(ood_items),
         }
     return out
@@ -139,20 +152,24 @@ def save_report(result: EvalResult, out_dir: Path, labels: list[str]) -> Path:
 # same items: one home for each.
 
 
-def items_from_outputs(samples: Sequence[Any], raw: RawOutput, meta: ModelMeta, ood: OODScorer) -> list[EvalItem]:
+def items_from_outputs(
+    samples: Sequence[Any], raw: RawOutput, meta: ModelMeta, ood: OODScorer
+) -> list[EvalItem]:
     """What the production decision rule says given a model's raw outputs (logits, embeddings,
     optional text shift) for samples with `.path` and `.label`: evaluation on cached embeddings."""
     if not len(samples):
         return []
     preds = decide(raw, meta, ood)
-    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds)]
+    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds, strict=False)]
 
 
-def reliability_bins(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reliability_bins(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean confidence, accuracy and count per confidence bin (empty bins left out)."""
     edges = np.linspace(0, 1, bins + 1)
     xs, ys, ns = [], [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         sel = (confidence > lo) & (confidence <= hi)
         if sel.any():
             xs.append(float(confidence[sel].mean()))
@@ -185,7 +202,9 @@ def confusion_figure(cm: np.ndarray, labels: list[str], title: str = ""):
     return fig
 
 
-def reliability_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "reliability"):
+def reliability_figure(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "reliability"
+):
     """One line per name: (confidence, correct) binned; the diagonal is perfect calibration."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -203,8 +222,12 @@ def reliability_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: 
     return fig
 
 
-def score_histogram_figure(groups: dict[str, np.ndarray], threshold: float | None = None,
-                           xlabel: str = "OOD score (higher = less like known memes)", title: str = ""):
+def score_histogram_figure(
+    groups: dict[str, np.ndarray],
+    threshold: float | None = None,
+    xlabel: str = "OOD score (higher = less like known memes)",
+    title: str = "",
+):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     finite = [v[np.isfinite(v)] for v in groups.values() if len(v)]
@@ -247,25 +270,36 @@ def _plots(result: EvalResult, out_dir: Path, labels: list[str]) -> None:
     plt = _pyplot()
     m = result.metrics
     if "confusion_matrix" in m:
-        fig = confusion_figure(np.array(m["confusion_matrix"]), labels, f"accuracy {m['accuracy']:.3f} (n={m['n']})")
+        fig = confusion_figure(
+            np.array(m["confusion_matrix"]), labels, f"accuracy {m['accuracy']:.3f} (n={m['n']})"
+        )
         fig.savefig(out_dir / "confusion_matrix.png", dpi=120)
         plt.close(fig)
     items = [it for it in result.items if it.label in labels]
     if items:
         conf = np.array([it.prediction.confidence for it in items])
         ok = np.array([it.prediction.label == it.label for it in items], dtype=float)
-        fig = reliability_figure({"model": (conf, ok)}, f"reliability (ECE {m.get('ece', float('nan')):.3f})")
+        fig = reliability_figure(
+            {"model": (conf, ok)}, f"reliability (ECE {m.get('ece', float('nan')):.3f})"
+        )
         fig.savefig(out_dir / "reliability.png", dpi=120)
         plt.close(fig)
-    groups = {label: np.array([it.prediction.ood_score for it in result.items if it.label == label])
-              for label in sorted({it.label for it in result.items})}
+    groups = {
+        label: np.array([it.prediction.ood_score for it in result.items if it.label == label])
+        for label in sorted({it.label for it in result.items})
+    }
     fig = score_histogram_figure(groups)
     fig.savefig(out_dir / "ood_scores.png", dpi=120)
     plt.close(fig)
 
 
-def evaluate_folder(model_path: Path, data_dir: Path, out_dir: Path | None = None, progress: bool = True,
-                    with_captions: bool = True) -> EvalResult:
+def evaluate_folder(
+    model_path: Path,
+    data_dir: Path,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    with_captions: bool = True,
+) -> EvalResult:
     """Every labelled image of data_dir through the serving Classifier; a MANIFEST.csv with a
     `caption` column supplies the words posted with each image (as a chat would)."""
     from inference.captions import dataset_captions

@@ -83,14 +83,18 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
         logging.disable(logging.NOTSET)
 
 
-def _quantize(fp32_path: Path, int8_path: Path, calibration: np.ndarray, fp32_leading_convs: int) -> Path:
+def _quantize(
+    fp32_path: Path, int8_path: Path, calibration: np.ndarray, fp32_leading_convs: int
+) -> Path:
     with tempfile.TemporaryDirectory() as tmpdir:
         prep = Path(tmpdir) / "prep.onnx"
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
         # The head stays fp32: a fast retrain patches its weights into a copy of this graph
         # (a quantized head's logits would also be clipped to the old classes' range).
         graph = onnx.load(str(prep)).graph
-        head = [n.name for n in graph.node if "logits" in n.output and n.op_type in ("Gemm", "MatMul")]
+        head = [
+            n.name for n in graph.node if "logits" in n.output and n.op_type in ("Gemm", "MatMul")
+        ]
         leading = [n.name for n in graph.node if n.op_type == "Conv"][:fp32_leading_convs]
         tmp = int8_path.with_name(int8_path.name + ".tmp")
         quantize_static(

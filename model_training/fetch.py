@@ -10,7 +10,12 @@ log = logging.getLogger(__name__)
 
 KAGGLE_DATASET = "andrewmvd/doom-crossing"
 # Folder names in the Kaggle archive -> our labels.
-_FOLDERS = {"doom": "doom", "animal_crossing": "animal_crossing", "doom_small": "doom", "acnh_small": "animal_crossing"}
+_FOLDERS = {
+    "doom": "doom",
+    "animal_crossing": "animal_crossing",
+    "doom_small": "doom",
+    "acnh_small": "animal_crossing",
+}
 
 
 def fetch_kaggle(out: Path) -> Path:
@@ -35,5 +40,9 @@ def fetch_kaggle(out: Path) -> Path:
                 copied += 1
     if not copied:
         raise FileNotFoundError(f"no doom/animal_crossing folders found in the download at {src}")
-    log.info("copied %d images to %s (add an other/ folder of non-game images for the 'other' class)", copied, out)
+    log.info(
+        "copied %d images to %s (add an other/ folder of non-game images for the 'other' class)",
+        copied,
+        out,
+    )
     return Path(out)

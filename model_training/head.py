@@ -32,7 +32,8 @@ def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
 
 
 def imprint(head: nn.Linear, new_rows: np.ndarray) -> nn.Linear:
-    """A head with extra classes whose weights start at their embedding means, scaled like the old rows."""
+    """A head with extra classes whose weights start at their embedding means, scaled like the
+    old rows."""
     old_w = head.weight.detach()
     old_b = head.bias.detach()
     proto = torch.tensor(new_rows, dtype=torch.float32)
@@ -105,9 +106,14 @@ def train_heads(
     torch.manual_seed(cfg.seed)
     mu, sd = _standardizer(x_train)
     xt, xv = (torch.from_numpy(x_train) - mu) / sd, (torch.from_numpy(x_val) - mu) / sd
-    yt, yv = torch.from_numpy(np.asarray(y_trains)).long(), torch.from_numpy(np.asarray(y_vals)).long()
+    yt, yv = (
+        torch.from_numpy(np.asarray(y_trains)).long(),
+        torch.from_numpy(np.asarray(y_vals)).long(),
+    )
     k_heads, n_val = yt.shape[0], yv.shape[1]
-    start = _to_standard(init, mu, sd) if init is not None else nn.Linear(x_train.shape[1], num_classes)
+    start = (
+        _to_standard(init, mu, sd) if init is not None else nn.Linear(x_train.shape[1], num_classes)
+    )
     weight = start.weight.detach()[None].repeat(k_heads, 1, 1).requires_grad_(True)  # (K, C, D)
     bias = start.bias.detach()[None].repeat(k_heads, 1).requires_grad_(True)  # (K, C)
     anchor_w = start.weight.detach().clone() if init is not None else None
@@ -117,8 +123,12 @@ def train_heads(
     # Shuffled labels keep the class counts, hence the class weights and each head's loss
     # denominator: one cross-entropy over all K heads' rows is then the mean of their losses.
     shared = len(set(counts)) == 1
-    loss_fns = [nn.CrossEntropyLoss(weight=class_weights(y.numpy(), num_classes), label_smoothing=cfg.label_smoothing)
-                for y in (yt[:1] if shared else yt)]
+    loss_fns = [
+        nn.CrossEntropyLoss(
+            weight=class_weights(y.numpy(), num_classes), label_smoothing=cfg.label_smoothing
+        )
+        for y in (yt[:1] if shared else yt)
+    ]
     n = max(yt.shape[1], 1)
     best = np.full(k_heads, np.inf)
     best_state: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * k_heads
@@ -150,14 +160,26 @@ def train_heads(
             train_loss = (fit_each.detach() + penalty.detach()).tolist()
             if n_val:
                 val_logits = logits_of(xv)
-                val_loss = nn.functional.cross_entropy(val_logits.permute(0, 2, 1), yv, reduction="none").mean(dim=1).tolist()
+                val_loss = (
+                    nn.functional.cross_entropy(val_logits.permute(0, 2, 1), yv, reduction="none")
+                    .mean(dim=1)
+                    .tolist()
+                )
                 val_acc = (val_logits.argmax(2) == yv).float().mean(dim=1).tolist()
             else:
                 val_loss, val_acc = train_loss, [float("nan")] * k_heads
-        for k in np.flatnonzero(~done):
-            histories[k].append({"epoch": epoch, "train_loss": train_loss[k], "val_loss": val_loss[k], "val_acc": val_acc[k]})
+        for k in np.flatnonzero(~done).tolist():
+            histories[k].append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss[k],
+                    "val_loss": val_loss[k],
+                    "val_acc": val_acc[k],
+                }
+            )
             if val_loss[k] < best[k] - 1e-4:
-                best[k], wait[k] = val_loss[k], 0
+                best[k] = val_loss[k]
+                wait[k] = 0
                 best_state[k] = (weight[k].detach().clone(), bias[k].detach().clone())
             else:
                 wait[k] += 1
@@ -167,7 +189,8 @@ def train_heads(
     heads = []
     for k in range(k_heads):
         head = nn.Linear(x_train.shape[1], num_classes)
-        w, b = best_state[k] if best_state[k] is not None else (weight[k].detach(), bias[k].detach())
+        kept = best_state[k]
+        w, b = kept if kept is not None else (weight[k].detach(), bias[k].detach())
         with torch.no_grad():
             head.weight.copy_(w)
             head.bias.copy_(b)

@@ -10,7 +10,8 @@ class MemeNet(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2) -> None:
         super().__init__()
         self.backbone = backbone
-        self.embedding_dim = int(getattr(backbone, "num_features"))
+        # timm backbones have num_features; nn.Module's type does not declare it.
+        self.embedding_dim = int(getattr(backbone, "num_features"))  # noqa: B009
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.embedding_dim, num_classes)
 
@@ -20,7 +21,8 @@ class MemeNet(nn.Module):
 
 
 def trainable_top(model: MemeNet, blocks: int) -> list[nn.Parameter]:
-    """Freeze the backbone except its last `blocks` stages (plus the final conv); return what trains."""
+    """Freeze the backbone except its last `blocks` stages (plus the final conv); return what
+    trains."""
     for p in model.backbone.parameters():
         p.requires_grad = False
     stages = list(getattr(model.backbone, "blocks", []))

@@ -20,7 +20,8 @@ from inference.metrics import roc_auc
 from inference.ood import OODScorer, l2_normalize
 from model_training.head import HeadConfig, train_head
 
-# A candidate: fitted on one fold's training rows, then scores any rows (higher = less like a game meme).
+# A candidate: fitted on one fold's training rows, then scores any rows (higher = less like a
+# game meme).
 Scorer = Callable[[np.ndarray], np.ndarray]
 
 
@@ -92,7 +93,9 @@ def zmean(*parts: Callable[[Fold], Scorer]) -> Callable[[Fold], Scorer]:
         fitted = [p(fold) for p in parts]
         ref = [f(fold.x_val_games) for f in fitted]
         stats = [(r.mean(), r.std() + 1e-9) for r in ref]
-        return lambda x: np.mean([(f(x) - m) / s for f, (m, s) in zip(fitted, stats)], axis=0)
+        return lambda x: np.mean(
+            [(f(x) - m) / s for f, (m, s) in zip(fitted, stats, strict=False)], axis=0
+        )
 
     return build
 
@@ -147,7 +150,9 @@ class SourceResult:
     source: str
     n: int
     auroc: dict[str, float] = field(default_factory=dict)
-    caught: dict[str, dict[float, float]] = field(default_factory=dict)  # candidate -> keep -> share caught
+    caught: dict[str, dict[float, float]] = field(
+        default_factory=dict
+    )  # candidate -> keep -> share caught
     kept: dict[str, dict[float, float]] = field(default_factory=dict)  # test game memes kept
 
 
@@ -161,7 +166,9 @@ class Rows:
     part: np.ndarray  # "train" / "val" / "test" / "unseen"
 
 
-def fit_fold(rows: Rows, held: np.ndarray, labels: list[str], reject_label: str, seed: int = 0) -> Fold:
+def fit_fold(
+    rows: Rows, held: np.ndarray, labels: list[str], reject_label: str, seed: int = 0
+) -> Fold:
     train = (rows.part == "train") & ~held
     val = (rows.part == "val") & ~held
     y = np.array([labels.index(lab) for lab in rows.label[train]])
@@ -180,12 +187,15 @@ def leave_one_source_out(
     keeps: Sequence[float] = (0.95, 0.97),
     progress: Callable[[str], None] | None = None,
 ) -> list[SourceResult]:
-    """One fold per held-out source; a source name may be a prefix ("genshin-" = all genshin art)."""
+    """One fold per held-out source; a source name may be a prefix ("genshin-" = all genshin
+    art)."""
     games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
     test_games = games & (rows.part == "test")
     results = []
     for source in sources:
-        held = np.array([s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source])
+        held = np.array(
+            [s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source]
+        )
         if not held.any():
             raise ValueError(f"no image of source {source!r}")
         if progress:
@@ -194,7 +204,11 @@ def leave_one_source_out(
         res = SourceResult(source, int(held.sum()))
         for cand in candidates:
             score = cand.build(fold)
-            s_val, s_in, s_out = score(fold.x_val_games), score(rows.x[test_games]), score(rows.x[held])
+            s_val, s_in, s_out = (
+                score(fold.x_val_games),
+                score(rows.x[test_games]),
+                score(rows.x[held]),
+            )
             res.auroc[cand.name] = roc_auc(s_out, s_in)
             res.caught[cand.name], res.kept[cand.name] = {}, {}
             for keep in keeps:
@@ -205,22 +219,30 @@ def leave_one_source_out(
     return results
 
 
-def summarize(results: Sequence[SourceResult], candidates: Sequence[Candidate]) -> dict[str, dict[str, float]]:
+def summarize(
+    results: Sequence[SourceResult], candidates: Sequence[Candidate]
+) -> dict[str, dict[str, float]]:
     """Per candidate: worst and mean source AUROC, and mean caught at each keep level."""
     out = {}
     for cand in candidates:
         aucs = [r.auroc[cand.name] for r in results]
         row = {"worst_auroc": float(min(aucs)), "mean_auroc": float(np.mean(aucs))}
         for keep in results[0].caught[cand.name]:
-            row[f"caught@{int(keep * 100)}"] = float(np.mean([r.caught[cand.name][keep] for r in results]))
-            row[f"kept@{int(keep * 100)}"] = float(np.mean([r.kept[cand.name][keep] for r in results]))
+            row[f"caught@{int(keep * 100)}"] = float(
+                np.mean([r.caught[cand.name][keep] for r in results])
+            )
+            row[f"kept@{int(keep * 100)}"] = float(
+                np.mean([r.kept[cand.name][keep] for r in results])
+            )
         out[cand.name] = row
     return out
 
 
 def best_by_worst_source(summary: dict[str, dict[str, float]]) -> str:
     """The best ranking on the hardest source: the best worst-source AUROC, ties by the mean."""
-    return max(summary, key=lambda n: (round(summary[n]["worst_auroc"], 3), summary[n]["mean_auroc"]))
+    return max(
+        summary, key=lambda n: (round(summary[n]["worst_auroc"], 3), summary[n]["mean_auroc"])
+    )
 
 
 @dataclass
@@ -244,25 +266,36 @@ def served_rule(
     from inference.classifier import RawOutput, decide
     from inference.metadata import ModelMeta
     from inference.preprocess import PreprocessConfig
-    from model_training.calibrate import fit_calibrated_head
+    from model_training.calibrate import FittedHead, fit_calibrated_head
 
     pre = preprocess or ModelMeta.preprocess_dict(PreprocessConfig())
     games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
     test_games = games & (rows.part == "test")
     out = []
     for source in sources:
-        held = np.array([s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source])
+        held = np.array(
+            [s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source]
+        )
         train, val = (rows.part == "train") & ~held, (rows.part == "val") & ~held
         y_tr = np.array([labels.index(lab) for lab in rows.label[train]])
         y_va = np.array([labels.index(lab) for lab in rows.label[val]])
+        def other_share(fitted: FittedHead, x: np.ndarray) -> float:
+            preds = decide(RawOutput(fitted.logits(x), x), fitted.meta, fitted.scorer)
+            return float(np.mean([p.label == reject_label for p in preds]))
+
         for method in methods:
-            fitted = fit_calibrated_head(labels, reject_label, rows.x[train], y_tr, rows.x[val], y_va, pre, method=method)
+            fitted = fit_calibrated_head(
+                labels, reject_label, rows.x[train], y_tr, rows.x[val], y_va, pre, method=method
+            )
 
-            def other_share(x: np.ndarray) -> float:
-                preds = decide(RawOutput(fitted.logits(x), x), fitted.meta, fitted.scorer)
-                return float(np.mean([p.label == reject_label for p in preds]))
-
-            out.append(ServedResult(source, method, other_share(rows.x[held]), 1 - other_share(rows.x[test_games])))
+            out.append(
+                ServedResult(
+                    source,
+                    method,
+                    other_share(fitted, rows.x[held]),
+                    1 - other_share(fitted, rows.x[test_games]),
+                )
+            )
     return out
 
 
@@ -271,12 +304,18 @@ def served_summary(results: Sequence[ServedResult]) -> dict[str, dict[str, float
     out = {}
     for method in dict.fromkeys(r.method for r in results):
         rs = [r for r in results if r.method == method]
-        out[method] = {"worst_caught": min(r.caught for r in rs), "mean_caught": float(np.mean([r.caught for r in rs])),
-                       "mean_kept": float(np.mean([r.kept for r in rs])), "n_sources": len(rs)}
+        out[method] = {
+            "worst_caught": min(r.caught for r in rs),
+            "mean_caught": float(np.mean([r.caught for r in rs])),
+            "mean_kept": float(np.mean([r.kept for r in rs])),
+            "n_sources": len(rs),
+        }
     return out
 
 
-def choose_rule(summary: dict[str, dict[str, float]], min_kept: float = 0.95, noise: float = 0.05) -> str:
+def choose_rule(
+    summary: dict[str, dict[str, float]], min_kept: float = 0.95, noise: float = 0.05
+) -> str:
     """The method to serve, judged on what the bot does with kinds it never saw: among methods
     keeping at least `min_kept` of game memes, those whose worst source is caught within
     `noise` of the best worst source (a 95% interval on ~100 images of a source is about

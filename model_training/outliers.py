@@ -30,7 +30,11 @@ class Outlier:
 def _patch_shuffle(img: Image.Image, rng: random.Random, grid: int = 4) -> Image.Image:
     img = img.resize((224, 224))
     step = 224 // grid
-    tiles = [img.crop((x, y, x + step, y + step)) for y in range(0, 224, step) for x in range(0, 224, step)]
+    tiles = [
+        img.crop((x, y, x + step, y + step))
+        for y in range(0, 224, step)
+        for x in range(0, 224, step)
+    ]
     rng.shuffle(tiles)
     out = Image.new("RGB", (step * grid, step * grid))
     for i, tile in enumerate(tiles):
@@ -69,7 +73,9 @@ def make_outliers(paths: list, n: int, seed: int = 0) -> Iterator[Outlier]:
         yield Outlier(out.convert("RGB"), kind, hashlib.sha256(recipe).hexdigest())
 
 
-def outlier_embeddings(backbone, outliers: list[Outlier], cfg, cache, batch_size: int = 32) -> np.ndarray:
+def outlier_embeddings(
+    backbone, outliers: list[Outlier], cfg, cache, batch_size: int = 32
+) -> np.ndarray:
     """The backbone's embeddings of the outliers, through the memes' EmbeddingCache (by recipe)."""
     import torch
 
@@ -80,7 +86,9 @@ def outlier_embeddings(backbone, outliers: list[Outlier], cfg, cache, batch_size
     for i in range(0, len(todo), batch_size):
         chunk = todo[i : i + batch_size]
         with torch.no_grad():
-            vectors = backbone(torch.from_numpy(np.stack([to_array(o.image, cfg) for o in chunk]))).numpy()
+            vectors = backbone(
+                torch.from_numpy(np.stack([to_array(o.image, cfg) for o in chunk]))
+            ).numpy()
         cache.put([o.sha256 for o in chunk], vectors)
     if todo:
         cache.save()

@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,9 @@ def _freeze_frozen_bn(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def _outputs(model: MemeNet, samples: list[Sample], cfg: PreprocessConfig, bs: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def _outputs(
+    model: MemeNet, samples: list[Sample], cfg: PreprocessConfig, bs: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     logits, embs = [], []
     for i in range(0, len(samples), bs):
@@ -124,12 +126,23 @@ def finetune(
     ]
     ds = MemeDataset(train, labels, pre, train=True, seed=cfg.seed)
     y = np.array([labels.index(s.label) for s in train])
-    weights = torch.tensor(len(y) / np.maximum(np.bincount(y, minlength=len(labels)), 1) / len(labels), dtype=torch.float32)
-    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=1,
-                        generator=torch.Generator().manual_seed(cfg.seed))
+    weights = torch.tensor(
+        len(y) / np.maximum(np.bincount(y, minlength=len(labels)), 1) / len(labels),
+        dtype=torch.float32,
+    )
+    loader = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=1,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[cfg.lr_head, cfg.lr_backbone], total_steps=cfg.finetune_epochs * len(loader), pct_start=0.15
+        opt,
+        max_lr=[cfg.lr_head, cfg.lr_backbone],
+        total_steps=cfg.finetune_epochs * len(loader),
+        pct_start=0.15,
     )
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
     y_val = np.array([labels.index(s.label) for s in val])
@@ -139,7 +152,12 @@ def finetune(
         model.train()
         _freeze_frozen_bn(model)
         start, total, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, desc=f"fine-tune epoch {epoch + 1}/{cfg.finetune_epochs}", unit="batch", disable=not cfg.progress)
+        bar = tqdm(
+            loader,
+            desc=f"fine-tune epoch {epoch + 1}/{cfg.finetune_epochs}",
+            unit="batch",
+            disable=not cfg.progress,
+        )
         for x, target in bar:
             logits, _ = model(x)
             loss = loss_fn(logits, target)
@@ -152,10 +170,26 @@ def finetune(
             bar.set_postfix(loss=f"{total / seen:.3f}")
         val_logits, _ = _outputs(model, val, pre)
         val_acc = float((val_logits.argmax(1) == y_val).mean())
-        val_loss = float(nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(y_val)))
-        history.append({"phase": "finetune", "epoch": epoch + 1, "train_loss": total / max(seen, 1),
-                        "val_loss": val_loss, "val_acc": val_acc, "seconds": time.perf_counter() - start})
-        log.info("fine-tune epoch %d: train loss %.4f, val loss %.4f, val acc %.4f", epoch + 1, total / max(seen, 1), val_loss, val_acc)
+        val_loss = float(
+            nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(y_val))
+        )
+        history.append(
+            {
+                "phase": "finetune",
+                "epoch": epoch + 1,
+                "train_loss": total / max(seen, 1),
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        log.info(
+            "fine-tune epoch %d: train loss %.4f, val loss %.4f, val acc %.4f",
+            epoch + 1,
+            total / max(seen, 1),
+            val_loss,
+            val_acc,
+        )
         if val_acc > best_acc + 1e-6:
             best_acc, wait = val_acc, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -213,11 +247,20 @@ def _save_history(history: list[dict[str, Any]], folder: Path) -> None:
 
 def _items(samples: list[Sample], clf: Classifier) -> list[EvalItem]:
     preds = clf.predict([s.path for s in samples])
-    return [EvalItem(s.path, s.label, p) for s, p in zip(samples, preds) if not hasattr(p, "error")]
+    return [
+        EvalItem(s.path, s.label, p)
+        for s, p in zip(samples, preds, strict=False)
+        if not hasattr(p, "error")
+    ]
 
 
-def _read_text(cfg: TrainConfig, splits: Splits, labels: list[str], folder: Path, meta: ModelMeta,
-               ) -> Callable[[object], str | None] | None:
+def _read_text(
+    cfg: TrainConfig,
+    splits: Splits,
+    labels: list[str],
+    folder: Path,
+    meta: ModelMeta,
+) -> Callable[[object], str | None] | None:
     """OCR every meme once (cached) and fit the word model between the two game labels; returns
     the cache as a lookup so that evaluation does not read the same memes again.
 
@@ -229,15 +272,20 @@ def _read_text(cfg: TrainConfig, splits: Splits, labels: list[str], folder: Path
     if not cfg.read_text or len(games) != 2:
         return None
     if not tesseract_available():
-        log.warning("tesseract is not installed: the model will not read memes' text "
-                    "(apt-get install tesseract-ocr, then train again)")
+        log.warning(
+            "tesseract is not installed: the model will not read memes' text "
+            "(apt-get install tesseract-ocr, then train again)"
+        )
         return None
     ocr = OcrCache(cfg.cache_dir)
     everything = splits.train + splits.val + splits.test + splits.holdout
     texts = ocr.read(everything, workers=cfg.threads or 2, progress=cfg.progress)
     captions = dataset_captions(class_root(cfg.data_dir) / "MANIFEST.csv")
     posted = [captions.get(s.path.resolve(), "") for s in splits.train]
-    docs = [f"{read} {caption}".strip() for read, caption in zip(texts[: len(splits.train)], posted)]
+    docs = [
+        f"{read} {caption}".strip()
+        for read, caption in zip(texts[: len(splits.train)], posted, strict=False)
+    ]
     model = fit_text_model(docs, [s.label for s in splits.train], games[0], games[1])
     if model is None:
         return None
@@ -257,10 +305,22 @@ def train(cfg: TrainConfig) -> TrainResult:
     labels = sorted({s.label for s in samples})
     if len(labels) < 2:
         raise ValueError(f"need at least two class folders in {cfg.data_dir}, found {labels}")
-    splits = split(samples, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                   seed=cfg.seed, holdout_source=cfg.holdout_source)
-    log.info("images per class %s; train %d, val %d, test %d, held-out source %d; skipped %d",
-             scan.counts(), len(splits.train), len(splits.val), len(splits.test), len(splits.holdout), len(scan.skipped))
+    splits = split(
+        samples,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        holdout_source=cfg.holdout_source,
+    )
+    log.info(
+        "images per class %s; train %d, val %d, test %d, held-out source %d; skipped %d",
+        scan.counts(),
+        len(splits.train),
+        len(splits.val),
+        len(splits.test),
+        len(splits.holdout),
+        len(scan.skipped),
+    )
     pre = PreprocessConfig(input_size=cfg.input_size)
     backbone = create_backbone(cfg.backbone, cfg.checkpoint)
     model = MemeNet(backbone, len(labels))
@@ -275,7 +335,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     head, head_hist = train_head(x_tr, y_tr, x_va, y_va, len(labels), HeadConfig(seed=cfg.seed))
     model.head.load_state_dict(head.state_dict())
     history += [{"phase": "head", **h} for h in head_hist]
-    log.info("head on frozen embeddings: val acc %.4f", head_hist[-1]["val_acc"] if head_hist else float("nan"))
+    log.info(
+        "head on frozen embeddings: val acc %.4f",
+        head_hist[-1]["val_acc"] if head_hist else float("nan"),
+    )
 
     # Phase 2: fine-tune the upper stages with augmentation.
     if cfg.finetune_epochs > 0:
@@ -296,16 +359,34 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.finetune_epochs == 0 and int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES:
         head_cfg = HeadConfig(seed=cfg.seed)
         oof = out_of_fold_logits(
-            x_tr, lambda rows: train_head(x_tr[rows], y_tr[rows], x_va, y_va, len(labels), head_cfg)[0], cfg.seed
+            x_tr,
+            lambda rows: train_head(x_tr[rows], y_tr[rows], x_va, y_va, len(labels), head_cfg)[0],
+            cfg.seed,
         )
         extra = oof[np.isin(y_tr, games)]
-    cal = calibrate(labels, cfg.reject_label, y_train, train_emb, y_va, val_logits, val_emb,
-                    cfg.ood_methods, cfg.keep_in_distribution, cfg.ood_method, extra)
+    cal = calibrate(
+        labels,
+        cfg.reject_label,
+        y_train,
+        train_emb,
+        y_va,
+        val_logits,
+        val_emb,
+        cfg.ood_methods,
+        cfg.keep_in_distribution,
+        cfg.ood_method,
+        extra,
+    )
     temperature, ood, scorer, aurocs = cal.temperature, cal.ood, cal.scorer, cal.val_auroc
-    log.info("temperature %.3f; OOD %s (validation AUROC %s), threshold %.4f", temperature, ood.method,
-             {k: round(v, 4) for k, v in aurocs.items()}, ood.threshold)
+    log.info(
+        "temperature %.3f; OOD %s (validation AUROC %s), threshold %.4f",
+        temperature,
+        ood.method,
+        {k: round(v, 4) for k, v in aurocs.items()},
+        ood.threshold,
+    )
 
-    version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + splits.fingerprint()[:6]
+    version = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + splits.fingerprint()[:6]
     folder = Path(cfg.model_dir) / version
     folder.mkdir(parents=True, exist_ok=False)
     export_onnx(model, folder / FP32_FILE, cfg.input_size)
@@ -321,9 +402,18 @@ def train(cfg: TrainConfig) -> TrainResult:
         backbone=cfg.backbone,
         embedding_dim=model.embedding_dim,
         dataset_fingerprint=splits.fingerprint(),
-        training={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "extra_samples"}
-        | {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
-           "n_extra": len(cfg.extra_samples), "ood_val_auroc": aurocs},
+        training={
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in asdict(cfg).items()
+            if k != "extra_samples"
+        }
+        | {
+            "n_train": len(splits.train),
+            "n_val": len(splits.val),
+            "n_test": len(splits.test),
+            "n_extra": len(cfg.extra_samples),
+            "ood_val_auroc": aurocs,
+        },
     )
     meta.save(folder)
     lookup = _read_text(cfg, splits, labels, folder, meta)
@@ -345,22 +435,49 @@ def train(cfg: TrainConfig) -> TrainResult:
         int8 = Classifier(folder, precision="int8", text_lookup=lookup)
         int8_items = _items(splits.val, int8)
         fp32_items = _items(splits.val, fp32)
-        agree = float(np.mean([a.prediction.label == b.prediction.label for a, b in zip(int8_items, fp32_items)]))
+        agree = float(
+            np.mean(
+                [
+                    a.prediction.label == b.prediction.label
+                    for a, b in zip(int8_items, fp32_items, strict=False)
+                ]
+            )
+        )
         meta.metrics["int8_val_agreement"] = agree
-        meta.metrics["int8_val_accuracy"] = compute_metrics(int8_items, labels, cfg.reject_label).get("accuracy")
-        meta.metrics["fp32_val_accuracy"] = compute_metrics(fp32_items, labels, cfg.reject_label).get("accuracy")
-        meta.metrics["int8_test"] = compute_metrics(_items(splits.test, int8), labels, cfg.reject_label)
-        accepted = agree >= 0.99 and meta.metrics["fp32_val_accuracy"] - meta.metrics["int8_val_accuracy"] <= 0.005
+        meta.metrics["int8_val_accuracy"] = compute_metrics(
+            int8_items, labels, cfg.reject_label
+        ).get("accuracy")
+        meta.metrics["fp32_val_accuracy"] = compute_metrics(
+            fp32_items, labels, cfg.reject_label
+        ).get("accuracy")
+        meta.metrics["int8_test"] = compute_metrics(
+            _items(splits.test, int8), labels, cfg.reject_label
+        )
+        accepted = (
+            agree >= 0.99
+            and meta.metrics["fp32_val_accuracy"] - meta.metrics["int8_val_accuracy"] <= 0.005
+        )
         meta.metrics["int8_accepted"] = accepted
         if not accepted:
             # Kept on disk for benchmarks and `--precision int8`, never served by default.
-            log.warning("int8 model fails the accuracy gate (label agreement %.3f, accuracy %.3f vs %.3f): "
-                        "serving fp32", agree, meta.metrics["int8_val_accuracy"], meta.metrics["fp32_val_accuracy"])
+            log.warning(
+                "int8 model fails the accuracy gate (label agreement %.3f, accuracy %.3f vs %.3f): "
+                "serving fp32",
+                agree,
+                meta.metrics["int8_val_accuracy"],
+                meta.metrics["fp32_val_accuracy"],
+            )
     meta.metrics["train_seconds"] = time.perf_counter() - started
     meta.save(folder)
     _save_history(history, folder)
-    (folder / "splits.json").write_text(json.dumps(
-        {part: [s.sha256 for s in getattr(splits, part)] for part in ("train", "val", "test", "holdout")}))
+    (folder / "splits.json").write_text(
+        json.dumps(
+            {
+                part: [s.sha256 for s in getattr(splits, part)]
+                for part in ("train", "val", "test", "holdout")
+            }
+        )
+    )
     if cfg.activate:
         (Path(cfg.model_dir) / ACTIVE_POINTER).write_text(version + "\n")
     log.info("model %s written to %s in %.0f s", version, folder, meta.metrics["train_seconds"])

@@ -3,9 +3,10 @@ on the old classes and it learned the admins' corrections. Pure numbers, no torc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from math import comb
-from typing import Any, Sequence
+from typing import Any
 
 
 class RetrainError(RuntimeError):
@@ -54,11 +55,11 @@ class Paired:
     gained: int
 
     @classmethod
-    def of(cls, before_right: Sequence[bool], after_right: Sequence[bool]) -> "Paired":
+    def of(cls, before_right: Sequence[bool], after_right: Sequence[bool]) -> Paired:
         if len(before_right) != len(after_right):
             raise ValueError("paired comparison needs the same images for both models")
-        lost = sum(1 for b, a in zip(before_right, after_right) if b and not a)
-        gained = sum(1 for b, a in zip(before_right, after_right) if a and not b)
+        lost = sum(1 for b, a in zip(before_right, after_right, strict=False) if b and not a)
+        gained = sum(1 for b, a in zip(before_right, after_right, strict=False) if a and not b)
         return cls(lost, gained)
 
     def p_worse(self) -> float:
@@ -83,27 +84,38 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def old_class_problem(before: Scores, after: Scores, cfg: GateConfig, change: Paired | None) -> str | None:
+def old_class_problem(
+    before: Scores, after: Scores, cfg: GateConfig, change: Paired | None
+) -> str | None:
     """Why the candidate's old-class accuracy forbids promotion (None when it does not)."""
     if after.old_accuracy is None or before.old_accuracy is None:
         return None
     drop = before.old_accuracy - after.old_accuracy
     if drop <= cfg.tolerance + 1e-9:
         return None
-    fell = f"old-class accuracy fell from {_pct(before.old_accuracy)} to {_pct(after.old_accuracy)} (n={after.old_n}"
+    fell = (
+        f"old-class accuracy fell from {_pct(before.old_accuracy)} to {_pct(after.old_accuracy)} "
+        f"(n={after.old_n}"
+    )
     if drop > cfg.max_drop + 1e-9:
         return f"{fell}; more than {100 * cfg.max_drop:.1f} points)"
     if change is None:
         return f"{fell}; tolerance {100 * cfg.tolerance:.1f} points)"
     p = change.p_worse()
     if p < cfg.alpha:
-        return (f"{fell}; {change.lost} memes lost vs {change.gained} gained, sign test p={p:.3f} < {cfg.alpha}: "
-                f"forgetting, not noise)")
+        return (
+            f"{fell}; {change.lost} memes lost vs {change.gained} gained, sign test p={p:.3f} < "
+            f"{cfg.alpha}: "
+            f"forgetting, not noise)"
+        )
     return None
 
 
 def _old_class_note(before: Scores, after: Scores, change: Paired | None) -> str:
-    text = f"old-class accuracy {_pct(before.old_accuracy)} -> {_pct(after.old_accuracy)} (n={after.old_n}"
+    text = (
+        f"old-class accuracy {_pct(before.old_accuracy)} -> {_pct(after.old_accuracy)} "
+        f"(n={after.old_n}"
+    )
     if change is not None and (change.lost or change.gained):
         text += f"; {change.lost} lost, {change.gained} gained, sign test p={change.p_worse():.2f}"
     return text + ")"
@@ -145,6 +157,7 @@ def decide(
         return GateDecision(False, "; ".join(problems))
     return GateDecision(
         True,
-        f"{_old_class_note(before, after, old_change)}, {what} {_pct(before.corrections_accuracy)} -> "
+        f"{_old_class_note(before, after, old_change)}, {what} "
+        f"{_pct(before.corrections_accuracy)} -> "
         f"{_pct(after.corrections_accuracy)} (n={after.corrections_n})",
     )

@@ -30,7 +30,9 @@ class OcrCache:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / "ocr.json"
-        self._texts: dict[str, str] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self._texts: dict[str, str] = (
+            json.loads(self.path.read_text()) if self.path.is_file() else {}
+        )
 
     def get(self, sha256: str) -> str | None:
         return self._texts.get(sha256)
@@ -38,6 +40,7 @@ class OcrCache:
     def read(self, samples: list[Sample], *, workers: int = 2, progress: bool = True) -> list[str]:
         todo = [s for s in {s.sha256: s for s in samples}.values() if s.sha256 not in self._texts]
         if todo:
+
             def one(s: Sample) -> tuple[str, str]:
                 try:
                     return s.sha256, read_text(load_image(s.path))
@@ -46,8 +49,13 @@ class OcrCache:
                     return s.sha256, ""
 
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                for sha, text in tqdm(pool.map(one, todo), total=len(todo), desc="reading text (OCR)",
-                                      unit="img", disable=not progress):
+                for sha, text in tqdm(
+                    pool.map(one, todo),
+                    total=len(todo),
+                    desc="reading text (OCR)",
+                    unit="img",
+                    disable=not progress,
+                ):
                     self._texts[sha] = text
             self.save()
         return [self._texts[s.sha256] for s in samples]
@@ -65,11 +73,16 @@ class OcrCache:
         tmp.replace(self.path)
 
 
-def fit_text_model(texts: list[str], labels: list[str], negative: str, positive: str,
-                   c: float = DEFAULT_C) -> TextModel | None:
+def fit_text_model(
+    texts: list[str], labels: list[str], negative: str, positive: str, c: float = DEFAULT_C
+) -> TextModel | None:
     """Binary words -> logistic regression between two labels; None when the memes carry too
     little readable text to learn from."""
-    docs = [" ".join(sorted(words(t))) for t, y in zip(texts, labels) if y in (negative, positive)]
+    docs = [
+        " ".join(sorted(words(t)))
+        for t, y in zip(texts, labels, strict=False)
+        if y in (negative, positive)
+    ]
     ys = np.array([y == positive for y in labels if y in (negative, positive)])
     with_text = sum(1 for d in docs if len(d.split()) >= 2)
     if with_text < 20 or len(set(ys.tolist())) < 2:
@@ -81,8 +94,19 @@ def fit_text_model(texts: list[str], labels: list[str], negative: str, positive:
     except ValueError:  # no word on MIN_DOCS memes
         return None
     clf = LogisticRegression(C=c, max_iter=5000).fit(x, ys)
-    weights = {w: float(clf.coef_[0, i]) for w, i in vec.vocabulary_.items() if abs(clf.coef_[0, i]) > 1e-3}
-    model = TextModel(negative=negative, positive=positive, weights=weights,
-                      metrics={"memes_with_text": with_text, "memes": len(docs), "vocabulary": len(weights)})
-    log.info("text model: %d words from %d of %d memes with readable text", len(weights), with_text, len(docs))
+    weights = {
+        w: float(clf.coef_[0, i]) for w, i in vec.vocabulary_.items() if abs(clf.coef_[0, i]) > 1e-3
+    }
+    model = TextModel(
+        negative=negative,
+        positive=positive,
+        weights=weights,
+        metrics={"memes_with_text": with_text, "memes": len(docs), "vocabulary": len(weights)},
+    )
+    log.info(
+        "text model: %d words from %d of %d memes with readable text",
+        len(weights),
+        with_text,
+        len(docs),
+    )
     return model

@@ -82,7 +82,9 @@ class LogTail(logging.Handler):
     def __init__(self, lines: int = 60) -> None:
         super().__init__(level=logging.INFO)
         self.lines: collections.deque[str] = collections.deque(maxlen=lines)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        self.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
         self._lock2 = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -150,19 +152,26 @@ class Trainer:
             if who_host != host or not pid_text.isdigit():
                 continue
             pid = int(pid_text)
-            # pid == ours: a restarted container reuses its pid, and we have not claimed anything yet.
+            # pid == ours: a restarted container reuses its pid, and we have not claimed anything
+            # yet.
             if pid == os.getpid() or not _pid_alive(pid):
                 with contextlib.suppress(Exception):
-                    failed.append(await self.storage.finish_job(
-                        job.id, succeeded=False, log_tail=job.log_tail,
-                        error=f"trainer {job.worker} died while running this job; marked failed by "
-                              f"{self.opts.worker} on restart",
-                    ))
+                    failed.append(
+                        await self.storage.finish_job(
+                            job.id,
+                            succeeded=False,
+                            log_tail=job.log_tail,
+                            error=f"trainer {job.worker} died while running this job; marked "
+                            f"failed by {self.opts.worker} on restart",
+                        )
+                    )
         for job in failed:
             log.warning("retrain job %d was left running by %s: marked failed", job.id, job.worker)
         if self._try_lock():
             try:
-                from model_training.retrain import cleanup_temp_folders  # torch: only in the trainer
+                from model_training.retrain import (
+                    cleanup_temp_folders,
+                )  # torch: only in the trainer
 
                 for p in cleanup_temp_folders(self.opts.model_dir):
                     log.warning("removed half-written model folder %s", p)
@@ -197,12 +206,19 @@ class Trainer:
             for candidate in (Path(active.path), Path(self.opts.model_dir) / active.version):
                 if (candidate / META_FILE).is_file():
                     return candidate
-            log.warning("active model %s not found at %s: using %s", active.version, active.path, self.opts.model_dir)
+            log.warning(
+                "active model %s not found at %s: using %s",
+                active.version,
+                active.path,
+                self.opts.model_dir,
+            )
         folder = resolve_model_dir(Path(self.opts.model_dir))
         version = ModelMeta.load(folder).version
         if active is None or active.version != version:
             await self.storage.register_model_version(
-                version, path=str(folder.resolve()), sha256=file_sha256(served_file(folder)),
+                version,
+                path=str(folder.resolve()),
+                sha256=file_sha256(served_file(folder)),
                 metadata={"registered_by": "trainer"},
             )
             if active is None:
@@ -247,7 +263,13 @@ class Trainer:
         beat = asyncio.create_task(self._heartbeat(job.id, tail))
         version: str | None = None
         try:
-            log.info("retrain job %d (%s, requested by %s) started by %s", job.id, job.kind, job.requested_by, self.opts.worker)
+            log.info(
+                "retrain job %d (%s, requested by %s) started by %s",
+                job.id,
+                job.kind,
+                job.requested_by,
+                self.opts.worker,
+            )
             locked = await asyncio.to_thread(self._try_lock, True)
             assert locked
             active = await self.active_folder()
@@ -259,7 +281,8 @@ class Trainer:
             result = await asyncio.to_thread(retrain, active, corrections, cfg)
             version = result.version
             await self.storage.register_model_version(
-                result.version, path=str(result.path.resolve()),
+                result.version,
+                path=str(result.path.resolve()),
                 sha256=await asyncio.to_thread(file_sha256, served_file(result.path)),
                 metadata=_json_safe(result.to_dict()),
             )
@@ -272,7 +295,10 @@ class Trainer:
                 log.info("model %s kept as candidate: %s", result.version, result.reason)
             beat.cancel()
             finished = await self.storage.finish_job(
-                job.id, succeeded=True, log_tail=tail.text() + "\n\n" + result.summary(), model_version=result.version
+                job.id,
+                succeeded=True,
+                log_tail=tail.text() + "\n\n" + result.summary(),
+                model_version=result.version,
             )
             return JobOutcome(job=finished, result=result)
         except Exception as exc:
@@ -284,14 +310,16 @@ class Trainer:
                     mv = await self.storage.get_model_version(version)
                     if mv.status == ModelStatus.candidate:
                         await self.storage.mark_model_version_failed(version, reason=error)
-            finished = await self.storage.finish_job(job.id, succeeded=False, log_tail=tail.text(), error=error)
+            finished = await self.storage.finish_job(
+                job.id, succeeded=False, log_tail=tail.text(), error=error
+            )
             return JobOutcome(job=finished, error=error)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await beat
             self._unlock()
-            for lg, lvl in zip(watched, old_levels):
+            for lg, lvl in zip(watched, old_levels, strict=False):
                 lg.removeHandler(tail)
                 lg.setLevel(lvl)
 
@@ -310,7 +338,9 @@ class Trainer:
             except Exception as exc:  # the database blipped: try again next beat
                 log.warning("heartbeat for job %d failed: %s", job_id, exc)
 
-    async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> list[JobOutcome]:
+    async def run(
+        self, *, once: bool = False, stop: asyncio.Event | None = None
+    ) -> list[JobOutcome]:
         """Recover, then process jobs: one and return (`once`), or poll until `stop` is set."""
         stop = stop or asyncio.Event()
         await self.recover()
@@ -336,12 +366,19 @@ def write_quick_report(folder: Path, cfg: RetrainConfig) -> None:
     from model_training.report.build import build_report
     from model_training.report.context import ReportOptions
 
-    why = ("Written right after a retrain, so the costly parts were cut: 50 label permutations instead of "
-           "200, no Grad-CAM, no leave-one-source-out refits. `memebot report --model "
-           f"{folder.name}` writes the full report.")
+    why = (
+        "Written right after a retrain, so the costly parts were cut: 50 label permutations "
+        "instead of "
+        "200, no Grad-CAM, no leave-one-source-out refits. `memebot report --model "
+        f"{folder.name}` writes the full report."
+    )
     try:
-        result = build_report(folder, dataset_dir=cfg.dataset_dir, cache_dir=cfg.cache_dir,
-                              options=ReportOptions.quick(why))
+        result = build_report(
+            folder,
+            dataset_dir=cfg.dataset_dir,
+            cache_dir=cfg.cache_dir,
+            options=ReportOptions.quick(why),
+        )
         log.info("report written: %s (%.0f s)", result.path, result.seconds)
     except Exception as exc:  # the model is fine without its report; say why there is none
         log.warning("no report for %s: %s: %s", folder.name, type(exc).__name__, exc)
@@ -359,13 +396,17 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-async def run_trainer(settings: Settings, *, once: bool = False, stop: asyncio.Event | None = None,
-                      **options: Any) -> list[JobOutcome]:
+async def run_trainer(
+    settings: Settings, *, once: bool = False, stop: asyncio.Event | None = None, **options: Any
+) -> list[JobOutcome]:
     """Open storage from settings and run the job loop (the `memebot trainer` command)."""
     from storage.api import Storage
 
-    storage = await Storage.open(settings.effective_database_url, Path(settings.data_dir) / "blobs",
-                                 dataset_dir=settings.dataset_dir)
+    storage = await Storage.open(
+        settings.effective_database_url,
+        Path(settings.data_dir) / "blobs",
+        dataset_dir=settings.dataset_dir,
+    )
     try:
         trainer = Trainer(storage, TrainerOptions.from_settings(settings, **options))
         return await trainer.run(once=once, stop=stop)

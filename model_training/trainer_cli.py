@@ -15,7 +15,12 @@ from inference.errors import ModelError
 from model_training.promotion import RetrainError
 from storage.errors import StorageError
 
-ERRORS: tuple[type[BaseException], ...] = (RetrainError, ModelError, StorageError, FileNotFoundError)
+ERRORS: tuple[type[BaseException], ...] = (
+    RetrainError,
+    ModelError,
+    StorageError,
+    FileNotFoundError,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -28,9 +33,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--once", action="store_true", help="process at most one queued job, then exit")
     p.add_argument("--poll", type=float, default=5.0, help="seconds between queue polls")
-    p.add_argument("--worker", default=None, help="worker name in the job record (default host:pid)")
+    p.add_argument(
+        "--worker", default=None, help="worker name in the job record (default host:pid)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--nice", type=int, default=10, help="lower CPU priority so bots keep answering (0: off)")
+    p.add_argument(
+        "--nice", type=int, default=10, help="lower CPU priority so bots keep answering (0: off)"
+    )
     p.add_argument("--model-dir", type=Path, default=None)
     p.add_argument("--dataset-dir", type=Path, default=None)
     p.set_defaults(func=_trainer)
@@ -56,8 +65,12 @@ def _trainer(args: argparse.Namespace) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         outcomes = await run_trainer(
-            settings, once=args.once, stop=stop, worker=args.worker or worker_name(),
-            poll_interval_s=args.poll, threads=args.threads,
+            settings,
+            once=args.once,
+            stop=stop,
+            worker=args.worker or worker_name(),
+            poll_interval_s=args.poll,
+            threads=args.threads,
         )
         for o in outcomes:
             print(f"job {o.job.id}: {o.job.status}" + (f" ({o.error})" if o.error else ""))

@@ -22,6 +22,7 @@ from model_training.embeddings import EmbeddingCache
 from model_training.evaluate import EvalItem, items_from_outputs
 from model_training.network import MemeNet
 from model_training.pipeline import load_checkpoint
+from model_training.report.errors import ReportError
 from model_training.retrain import (
     SPLITS_FILE,
     embed_bounded,
@@ -30,7 +31,6 @@ from model_training.retrain import (
     load_base_splits,
     stock_embedding_cache,
 )
-from model_training.report.errors import ReportError
 from model_training.text_model import OcrCache
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ReportOptions:
     progress: bool = False
 
     @classmethod
-    def quick(cls, why: str) -> "ReportOptions":
+    def quick(cls, why: str) -> ReportOptions:
         return cls(permutations=50, gradcam=False, leave_one_source_out=False, note=why)
 
 
@@ -109,14 +109,22 @@ class ReportData:
         return self.model.head
 
     def y_index(self, part: str) -> np.ndarray:
-        return np.array([self.labels.index(s.label) for s in self.parts[part].samples], dtype=np.int64)
+        samples = self.parts[part].samples
+        return np.array([self.labels.index(s.label) for s in samples], dtype=np.int64)
 
-    def decide(self, samples: list[Sample], logits: np.ndarray, x: np.ndarray,
-               texts: list[str] | None = None) -> list[EvalItem]:
+    def decide(
+        self,
+        samples: list[Sample],
+        logits: np.ndarray,
+        x: np.ndarray,
+        texts: list[str] | None = None,
+    ) -> list[EvalItem]:
         """The production decision rule (temperature, P(other) and OOD thresholds, words)."""
         raw = RawOutput(logits=logits.astype(np.float32), embedding=x.astype(np.float32))
         if texts is not None and self.text_model is not None:
-            raw.extra["text_shift"] = self.text_model.logit_shift(texts, self.labels, self.meta.temperature)
+            raw.extra["text_shift"] = self.text_model.logit_shift(
+                texts, self.labels, self.meta.temperature
+            )
         return items_from_outputs(samples, raw, self.meta, self.ood)
 
 
@@ -132,12 +140,21 @@ def dataset_of(folder: Path, meta: ModelMeta, explicit: Path | None) -> Path:
             return Path(m.training["data_dir"])
         base = m.training.get("retrained_from")
         parent = folder.parent / str(base) if base else None
-        m = ModelMeta.load(parent) if parent is not None and (parent / "meta.json").is_file() else None
-    raise ReportError(f"{folder.name} does not record its dataset: pass --data DIR (or set MEMEBOT_DATASET_DIR)")
+        m = (
+            ModelMeta.load(parent)
+            if parent is not None and (parent / "meta.json").is_file()
+            else None
+        )
+    raise ReportError(
+        f"{folder.name} does not record its dataset: pass --data DIR (or set MEMEBOT_DATASET_DIR)"
+    )
 
 
-def _texts(samples: list[Sample], text_model: TextModel | None, ocr: OcrCache | None, progress: bool) -> list[str]:
-    """The memes' words: cached OCR; read now only when the model reads text and Tesseract is here."""
+def _texts(
+    samples: list[Sample], text_model: TextModel | None, ocr: OcrCache | None, progress: bool
+) -> list[str]:
+    """The memes' words: cached OCR; read now only when the model reads text and Tesseract is
+    here."""
     if ocr is None:
         return [""] * len(samples)
     if text_model is not None and tesseract_available():
@@ -145,15 +162,22 @@ def _texts(samples: list[Sample], text_model: TextModel | None, ocr: OcrCache | 
     return [ocr.get(s.sha256) or "" for s in samples]
 
 
-def load(folder: Path, dataset_dir: Path | None, cache_dir: Path, options: ReportOptions = ReportOptions()) -> ReportData:
+def load(
+    folder: Path,
+    dataset_dir: Path | None,
+    cache_dir: Path,
+    options: ReportOptions = ReportOptions(),
+) -> ReportData:
     import time
 
     t0 = time.perf_counter()
     folder = Path(folder)
     meta = ModelMeta.load(folder)
     if not (folder / "checkpoint.pt").is_file():
-        raise ReportError(f"{folder} has no checkpoint.pt (the torch weights the report's Grad-CAM and "
-                          "refits need): train the model again with `memebot train`")
+        raise ReportError(
+            f"{folder} has no checkpoint.pt (the torch weights the report's Grad-CAM and "
+            "refits need): train the model again with `memebot train`"
+        )
     data_dir = dataset_of(folder, meta, dataset_dir)
     if not data_dir.is_dir():
         raise ReportError(f"dataset folder {data_dir} does not exist: pass --data DIR")
@@ -171,25 +195,62 @@ def load(folder: Path, dataset_dir: Path | None, cache_dir: Path, options: Repor
             sources[s.sha256] = by_rel.get(rel, s.label)
     cache = EmbeddingCache(cache_dir, embedding_cache_key(meta, model.backbone))
     everything = [s for part in PARTS for s in getattr(splits, part)]
-    embed_bounded(model.backbone, everything, meta.preprocess_config(), cache,
-                  fallback=stock_embedding_cache(meta, cache_dir), progress=options.progress)
+    embed_bounded(
+        model.backbone,
+        everything,
+        meta.preprocess_config(),
+        cache,
+        fallback=stock_embedding_cache(meta, cache_dir),
+        progress=options.progress,
+    )
     text_model = TextModel.load(folder)
-    ocr = OcrCache(cache_dir) if (Path(cache_dir) / "ocr.json").is_file() or text_model is not None else None
+    ocr = (
+        OcrCache(cache_dir)
+        if (Path(cache_dir) / "ocr.json").is_file() or text_model is not None
+        else None
+    )
     history, history_of = [], meta.version
     for candidate in (folder, folder.parent / str(meta.training.get("retrained_from", ""))):
         if (candidate / "history.json").is_file():  # a fast retrain has none: its base's curves
-            history, history_of = json.loads((candidate / "history.json").read_text()), candidate.name
+            history, history_of = (
+                json.loads((candidate / "history.json").read_text()),
+                candidate.name,
+            )
             break
-    splits_file = json.loads((folder / SPLITS_FILE).read_text()) if (folder / SPLITS_FILE).is_file() else {}
-    data = ReportData(folder=folder, meta=meta, model=model, ood=OODScorer.load(folder / OOD_FILE),
-                      text_model=text_model, dataset_dir=data_dir, cache_dir=Path(cache_dir), parts={},
-                      sources=sources, history=history, history_of=history_of, splits_file=splits_file, cache=cache)
+    splits_file = (
+        json.loads((folder / SPLITS_FILE).read_text()) if (folder / SPLITS_FILE).is_file() else {}
+    )
+    data = ReportData(
+        folder=folder,
+        meta=meta,
+        model=model,
+        ood=OODScorer.load(folder / OOD_FILE),
+        text_model=text_model,
+        dataset_dir=data_dir,
+        cache_dir=Path(cache_dir),
+        parts={},
+        sources=sources,
+        history=history,
+        history_of=history_of,
+        splits_file=splits_file,
+        cache=cache,
+    )
     for part in PARTS:
         samples = [s for s in getattr(splits, part) if s.label in labels or part == "holdout"]
-        x = cache.get([s.sha256 for s in samples]) if samples else np.zeros((0, meta.embedding_dim), np.float32)
+        x = (
+            cache.get([s.sha256 for s in samples])
+            if samples
+            else np.zeros((0, meta.embedding_dim), np.float32)
+        )
         logits = head_logits(model.head, x) if samples else np.zeros((0, len(labels)), np.float32)
         texts = _texts(samples, text_model, ocr, options.progress)
-        data.parts[part] = Part(samples, x, logits, texts, data.decide(samples, logits, x, texts),
-                                data.decide(samples, logits, x))
+        data.parts[part] = Part(
+            samples,
+            x,
+            logits,
+            texts,
+            data.decide(samples, logits, x, texts),
+            data.decide(samples, logits, x),
+        )
     data.timings["load"] = time.perf_counter() - t0
     return data

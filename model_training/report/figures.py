@@ -65,7 +65,9 @@ def _target_layer(model: nn.Module) -> nn.Module:
     raise ValueError("no convolutional layer found for Grad-CAM")
 
 
-def gradcam_uris(model: nn.Module, paths: list[Path], classes: list[int], cfg: PreprocessConfig) -> list[str]:
+def gradcam_uris(
+    model: nn.Module, paths: list[Path], classes: list[int], cfg: PreprocessConfig
+) -> list[str]:
     """Grad-CAM (the `grad-cam` package) of each image for the class the model chose, over the
     network's own input (the production preprocessing), as JPEG data URIs."""
     import torch
@@ -83,7 +85,7 @@ def gradcam_uris(model: nn.Module, paths: list[Path], classes: list[int], cfg: P
     out = []
     with GradCAM(model=wrapped, target_layers=[_target_layer(model)]) as cam:
         masks = cam(input_tensor=batch, targets=[ClassifierOutputTarget(c) for c in classes])
-    for img, mask in zip(pictures, masks):
+    for img, mask in zip(pictures, masks, strict=False):
         rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
         out.append(image_uri(Image.fromarray(show_cam_on_image(rgb, mask, use_rgb=True))))
     for p in wrapped.parameters():

@@ -28,7 +28,9 @@ class ImageStats:
     def size_brightness(self) -> np.ndarray:
         """The features of the "size/brightness alone" baseline."""
         w, h = self.width.astype(np.float64), self.height.astype(np.float64)
-        return np.stack([np.log(w), np.log(h), np.log(w / h), self.brightness, self.saturation], axis=1)
+        return np.stack(
+            [np.log(w), np.log(h), np.log(w / h), self.brightness, self.saturation], axis=1
+        )
 
 
 def _measure(path: Path) -> np.ndarray:
@@ -40,7 +42,9 @@ def _measure(path: Path) -> np.ndarray:
     rgb = np.asarray(small, dtype=np.float32)
     hsv = np.asarray(small.convert("HSV"), dtype=np.float32)
     idx = (rgb // (256 // BINS)).astype(np.int64)
-    hist = np.bincount(((idx[..., 0] * BINS + idx[..., 1]) * BINS + idx[..., 2]).ravel(), minlength=BINS**3).astype(np.float64)
+    hist = np.bincount(
+        ((idx[..., 0] * BINS + idx[..., 1]) * BINS + idx[..., 2]).ravel(), minlength=BINS**3
+    ).astype(np.float64)
     hist /= max(hist.sum(), 1.0)
     luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
     return np.concatenate([[width, height, luma.mean(), hsv[..., 1].mean() / 255.0], hist])
@@ -51,7 +55,7 @@ def measure(samples: list[Sample], cache_dir: Path) -> ImageStats:
     known: dict[str, np.ndarray] = {}
     if path.is_file():
         with np.load(path) as z:
-            known = dict(zip(z["sha256"].tolist(), z["rows"]))
+            known = dict(zip(z["sha256"].tolist(), z["rows"], strict=False))
     fresh = False
     for s in samples:
         if s.sha256 not in known:
@@ -63,5 +67,9 @@ def measure(samples: list[Sample], cache_dir: Path) -> ImageStats:
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, sha256=np.array(keys), rows=np.stack([known[k] for k in keys]))
         tmp.replace(path)
-    rows = np.stack([known[s.sha256] for s in samples]) if samples else np.zeros((0, N_SCALARS + BINS**3))
+    rows = (
+        np.stack([known[s.sha256] for s in samples])
+        if samples
+        else np.zeros((0, N_SCALARS + BINS**3))
+    )
     return ImageStats(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, N_SCALARS:])

@@ -36,7 +36,11 @@ def losses(data: ReportData) -> np.ndarray:
     for it in data.parts["test"].items:
         p = it.prediction
         right = p.label == it.label
-        q = (p.confidence if right else 1.0 - p.confidence) if p.is_ood else p.probabilities.get(it.label, 0.0)
+        q = (
+            (p.confidence if right else 1.0 - p.confidence)
+            if p.is_ood
+            else p.probabilities.get(it.label, 0.0)
+        )
         out.append(-np.log(min(max(q, 1e-9), 1.0)))
     return np.array(out)
 
@@ -63,20 +67,33 @@ def causes(data: ReportData) -> tuple[list[set[str]], dict[str, str]]:
             found.add("dark")
         if stats.brightness[i] > BRIGHT:
             found.add("bright")
-        if len(games) >= 2 and sorted(it.prediction.probabilities.get(g, 0.0) for g in games)[-2] >= CROSSOVER:
+        if (
+            len(games) >= 2
+            and sorted(it.prediction.probabilities.get(g, 0.0) for g in games)[-2] >= CROSSOVER
+        ):
             found.add("crossover")
         if near[i] >= NEAR_DUPLICATE:
-            found.add("near-duplicate of a training meme" + (" labelled otherwise" if near_label[i] != it.label else ""))
+            found.add(
+                "near-duplicate of a training meme"
+                + (" labelled otherwise" if near_label[i] != it.label else "")
+            )
         if min(stats.width[i], stats.height[i]) < LOW_RES:
             found.add("low resolution")
         out.append(found or {"none of these"})
     meaning = {
-        "text-only template": f">= {TEXT_WORDS} words read on a nearly colourless picture (saturation < {TEXT_SATURATION})",
+        "text-only template": (
+            f">= {TEXT_WORDS} words read on a nearly colourless picture "
+            f"(saturation < {TEXT_SATURATION})"
+        ),
         "dark": f"mean brightness < {DARK:.0f}/255",
         "bright": f"mean brightness > {BRIGHT:.0f}/255",
         "crossover": f"the image gives both games >= {CROSSOVER:.0%} (art mixing the two)",
-        "near-duplicate of a training meme": f"embedding cosine >= {NEAR_DUPLICATE} to a training meme of the same label",
-        "near-duplicate of a training meme labelled otherwise": f"embedding cosine >= {NEAR_DUPLICATE} to a training meme with another label",
+        "near-duplicate of a training meme": (
+            f"embedding cosine >= {NEAR_DUPLICATE} to a training meme of the same label"
+        ),
+        "near-duplicate of a training meme labelled otherwise": (
+            f"embedding cosine >= {NEAR_DUPLICATE} to a training meme with another label"
+        ),
         "low resolution": f"shorter side < {LOW_RES} px",
         "none of these": "no measured property stands out",
     }
@@ -92,29 +109,57 @@ def build(data: ReportData, options: ReportOptions) -> Section:
         return sec
     loss = losses(data)
     worst = sorted(wrong, key=lambda i: -loss[i])[: options.mistakes]
-    sec.blocks.append(Paragraph(
-        f"{len(wrong)} of {len(test.items)} test memes are labelled wrong. The gallery shows the "
-        f"{len(worst)} the model was most sure about (highest loss, -log P(true label))."))
+    sec.blocks.append(
+        Paragraph(
+            f"{len(wrong)} of {len(test.items)} test memes are labelled wrong. The gallery shows "
+            "the "
+            f"{len(worst)} the model was most sure about (highest loss, -log P(true label))."
+        )
+    )
     heat: list[str] = [""] * len(worst)
     if options.gradcam and worst:
         classes = [data.labels.index(test.items[i].prediction.label) for i in worst]
-        heat = gradcam_uris(data.model, [test.samples[i].path for i in worst], classes, data.meta.preprocess_config())
+        heat = gradcam_uris(
+            data.model,
+            [test.samples[i].path for i in worst],
+            classes,
+            data.meta.preprocess_config(),
+        )
     elif worst:
-        sec.blocks.append(Paragraph(f"Grad-CAM heat maps were left out of this report. {options.note}", "note"))
+        sec.blocks.append(
+            Paragraph(f"Grad-CAM heat maps were left out of this report. {options.note}", "note")
+        )
     found, meaning = causes(data)
     cards = []
     for k, i in enumerate(worst):
         it = test.items[i]
         read = " ".join(sorted(words(test.texts[i])))
-        cards.append(Card(thumbnail(test.samples[i].path), [
-            f"true: {it.label} · predicted: {it.prediction.label} ({it.prediction.confidence:.0%})",
-            f"loss {loss[i]:.2f}" + (" · unlike any known meme (OOD)" if it.prediction.is_ood else ""),
-            "words read: " + (read[:160] + ("…" if len(read) > 160 else "") if read else "(none)"),
-            "causes: " + ", ".join(sorted(found[i])),
-            test.samples[i].path.name,
-        ], heat[k]))
-    sec.blocks.append(Gallery(cards, "Each meme beside its Grad-CAM heat map (red: the regions that pushed the "
-                              "model towards the label it chose)." if options.gradcam else "", "worst_mistakes"))
+        cards.append(
+            Card(
+                thumbnail(test.samples[i].path),
+                [
+                    f"true: {it.label} · predicted: {it.prediction.label} "
+                    f"({it.prediction.confidence:.0%})",
+                    f"loss {loss[i]:.2f}"
+                    + (" · unlike any known meme (OOD)" if it.prediction.is_ood else ""),
+                    "words read: "
+                    + (read[:160] + ("…" if len(read) > 160 else "") if read else "(none)"),
+                    "causes: " + ", ".join(sorted(found[i])),
+                    test.samples[i].path.name,
+                ],
+                heat[k],
+            )
+        )
+    sec.blocks.append(
+        Gallery(
+            cards,
+            "Each meme beside its Grad-CAM heat map (red: the regions that pushed the "
+            "model towards the label it chose)."
+            if options.gradcam
+            else "",
+            "worst_mistakes",
+        )
+    )
     names = list(meaning)
     right = [i for i in range(len(test.items)) if i not in set(wrong)]
     rows = []
@@ -124,10 +169,15 @@ def build(data: ReportData, options: ReportOptions) -> Section:
         if n_wrong or n_right:
             rate = n_wrong / (n_wrong + n_right)
             rows.append([name, str(n_wrong), str(n_right), f"{rate:.0%}", meaning[name]])
-    sec.blocks.append(Table(["cause", "mistakes", "right answers", "error rate", "measured as"], rows,
-                            f"A meme can have several causes. Overall error rate on the test split: "
-                            f"{len(wrong) / len(test.items):.0%}; a cause whose error rate is well above it "
-                            f"explains mistakes."))
+    sec.blocks.append(
+        Table(
+            ["cause", "mistakes", "right answers", "error rate", "measured as"],
+            rows,
+            f"A meme can have several causes. Overall error rate on the test split: "
+            f"{len(wrong) / len(test.items):.0%}; a cause whose error rate is well above it "
+            f"explains mistakes.",
+        )
+    )
     data.summary["mistakes"] = {n: sum(n in found[i] for i in wrong) for n in names}
     data.summary["n_wrong"] = len(wrong)
     return sec

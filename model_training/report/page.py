@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass
@@ -42,7 +41,7 @@ class Gallery:
     name: str = ""
 
 
-Block = Union[Paragraph, Table, Figure, Gallery]
+Block = Paragraph | Table | Figure | Gallery
 
 
 @dataclass
@@ -54,16 +53,20 @@ class Section:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#1d1d1f;line-height:1.45}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#1d1d1f;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}caption{caption-side:bottom;font-size:.85em;color:#555;padding-top:.3em}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em .8em}
-.gallery{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:6px;
-width:340px;font-size:.85em}.card img{width:160px;height:160px;object-fit:contain;background:#fafafa}
-.card p{margin:.2em 0;word-break:break-word}nav a{margin-right:1em}.muted{color:#666;font-size:.85em}
+.gallery{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #ddd;border-radius:6px;padding:6px;width:340px;font-size:.85em}
+.card img{width:160px;height:160px;object-fit:contain;background:#fafafa}
+.card p{margin:.2em 0;word-break:break-word}nav a{margin-right:1em}
+.muted{color:#666;font-size:.85em}
 """
 
 
@@ -77,21 +80,30 @@ def _block(b: Block) -> str:
         return f"<p{cls}>{_e(b.text)}</p>"
     if isinstance(b, Table):
         head = "".join(f"<th>{_e(h)}</th>" for h in b.headers)
-        body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in b.rows)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in b.rows
+        )
         cap = f"<caption>{_e(b.caption)}</caption>" if b.caption else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if isinstance(b, Figure):
-        return (f'<figure data-figure="{_e(b.name)}"><img src="{b.uri}" alt="{_e(b.caption)}">'
-                f"<figcaption>{_e(b.caption)}</figcaption></figure>")
+        return (
+            f'<figure data-figure="{_e(b.name)}"><img src="{b.uri}" alt="{_e(b.caption)}">'
+            f"<figcaption>{_e(b.caption)}</figcaption></figure>"
+        )
     if isinstance(b, Gallery):
         cards = []
         for c in b.cards:
             imgs = f'<img src="{c.uri}" alt="meme">'
             if c.extra_uri:
                 imgs += f'<img src="{c.extra_uri}" alt="Grad-CAM heat map">'
-            cards.append(f'<div class="card">{imgs}' + "".join(f"<p>{_e(line)}</p>" for line in c.lines) + "</div>")
-        cap = f"<p class=\"muted\">{_e(b.caption)}</p>" if b.caption else ""
-        return f'<div data-gallery="{_e(b.name)}">{cap}<div class="gallery">{"".join(cards)}</div></div>'
+            cards.append(
+                f'<div class="card">{imgs}'
+                + "".join(f"<p>{_e(line)}</p>" for line in c.lines)
+                + "</div>"
+            )
+        cap = f'<p class="muted">{_e(b.caption)}</p>' if b.caption else ""
+        gallery = f'<div class="gallery">{"".join(cards)}</div>'
+        return f'<div data-gallery="{_e(b.name)}">{cap}{gallery}</div>'
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
@@ -107,7 +119,7 @@ def render(title: str, intro: list[Block], sections: list[Section]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         # Nothing may be fetched: the file must open offline, and the console serves it sandboxed.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
         "style-src 'unsafe-inline'\">",
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
