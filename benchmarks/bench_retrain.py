@@ -166,8 +166,15 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
     from model_training.data import Sample
     from model_training.embeddings import EmbeddingCache
     from model_training.pipeline import load_checkpoint
-    from model_training.retrain import (LabelledRows, RetrainConfig, embed_bounded, embedding_cache_key, fit_head,
-                                        hold_back, load_base_splits)
+    from model_training.retrain import (
+        LabelledRows,
+        RetrainConfig,
+        embed_bounded,
+        embedding_cache_key,
+        fit_head,
+        hold_back,
+        load_base_splits,
+    )
 
     torch.set_num_threads(threads)
     meta = ModelMeta.load(active)

@@ -3,6 +3,7 @@ trainer's job loop and its crash recovery. Runs on the tiny model (64 px) in sec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -19,17 +20,14 @@ from PIL import Image, ImageDraw
 torch = pytest.importorskip("torch")
 
 from inference.classifier import Classifier  # noqa: E402
-from inference.metadata import ACTIVE_POINTER, ModelMeta, resolve_model_dir  # noqa: E402
+from inference.metadata import ACTIVE_POINTER, ModelMeta, file_sha256, resolve_model_dir  # noqa: E402
 from model_training.data import Sample  # noqa: E402
 from model_training.promotion import GateConfig, Paired, Scores, old_class_problem  # noqa: E402
 from model_training.retrain import RetrainConfig, hold_back, retrain  # noqa: E402
-from inference.metadata import file_sha256  # noqa: E402
 from model_training.trainer import Trainer, TrainerOptions  # noqa: E402
 from storage.api import Storage  # noqa: E402
 from storage.records import JobStatus, ModelStatus  # noqa: E402
 from tests.support.imagegen import encode, make_genshin, make_image  # noqa: E402
-
-import hashlib  # noqa: E402
 
 
 def make_striped_doom(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
