@@ -1,4 +1,4 @@
-"""Retrain benchmark (issue 6).
+r"""Retrain benchmark (issue 6).
 
 (a) Fast-path retrain time on the shared dataset plus 100 corrections, once the base
     embeddings are cached (target <= 60 s on 2 CPU cores): the real `retrain()`, export,
@@ -20,7 +20,8 @@
     cached embeddings plus noise, under new hashes, so no backbone time is spent), each in a
     process of its own: wall time and peak RSS stay bounded (rows per class, OOD bank capped).
 
-    .venv/bin/python benchmarks/bench_retrain.py [--threads 2] [--skip-a] [--skip-b] [--skip-c] [--skip-d]
+    .venv/bin/python benchmarks/bench_retrain.py [--threads 2] [--skip-a] [--skip-b] [--skip-c] \
+        [--skip-d]
 
 Needs a trained model in models/ (models/ACTIVE); without one it trains a head-only model
 first (`memebot train ../shared/data/memes --epochs 0`) and says so.
@@ -57,9 +58,10 @@ GENSHIN = SHARED / "genshin"
 def ensure_model(models: Path, threads: int) -> tuple[Path, str]:
     if (models / ACTIVE_POINTER).is_file():
         return resolve_model_dir(models), "existing models/ACTIVE"
-    print(f"no {models}/ACTIVE: training a head-only model first (memebot train {MEMES} --epochs 0)", flush=True)
-    subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES), "--epochs", "0", "--model-dir", str(models),
-                    "--threads", str(threads)], check=True, cwd=ROOT)
+    print(f"no {models}/ACTIVE: training a head-only model first "
+          f"(memebot train {MEMES} --epochs 0)", flush=True)
+    subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES), "--epochs", "0",
+                    "--model-dir", str(models), "--threads", str(threads)], check=True, cwd=ROOT)
     return resolve_model_dir(models), "trained here with --epochs 0 (head only)"
 
 
@@ -112,30 +114,40 @@ def bench_fast_path(active: Path, models: Path, cache: Path, threads: int) -> li
     from inference.classifier import Classifier, Prediction
 
     preds = Classifier(active).predict([s.path for s in base.test])
-    wrong = [s for s, p in zip(base.test, preds) if isinstance(p, Prediction) and p.label != s.label]
+    wrong = [s for s, p in zip(base.test, preds, strict=True)
+             if isinstance(p, Prediction) and p.label != s.label]
     mistakes = [Sample(s.path, s.label, s.sha256, 0, "admin-correction") for s in wrong]
     fixed = retrain(work / active.name, mistakes, RetrainConfig(**cfg, int8=False))
     print("\n" + fixed.summary())
     shutil.rmtree(out_dir, ignore_errors=True)
     b, a = res.before, res.after
     fb, fa = fixed.before, fixed.after
+    parity = res_meta.metrics["parity_fp32"]
     return [
-        ("first run (embeds what the cache lacks; no int8)", f"{warm_s:.1f} s, {warm.embedded_images} images embedded"),
-        ("fast-path retrain, 100 corrections, cached (int8 incl.)", f"{total:.1f} s (target <= 60 s) "
-         f"{'OK' if total <= 60 else 'OVER'}"),
-        ("  breakdown (s)", ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items() if k != "total")),
-        ("  graphs", f"fp32 {res_meta.metrics['parity_fp32'].get('graph')}, int8 {res_meta.metrics.get('int8_graph')} "
-         f"({int8_note}); int8 agreement {res_meta.metrics.get('int8_agreement')}, kept {res_meta.metrics.get('int8_kept')}"),
-        ("  parity fp32 vs torch", f"max |logit diff| {res_meta.metrics['parity_fp32']['max_abs_logit_diff']:.2e} "
-         f"(head alone {res_meta.metrics['parity_fp32'].get('head_max_abs_logit_diff', float('nan')):.2e}), "
-         f"same argmax {res_meta.metrics['parity_fp32']['same_argmax']:.3f}"),
+        ("first run (embeds what the cache lacks; no int8)",
+         f"{warm_s:.1f} s, {warm.embedded_images} images embedded"),
+        ("fast-path retrain, 100 corrections, cached (int8 incl.)",
+         f"{total:.1f} s (target <= 60 s) {'OK' if total <= 60 else 'OVER'}"),
+        ("  breakdown (s)",
+         ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items() if k != "total")),
+        ("  graphs", f"fp32 {parity.get('graph')}, int8 {res_meta.metrics.get('int8_graph')} "
+         f"({int8_note}); int8 agreement {res_meta.metrics.get('int8_agreement')}, "
+         f"kept {res_meta.metrics.get('int8_kept')}"),
+        ("  parity fp32 vs torch", f"max |logit diff| {parity['max_abs_logit_diff']:.2e} "
+         f"(head alone {parity.get('head_max_abs_logit_diff', float('nan')):.2e}), "
+         f"same argmax {parity['same_argmax']:.3f}"),
         ("  training rows / validation rows", f"{len(base.train) + 80} / {len(base.val) + 20}"),
-        ("  old-class acc (base val) before -> after", f"{b.old_accuracy:.3f} -> {a.old_accuracy:.3f} (n={a.old_n})"),
-        ("  held-back corrections before -> after", f"{b.corrections_accuracy:.3f} -> {a.corrections_accuracy:.3f} (n={a.corrections_n})"),
+        ("  old-class acc (base val) before -> after",
+         f"{b.old_accuracy:.3f} -> {a.old_accuracy:.3f} (n={a.old_n})"),
+        ("  held-back corrections before -> after",
+         f"{b.corrections_accuracy:.3f} -> {a.corrections_accuracy:.3f} (n={a.corrections_n})"),
         ("  promoted", f"{res.promoted}: {res.reason}"),
-        (f"corrections = the {len(mistakes)} test memes the model got wrong", f"{sum(fixed.timings.values()) - fixed.timings.get('total', 0):.1f} s"),
-        ("  old-class acc (base val) before -> after", f"{fb.old_accuracy:.3f} -> {fa.old_accuracy:.3f} (n={fa.old_n})"),
-        ("  held-back corrections before -> after", f"{fb.corrections_accuracy:.3f} -> {fa.corrections_accuracy:.3f} (n={fa.corrections_n})"),
+        (f"corrections = the {len(mistakes)} test memes the model got wrong",
+         f"{sum(fixed.timings.values()) - fixed.timings.get('total', 0):.1f} s"),
+        ("  old-class acc (base val) before -> after",
+         f"{fb.old_accuracy:.3f} -> {fa.old_accuracy:.3f} (n={fa.old_n})"),
+        ("  held-back corrections before -> after",
+         f"{fb.corrections_accuracy:.3f} -> {fa.corrections_accuracy:.3f} (n={fa.corrections_n})"),
         ("  promoted", f"{fixed.promoted}: {fixed.reason}"),
     ]
 
@@ -201,7 +213,8 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
             p = MEMES / rel
             h = sha(p)
             pool.setdefault(h, Sample(p, "genshin", h, 0, source))
-    pool_list = sorted(pool.values(), key=lambda s: hashlib.sha256(f"g:{s.sha256}".encode()).hexdigest())
+    pool_list = sorted(pool.values(),
+                       key=lambda s: hashlib.sha256(f"g:{s.sha256}".encode()).hexdigest())
     # Held-out genshin: half of each source (card, icon, namecard, ...), the rest is the pool
     # admins could label.
     by_src: dict[str, list[Sample]] = {}
@@ -212,14 +225,17 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
         group = by_src[src]
         g_test += group[: len(group) // 2]
         g_avail += group[len(group) // 2 :]
-    print(f"\ngenshin images: {len(pool)} unique ({len(genshin_in_memes)} of them in memes/other, removed from the base set); "
+    print(f"\ngenshin images: {len(pool)} unique ({len(genshin_in_memes)} of them in memes/other, "
+          f"removed from the base set); "
           f"held out {len(g_test)}, available as corrections {len(g_avail)}", flush=True)
 
     # Transparency variants of the held-out images.
     variants: dict[str, list[Sample]] = {"white (default)": g_test}
     n_alpha = 0
     rng = random.Random(1)
-    for name, colour_fn in (("black", lambda: (0, 0, 0)), ("random colour", lambda: tuple(rng.randint(0, 255) for _ in range(3)))):
+    colours = (("black", lambda: (0, 0, 0)),
+               ("random colour", lambda: tuple(rng.randint(0, 255) for _ in range(3))))
+    for name, colour_fn in colours:
         out = []
         for s in g_test:
             dst = work / "genshin-bg" / name.replace(" ", "_") / (s.path.stem + ".png")
@@ -227,16 +243,18 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
             n_alpha += alpha if name == "black" else 0
             out.append(Sample(dst, "genshin", sha(dst), 0, s.source))
         variants[name] = out
-    everything = base_train + base_val + base_test + g_avail + [s for v in variants.values() for s in v]
+    everything = (base_train + base_val + base_test + g_avail
+                  + [s for v in variants.values() for s in v])
     t = time.perf_counter()
     embedded = embed_bounded(model.backbone, everything, pre, cache, chunk=512)
-    print(f"embeddings: {len(everything)} rows, {embedded} computed now in {time.perf_counter() - t:.0f} s; "
+    print(f"embeddings: {len(everything)} rows, {embedded} computed now in "
+          f"{time.perf_counter() - t:.0f} s; "
           f"{n_alpha}/{len(g_test)} held-out genshin images have transparency", flush=True)
 
     def X(samples: list[Sample]) -> np.ndarray:
         return cache.get([s.sha256 for s in samples])
 
-    labels4 = labels + ["genshin"]
+    labels4 = [*labels, "genshin"]
     idx = {lab: i for i, lab in enumerate(labels4)}
     x_btr, x_bva, x_bte = X(base_train), X(base_val), X(base_test)
     y_btr = np.array([idx[s.label] for s in base_train])
@@ -254,7 +272,8 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
         y_tr = np.concatenate([y_btr, np.full(len(weighted), 3)])
         x_va = np.concatenate([x_bva, X(va)]) if va else x_bva
         y_va = np.concatenate([y_bva, np.full(len(va), 3)]) if va else y_bva
-        head, _ = fit_head(model.head, 3, LabelledRows(x_tr, y_tr), LabelledRows(x_va, y_va), 4, rcfg.head)
+        head, _ = fit_head(model.head, 3, LabelledRows(x_tr, y_tr), LabelledRows(x_va, y_va), 4,
+                           rcfg.head)
         w, b = head.weight.detach().numpy(), head.bias.detach().numpy()
         return lambda x: (x @ w.T + b).argmax(1)
 
@@ -287,29 +306,35 @@ def bench_genshin(active: Path, cache_dir: Path, work: Path, threads: int) -> No
                 old.append(float((predict(x_bte) == y_bte).mean()))
                 for v in variants:
                     acc[v].append(float((predict(xg[v]) == 3).mean()))
-            rows.append((k, repeats, name, *(np.mean(acc[v]) for v in variants), old_before, np.mean(old), np.mean(secs)))
+            rows.append((k, repeats, name, *(np.mean(acc[v]) for v in variants), old_before,
+                         np.mean(old), np.mean(secs)))
             print(f"  k={k} {name}: done", flush=True)
-    head = ["k", "runs", "method", "genshin acc (white)", "(black)", "(random bg)", "old acc before", "old acc after",
-            "forgetting (pt)", "fit s"]
-    print(f"\n(b) genshin as a new class: held-out genshin n={len(g_test)}, old classes = base test split n={len(base_test)} "
-          f"({dict(Counter(s.label for s in base_test))}); frozen {meta.backbone} embeddings of {active.name}")
+    head = ["k", "runs", "method", "genshin acc (white)", "(black)", "(random bg)",
+            "old acc before", "old acc after", "forgetting (pt)", "fit s"]
+    print(f"\n(b) genshin as a new class: held-out genshin n={len(g_test)}, "
+          f"old classes = base test split n={len(base_test)} "
+          f"({dict(Counter(s.label for s in base_test))}); "
+          f"frozen {meta.backbone} embeddings of {active.name}")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for k, reps, name, gw, gb, gr, ob, oa, secs in rows:
-        print(f"| {k} | {reps} | {name} | {gw:.3f} | {gb:.3f} | {gr:.3f} | {ob:.3f} | {oa:.3f} | {100 * (ob - oa):+.1f} | {secs:.1f} |")
+        print(f"| {k} | {reps} | {name} | {gw:.3f} | {gb:.3f} | {gr:.3f} | {ob:.3f} | {oa:.3f} "
+              f"| {100 * (ob - oa):+.1f} | {secs:.1f} |")
 
 
 # ----------------------------------------------------------------------------- (c)
 
 
-def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int) -> list[tuple[str, ...]]:
+def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int
+                       ) -> list[tuple[str, ...]]:
     from model_training.data import Sample
     from model_training.retrain import RetrainConfig, retrain
 
     def corr(path: Path) -> Sample:
         return Sample(path, "genshin", sha(path), 0, "admin-correction")
 
-    relabel = [corr(MEMES / rel) for rel, src in sorted(manifest_sources(MEMES).items()) if src.startswith("genshin")]
+    relabel = [corr(MEMES / rel) for rel, src in sorted(manifest_sources(MEMES).items())
+               if src.startswith("genshin")]
     pool = [GENSHIN / rel for rel in sorted(manifest_sources(GENSHIN))]
     rows = []
     for k in (5, 20, len(pool)):
@@ -317,14 +342,16 @@ def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int) ->
         work = Path(tempfile.mkdtemp(prefix="bench-genshin-gate-", dir=models.parent))
         shutil.copytree(active, work / active.name)
         t = time.perf_counter()
-        res = retrain(work / active.name, picked, RetrainConfig(model_dir=work, dataset_dir=MEMES, cache_dir=cache,
-                                                               threads=threads, int8=False))
+        res = retrain(work / active.name, picked,
+                      RetrainConfig(model_dir=work, dataset_dir=MEMES, cache_dir=cache,
+                                    threads=threads, int8=False))
         secs = time.perf_counter() - t
         shutil.rmtree(work, ignore_errors=True)
         b, a = res.before, res.after
         rows.append((f"{k} + {len(relabel)} relabelled", f"{secs:.0f}",
                      f"{100 * b.old_accuracy:.1f} -> {100 * a.old_accuracy:.1f} (n={a.old_n})",
-                     f"{100 * (b.corrections_accuracy or 0):.1f} -> {100 * (a.corrections_accuracy or 0):.1f} "
+                     f"{100 * (b.corrections_accuracy or 0):.1f} -> "
+                     f"{100 * (a.corrections_accuracy or 0):.1f} "
                      f"(n={a.corrections_n})",
                      "promoted" if res.promoted else "kept", res.reason))
     return rows
@@ -345,16 +372,19 @@ def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, step
     if trained is not None:
         shutil.copytree(trained, work, dirs_exist_ok=True)
     else:
-        subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES), "--model-dir", str(work), "--cache-dir",
-                        str(cache), "--holdout-source", source, "--threads", str(threads)], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print(f"   (e) {source}: model without it trained in {time.perf_counter() - t:.0f} s", flush=True)
+        subprocess.run([sys.executable, "-m", "bot.cli", "train", str(MEMES),
+                        "--model-dir", str(work), "--cache-dir", str(cache),
+                        "--holdout-source", source, "--threads", str(threads)],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"   (e) {source}: model without it trained in {time.perf_counter() - t:.0f} s",
+              flush=True)
     base = resolve_model_dir(work)
     if ModelMeta.load(base).training.get("holdout_source") != source:
         raise SystemExit(f"{base} was not trained with --holdout-source {source}")
     samples = scan_folder(MEMES, progress=False).samples
     held = sorted((s for s in samples if s.source == source), key=lambda s: s.sha256)
-    test_games = [s for s in split(samples, seed=0, holdout_source=source).test if s.label != "other"]
+    test_games = [s for s in split(samples, seed=0, holdout_source=source).test
+                  if s.label != "other"]
     pool = random.Random(0).sample(held, len(held))
     # the same 40% of the source is never corrected: every step is scored on it
     scored, teach = pool[: max(10, len(pool) * 2 // 5)], pool[max(10, len(pool) * 2 // 5):]
@@ -365,12 +395,14 @@ def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, step
         folder, verdict = base, "base model"
         if k:
             corr = [Sample(s.path, "other", s.sha256, 0, "admin-correction") for s in teach[:k]]
-            res = retrain(base, corr, RetrainConfig(model_dir=work, dataset_dir=MEMES, cache_dir=cache, threads=threads,
-                                                    int8=False))
+            res = retrain(base, corr, RetrainConfig(model_dir=work, dataset_dir=MEMES,
+                                                    cache_dir=cache, threads=threads, int8=False))
             folder, verdict = res.path, ("promoted" if res.promoted else "kept: " + res.reason)
         clf = Classifier(folder, precision="fp32", read_text=False)  # words never change "other"
-        caught = [isinstance(p, Prediction) and p.label == "other" for p in clf.predict([s.path for s in scored])]
-        kept = [isinstance(p, Prediction) and p.label != "other" for p in clf.predict([s.path for s in test_games])]
+        caught = [isinstance(p, Prediction) and p.label == "other"
+                  for p in clf.predict([s.path for s in scored])]
+        kept = [isinstance(p, Prediction) and p.label != "other"
+                for p in clf.predict([s.path for s in test_games])]
         rows.append((source, str(k), f"{100 * np.mean(caught):.1f}% (n={len(scored)})",
                      f"{100 * np.mean(kept):.1f}% (n={len(kept)})", verdict[:120]))
         print("   (e) " + " | ".join(rows[-1]), flush=True)
@@ -382,7 +414,8 @@ def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, step
 
 
 def scale_worker(active: Path, cache: Path, n: int, threads: int) -> dict[str, float]:
-    """One fast-path retrain with n synthetic corrections; prints time and this process's peak RSS."""
+    """One fast-path retrain with n synthetic corrections; prints time and this process's peak
+    RSS."""
     from model_training.data import Sample
     from model_training.embeddings import EmbeddingCache
     from model_training.pipeline import load_checkpoint
@@ -404,21 +437,25 @@ def scale_worker(active: Path, cache: Path, n: int, threads: int) -> dict[str, f
         own.put([x.sha256 for x in pool], src.get([x.sha256 for x in pool]))
         rng = np.random.default_rng(n)
         picks = rng.integers(0, len(base.train), n)
-        vecs = src.get([base.train[i].sha256 for i in picks]) if n else np.zeros((0, meta.embedding_dim), np.float32)
+        vecs = (src.get([base.train[i].sha256 for i in picks]) if n
+                else np.zeros((0, meta.embedding_dim), np.float32))
         vecs = vecs + rng.normal(0, 0.05, vecs.shape).astype(np.float32) * vecs.std(0)
-        corr = [Sample(base.train[i].path, base.train[i].label, hashlib.sha256(f"synthetic-{n}-{k}".encode()).hexdigest(),
+        corr = [Sample(base.train[i].path, base.train[i].label,
+                       hashlib.sha256(f"synthetic-{n}-{k}".encode()).hexdigest(),
                        0, "admin-correction") for k, i in enumerate(picks)]
         own.put([c.sha256 for c in corr], vecs)
         own.save()
         models = work / "models"
         shutil.copytree(active, models / active.name)
         t = time.perf_counter()
-        res = retrain(models / active.name, corr, RetrainConfig(model_dir=models, dataset_dir=MEMES, cache_dir=work / "cache",
-                                                                threads=threads, int8=False))
+        res = retrain(models / active.name, corr,
+                      RetrainConfig(model_dir=models, dataset_dir=MEMES, cache_dir=work / "cache",
+                                    threads=threads, int8=False))
         secs = time.perf_counter() - t
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")][0].split()[1]
+    with open("/proc/self/status") as status:
+        hwm = next(ln for ln in status if ln.startswith("VmHWM")).split()[1]
     return {"n": n, "seconds": secs, "rss_mb": int(hwm) / 1024, "embedded": res.embedded_images,
             "stages": {k: v for k, v in res.timings.items() if k != "total"}}
 
@@ -426,8 +463,10 @@ def scale_worker(active: Path, cache: Path, n: int, threads: int) -> dict[str, f
 def bench_scale(models: Path, cache: Path, threads: int) -> list[dict]:
     rows = []
     for n in (0, 2000, 20000):
-        out = subprocess.run([sys.executable, __file__, "--scale-worker", str(n), "--models", str(models), "--cache",
-                              str(cache), "--threads", str(threads)], capture_output=True, text=True, check=True, cwd=ROOT)
+        out = subprocess.run([sys.executable, __file__, "--scale-worker", str(n),
+                              "--models", str(models), "--cache", str(cache),
+                              "--threads", str(threads)],
+                             capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"  {n} corrections: done", flush=True)
     return rows
@@ -446,7 +485,8 @@ def main() -> int:
     ap.add_argument("--unseen", default="programming-memes,game-snaps,pokemon-art",
                     help="(e): comma-separated 'other' sources to hold out and teach")
     ap.add_argument("--unseen-trained", type=Path, default=None,
-                    help="(e), one source: a models folder already trained with --holdout-source it")
+                    help="(e), one source: a models folder already trained with "
+                         "--holdout-source it")
     ap.add_argument("--scale-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -454,11 +494,13 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     if args.scale_worker is not None:
-        print(json.dumps(scale_worker(resolve_model_dir(args.models), args.cache, args.scale_worker, args.threads)))
+        print(json.dumps(scale_worker(resolve_model_dir(args.models), args.cache, args.scale_worker,
+                                      args.threads)))
         return 0
     active, how = ensure_model(args.models, args.threads)
     print(f"model: {active.name} ({how}); backbone {ModelMeta.load(active).backbone}, "
-          f"fine-tune epochs {ModelMeta.load(active).training.get('finetune_epochs')}; {args.threads} threads", flush=True)
+          f"fine-tune epochs {ModelMeta.load(active).training.get('finetune_epochs')}; "
+          f"{args.threads} threads", flush=True)
     if not args.skip_a:
         rows = bench_fast_path(active, args.models, args.cache, args.threads)
         print("\n(a) fast path")
@@ -471,22 +513,28 @@ def main() -> int:
         bench_genshin(active, args.cache, work, args.threads)
     if not args.skip_c:
         rows_c = bench_genshin_gate(active, args.models, args.cache, args.threads)
-        print("\n(c) genshin through retrain() and the promotion gate (production decision rule, real model)")
-        head = ("corrections", "s", "old classes % before -> after", "held-back genshin %", "gate", "reason")
+        print("\n(c) genshin through retrain() and the promotion gate "
+              "(production decision rule, real model)")
+        head = ("corrections", "s", "old classes % before -> after", "held-back genshin %", "gate",
+                "reason")
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for row in rows_c:
             print("| " + " | ".join(row) + " |")
     if not args.skip_e:
         rows_e = [row for src in args.unseen.split(",")
-                  for row in bench_unseen_kind(src, args.models, args.cache, args.threads, trained=args.unseen_trained)]
-        print("\n(e) an unseen kind of 'other' taught by admin corrections (fast path; words do not change 'other')")
-        head = ("held-out source", "corrections", "rest of the source caught", "doom/AC test memes kept", "gate")
+                  for row in bench_unseen_kind(src, args.models, args.cache, args.threads,
+                                               trained=args.unseen_trained)]
+        print("\n(e) an unseen kind of 'other' taught by admin corrections "
+              "(fast path; words do not change 'other')")
+        head = ("held-out source", "corrections", "rest of the source caught",
+                "doom/AC test memes kept", "gate")
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for row in rows_e:
             print("| " + " | ".join(row) + " |")
     if not args.skip_d:
         rows_d = bench_scale(args.models, args.cache, args.threads)
-        print("\n(d) fast path as corrections grow (synthetic corrections on cached embeddings; one process each)")
+        print("\n(d) fast path as corrections grow "
+              "(synthetic corrections on cached embeddings; one process each)")
         print("| corrections | wall s | peak RSS MB | stages (s) |\n|---|---|---|---|")
         for r in rows_d:
             stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
