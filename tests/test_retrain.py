@@ -82,25 +82,33 @@ def assert_no_forgetting(active: Path, candidate: Path) -> None:
     images = [make_image(label, 1000 + i) for label in labels for i in range(PROBE_PER_CLASS)]
     right = {}
     for name, folder in (("before", active), ("after", candidate)):
-        right[name] = [p.label == y for p, y in zip(Classifier(folder).predict(images), truth)]
-    before, after = (Scores(sum(r) / len(r), len(r), None, 0) for r in (right["before"], right["after"]))
-    problem = old_class_problem(before, after, GateConfig(), Paired.of(right["before"], right["after"]))
+        preds = Classifier(folder).predict(images)
+        right[name] = [p.label == y for p, y in zip(preds, truth, strict=True)]
+    before, after = (Scores(sum(r) / len(r), len(r), None, 0)
+                     for r in (right["before"], right["after"]))
+    problem = old_class_problem(before, after, GateConfig(),
+                                Paired.of(right["before"], right["after"]))
     assert problem is None, problem
 
 
 def _cfg(models: Path, tiny_model: Path, cache_dir: Path, **kw) -> RetrainConfig:
     kw.setdefault("int8", False)
     kw.setdefault("gate", TINY_GATE)
-    return RetrainConfig(model_dir=models, dataset_dir=tiny_model.parent / "data", cache_dir=cache_dir, threads=2, **kw)
+    return RetrainConfig(model_dir=models, dataset_dir=tiny_model.parent / "data",
+                         cache_dir=cache_dir, threads=2, **kw)
 
 
-def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_fast_path_learns_corrections(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     from inference.text import TextModel
 
     active = resolve_model_dir(models)
-    words = TextModel(negative="animal_crossing", positive="doom", weights={"doom": 1.0, "island": -1.0})
+    words = TextModel(negative="animal_crossing", positive="doom",
+                      weights={"doom": 1.0, "island": -1.0})
     words.save(active)
-    corr = [_sample(_write(tmp_path / "c", f"s{i}", make_striped_doom(i)), "doom") for i in range(10)]
+    corr = [_sample(_write(tmp_path / "c", f"s{i}", make_striped_doom(i)), "doom")
+            for i in range(10)]
     result = retrain(active, corr, _cfg(models, tiny_model, cache_dir, int8=True))
     assert result.promoted, result.summary()
     assert result.corrections_train == 8 and result.corrections_heldback == 2
@@ -117,19 +125,24 @@ def test_fast_path_learns_corrections(models: Path, tiny_model: Path, cache_dir:
     assert meta.training["retrained_from"] == active.name
     assert meta.metrics["retrain"]["promoted"] is True
     parity = meta.metrics["parity_fp32"]
-    assert parity["same_argmax"] == 1.0 and parity["max_abs_logit_diff"] <= 1e-3 * max(1.0, parity["logit_scale"])
-    assert parity["graph"] == "patched" and parity["head_max_abs_logit_diff"] <= 1e-4 * max(1.0, parity["logit_scale"] / 10)
+    assert (parity["same_argmax"] == 1.0
+            and parity["max_abs_logit_diff"] <= 1e-3 * max(1.0, parity["logit_scale"]))
+    assert (parity["graph"] == "patched"
+            and parity["head_max_abs_logit_diff"] <= 1e-4 * max(1.0, parity["logit_scale"] / 10))
     clf = Classifier(folder)
     new_images = [make_striped_doom(100 + i) for i in range(6)]
     assert sum(p.label == "doom" for p in clf.predict(new_images)) >= 5
     # the fixed validation split is inherited; the word model (when the active one has it) too
-    assert set(json.loads((folder / "splits.json").read_text())["val"]) == set(json.loads((active / "splits.json").read_text())["val"])
+    assert (set(json.loads((folder / "splits.json").read_text())["val"])
+            == set(json.loads((active / "splits.json").read_text())["val"]))
     assert TextModel.load(folder) == words
     text = result.summary()
     assert "Corrections used: 10" in text and "Old classes" in text and "Per class" in text
 
 
-def test_new_class_needs_enough_examples(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_new_class_needs_enough_examples(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     active = resolve_model_dir(models)
     few = [_sample(_write(tmp_path / "g", f"g{i}", make_genshin(i)), "genshin") for i in range(4)]
     result = retrain(active, few, _cfg(models, tiny_model, cache_dir, min_examples_new_label=5))
@@ -137,28 +150,34 @@ def test_new_class_needs_enough_examples(models: Path, tiny_model: Path, cache_d
     assert not result.promoted  # nothing left to learn from
     assert "Left out" in result.summary()
 
-    many = few + [_sample(_write(tmp_path / "g", f"g{i}", make_genshin(i)), "genshin") for i in range(4, 20)]
+    many = few + [_sample(_write(tmp_path / "g", f"g{i}", make_genshin(i)), "genshin")
+                  for i in range(4, 20)]
     result = retrain(active, many, _cfg(models, tiny_model, cache_dir, min_examples_new_label=5))
-    assert result.labels == ModelMeta.load(active).labels + ["genshin"]
+    assert result.labels == [*ModelMeta.load(active).labels, "genshin"]
     assert result.new_labels == {"genshin": 20}
     assert result.promoted, result.summary()
     # 4 held-back images: one may miss on some draws of the (threaded, not bit-exact) tiny model
     assert result.after.per_class["genshin"]["accuracy"] >= 0.6
     # the old classes' weights stayed close (anchor): no forgetting on a probe big enough to tell
     assert_no_forgetting(active, result.path)
-    new_class = [p.label for p in Classifier(result.path).predict([make_genshin(200 + i) for i in range(20)])]
+    genshin = [make_genshin(200 + i) for i in range(20)]
+    new_class = [p.label for p in Classifier(result.path).predict(genshin)]
     assert new_class.count("genshin") >= 10, new_class
 
 
-def test_gate_refuses_corrections_contradicting_the_base(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_gate_refuses_corrections_contradicting_the_base(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     active = resolve_model_dir(models)
     # admins "correct" doom memes to animal_crossing (every doom image outside the fixed
     # validation split, and 20 more): either the candidate learns it and forgets doom, or it
     # does not learn it; both must be refused
     val = set(json.loads((active / "splits.json").read_text())["val"])
-    doom = [_sample(p, "animal_crossing") for p in sorted((tiny_model.parent / "data" / "doom").iterdir())]
+    doom = [_sample(p, "animal_crossing")
+            for p in sorted((tiny_model.parent / "data" / "doom").iterdir())]
     corr = [s for s in doom if s.sha256 not in val]
-    corr += [_sample(_write(tmp_path / "x", f"x{i}", make_image("doom", 500 + i)), "animal_crossing") for i in range(20)]
+    corr += [_sample(_write(tmp_path / "x", f"x{i}", make_image("doom", 500 + i)),
+                     "animal_crossing") for i in range(20)]
     result = retrain(active, corr, _cfg(models, tiny_model, cache_dir))
     assert not result.promoted
     assert "accuracy" in result.reason and "%" in result.reason
@@ -167,10 +186,11 @@ def test_gate_refuses_corrections_contradicting_the_base(models: Path, tiny_mode
 
 
 def test_hold_back_is_stable_and_per_label() -> None:
-    samples = [Sample(Path(f"{i}"), "a" if i % 2 else "b", f"{i:064x}", 0, "admin") for i in range(20)]
-    tr, va = hold_back(samples, 0.2)
+    samples = [Sample(Path(f"{i}"), "a" if i % 2 else "b", f"{i:064x}", 0, "admin")
+               for i in range(20)]
+    _, va = hold_back(samples, 0.2)
     assert len(va) == 4 and {s.label for s in va} == {"a", "b"}
-    tr2, va2 = hold_back(list(reversed(samples)), 0.2)
+    _, va2 = hold_back(list(reversed(samples)), 0.2)
     assert {s.sha256 for s in va} == {s.sha256 for s in va2}
     assert hold_back(samples[:1], 0.2) == (samples[:1], [])
 
@@ -179,7 +199,8 @@ def test_hold_back_is_stable_and_per_label() -> None:
 
 
 async def _storage_with_corrections(tmp_path: Path, dataset: Path, n: int = 10) -> Storage:
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "blobs", dataset_dir=dataset)
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+                                 tmp_path / "blobs", dataset_dir=dataset)
     known = {lab.name for lab in await storage.list_labels()}
     for label in ("animal_crossing", "doom", "other"):
         if label not in known:
@@ -192,11 +213,14 @@ async def _storage_with_corrections(tmp_path: Path, dataset: Path, n: int = 10) 
 
 
 def _opts(models: Path, tiny_model: Path, cache_dir: Path, **kw) -> TrainerOptions:
-    return TrainerOptions(model_dir=models, dataset_dir=tiny_model.parent / "data", cache_dir=cache_dir,
-                          threads=2, heartbeat_s=0.2, retrain_overrides={"int8": False, "gate": TINY_GATE}, **kw)
+    return TrainerOptions(model_dir=models, dataset_dir=tiny_model.parent / "data",
+                          cache_dir=cache_dir, threads=2, heartbeat_s=0.2,
+                          retrain_overrides={"int8": False, "gate": TINY_GATE}, **kw)
 
 
-async def test_trainer_runs_a_queued_job_end_to_end(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+async def test_trainer_runs_a_queued_job_end_to_end(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     storage = await _storage_with_corrections(tmp_path, tiny_model.parent / "data")
     try:
         first = await storage.enqueue_retrain("42", kind="fast")
@@ -213,7 +237,8 @@ async def test_trainer_runs_a_queued_job_end_to_end(models: Path, tiny_model: Pa
         assert mv.status == ModelStatus.active
         assert mv.sha256 == file_sha256(Path(mv.path) / "model.onnx")
         assert mv.metadata["promoted"] is True and "Old classes" in mv.metadata["summary"]
-        assert (await storage.get_model_version(old)).status == ModelStatus.retired  # registered first
+        # registered first
+        assert (await storage.get_model_version(old)).status == ModelStatus.retired
         assert (models / ACTIVE_POINTER).read_text().strip() == job.model_version
         assert Classifier(models).version == job.model_version
         assert await trainer.process_one() is None  # the queue is empty: nothing else runs
@@ -222,7 +247,9 @@ async def test_trainer_runs_a_queued_job_end_to_end(models: Path, tiny_model: Pa
         await storage.close()
 
 
-async def test_job_of_a_dead_trainer_is_failed_on_restart(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+async def test_job_of_a_dead_trainer_is_failed_on_restart(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     storage = await _storage_with_corrections(tmp_path, tiny_model.parent / "data", n=0)
     try:
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -245,21 +272,27 @@ async def test_job_of_a_dead_trainer_is_failed_on_restart(models: Path, tiny_mod
         await storage.close()
 
 
-async def test_failed_retrain_marks_the_job_failed(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+async def test_failed_retrain_marks_the_job_failed(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     storage = await _storage_with_corrections(tmp_path, None, n=3)
     try:
         await storage.enqueue_retrain("42", kind="fast")
         opts = _opts(models, tiny_model, cache_dir)
         opts.dataset_dir = None  # no base dataset anywhere: the retrain cannot run
         (outcome,) = await Trainer(storage, opts).run(once=True)
-        assert outcome.job.status == JobStatus.failed and "MEMEBOT_DATASET_DIR" in (outcome.error or "")
+        assert (outcome.job.status == JobStatus.failed
+                and "MEMEBOT_DATASET_DIR" in (outcome.error or ""))
         assert not any(p.name.startswith(".tmp-") for p in models.iterdir())
     finally:
         await storage.close()
 
 
-def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
-    """kill -9 of a real `memebot trainer` mid-job: the active model keeps serving; restart fails the job."""
+def test_killed_trainer_process_leaves_active_model_serving(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """kill -9 of a real `memebot trainer` mid-job: the active model keeps serving; restart fails
+    the job."""
     import asyncio
 
     async def setup() -> int:
@@ -273,7 +306,8 @@ def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_m
            "MEMEBOT_DATA_DIR": str(tmp_path), "MEMEBOT_MODEL_DIR": str(models),
            "MEMEBOT_DATASET_DIR": str(tiny_model.parent / "data")}
     before = (models / ACTIVE_POINTER).read_text()
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "trainer", "--poll", "0.2", "--threads", "1", "--nice", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "trainer", "--poll", "0.2",
+                             "--threads", "1", "--nice", "0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     async def wait_running() -> str:
@@ -287,7 +321,8 @@ def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_m
                 if job.status != JobStatus.queued:
                     return job.status
                 if proc.poll() is not None:
-                    return f"trainer exited {proc.returncode}: {proc.stdout.read().decode()[-2000:]}"  # type: ignore[union-attr]
+                    output = proc.stdout.read().decode()[-2000:]  # type: ignore[union-attr]
+                    return f"trainer exited {proc.returncode}: {output}"
                 await asyncio.sleep(0.05)
             return "timeout"
         finally:
@@ -314,7 +349,9 @@ def test_killed_trainer_process_leaves_active_model_serving(models: Path, tiny_m
     assert not any(p.name.startswith(".tmp-") for p in models.iterdir())
 
 
-def test_fast_path_patches_the_head_into_the_active_graphs(models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_fast_path_patches_the_head_into_the_active_graphs(
+    models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     """No backbone re-export: the new head (here with a 4th class) is patched into copies of the
     active fp32 and int8 graphs; the int8 graph keeps an fp32 head so that it can be patched."""
     import numpy as np
@@ -345,12 +382,13 @@ def test_fast_path_patches_the_head_into_the_active_graphs(models: Path, tiny_mo
     patched = patch_head(active / "model.int8.onnx", tmp_path / "patched.int8.onnx", head)
     logits, emb = ort.InferenceSession(str(patched)).run(["logits", "embedding"], {"input": arrays})
     assert logits.shape == (12, 4)
-    assert np.abs(emb.astype(np.float64) @ w.T + b - logits).max() <= 1e-4 * max(1.0, float(np.abs(logits).max()) / 10)
+    assert (np.abs(emb.astype(np.float64) @ w.T + b - logits).max()
+            <= 1e-4 * max(1.0, float(np.abs(logits).max()) / 10))
 
     # an int8 graph whose head was quantized (before the head was excluded) is not patched
     quantize_static(str(active / "model.onnx"), str(tmp_path / "qhead.onnx"), _Reader(arrays[:4]),
-                    quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
+                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     with pytest.raises(HeadNotPatchable):
         patch_head(tmp_path / "qhead.onnx", tmp_path / "x.onnx", head)
 
@@ -358,10 +396,13 @@ def test_fast_path_patches_the_head_into_the_active_graphs(models: Path, tiny_mo
 def test_full_retrain_trains_the_whole_pipeline_with_the_corrections(
     models: Path, tiny_model: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    """`/retrain full`: pipeline.train on the base dataset plus the corrections, then the same gate."""
+    """`/retrain full`: pipeline.train on the base dataset plus the corrections, then the same
+    gate."""
     active = resolve_model_dir(models)
-    corr = [_sample(_write(tmp_path / "f", f"f{i}", make_striped_doom(100 + i)), "doom") for i in range(10)]
-    result = retrain(active, corr, _cfg(models, tiny_model, cache_dir, kind="full", finetune_epochs=0))
+    corr = [_sample(_write(tmp_path / "f", f"f{i}", make_striped_doom(100 + i)), "doom")
+            for i in range(10)]
+    result = retrain(active, corr,
+                     _cfg(models, tiny_model, cache_dir, kind="full", finetune_epochs=0))
     folder = models / result.version
     assert folder.is_dir() and not any(p.name.startswith(".tmp") for p in models.iterdir())
     meta = ModelMeta.load(folder)
@@ -369,7 +410,8 @@ def test_full_retrain_trains_the_whole_pipeline_with_the_corrections(
     assert meta.training["n_extra"] == result.corrections_train == 8
     assert result.after.corrections_accuracy is not None and result.reason
     # whatever the gate decided, the candidate classifies through the production path
-    assert Classifier(folder).predict_one(encode(make_striped_doom(999), "PNG")).label in meta.labels
+    prediction = Classifier(folder).predict_one(encode(make_striped_doom(999), "PNG"))
+    assert prediction.label in meta.labels
 
 
 def test_refusal_summary_tells_admins_what_to_do_next(tmp_path: Path) -> None:
@@ -378,14 +420,18 @@ def test_refusal_summary_tells_admins_what_to_do_next(tmp_path: Path) -> None:
 
     def result(reason: str, new_labels: dict[str, int], promoted: bool = False) -> RetrainResult:
         s = Scores(old_accuracy=0.85, old_n=300, corrections_accuracy=0.5, corrections_n=4)
-        return RetrainResult(version="v2", path=tmp_path, kind="fast", promoted=promoted, reason=reason, base_version="v1",
+        return RetrainResult(version="v2", path=tmp_path, kind="fast", promoted=promoted,
+                             reason=reason, base_version="v1",
                              labels=["a", "b", "genshin"], new_labels=new_labels, skipped_labels={},
-                             corrections_train=16, corrections_heldback=4, corrections_per_label={"genshin": 20},
+                             corrections_train=16, corrections_heldback=4,
+                             corrections_per_label={"genshin": 20},
                              before=s, after=s, embedded_images=0, seconds=1.0)
 
-    text = result("old-class accuracy fell from 85.2% to 81.5% (n=324; more than 3.0 points)", {"genshin": 20}).summary()
+    text = result("old-class accuracy fell from 85.2% to 81.5% (n=324; more than 3.0 points)",
+                  {"genshin": 20}).summary()
     assert "Next: the new class takes memes of the old ones (genshin has 20 examples)" in text
-    text = result("held-back corrections: candidate 20.0%, no better than ...: it did not learn the corrections", {}).summary()
+    text = result("held-back corrections: candidate 20.0%, no better than ...: "
+                  "it did not learn the corrections", {}).summary()
     assert "Next: more corrections" in text
     assert "Next:" not in result("old-class accuracy 85% -> 85%", {}, promoted=True).summary()
 
