@@ -6,8 +6,8 @@ import asyncio
 import hashlib
 import io
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
