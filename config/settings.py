@@ -163,3 +163,10 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         sqlite_file = (self.data_dir / "memebot.db").resolve()
         return self.database_url or f"sqlite+aiosqlite:///{sqlite_file}"
+
+    def token_for(self, platform: Literal["telegram", "discord"]) -> str:
+        """The platform's bot token; a ValueError naming the setting when there is none."""
+        secret = self.telegram_token if platform == "telegram" else self.discord_token
+        if secret is None:
+            raise ValueError(f"no {platform.title()} token: set MEMEBOT_{platform.upper()}_TOKEN")
+        return secret.get_secret_value()

@@ -41,10 +41,8 @@ class DiscordConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DiscordConfig:
-        if settings.discord_token is None:
-            raise ValueError("no Discord token: set MEMEBOT_DISCORD_TOKEN")
         return cls(
-            token=settings.discord_token.get_secret_value(),
+            token=settings.token_for("discord"),
             guild_ids=tuple(settings.discord_guild_ids),
             admin_role=settings.discord_admin_role,
             admin_channel_id=settings.discord_admin_channel_id,

@@ -59,10 +59,8 @@ class TelegramConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramConfig:
-        if settings.telegram_token is None:
-            raise ValueError("no Telegram token: set MEMEBOT_TELEGRAM_TOKEN")
         return cls(
-            token=settings.telegram_token.get_secret_value(),
+            token=settings.token_for("telegram"),
             api_url=settings.telegram_api_url,
             file_url=settings.telegram_file_url,
             admin_chat_id=settings.admin_chat_id,
