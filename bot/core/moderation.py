@@ -177,7 +177,8 @@ class Moderation:
             author = known[0].author_name if known else None
         chat = chat or await self.storage.chat_settings(post.platform, post.chat_id)
         place = chat.sort_places.get(label)
-        existing = await self.storage.forward_for(post.id)
+        # A post stored just now has no copy yet: only a correction needs to look.
+        existing = None if post.created else await self.storage.forward_for(post.id)
         ref = ChatRef(post.platform, post.chat_id)
         if existing is None:
             if place is None or await self.storage.claim_forward(post.id, label, place) is None:
