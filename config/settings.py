@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     # hold more decoded images and ORT activations at once, pushing peak RSS past 300 MB.
     concurrent_updates: int = Field(16, gt=0, description="updates handled at the same time")
     classify_batch_size: int = Field(2, gt=0)
+    # glibc malloc in `memebot run` (bot/run_cli.py): at most this many arenas, and the mmap
+    # threshold pinned at 128 KiB so that freed image and onnxruntime buffers go back to the
+    # OS. Measured (bench_bot.py, burst of 100): peak RSS 406 -> 277 MB, idle 245 -> 200 MB.
+    # 0 leaves glibc's defaults (8 arenas a core, a threshold that grows to 32 MiB).
+    malloc_arena_max: int = Field(
+        2, ge=0, description="glibc malloc arenas of the bot process (0: glibc's defaults)"
+    )
     model_check_interval_s: float = Field(60.0, gt=0, description="poll for a promoted model")
     reaction_labels: dict[str, str] = Field(
         default_factory=lambda: {"😈": "doom", "🦄": "animal_crossing", "🤷": "other", "👍": "+"},
