@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.console.runner import ConsoleServer, start_console
+from bot.console.runner import ConsoleServer
 from bot.core.runtime import CoreRuntime, open_runtime
 from tests.support.browser import ARGS, CHROMIUM
 from tests.support.console import ADMIN_TOKEN, console_settings
@@ -63,15 +63,6 @@ async def runtime(tmp_path: Path, tiny_model: Path) -> AsyncIterator[CoreRuntime
     shutil.copytree(tiny_model, models)
     async with open_runtime(console_settings(tmp_path, models), file_origins=()) as rt:
         yield rt
-
-
-@pytest.fixture
-async def console(runtime: CoreRuntime) -> AsyncIterator[ConsoleServer]:
-    server = await start_console(runtime)
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 async def new_page(browser: Any, console: ConsoleServer, *, admin: bool, path: str = "") -> Any:
