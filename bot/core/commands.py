@@ -138,16 +138,10 @@ async def _addlabel(service: MemeService, command: Command) -> CommandResult:
     try:
         await service.storage.add_label(name, added_by=command.actor.qualified_id)
     except LabelExistsError:
-        return me.rejected(f"The label {name} already exists.")
+        return me.rejected(fmt.label_exists_text(name))
     except InvalidInputError:
-        return me.rejected(
-            f"{name!r} cannot be a label: use 1-32 lowercase letters, digits or underscores."
-        )
-    return me.done(
-        f"Added the label {fmt.display_name(name)}. Label some memes with it, "
-        "then /retrain so that I learn it.",
-        LabelAdded(name),
-    )
+        return me.rejected(fmt.bad_label_text(name))
+    return me.done(fmt.label_added_text(name), LabelAdded(name))
 
 
 async def _rollback(service: MemeService, command: Command) -> CommandResult:
@@ -157,8 +151,8 @@ async def _rollback(service: MemeService, command: Command) -> CommandResult:
     try:
         version = await service.switcher.rollback(command.args[0] if command.args else None)
     except SwitchError as exc:
-        return me.rejected(f"Cannot roll back: {exc}.")
-    return me.done(f"Now serving model {version.version}.", ModelServing(version.version))
+        return me.rejected(fmt.refused_text("roll back", str(exc)))
+    return me.done(fmt.serving_text(version.version), ModelServing(version.version))
 
 
 async def _reposts(service: MemeService, command: Command) -> CommandResult:

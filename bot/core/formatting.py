@@ -217,3 +217,103 @@ def job_report_text(
     if len(text) > MAX_REPORT_CHARS:
         text = text[: MAX_REPORT_CHARS - 1] + "…"
     return text
+
+
+# ------------------------------------------------------------- button and reaction notices
+# Shown to the presser only.
+
+STALE_BUTTON = "This button is no longer valid."
+UNKNOWN_MEME = "I no longer know this meme."
+FOREIGN_BUTTON = "This button belongs to another chat."
+ALREADY_DONE = "Already done."
+EXEMPTED = "Exempted."
+
+
+def admins_only_notice(action: str) -> str:
+    return f"Only admins can {action}."
+
+
+def not_repost_notice(sorted_note: str | None) -> str:
+    return f"Marked not a repost. {sorted_note}" if sorted_note else "Marked not a repost."
+
+
+def already_labelled_notice(label: str) -> str:
+    return f"It is already {display_name(label)}."
+
+
+def unknown_label_notice(label: str, *, hint: bool = False) -> str:
+    return f"There is no label {label!r}" + ("; /labels lists them." if hint else ".")
+
+
+def label_set_notice(label: str) -> str:
+    return f"Label set to {display_name(label)}."
+
+
+# ------------------------------------------------------------------- sorting, for admins
+
+def copied_text(place: str) -> str:
+    return f"Copied to {place}."
+
+
+def copied_before_text(place: str) -> str:
+    return f"It was copied to {place} before."
+
+
+def copy_failed_text(place: str, reason: str) -> str:
+    return f"I could not copy it to {place}: {reason}."
+
+
+def moved_copy_text(old: str, new: str, sent_ok: bool, sent: str) -> str:
+    if sent_ok:
+        return f"Moved its copy from {old} to {new}."
+    return f"Removed its copy from {old}. {sent}"
+
+
+def copy_stays_text(old: str, sent: str) -> str:
+    return f"{sent} The copy in {old} stays."
+
+
+# -------------------------------------------------------------------------------- commands
+
+def refused_text(what: str, reason: str) -> str:
+    return f"Cannot {what}: {reason}."
+
+
+def reposts_text(mode: str, days: int) -> str:
+    return f"Reposts: {mode}, looking back {days} days."
+
+
+def reposts_mode_text(mode: str) -> str:
+    extra = (" I remove a repost only where I may delete messages; elsewhere I note it."
+             if mode == "delete" else "")
+    return f"Reposts: {mode}.{extra}"
+
+
+def reposts_window_text(shown: str) -> str:
+    return f"Reposts: looking back {shown} days."
+
+
+def label_exists_text(name: str) -> str:
+    return f"The label {name} already exists."
+
+
+def bad_label_text(name: str) -> str:
+    return f"{name!r} cannot be a label: use 1-32 lowercase letters, digits or underscores."
+
+
+def label_added_text(name: str) -> str:
+    return (f"Added the label {display_name(name)}. Label some memes with it, "
+            "then /retrain so that I learn it.")
+
+
+def serving_text(version: str) -> str:
+    return f"Now serving model {version}."
+
+
+def no_trainer_text(problem: str | None, *, switched_off: bool) -> str:
+    """Why a queued retrain will wait (the /retrain reply adds it)."""
+    if switched_off:
+        return ("No trainer is running (MEMEBOT_TRAINER=off), so the job stays queued "
+                "until one starts (`memebot trainer`).")
+    why = f" ({problem})" if problem else ""
+    return f"No trainer is running right now{why}, so the job stays queued until one runs."

@@ -143,7 +143,7 @@ class Moderation:
         store the mark; returns the post and the mark stored, or the refusal."""
         parsed = parse_repost_payload(payload)
         if parsed is None:
-            return invalid("This button is no longer valid.")
+            return invalid(fmt.STALE_BUTTON)
         kind, post_id, original_id = parsed
         post = await button_post(self.storage, post_id, chat)
         if isinstance(post, CorrectionOutcome):
@@ -153,7 +153,7 @@ class Moderation:
         target = original_id if mark is RepostMarkKind.exempt else post_id
         earlier = await self.storage.repost_marks([target])
         if any(m.kind is mark for m in earlier):
-            return CorrectionOutcome(CorrectionStatus.unchanged, "Already done.", post_id=post.id)
+            return CorrectionOutcome(CorrectionStatus.unchanged, fmt.ALREADY_DONE, post_id=post.id)
         await self.storage.add_repost_mark(
             target, mark, admin_id=actor.qualified_id,
             original_post_id=original_id if mark is RepostMarkKind.not_repost else None,
@@ -186,7 +186,7 @@ class Moderation:
             return (await self._send(post, label, place, outbox, author, ref))[1]
         if place is None or existing.place == place:
             if existing.place != place:
-                return f"It was copied to {existing.place} before."
+                return fmt.copied_before_text(existing.place)
             return None
         if await self.storage.move_forward(post.id, label, place, expected=existing.place) is None:
             return None  # another process moved it meanwhile
@@ -195,9 +195,8 @@ class Moderation:
         )
         ok, sent = await self._send(post, label, place, outbox, author, ref)
         if removed:
-            return (f"Moved its copy from {existing.place} to {place}." if ok
-                    else f"Removed its copy from {existing.place}. {sent}")
-        return f"{sent} The copy in {existing.place} stays."
+            return fmt.moved_copy_text(existing.place, place, ok, sent)
+        return fmt.copy_stays_text(existing.place, sent)
 
     async def _send(self, post: Post, label: str, place: str, outbox: Outbox,
                     author: str | None, ref: ChatRef) -> tuple[bool, str]:
@@ -211,10 +210,10 @@ class Moderation:
             # The claim is released so that a later decision can try again.
             await self.storage.release_forward(post.id)
             log.warning("post %s not copied to %s: %s", post.id, place, exc)
-            return False, f"I could not copy it to {place}: {exc}."
+            return False, fmt.copy_failed_text(place, str(exc))
         await self.storage.confirm_forward(post.id, copy_id)
         log.info("post %s copied to %s as %s", post.id, place, copy_id)
-        return True, f"Copied to {place}."
+        return True, fmt.copied_text(place)
 
     # ----------------------------------------------------------------------------- commands
 
@@ -225,14 +224,12 @@ class Moderation:
         mode = settings.repost_mode or self.policy.repost_mode.value
         days = settings.repost_window_days or self.policy.repost_window_days
         if not args:
-            return me.done(f"Reposts: {mode}, looking back {days} days.",
+            return me.done(fmt.reposts_text(mode, days),
                            RepostSettings(mode, days))
         if args[0] in ("off", "note", "delete") and len(args) == 1:
             await self.storage.update_chat_settings(chat.platform, chat.chat_id,
                                                     repost_mode=args[0])
-            extra = (" I remove a repost only where I may delete messages; elsewhere I note it."
-                     if args[0] == "delete" else "")
-            return me.done(f"Reposts: {args[0]}.{extra}", RepostSettings(args[0], days))
+            return me.done(fmt.reposts_mode_text(args[0]), RepostSettings(args[0], days))
         if args[0] == "window" and len(args) == 2:
             wanted = None if args[1] == "default" else args[1]
             if wanted is not None and not wanted.isdigit():
@@ -243,9 +240,9 @@ class Moderation:
                     repost_window_days=int(wanted) if wanted is not None else None,
                 )
             except InvalidInputError as exc:
-                return me.rejected(f"Cannot set the window: {exc}.")
+                return me.rejected(fmt.refused_text("set the window", str(exc)))
             shown = wanted or f"{self.policy.repost_window_days} (the default)"
-            return me.done(f"Reposts: looking back {shown} days.", RepostSettings(
+            return me.done(fmt.reposts_window_text(shown), RepostSettings(
                 mode, int(wanted) if wanted else self.policy.repost_window_days))
         return me.usage_error()
 
@@ -262,7 +259,7 @@ class Moderation:
             label = args[0].strip().lower().replace("-", "_")
             known = {lb.name for lb in await self.storage.list_labels()}
             if label not in known:
-                return me.rejected(f"There is no label {label!r}; /labels lists them.")
+                return me.rejected(fmt.unknown_label_notice(label, hint=True))
             place = " ".join(args[1:]).strip()
             if place.lower() == "off":
                 places.pop(label, None)
@@ -275,7 +272,7 @@ class Moderation:
                 chat.platform, chat.chat_id, sort_places=places
             )
         except InvalidInputError as exc:
-            return me.rejected(f"Cannot sort there: {exc}.")
+            return me.rejected(fmt.refused_text("sort there", str(exc)))
         return me.done(fmt.places_text(updated.sort_places), SortPlaces(updated.sort_places))
 
 
@@ -289,7 +286,7 @@ async def button_post(storage: Storage, post_id: int, chat: ChatRef) -> Post | C
     try:
         post = await storage.get_post(post_id)
     except (NotFoundError, InvalidInputError):
-        return invalid("I no longer know this meme.")
+        return invalid(fmt.UNKNOWN_MEME)
     if (post.platform, post.chat_id) != (chat.platform, chat.chat_id):
-        return invalid("This button belongs to another chat.")
+        return invalid(fmt.FOREIGN_BUTTON)
     return post

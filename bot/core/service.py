@@ -283,13 +283,13 @@ class MemeService:
             return await self._repost_button(chat, actor, payload, platform_check, outbox)
         parsed = parse_payload(payload)
         if parsed is None:
-            return invalid("This button is no longer valid.")
+            return invalid(fmt.STALE_BUTTON)
         post_id, label = parsed
         post = await button_post(self.storage, post_id, chat)
         if isinstance(post, CorrectionOutcome):
             return post
         if not await self.is_admin(actor, chat, platform_check):
-            return CorrectionOutcome(CorrectionStatus.refused, "Only admins can change labels.")
+            return refused(fmt.admins_only_notice("change labels"))
         return await self._apply_label(post, label, actor, outbox)
 
     async def _repost_button(
@@ -301,7 +301,7 @@ class MemeService:
         outbox: Outbox | None,
     ) -> CorrectionOutcome:
         if not await self.is_admin(actor, chat, platform_check):
-            return CorrectionOutcome(CorrectionStatus.refused, "Only admins can judge reposts.")
+            return refused(fmt.admins_only_notice("judge reposts"))
         result = await self.moderation.repost_button(payload, chat, actor)
         if isinstance(result, CorrectionOutcome):
             return result
@@ -309,13 +309,13 @@ class MemeService:
         judged = CorrectionStatus.repost_judged
         if mark is RepostMarkKind.exempt:
             text = fmt.exempted_text(actor.display_name)
-            return CorrectionOutcome(judged, "Exempted.", Reply(text, (), post.id),
+            return CorrectionOutcome(judged, fmt.EXEMPTED, Reply(text, (), post.id),
                                      post_id=post.id, changed=True)
         text = fmt.not_repost_text(actor.display_name)
         # A flagged post was not sorted: now that it is no repost, its label may sort it.
         label = await self._sortable_label(post)
         sorted_note = await self.moderation.sort(post, label, outbox) if label else None
-        notice = f"Marked not a repost. {sorted_note}" if sorted_note else "Marked not a repost."
+        notice = fmt.not_repost_notice(sorted_note)
         return CorrectionOutcome(judged, notice, Reply(text, (), post.id), post_id=post.id,
                                  changed=True)
 
@@ -364,7 +364,7 @@ class MemeService:
             decisions = await self.storage.corrections_for(post.id)
             if decisions and decisions[-1].new_label == label:  # pressed again: nothing new
                 return CorrectionOutcome(CorrectionStatus.unchanged,
-                                         f"It is already {fmt.display_name(label)}.",
+                                         fmt.already_labelled_notice(label),
                                          post_id=post.id, label=label)
             outcome = await self._store_label(post, label, actor)
             if outcome.alert:  # refused: nothing to sort
@@ -389,13 +389,13 @@ class MemeService:
                     post.id, admin_id=actor.qualified_id, label=label
                 )
         except (UnknownLabelError, InvalidInputError):
-            return invalid(f"There is no label {label!r}.")
+            return invalid(fmt.unknown_label_notice(label))
         text = fmt.corrected_text(label, actor.display_name, confirmed=confirmed)
         reply = Reply(text, await self._buttons(post.id, label), post.id)
         log.info("post %s labelled %s by %s", post.id, label, actor.qualified_id)
         return CorrectionOutcome(
             CorrectionStatus.confirmed if confirmed else CorrectionStatus.corrected,
-            f"Label set to {fmt.display_name(label)}.",
+            fmt.label_set_notice(label),
             reply,
             post_id=post.id,
             changed=label != previous,
@@ -428,6 +428,10 @@ class MemeService:
             return spec.result(CommandStatus.refused, fmt.admins_only_text(spec.name),
                                private=True)
         return await spec.handler(self, command)
+
+
+def refused(notice: str) -> CorrectionOutcome:
+    return CorrectionOutcome(CorrectionStatus.refused, notice)
 
 
 def label_buttons(post_id: int, labels: Iterable[str], current: str | None

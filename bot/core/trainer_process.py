@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bot
+from bot.core import formatting as fmt
 from bot.logs import RedactSecrets
 from config.settings import Settings
 
@@ -80,11 +81,7 @@ class TrainerStatus:
         """A sentence for the /retrain reply when nothing will pick the job up soon."""
         if self.mode == "external" or self.running or self.other_trainer_alive():
             return None  # an external service: this process cannot see it
-        if self.mode == "off":
-            return ("No trainer is running (MEMEBOT_TRAINER=off), so the job stays queued "
-                    "until one starts (`memebot trainer`).")
-        why = f" ({self.problem})" if self.problem else ""
-        return f"No trainer is running right now{why}, so the job stays queued until one runs."
+        return fmt.no_trainer_text(self.problem, switched_off=self.mode == "off")
 
 
 class TrainerSupervisor:
