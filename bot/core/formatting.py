@@ -226,6 +226,7 @@ STALE_BUTTON = "This button is no longer valid."
 UNKNOWN_MEME = "I no longer know this meme."
 FOREIGN_BUTTON = "This button belongs to another chat."
 ALREADY_DONE = "Already done."
+TOO_OLD = "This message is too old to change."
 EXEMPTED = "Exempted."
 
 
@@ -317,3 +318,7 @@ def no_trainer_text(problem: str | None, *, switched_off: bool) -> str:
                 "until one starts (`memebot trainer`).")
     why = f" ({problem})" if problem else ""
     return f"No trainer is running right now{why}, so the job stays queued until one runs."
+
+
+def unknown_command_text(name: str) -> str:
+    return f"/{name} is not a command I know."

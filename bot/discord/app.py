@@ -12,6 +12,7 @@ from pathlib import Path
 import discord
 from discord import app_commands
 
+from bot.core import formatting as fmt
 from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
 from bot.core.service import MemeService, parse_payload
@@ -179,7 +180,7 @@ class DiscordHandlers:
         result = await self.service.handle_command(
             command, self.admin_check(interaction.user, interaction.permissions)
         )
-        text = result.reply.text if result is not None else f"/{name} is not a command I know."
+        text = result.reply.text if result is not None else fmt.unknown_command_text(name)
         private = result is None or result.reply.private
         await interaction.response.send_message(text, ephemeral=private,
                                                 allowed_mentions=NO_MENTIONS)

@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.core import formatting as fmt
 from bot.core.commands import COMMANDS
 from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
@@ -123,7 +124,7 @@ class TelegramHandlers:
             return
         message = query.message
         if message is None or not isinstance(message, Message):
-            await query.answer("This message is too old to change.", show_alert=True)
+            await query.answer(fmt.TOO_OLD, show_alert=True)
             return
         chat = chat_ref(message.chat)
         outcome = await self.service.handle_button(
