@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     max_download_bytes: int = Field(20 * 1024 * 1024, gt=0)
     download_timeout_s: float = Field(30.0, gt=0)
     queue_size: int = Field(256, gt=0)
+    # The bytes the waiting images may hold between them (MEMEBOT_QUEUE_MAX_BYTES).
+    queue_max_bytes: int = Field(64 * 2**20, gt=0)
     inference_threads: int = Field(1, gt=0)
 
     # Bot process (issue 4). The API URLs only change to point the bot at a local Bot API

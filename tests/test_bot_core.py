@@ -240,3 +240,44 @@ def test_redaction_covers_messages_args_and_tracebacks() -> None:
     text = stream.getvalue()
     assert "SECRET" not in text and text.count(REDACTED) == 3
     assert RedactSecrets([]).filter(logging.makeLogRecord({"msg": "x"}))
+
+
+async def test_waiting_images_are_bounded_by_bytes_too(fake: FakeClassifier) -> None:
+    fake.gate.clear()
+    big = sized(200)
+    queue = ClassifyQueue(ModelHolder(fake), max_pending=50, threads=1, batch_size=1,  # type: ignore[arg-type]
+                          max_pending_bytes=2 * len(big))
+    await queue.start()
+    try:
+        first = asyncio.ensure_future(queue.classify(big))  # taken by the worker: not waiting
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.ensure_future(queue.classify(big)) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert queue.is_full
+        with pytest.raises(QueueFullError, match="bytes"):
+            await queue.classify(big)
+        fake.gate.set()
+        done = await asyncio.gather(first, *waiting)
+        assert len(done) == 3 and not queue.is_full
+        assert isinstance(await queue.classify(big), Classified)  # room again
+    finally:
+        fake.gate.set()
+        await queue.stop()
+
+
+async def test_a_cancelled_wait_is_not_classified(fake: FakeClassifier) -> None:
+    fake.gate.clear()
+    queue = ClassifyQueue(ModelHolder(fake), max_pending=10, threads=1, batch_size=8)  # type: ignore[arg-type]
+    await queue.start()
+    try:
+        first = asyncio.ensure_future(queue.classify(sized(0)))
+        await asyncio.sleep(0.05)
+        gone = asyncio.ensure_future(queue.classify(sized(1)))
+        kept = asyncio.ensure_future(queue.classify(sized(2)))
+        await asyncio.sleep(0)
+        gone.cancel()
+        fake.gate.set()
+        await asyncio.gather(first, kept)
+    finally:
+        await queue.stop()
+    assert widths(fake) == [[0], [2]]

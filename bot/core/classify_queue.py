@@ -76,11 +76,17 @@ def classify_decoded(
 
 
 class ClassifyQueue:
+    """`max_pending` images wait at most, holding `max_pending_bytes` at most between them (a
+    count alone would let 256 waiting 20 MB files hold 5 GB); one image is always taken."""
+
     def __init__(
-        self, holder: ModelHolder, *, max_pending: int, threads: int = 1, batch_size: int = 8
+        self, holder: ModelHolder, *, max_pending: int, threads: int = 1, batch_size: int = 8,
+        max_pending_bytes: int | None = None,
     ) -> None:
         self._holder = holder
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_pending)
+        self._max_bytes = max_pending_bytes
+        self._pending_bytes = 0
         self._threads = threads
         self._batch_size = batch_size
         self._pool: ThreadPoolExecutor | None = None
@@ -93,7 +99,14 @@ class ClassifyQueue:
 
     @property
     def is_full(self) -> bool:
-        return self._queue.full()
+        # Before a download the next image's size is unknown: full once the budget is spent.
+        spent = self._max_bytes is not None and self._pending_bytes >= self._max_bytes
+        return self._queue.full() or (spent and not self._queue.empty())
+
+    def _over_budget(self, size: int) -> bool:
+        if self._max_bytes is None or self._queue.empty():
+            return False
+        return self._pending_bytes + size > self._max_bytes
 
     async def start(self) -> None:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="classify")
@@ -123,37 +136,52 @@ class ClassifyQueue:
         QueueFullError, QueueClosedError or ImageError."""
         if self._closed:
             raise QueueClosedError("the bot is shutting down")
+        if self._over_budget(len(image)):
+            held = f"{self._pending_bytes:,}"
+            raise QueueFullError(f"{self.pending} waiting images hold {held} bytes")
         future: asyncio.Future[Classified] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait(_Job(image, caption, future))
         except asyncio.QueueFull:
             raise QueueFullError(f"{self._queue.maxsize} images are already waiting") from None
+        self._pending_bytes += len(image)
         return await future
 
+    def _take(self, job: _Job) -> _Job:
+        self._pending_bytes -= len(job.image)
+        return job
+
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            jobs = [await self._queue.get()]
+            jobs = [self._take(await self._queue.get())]
             while len(jobs) < self._batch_size and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
+                jobs.append(self._take(self._queue.get_nowait()))
             try:
-                classifier = self._holder.current
-                images = [job.image for job in jobs]
-                captions = [job.caption for job in jobs]
-                results = await loop.run_in_executor(
-                    self._pool, functools.partial(classify_decoded, classifier, images, captions)
-                )
-                for job, result in zip(jobs, results, strict=True):
-                    if job.future.done():  # the waiter was cancelled
-                        continue
-                    if isinstance(result, PredictionError):
-                        job.future.set_exception(ImageError(result.error))
-                    else:
-                        job.future.set_result(result)
-            except Exception as exc:  # a broken model must fail these images, not the worker
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                # Its own frame: a batch's images and results are freed before the next wait.
+                await self._run_batch([job for job in jobs if not job.future.done()])
             finally:
                 for _ in jobs:
                     self._queue.task_done()
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        if not jobs:  # every waiter was cancelled: nothing to decode
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            classifier = self._holder.current
+            images = [job.image for job in jobs]
+            captions = [job.caption for job in jobs]
+            results = await loop.run_in_executor(
+                self._pool, functools.partial(classify_decoded, classifier, images, captions)
+            )
+            for job, result in zip(jobs, results, strict=True):
+                if job.future.done():  # the waiter was cancelled meanwhile
+                    continue
+                if isinstance(result, PredictionError):
+                    job.future.set_exception(ImageError(result.error))
+                else:
+                    job.future.set_result(result)
+        except Exception as exc:  # a broken model must fail these images, not the worker
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)

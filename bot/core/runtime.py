@@ -106,6 +106,7 @@ async def open_runtime(
         queue = ClassifyQueue(
             holder,
             max_pending=settings.queue_size,
+            max_pending_bytes=settings.queue_max_bytes,
             threads=settings.inference_threads,
             batch_size=settings.classify_batch_size,
         )
