@@ -8,6 +8,7 @@ measured on exactly what it will see in production.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ ImageSource = bytes | bytearray | memoryview | str | Path | Image.Image
 # A 12k x 12k image is ~430 MB as RGB; memes are far smaller. Refuse before decoding.
 DEFAULT_MAX_PIXELS = 40_000_000
 
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PreprocessConfig:
@@ -67,7 +70,8 @@ def load_image(
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"corrupt or truncated image: {exc}") from exc
+        log.debug("image does not decode: %s", exc)  # Pillow's words: not for a chat user
+        raise ImageError("corrupt or truncated image") from exc
 
 
 def _open(source: bytes | bytearray | memoryview | str | Path, max_pixels: int) -> Image.Image:
@@ -88,9 +92,11 @@ def _open(source: bytes | bytearray | memoryview | str | Path, max_pixels: int) 
     except UnidentifiedImageError as exc:
         raise ImageError("not an image (unknown or unsupported format)") from exc
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageError(f"image too large to decode safely: {exc}") from exc
+        log.debug("decompression bomb refused: %s", exc)
+        raise ImageError("image too large to decode safely") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"corrupt image: {exc}") from exc
+        log.debug("image header does not parse: %s", exc)
+        raise ImageError("corrupt image") from exc
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ImageError("image has no pixels")
