@@ -51,6 +51,20 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"memebot predict: {exc}", file=sys.stderr)
             return 2
         captions = [known.get(f.resolve()) for f in files]
+        matched = sum(c is not None for c in captions)
+        if not matched:
+            print(
+                f"memebot predict: none of the {len(files)} image(s) has a row in "
+                f"{args.captions} ({len(known)} rows); its relative paths are read from "
+                f"{args.captions.resolve().parent}, or write absolute paths",
+                file=sys.stderr,
+            )
+            return 2
+        # A partial match is legitimate (a manifest of a larger set), but never silent.
+        print(
+            f"captions: {matched} of {len(files)} image(s) matched a row of {args.captions}",
+            file=sys.stderr,
+        )
     clf = Classifier(args.model or Settings().model_dir, precision=args.precision)
     failed = 0
     for path, result in zip(files, clf.predict(files, captions=captions), strict=True):

@@ -94,6 +94,20 @@ def test_predict_caption_and_captions_csv(
     by_csv = labels("--captions", str(csv_file))
     for i in games:
         assert by_csv[i] == ("doom" if i % 2 else "animal_crossing")
+    # absolute paths are taken as they are; the count of matched rows is always reported
+    absolute = tmp_path / "elsewhere" / "absolute.csv"
+    absolute.parent.mkdir()
+    absolute.write_text(f"path,caption\n{files[1]},demons and the slayer\n")
+    assert main(["predict", "--model", str(model), "--captions", str(absolute),
+                 *map(str, files)]) == 0
+    assert "1 of 4 image(s) matched" in capsys.readouterr().err
+    # paths relative to another folder than the CSV's own match nothing: an error, not silence
+    wrong = tmp_path / "elsewhere" / "relative.csv"
+    wrong.write_text("path,caption\n" + "".join(f"{f.name},slayer\n" for f in files))
+    assert main(["predict", "--model", str(model), "--captions", str(wrong),
+                 *map(str, files)]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 4 image(s)" in err and str(wrong.parent.resolve()) in err
     bad = tmp_path / "bad.csv"
     bad.write_text("file,text\nx,y\n")
     assert main(["predict", "--model", str(model), "--captions", str(bad), str(files[0])]) == 2
