@@ -19,6 +19,7 @@ from PIL import Image
 from inference.errors import ImageError, ModelError
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolve_model_dir
 from inference.ood import OODScorer
+from inference.precision import Timer, choose_precision
 from inference.preprocess import ImageSource, load_image, to_array
 from inference.text import TextModel, read_text, tesseract_available
 
@@ -135,6 +136,7 @@ class Classifier:
         memory_arena: bool = False,
         read_text: bool = True,
         text_lookup: Callable[[ImageSource], str | None] | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.folder = resolve_model_dir(Path(model_path))
         self.meta = ModelMeta.load(self.folder)
@@ -157,21 +159,29 @@ class Classifier:
                 raise ModelError(f"cannot load {onnx_file}: {exc}") from exc
 
         # Which precision is faster depends on the processor: int8 was 2x faster than fp32 on
-        # one Xeon and no faster (slower at batch 16) on another with AMX/VNNI. "auto" times
-        # both here, in a fraction of a second, and serves the faster one.
+        # one Xeon and no faster (slower at batch 16) on another with AMX/VNNI. "auto" decides
+        # once per model and machine and remembers it (inference/precision.py), so a restart
+        # never changes a label.
         files = self._candidate_files(precision)
-        sessions = {f: load(f) for f in files}
+        sessions: dict[Path, ort.InferenceSession] = {}
+
+        def session_for(onnx_file: Path) -> ort.InferenceSession:
+            if onnx_file not in sessions:
+                sessions[onnx_file] = load(onnx_file)
+            return sessions[onnx_file]
+
+        def default_timer(onnx_file: Path) -> float:
+            return _time_session(session_for(onnx_file), self.preprocess.input_size)
+
         self.load_timings_ms: dict[str, float] = {}
         if len(files) > 1:
-            self.load_timings_ms = {
-                f.name: _time_session(s, self.preprocess.input_size) for f, s in sessions.items()
-            }
-            log.info(
-                "precision measured at load: %s",
-                ", ".join(f"{n} {ms:.1f} ms" for n, ms in self.load_timings_ms.items()),
-            )
-        self.onnx_file = min(files, key=lambda f: self.load_timings_ms.get(f.name, 0.0))
-        self.session = sessions[self.onnx_file]
+            int8, fp32 = files
+            choice = choose_precision(self.folder, int8, fp32, timer or default_timer)
+            self.load_timings_ms = choice.timings_ms
+            self.onnx_file = self.folder / choice.file
+        else:
+            self.onnx_file = files[0]
+        self.session = session_for(self.onnx_file)
         del sessions
         self.input_name = self.session.get_inputs()[0].name
         self.ood = OODScorer.load(self.folder / OOD_FILE)

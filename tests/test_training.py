@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -214,10 +215,13 @@ def test_default_head_only_training(tmp_path: Path) -> None:
     assert (tmp_path / "models" / "ACTIVE").read_text().strip() == first.meta.version
 
 
-def test_auto_precision_times_both_and_serves_the_faster_accepted_one(
+def test_auto_precision_is_decided_once_per_machine_and_remembered(
     tiny_model: Path, tmp_path: Path
 ) -> None:
+    import json
     import shutil
+
+    from inference.precision import PRECISION_FILE, machine_fingerprint
 
     folder = tmp_path / "v"
     shutil.copytree(resolve_model_dir(tiny_model), folder)
@@ -231,11 +235,37 @@ def test_auto_precision_times_both_and_serves_the_faster_accepted_one(
     assert refused.onnx_file.name == "model.onnx" and refused.load_timings_ms == {}
     meta.metrics["int8_accepted"] = True
     meta.save(folder)
-    # accepted: both are timed at load and the faster one serves (which one depends on the CPU)
-    auto = Classifier(folder)
-    assert set(auto.load_timings_ms) == {"model.onnx", "model.int8.onnx"}
-    assert all(ms > 0 for ms in auto.load_timings_ms.values())
-    assert auto.onnx_file.name == min(auto.load_timings_ms, key=auto.load_timings_ms.__getitem__)
+
+    timed: list[str] = []
+
+    def timings(ms: dict[str, float]) -> Callable[[Path], float]:
+        def timer(onnx_file: Path) -> float:
+            timed.append(onnx_file.name)
+            return ms[onnx_file.name]
+        return timer
+
+    # int8 faster, but within noise (7.3 vs 7.0 ms is not a clear margin): fp32 serves
+    noisy = Classifier(folder, timer=timings({"model.int8.onnx": 6.5, "model.onnx": 7.0}))
+    assert noisy.onnx_file.name == "model.onnx"
+    assert noisy.load_timings_ms == {"model.int8.onnx": 6.5, "model.onnx": 7.0}
+    assert json.loads((folder / PRECISION_FILE).read_text()) == {
+        machine_fingerprint(): "model.onnx"}
+    # a restart on the same machine serves the same file without timing, however the
+    # timings would now come out
+    timed.clear()
+    again = Classifier(folder, timer=timings({"model.int8.onnx": 1.0, "model.onnx": 9.0}))
+    assert again.onnx_file.name == "model.onnx" and again.load_timings_ms == {} and timed == []
+    # another machine (a fresh decision): int8 clearly faster is served, and remembered too
+    (folder / PRECISION_FILE).unlink()
+    fast = Classifier(folder, timer=timings({"model.int8.onnx": 4.0, "model.onnx": 7.0}))
+    assert fast.onnx_file.name == "model.int8.onnx"
+    assert Classifier(folder, timer=timings({"model.int8.onnx": 9.0, "model.onnx": 1.0})
+                      ).onnx_file.name == "model.int8.onnx"
+    # measured for real on this machine: whatever it picks, two loads agree
+    (folder / PRECISION_FILE).unlink()
+    first, second = Classifier(folder), Classifier(folder)
+    assert set(first.load_timings_ms) == {"model.onnx", "model.int8.onnx"}
+    assert first.onnx_file == second.onnx_file and second.load_timings_ms == {}
     forced = Classifier(folder, precision="int8")
     assert forced.onnx_file.name == "model.int8.onnx" and forced.load_timings_ms == {}
     assert Classifier(folder, precision="fp32").onnx_file.name == "model.onnx"
