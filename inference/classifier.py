@@ -182,7 +182,7 @@ class Classifier:
         else:
             self.onnx_file = files[0]
         self.session = session_for(self.onnx_file)
-        del sessions
+        sessions.clear()  # the timed-and-refused session is freed
         self.input_name = self.session.get_inputs()[0].name
         self.ood = OODScorer.load(self.folder / OOD_FILE)
         # The model's word model weighs the words read from the image (Tesseract) and the words
