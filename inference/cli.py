@@ -78,9 +78,12 @@ def _predict(args: argparse.Namespace) -> int:
         if args.json:
             # The embedding (1280 floats) is not for a terminal.
             row = {k: v for k, v in asdict(result).items() if k != "embedding"}
-            print(json.dumps({"path": str(path), **row}))
+            unsure = clf.meta.is_unsure(result.label, result.confidence)
+            print(json.dumps({"path": str(path), **row, "unsure": unsure}))
         else:
             suffix = " (unlike known memes)" if result.is_ood else ""
+            if clf.meta.is_unsure(result.label, result.confidence):
+                suffix = " (not sure)"
             print(f"{path}\t{result.label}\t{result.confidence:.1%}{suffix}")
     return 1 if failed and failed == len(files) else 0
 

@@ -18,6 +18,7 @@ META_FILE = "meta.json"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 OOD_FILE = "ood.npz"
+DEFAULT_UNSURE_BELOW = 0.738  # model 20261203-093741-e017b8, on its 335 validation memes
 REPORT_FILE = "report.html"  # written by `memebot report` beside the model; the console serves it
 
 OODMethod = Literal[
@@ -49,6 +50,10 @@ class ModelMeta(BaseModel):
     reject_label: str = "other"
     preprocess: dict[str, Any]
     temperature: float = 1.0
+    # A game label shown with a lower confidence reads "not sure: maybe ..." (chosen on the
+    # validation split at training, model_training/calibrate.py `choose_unsure_below`; the
+    # default is what it chose for the first model to carry none).
+    unsure_below: float = DEFAULT_UNSURE_BELOW
     ood: OODConfig = Field(default_factory=OODConfig)
     backbone: str
     embedding_dim: int
@@ -58,6 +63,11 @@ class ModelMeta(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     memebot_version: str = "0.1.0"
+
+    def is_unsure(self, label: str, confidence: float) -> bool:
+        """A game label shown with less confidence than validation answers that were guesses
+        ("other" is only ever said with a calibrated margin)."""
+        return label != self.reject_label and confidence < self.unsure_below
 
     def preprocess_config(self) -> PreprocessConfig:
         cfg = dict(self.preprocess)

@@ -119,6 +119,27 @@ def other_quantile(p_other: np.ndarray, budget: float) -> float:
     return float(ranked[allowed]) + 1e-6  # float32 probabilities in decide() stay below it
 
 
+UNSURE_MIN_ANSWERS = 10  # fewer validation answers below a threshold say nothing about it
+
+
+def choose_unsure_below(confidence: np.ndarray, correct: np.ndarray) -> float:
+    """The confidence under which a game label is shown as "not sure".
+
+    From the validation memes' end-to-end answers (a game label shown, its confidence, right or
+    not): the largest threshold under which the answers, together, were right less than half
+    of the time (at least UNSURE_MIN_ANSWERS of them): below it a label is more often wrong
+    than right, a guess. Too few answers to tell: the model's default.
+    """
+    order = np.argsort(confidence)
+    conf, ok = confidence[order], correct[order].astype(float)
+    right_so_far = np.cumsum(ok)
+    best = None
+    for i in range(UNSURE_MIN_ANSWERS - 1, len(conf) - 1):
+        if conf[i + 1] > conf[i] and right_so_far[i] / (i + 1) < 0.5:
+            best = float((conf[i] + conf[i + 1]) / 2)  # between the last guess and the next
+    return best if best is not None else ModelMeta.model_fields["unsure_below"].default
+
+
 SMALL_SAMPLE = 50
 
 

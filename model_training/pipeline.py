@@ -25,7 +25,12 @@ from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, M
 from inference.preprocess import PreprocessConfig
 from inference.text import tesseract_available
 from model_training.backbone import DEFAULT_BACKBONE, create_backbone
-from model_training.calibrate import DEFAULT_OOD_METHOD, OOD_METHODS, calibrate
+from model_training.calibrate import (
+    DEFAULT_OOD_METHOD,
+    OOD_METHODS,
+    calibrate,
+    choose_unsure_below,
+)
 from model_training.data import Sample, Splits, class_root, scan_folder, split
 from model_training.dataset import MemeDataset, batch_arrays
 from model_training.embeddings import EmbeddingCache, cache_key, embed
@@ -431,10 +436,15 @@ def train(cfg: TrainConfig) -> TrainResult:
             "source": cfg.holdout_source,
             **compute_metrics(_items(splits.test + splits.holdout, fp32), labels, cfg.reject_label),
         }
+    fp32_items = _items(splits.val, fp32)
+    shown = [i for i in fp32_items if i.prediction.label != cfg.reject_label]
+    meta.unsure_below = choose_unsure_below(
+        np.array([i.prediction.confidence for i in shown]),
+        np.array([i.prediction.label == i.label for i in shown]),
+    )
     if cfg.int8:
         int8 = Classifier(folder, precision="int8", text_lookup=lookup)
         int8_items = _items(splits.val, int8)
-        fp32_items = _items(splits.val, fp32)
         agree = float(
             np.mean(
                 [

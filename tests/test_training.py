@@ -271,3 +271,19 @@ def test_auto_precision_is_decided_once_per_machine_and_remembered(
     assert Classifier(folder, precision="fp32").onnx_file.name == "model.onnx"
     (folder / "model.onnx").unlink()  # int8 alone: served without timing
     assert Classifier(folder).onnx_file.name == "model.int8.onnx"
+
+
+def test_unsure_threshold_is_where_validation_answers_were_guesses() -> None:
+    from model_training.calibrate import UNSURE_MIN_ANSWERS, choose_unsure_below
+
+    rng = np.random.default_rng(0)
+    conf = np.linspace(0.3, 1.0, 200)
+    # right with a probability that grows with confidence: 0.35 at 0.3 -> 1.0 at 1.0
+    right = rng.random(200) < np.interp(conf, [0.3, 0.6, 1.0], [0.2, 0.5, 1.0])
+    t = choose_unsure_below(conf, right)
+    below = conf < t
+    assert below.sum() >= UNSURE_MIN_ANSWERS and right[below].mean() < 0.5
+    assert right[conf < t + 0.05].mean() >= 0.5  # the largest such threshold
+    # too few answers to tell: the default
+    few = choose_unsure_below(conf[:5], right[:5])
+    assert few == ModelMeta.model_fields["unsure_below"].default

@@ -38,11 +38,15 @@ def _doom_first(name: str) -> tuple[int, str]:
 
 
 def prediction_text(
-    label: str, confidence: float, *, reject_label: str, model_labels: Sequence[str]
+    label: str, confidence: float, *, reject_label: str, model_labels: Sequence[str],
+    unsure: bool = False,
 ) -> str:
+    """"Doom (87%)"; a guess (below the model's calibrated confidence) says so:
+    "not sure: maybe Animal Crossing (22%)"."""
     if label == reject_label:
         return reject_text(reject_label, model_labels)
-    return f"{display_name(label)} ({percent(confidence)})"
+    shown = f"{display_name(label)} ({percent(confidence)})"
+    return f"not sure: maybe {shown}" if unsure else shown
 
 
 def corrected_text(label: str, admin_name: str, *, confirmed: bool) -> str:

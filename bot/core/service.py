@@ -209,8 +209,9 @@ class MemeService:
             self._outcome(post, stored.post, classified.prediction, context, verdict),
             post=stored.post, prediction_id=stored.prediction_id,
         )
-        threshold = self._threshold(context.settings)
-        if verdict is None and classified.prediction.confidence >= threshold:
+        prediction = classified.prediction
+        if verdict is None and self._confident(prediction.label, prediction.confidence,
+                                               context.settings):
             # A repost is not sorted again.
             await self.moderation.sort(stored.post, classified.prediction.label, outbox,
                                        post.author.display_name, context.settings)
@@ -236,7 +237,8 @@ class MemeService:
         if mode is ReplyMode.silent:
             admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
                                            post.message_id, post.author.display_name, text)
-        elif mode is ReplyMode.every or prediction.confidence >= self._threshold(chat):
+        elif mode is ReplyMode.every or self._confident(prediction.label, prediction.confidence,
+                                                        chat):
             buttons = label_buttons(stored.id, context.labels, prediction.label)
             reply = Reply(text, buttons, stored.id)
         repost_note = removed_note = None
@@ -256,6 +258,12 @@ class MemeService:
             return chat.confidence_threshold
         return self.policy.confidence_threshold
 
+    def _confident(self, label: str, confidence: float, chat: ChatSettings) -> bool:
+        """Confident enough to reply in "confident" mode and to sort: over the chat's threshold
+        and not a guess by the model's own calibration."""
+        unsure = self.models.current.meta.is_unsure(label, confidence)
+        return not unsure and confidence >= self._threshold(chat)
+
     def prediction_text(self, label: str, confidence: float) -> str:
         classifier = self.models.current
         return fmt.prediction_text(
@@ -263,6 +271,7 @@ class MemeService:
             confidence,
             reject_label=classifier.meta.reject_label,
             model_labels=classifier.labels,
+            unsure=classifier.meta.is_unsure(label, confidence),
         )
 
     async def _buttons(self, post_id: int, current: str | None) -> tuple[Button, ...]:
@@ -329,7 +338,7 @@ class MemeService:
             return None
         chat = await self.storage.chat_settings(post.platform, post.chat_id)
         latest = predictions[-1]
-        return latest.label if latest.confidence >= self._threshold(chat) else None
+        return latest.label if self._confident(latest.label, latest.confidence, chat) else None
 
     async def handle_reaction(
         self,

@@ -170,6 +170,7 @@ def _candidate_meta(ctx: RetrainContext, data: HeadData, cal: Calibration) -> Mo
         reject_label=meta.reject_label,
         preprocess=dict(meta.preprocess),
         temperature=cal.temperature,
+        unsure_below=meta.unsure_below,  # a head retrain keeps the calibration's character
         ood=cal.ood,
         backbone=meta.backbone,
         embedding_dim=meta.embedding_dim,

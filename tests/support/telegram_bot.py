@@ -19,7 +19,7 @@ CHAT = group(-1001)
 ALICE = user(11, "Alice")  # an ordinary member
 BOB = user(22, "Bob")  # a chat administrator
 ROOT = user(33, "Root")  # a configured super-admin
-LABEL_TEXT = re.compile(r"^(Doom|Animal Crossing) \(\d{1,3}%\)$|^other: not a ")
+LABEL_TEXT = re.compile(r"^(not sure: maybe )?(Doom|Animal Crossing) \(\d{1,3}%\)$|^other: not a ")
 
 
 def make_settings(server: TelegramStandIn, tmp_path: Path, model_dir: Path, **overrides: Any
