@@ -13,6 +13,7 @@ from storage.errors import InvalidInputError
 from storage.models import (
     Base,
     CorrectionRow,
+    FingerprintRow,
     ImageRow,
     LabelRow,
     ModelVersionRow,
@@ -21,6 +22,7 @@ from storage.models import (
     RetrainJobRow,
 )
 from storage.records import (
+    CorrectedEmbedding,
     CorrectionKind,
     JobStatus,
     ModelStatus,
@@ -64,6 +66,27 @@ class ReadViewsAPI(StorageBase):
                 for image, decision in rows
             )
         return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir)
+
+    async def corrected_embeddings(self, space: str) -> list[CorrectedEmbedding]:
+        """Every image whose latest admin decision is a correction, with one of its posts'
+        stored embeddings of this embedding space (images without one are left out)."""
+        decisions = queries.latest_decisions()
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
+                       FingerprintRow.embedding)
+                .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
+                .join(PostRow, PostRow.image_sha256 == decisions.c.sha256)
+                .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
+                .where(CorrectionRow.kind == CorrectionKind.correction.value,
+                       FingerprintRow.embedding_space == space,
+                       FingerprintRow.embedding.is_not(None))
+                .order_by(decisions.c.sha256, PostRow.id)
+            )
+            found: dict[str, CorrectedEmbedding] = {}
+            for sha, label, at, blob in rows:  # an image posted twice: its first post's
+                found.setdefault(sha, CorrectedEmbedding(sha, label, at, blob))
+            return list(found.values())
 
     async def recent_predictions(
         self,

@@ -199,6 +199,17 @@ class TrainingExample:
 
 
 @dataclass(frozen=True)
+class CorrectedEmbedding:
+    """An image whose latest admin decision corrected the model, with the classifier embedding
+    stored for repost detection (the correction memory, inference/correction_memory.py)."""
+
+    sha256: str
+    label: str
+    decided_at: datetime
+    embedding: bytes
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     labels: tuple[str, ...]
     examples: tuple[TrainingExample, ...]

@@ -37,12 +37,20 @@ def _doom_first(name: str) -> tuple[int, str]:
     return (0 if name == "Doom" else 1, name)
 
 
+REMEMBERED = "like a meme an admin labelled"
+
+
 def prediction_text(
     label: str, confidence: float, *, reject_label: str, model_labels: Sequence[str],
-    unsure: bool = False,
+    unsure: bool = False, remembered: bool = False,
 ) -> str:
     """"Doom (87%)"; a guess (below the model's calibrated confidence) says so:
-    "not sure: maybe Animal Crossing (22%)"."""
+    "not sure: maybe Animal Crossing (22%)"; a label taken from an admin's correction of a
+    close image says that instead of a percentage: "Genshin (like a meme an admin labelled)"."""
+    if remembered:
+        named = reject_text(reject_label, model_labels) if label == reject_label else (
+            display_name(label))
+        return f"{named} ({REMEMBERED})"
     if label == reject_label:
         return reject_text(reject_label, model_labels)
     shown = f"{display_name(label)} ({percent(confidence)})"

@@ -50,6 +50,7 @@ from bot.core.outcomes import (
     RepostVerdict,
 )
 from bot.core.permissions import is_admin
+from bot.core.recall import CorrectionRecall
 from bot.core.trainer_process import TrainerStatus
 from config.settings import ReplyMode
 from inference.classifier import Prediction
@@ -124,6 +125,7 @@ class MemeService:
         self.trainer = trainer or TrainerStatus("external")
         self._label_lock = asyncio.Lock()
         self.moderation = Moderation(storage, models, policy.moderation)
+        self.recall = CorrectionRecall(storage, models)  # admins' corrections count at once
 
     # ------------------------------------------------------------------------- image posts
 
@@ -198,6 +200,8 @@ class MemeService:
             return PostOutcome(PostStatus.shutting_down)
         except ImageError as exc:
             return self._unlabelled(PostStatus.unreadable, "image", str(exc))
+        recalled, remembered = await self.recall.recall(classified.prediction)
+        classified = dataclasses.replace(classified, prediction=recalled)
         verdict = await self.moderation.find_repost(post, context.settings, classified, outbox)
         try:
             stored = await self._store(post, key, data, classified, caption)
@@ -206,12 +210,13 @@ class MemeService:
         if stored.answered_before:
             return PostOutcome(PostStatus.redelivered, post_id=stored.post.id)
         outcome = dataclasses.replace(
-            self._outcome(post, stored.post, classified.prediction, context, verdict),
+            self._outcome(post, stored.post, classified.prediction, context, verdict,
+                          remembered=remembered is not None),
             post=stored.post, prediction_id=stored.prediction_id,
         )
         prediction = classified.prediction
-        if verdict is None and self._confident(prediction.label, prediction.confidence,
-                                               context.settings):
+        if verdict is None and (remembered is not None or self._confident(
+                prediction.label, prediction.confidence, context.settings)):
             # A repost is not sorted again.
             await self.moderation.sort(stored.post, classified.prediction.label, outbox,
                                        post.author.display_name, context.settings)
@@ -229,16 +234,18 @@ class MemeService:
         )
 
     def _outcome(self, post: ImagePost, stored: Post, prediction: Prediction,
-                 context: PostContext, verdict: RepostVerdict | None) -> PostOutcome:
+                 context: PostContext, verdict: RepostVerdict | None, *, remembered: bool
+                 ) -> PostOutcome:
         chat = context.settings
-        text = self.prediction_text(prediction.label, prediction.confidence)
+        text = self.prediction_text(prediction.label, prediction.confidence,
+                                    remembered=remembered)
         mode = ReplyMode(chat.reply_mode) if chat.reply_mode else self.policy.reply_mode
         reply, admin_log = None, None
         if mode is ReplyMode.silent:
             admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
                                            post.message_id, post.author.display_name, text)
-        elif mode is ReplyMode.every or self._confident(prediction.label, prediction.confidence,
-                                                        chat):
+        elif mode is ReplyMode.every or remembered or self._confident(
+                prediction.label, prediction.confidence, chat):
             buttons = label_buttons(stored.id, context.labels, prediction.label)
             reply = Reply(text, buttons, stored.id)
         repost_note = removed_note = None
@@ -260,11 +267,12 @@ class MemeService:
 
     def _confident(self, label: str, confidence: float, chat: ChatSettings) -> bool:
         """Confident enough to reply in "confident" mode and to sort: over the chat's threshold
-        and not a guess by the model's own calibration."""
+        and not a guess by the model's own calibration. (A label from the correction memory
+        is confident: an admin gave it to a close image.)"""
         unsure = self.models.current.meta.is_unsure(label, confidence)
         return not unsure and confidence >= self._threshold(chat)
 
-    def prediction_text(self, label: str, confidence: float) -> str:
+    def prediction_text(self, label: str, confidence: float, *, remembered: bool = False) -> str:
         classifier = self.models.current
         return fmt.prediction_text(
             label,
@@ -272,6 +280,7 @@ class MemeService:
             reject_label=classifier.meta.reject_label,
             model_labels=classifier.labels,
             unsure=classifier.meta.is_unsure(label, confidence),
+            remembered=remembered,
         )
 
     async def _buttons(self, post_id: int, current: str | None) -> tuple[Button, ...]:
@@ -399,6 +408,7 @@ class MemeService:
                 )
         except (UnknownLabelError, InvalidInputError):
             return invalid(fmt.unknown_label_notice(label))
+        self.recall.refresh()
         text = fmt.corrected_text(label, actor.display_name, confirmed=confirmed)
         reply = Reply(text, await self._buttons(post.id, label), post.id)
         log.info("post %s labelled %s by %s", post.id, label, actor.qualified_id)

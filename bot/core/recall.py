@@ -1,0 +1,72 @@
+"""The correction memory in the bot: admins' corrections count at once, before any retrain.
+
+The memory (inference/correction_memory.py) holds the stored embeddings of the images admins
+corrected since the serving model was trained; a new meme close enough to one of them takes
+its label. It is rebuilt whenever the serving model changes: a promoted retrain has learned the
+corrections made before it was trained, so only later ones are remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import datetime
+
+from bot.core.model_holder import ModelHolder
+from inference.classifier import Classifier, Prediction
+from inference.correction_memory import CorrectionMemory, Remembered
+from inference.fingerprint import embedding_space, unpack
+from storage.api import Storage
+
+log = logging.getLogger(__name__)
+
+
+class CorrectionRecall:
+    def __init__(self, storage: Storage, models: ModelHolder) -> None:
+        self.storage = storage
+        self.models = models
+        self._memory: CorrectionMemory | None = None
+        self._version: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def memory(self) -> CorrectionMemory:
+        """The memory of the serving model, rebuilt from storage when the model changed."""
+        classifier = self.models.current
+        async with self._lock:
+            if self._memory is None or self._version != classifier.version:
+                self._memory = await self._build(classifier)
+                self._version = classifier.version
+            return self._memory
+
+    async def _build(self, classifier: Classifier) -> CorrectionMemory:
+        meta = classifier.meta
+        space = embedding_space(meta)
+        scorer = getattr(classifier, "ood", None)  # the model's bank of the memes it knows
+        memory = CorrectionMemory(space, known=scorer.bank if scorer is not None else None)
+        trained_at = datetime.fromisoformat(meta.created_at)
+        rows = [r for r in await self.storage.corrected_embeddings(space)
+                if r.decided_at > trained_at]
+        if rows:
+            vectors = unpack([r.embedding for r in rows])
+            memory.replace((r.sha256, r.label, v) for r, v in zip(rows, vectors, strict=True))
+        log.info("correction memory for model %s: %d image(s) corrected since it was trained",
+                 meta.version, len(memory))
+        return memory
+
+    async def recall(self, prediction: Prediction) -> tuple[Prediction, Remembered | None]:
+        """The prediction, relabelled when the image is close to one an admin corrected."""
+        if prediction.embedding is None or prediction.model_version != self.models.current.version:
+            return prediction, None
+        memory = await self.memory()
+        match = memory.nearest(prediction.embedding)
+        if match is None or match.label == prediction.label:
+            return prediction, None
+        return dataclasses.replace(prediction, label=match.label, confidence=match.cosine,
+                                   is_ood=False), match
+
+    def refresh(self) -> None:
+        """An admin decided a label: the next meme sees the memory rebuilt (corrections are
+        rare; the latest decision about an image wins, a confirmation after a correction
+        removes it)."""
+        self._memory = None

@@ -1,0 +1,108 @@
+"""Admins' corrections that count at once: the embeddings of admin-labelled images, per label.
+
+A retrain teaches the model, but only later, and a new kind needs many examples; meanwhile a
+new image close enough to one an admin labelled takes that label. The vectors are the ones
+repost detection already stores per post (inference/fingerprint.py: projected, float16), so
+remembering costs no model run; they compare only within one embedding space.
+
+Closeness is relative: a raw cosine says little (a Pokémon drawing and a Genshin icon sit as
+close to each other as to many doom memes), so a new image takes a corrected image's label only
+when it is closer to it, by MEMORY_MARGIN, than to its MEMORY_RANK-th nearest known game meme
+(the model's OOD bank, the memes it was trained on). The rule was chosen with
+benchmarks/bench_retrain.py (section f) so that doom/AC memes are not pulled to a corrected kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.fingerprint import project
+
+MEMORY_MIN_COSINE = 0.5  # never closer than this: not the same kind of image
+MEMORY_MARGIN = 0.06
+MEMORY_RANK = 5
+# Without a bank of known memes to compare with (a model without the knn OOD score), only a
+# near copy of a corrected image takes its label.
+MEMORY_COPY_COSINE = 0.9
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What a new image matched: the label an admin gave a close image, and how close."""
+
+    label: str
+    cosine: float
+    sha256: str
+
+
+class CorrectionMemory:
+    """Labelled vectors of one embedding space; `nearest` is a matrix product (a few thousand
+    corrections take well under a millisecond)."""
+
+    def __init__(self, space: str | None, known: np.ndarray | None = None) -> None:
+        """`space`: the embedding space of the vectors (inference/fingerprint.py);
+        `known`: embeddings of the memes the model was trained on (any dimension)."""
+        self.space = space
+        self._known = project(known) if known is not None and len(known) else None
+        self._labels: list[str] = []
+        self._keys: list[str] = []
+        self._rows: list[np.ndarray] = []
+        self._matrix: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def remember(self, sha256: str, label: str, vector: np.ndarray) -> None:
+        """Add or relabel one image (the latest admin decision about an image wins)."""
+        unit = _unit(vector)
+        if sha256 in self._keys:
+            i = self._keys.index(sha256)
+            self._labels[i], self._rows[i] = label, unit
+        else:
+            self._keys.append(sha256)
+            self._labels.append(label)
+            self._rows.append(unit)
+        self._matrix = None
+
+    def forget(self, sha256: str) -> None:
+        if sha256 in self._keys:
+            i = self._keys.index(sha256)
+            del self._keys[i], self._labels[i], self._rows[i]
+            self._matrix = None
+
+    def replace(self, items: Iterable[tuple[str, str, np.ndarray]]) -> None:
+        """Rebuild from (sha256, label, vector) rows."""
+        self._keys, self._labels, self._rows, self._matrix = [], [], [], None
+        for sha256, label, vector in items:
+            self.remember(sha256, label, vector)
+
+    def nearest(self, vector: np.ndarray) -> Remembered | None:
+        """The closest remembered image when it is within the threshold, else None."""
+        if not self._rows:
+            return None
+        if self._matrix is None:
+            self._matrix = np.stack(self._rows)
+        unit = _unit(vector)
+        sims = self._matrix @ unit
+        i = int(np.argmax(sims))
+        best = float(sims[i])
+        if self._known is None:
+            return Remembered(self._labels[i], best, self._keys[i]) if (
+                best >= MEMORY_COPY_COSINE) else None
+        if best < MEMORY_MIN_COSINE:
+            return None
+        known = self._known @ unit
+        rank = min(MEMORY_RANK, len(known))
+        kth = float(np.partition(known, len(known) - rank)[len(known) - rank])
+        if best < kth + MEMORY_MARGIN:
+            return None
+        return Remembered(self._labels[i], best, self._keys[i])
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    """A model embedding (any size) or a stored one, as a unit vector of the stored space."""
+    unit: np.ndarray = project(np.asarray(vector, dtype=np.float32).ravel())[0]
+    return unit

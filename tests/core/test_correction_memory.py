@@ -1,0 +1,73 @@
+"""The correction memory through the core: an admin's correction counts at once for a close
+image (new labels too), is shown as such, and is forgotten once a newer model serves."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+from bot.core.messages import Actor, ChatRef, ImagePost
+from bot.core.outcomes import CorrectionStatus
+from bot.core.runtime import CoreRuntime
+from bot.core.service import button_payload
+from tests.support.fakes import FakeClassifier, colour_image, png
+
+CHAT = ChatRef("telegram", "-100800")
+ROOT = Actor("telegram", "1", "Root")
+EVE = Actor("telegram", "66", "Eve")
+GREY, RED = (128, 128, 128), (200, 20, 20)
+_ids = itertools.count(1)
+
+
+def post() -> ImagePost:
+    return ImagePost(CHAT, str(next(_ids)), EVE, posted_at=datetime.now(UTC))
+
+
+def shade(rgb: tuple[int, int, int], by: int) -> tuple[int, int, int]:
+    r, g, b = rgb
+    return r + by, g + by, b + by
+
+
+async def test_a_correction_labels_a_near_identical_image_at_once(core: CoreRuntime) -> None:
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    await core.storage.add_label("genshin", added_by="telegram:1")
+    first = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=7)))
+    assert first.label == "other" and first.post_id is not None
+    fixed = await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "genshin"),
+                                             None)
+    assert fixed.status is CorrectionStatus.corrected
+    # a close image (another shade of the same picture): the admin's label, said as such
+    close = await core.service.handle_upload(post(), png(colour_image(shade(GREY, 2), stripe=7)))
+    assert close.label == "genshin" and close.reply is not None
+    assert close.reply.text == "Genshin (like a meme an admin labelled)"
+    assert [b.text for b in close.reply.buttons if b.current] == ["✓ Genshin"]
+    assert close.post is not None
+    stored = await core.storage.predictions_for(close.post.id)
+    assert [p.label for p in stored] == ["genshin"]
+    # an unrelated image keeps the model's own label
+    other = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=2)))
+    assert other.label == "other" and other.reply is not None
+    assert "admin" not in other.reply.text
+    # the admin confirms the model's label after all: the image is no correction any more
+    undo = await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"),
+                                            None)
+    assert undo.status is CorrectionStatus.confirmed
+    again = await core.service.handle_upload(post(), png(colour_image(shade(GREY, -2), stripe=7)))
+    assert again.label == "other"
+
+
+async def test_a_newer_model_starts_with_an_empty_memory(core: CoreRuntime) -> None:
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    meme = await core.service.handle_upload(post(), png(colour_image(RED, stripe=9)))
+    assert meme.label == "doom" and meme.post_id is not None
+    await core.service.handle_button(CHAT, ROOT, button_payload(meme.post_id, "animal_crossing"),
+                                     None)
+    before = await core.service.handle_upload(post(), png(colour_image(shade(RED, 2), stripe=9)))
+    assert before.label == "animal_crossing"
+    # a retrain promoted after the correction has learned it: the memory is rebuilt without it
+    current = core.models.current
+    assert isinstance(current, FakeClassifier)
+    core.models.swap(FakeClassifier(current.folder, version="fake-2"))
+    after = await core.service.handle_upload(post(), png(colour_image(shade(RED, -2), stripe=9)))
+    assert after.label == "doom" and after.prediction is not None
+    assert after.prediction.model_version == "fake-2"
