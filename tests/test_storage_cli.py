@@ -36,7 +36,7 @@ def _seed(data_dir: Path) -> None:
                     post.id, model_version="v1", label="doom", confidence=0.7,
                     probabilities={"doom": 0.7}, latency_ms=1.0,
                 )
-                await storage.record_correction(post.id, admin_id=1, label=label)
+                await storage.record_correction(post.id, admin_id=1, label=label, approved=True)
         finally:
             await storage.close()
 
