@@ -4,7 +4,15 @@ in the same transaction where storage makes the change, and read newest first or
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import os
 import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import astuple, fields
+from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +26,8 @@ from storage.validation import check_id, check_platform
 ACTION_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_VALUE = 128
 MAX_DETAIL = 2_000
+AUDIT_FILE = "audit-log.csv"  # written by `memebot db export` beside the label folders
+EXPORT_PAGE = 5_000
 
 
 def _value(value: object, what: str) -> str | None:
@@ -131,3 +141,35 @@ class AuditAPI(StorageBase):
                 select(AuditRow).where(AuditRow.post_id == post_id).order_by(AuditRow.id)
             )
             return [audit_entry(row) for row in rows]
+
+    async def export_audit(self, folder: Path) -> Path:
+        """Write the whole log, oldest first, as `<folder>/audit-log.csv` (replaced whole)."""
+        entries: list[AuditEntry] = []
+        before: int | None = None
+        while page := await self.audit_log(limit=EXPORT_PAGE, before_id=before):
+            entries.extend(page)
+            before = page[-1].id
+        entries.reverse()
+        return await asyncio.to_thread(_write_csv, entries, Path(folder) / AUDIT_FILE)
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def _write_csv(entries: Sequence[AuditEntry], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow([f.name for f in fields(AuditEntry)])
+            for entry in entries:
+                writer.writerow([_cell(value) for value in astuple(entry)])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

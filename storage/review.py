@@ -58,6 +58,10 @@ class CorrectionReviewAPI(StorageBase):
                 for c, p in rows
             ]
 
+    async def count_pending_corrections(self) -> int:
+        async with self._db.read() as session:
+            return await session.scalar(queries.pending_count()) or 0
+
     async def review_corrections(self, ids: Iterable[int], *, approve: bool, by: str | int
                                  ) -> list[int]:
         """An operator approves (they train) or rejects (they never train) corrections; the
