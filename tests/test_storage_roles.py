@@ -56,7 +56,7 @@ async def test_trust_levels_are_set_audited_listed_and_moved(storage: Storage) -
 async def test_only_trusted_or_approved_corrections_train(storage: Storage) -> None:
     a, ca = await _labelled(storage, 1, THEIRS)
     b, cb = await _labelled(storage, 2, THEIRS)
-    ours, _ = await _labelled(storage, 3, OURS, label="animal_crossing", admin="telegram:78")
+    await _labelled(storage, 3, OURS, label="animal_crossing", admin="telegram:78")
     training = await storage.training_set()
     assert training.examples == () and training.pending == 3
     assert await storage.count_pending_corrections() == 3
