@@ -274,6 +274,14 @@ class Trainer:
             assert locked
             active = await self.active_folder()
             training = await self.storage.training_set()
+            # From here on an admin can no longer undo what this job learns from.
+            await self.storage.mark_corrections_trained(
+                job.id, [e.correction_id for e in training.examples if e.correction_id]
+            )
+            by_chat = training.per_chat()
+            log.info("corrections by chat: %s; %d from chats not trusted wait for review",
+                     ", ".join(f"{c} {n}" for c, n in by_chat.items()) or "none",
+                     training.pending)
             corrections, _missing = corrections_from_examples(training.examples)
             cfg = self.retrain_config(job.kind)
             if cfg.dataset_dir is None and training.base_dataset_dir is not None:
@@ -284,7 +292,8 @@ class Trainer:
                 result.version,
                 path=str(result.path.resolve()),
                 sha256=await asyncio.to_thread(file_sha256, served_file(result.path)),
-                metadata=_json_safe(result.to_dict()),
+                metadata={**_json_safe(result.to_dict()), "corrections_by_chat": by_chat,
+                          "corrections_pending": training.pending},
             )
             await asyncio.to_thread(write_quick_report, result.path, cfg)
             if result.promoted:
@@ -310,6 +319,8 @@ class Trainer:
                     mv = await self.storage.get_model_version(version)
                     if mv.status == ModelStatus.candidate:
                         await self.storage.mark_model_version_failed(version, reason=error)
+            with contextlib.suppress(Exception):  # no model learnt them: undoable again
+                await self.storage.release_trained_corrections(job.id)
             finished = await self.storage.finish_job(
                 job.id, succeeded=False, log_tail=tail.text(), error=error
             )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from storage import migrate
+from storage.audit import AuditAPI
 from storage.base import Clock, utcnow
 from storage.blobs import BlobStore
 from storage.chats import ChatSettingsAPI
@@ -21,14 +22,18 @@ from storage.intake import IntakeAPI
 from storage.jobs import RetrainJobsAPI
 from storage.model_versions import ModelVersionsAPI
 from storage.reposts import RepostsAPI
+from storage.review import CorrectionReviewAPI
 from storage.transfer_api import TransferAPI
+from storage.trust import TrustAPI
 
 
 class Storage(
-    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI
+    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI,
+    TrustAPI, CorrectionReviewAPI, AuditAPI,
 ):
     """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
-    repost fingerprints and marks, forwarded copies.
+    repost fingerprints and marks, forwarded copies, trusted chats, the review of corrections
+    and the audit log.
 
     Open with `await Storage.open(url, blob_root)`; close with `await storage.close()` or use
     it as `async with`.

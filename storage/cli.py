@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gc.add_argument("--min-age-seconds", type=float, default=3600.0,
                     help="keep files younger than this: a running bot may be about to commit "
                     "their row (default: 3600)")
-    export = add("export", "write the admin-labelled images as FOLDER/<label>/<sha256>.<ext>",
+    export = add("export", "write the admin-labelled images as FOLDER/<label>/<sha256>.<ext> "
+                           "and the audit log as FOLDER/audit-log.csv",
                  _export)
     export.add_argument("folder", type=Path)
     imp = add("import", "label every image of an ImageFolder tree FOLDER/<label>/*", _import)
@@ -102,6 +103,8 @@ def _export(args: argparse.Namespace) -> int:
         per_label = per_label or "nothing labelled"
         print(f"exported to {report.folder}: {report.written} written, {report.unchanged} "
               f"unchanged ({per_label})")
+        audit = await storage.export_audit(args.folder)
+        print(f"audit log: {audit}")
 
     return _run(args, run)
 

@@ -17,6 +17,7 @@ from storage.records import (
     ChatSettings,
     Correction,
     CorrectionKind,
+    CorrectionReview,
     Image,
     JobStatus,
     Label,
@@ -80,6 +81,8 @@ def correction(row: CorrectionRow) -> Correction:
         previous_label=row.previous_label,
         new_label=row.new_label,
         created_at=row.created_at,
+        review=CorrectionReview(row.review) if row.review else None,
+        trained_job_id=row.trained_job_id,
     )
 
 

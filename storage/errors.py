@@ -36,3 +36,7 @@ class ConflictError(StorageError):
 
 class StateError(StorageError):
     """An operation not allowed in the object's current status (e.g. finishing a failed job)."""
+
+
+class AlreadyTrainedError(StateError):
+    """A retrain used this correction: it cannot be undone any more."""

@@ -136,6 +136,12 @@ class CorrectionRow(Base):
     previous_label: Mapped[str | None] = mapped_column(String(32))
     new_label: Mapped[str] = mapped_column(ForeignKey("labels.name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An operator's word on a correction from a chat that is not trusted: "approved" lets it
+    # train, "rejected" keeps it out even once the chat is trusted; None: not reviewed.
+    review: Mapped[str | None] = mapped_column(String(16))
+    reviewed_by: Mapped[str | None] = mapped_column(String(ID))
+    # The retrain job that read it: from then on it cannot be undone.
+    trained_job_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ModelVersionRow(Base):
@@ -283,3 +289,39 @@ class ForwardRow(Base):
     copy_id: Mapped[str | None] = mapped_column(String(ID))  # None while being sent
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChatTrustRow(Base):
+    """A chat an operator trusts: its corrections train ("trusted"), and its admins may also
+    retrain, roll back and change labels ("delegated"). No row: not trusted."""
+
+    __tablename__ = "chat_trust"
+    __table_args__ = (CheckConstraint("level IN ('trusted', 'delegated')", name="level"),)
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    granted_by: Mapped[str] = mapped_column(String(ID))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditRow(Base):
+    """One admin action: who, when, what, where, from what to what. Never updated; kept when
+    the post or chat it names is gone (no foreign keys)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_post", "post_id", "id"),
+        Index("ix_audit_log_chat", "platform", "chat_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[str] = mapped_column(String(ID))
+    action: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(String(32))
+    chat_id: Mapped[str | None] = mapped_column(String(ID))
+    post_id: Mapped[int | None] = mapped_column(Integer)
+    from_value: Mapped[str | None] = mapped_column(String(128))
+    to_value: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)

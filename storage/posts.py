@@ -8,20 +8,46 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import convert, queries
+from storage.audit import add_audit, audit_row
 from storage.base import StorageBase, get_row, require_labels
 from storage.blobs import inspect_image
 from storage.errors import LabelExistsError
 from storage.intake import NewPost, PostKey, PredictionValues, checked_post, insert_post
 from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
-from storage.records import Correction, CorrectionKind, GcReport, Label, Post, PredictionRecord
+from storage.records import (
+    Correction,
+    CorrectionKind,
+    CorrectionReview,
+    GcReport,
+    Label,
+    Post,
+    PredictionRecord,
+)
 from storage.validation import (
     check_id,
     check_label,
     check_platform,
     check_sha256,
 )
+
+
+def _approved(approved: bool) -> str | None:
+    return CorrectionReview.approved.value if approved else None
+
+
+async def _audited(session: AsyncSession, row: CorrectionRow, post: PostRow) -> Correction:
+    """Store a decision and its line in the post's history, in one transaction."""
+    session.add(row)
+    await session.flush()
+    await add_audit(session, audit_row(
+        row.kind, actor_id=row.admin_id, at=row.created_at, platform=post.platform,
+        chat_id=post.chat_id, post_id=post.id, from_value=row.previous_label,
+        to_value=row.new_label, detail=f"{row.kind} #{row.id}",
+    ))
+    return convert.correction(row)
 
 
 class PostsAPI(StorageBase):
@@ -114,9 +140,10 @@ class PostsAPI(StorageBase):
             return convert.prediction(row)
 
     async def record_correction(
-        self, post_id: int, *, admin_id: str | int, label: str
+        self, post_id: int, *, admin_id: str | int, label: str, approved: bool = False
     ) -> Correction:
-        """The admin says this post's image is `label`; the latest decision wins."""
+        """The admin says this post's image is `label`; the latest decision wins. It trains
+        when its chat is trusted or it is `approved` (an operator's own decision)."""
         admin = check_id(admin_id, "admin id")
         label = check_label(label)
         async with self._db.write() as session:
@@ -133,13 +160,14 @@ class PostsAPI(StorageBase):
                 previous_label=previous,
                 new_label=label,
                 created_at=self._clock(),
+                review=_approved(approved),
             )
-            session.add(row)
-            await session.flush()
-            return convert.correction(row)
+            return await _audited(session, row, post)
 
-    async def confirm_prediction(self, prediction_id: int, *, admin_id: str | int) -> Correction:
-        """The admin says the model was right: the prediction's label becomes a training label."""
+    async def confirm_prediction(self, prediction_id: int, *, admin_id: str | int,
+                                 approved: bool = False) -> Correction:
+        """The admin says the model was right: the prediction's label becomes a training label
+        (under the same rule as `record_correction`)."""
         admin = check_id(admin_id, "admin id")
         async with self._db.write() as session:
             prediction = await get_row(session, PredictionRow, prediction_id, "prediction")
@@ -153,10 +181,9 @@ class PostsAPI(StorageBase):
                 previous_label=previous if previous is not None else prediction.label,
                 new_label=prediction.label,
                 created_at=self._clock(),
+                review=_approved(approved),
             )
-            session.add(row)
-            await session.flush()
-            return convert.correction(row)
+            return await _audited(session, row, post)
 
     async def corrections_for(self, post_id: int) -> list[Correction]:
         """The audit trail of one post, oldest first."""

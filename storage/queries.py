@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TypeVarTuple, cast
 
-from sqlalchemy import Select, Subquery, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.models import CorrectionRow, ImageRow, PostRow, PredictionRow
+from storage.models import ChatTrustRow, CorrectionRow, ImageRow, PostRow, PredictionRow
+from storage.records import CorrectionReview
 
 
 def latest_decisions() -> Subquery:
@@ -23,6 +24,53 @@ def latest_decisions() -> Subquery:
         .group_by(PostRow.image_sha256)
         .subquery("latest_decisions")
     )
+
+
+Row = TypeVarTuple("Row")
+
+
+def trains() -> ColumnElement[bool]:
+    """Whether a correction may train (needs `trust_join`): an operator approved it, or its
+    chat is trusted and nobody rejected it."""
+    return or_(
+        CorrectionRow.review == CorrectionReview.approved.value,
+        and_(CorrectionRow.review.is_(None), ChatTrustRow.level.is_not(None)),
+    )
+
+
+def trust_join(stmt: Select[*Row]) -> Select[*Row]:
+    """Corrections joined with their post and, where there is one, their chat's trust."""
+    return stmt.join(PostRow, PostRow.id == CorrectionRow.post_id).outerjoin(
+        ChatTrustRow,
+        and_(ChatTrustRow.platform == PostRow.platform, ChatTrustRow.chat_id == PostRow.chat_id),
+    )
+
+
+def training_decisions() -> Subquery:
+    """Like `latest_decisions`, over the corrections that may train only: a chat that is not
+    trusted cannot override a label decided elsewhere."""
+    stmt = select(PostRow.image_sha256.label("sha256"), func.max(CorrectionRow.id).label("cid"))
+    return (
+        trust_join(stmt.select_from(CorrectionRow))
+        .where(trains())
+        .group_by(PostRow.image_sha256)
+        .subquery("training_decisions")
+    )
+
+
+def pending() -> Select[CorrectionRow, PostRow]:
+    """Corrections from chats that are not trusted that no operator reviewed, oldest first."""
+    stmt = select(CorrectionRow, PostRow)
+    return (
+        trust_join(stmt.select_from(CorrectionRow))
+        .where(CorrectionRow.review.is_(None), ChatTrustRow.level.is_(None))
+        .order_by(CorrectionRow.id)
+    )
+
+
+def pending_count() -> Select[int]:
+    stmt = select(func.count()).select_from(CorrectionRow)
+    return trust_join(stmt).where(CorrectionRow.review.is_(None), ChatTrustRow.level.is_(None))
 
 
 def latest_predictions() -> Subquery:

@@ -44,15 +44,17 @@ class ReadViewsAPI(StorageBase):
     # ------------------------------------------------------------------- training and review
 
     async def training_set(self) -> TrainingSet:
-        """Every image an admin labelled (latest correction or confirmation wins); the model's
-        own unconfirmed guesses are never included."""
-        decisions = queries.latest_decisions()
+        """Every image an admin labelled (latest correction or confirmation wins) in a trusted
+        chat or with an operator's approval; the model's own unconfirmed guesses and the
+        corrections waiting for review are never included (`pending` counts the latter)."""
+        decisions = queries.training_decisions()
         async with self._db.read() as session:
             labels = tuple(await session.scalars(select(LabelRow.name).order_by(LabelRow.name)))
             rows = await session.execute(
-                select(ImageRow, CorrectionRow)
+                select(ImageRow, CorrectionRow, PostRow)
                 .join(decisions, decisions.c.sha256 == ImageRow.sha256)
                 .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
+                .join(PostRow, PostRow.id == CorrectionRow.post_id)
                 .order_by(ImageRow.sha256)
             )
             examples = tuple(
@@ -62,10 +64,15 @@ class ReadViewsAPI(StorageBase):
                     label=decision.new_label,
                     source=CorrectionKind(decision.kind),
                     admin_id=decision.admin_id,
+                    correction_id=decision.id,
+                    platform=post.platform,
+                    chat_id=post.chat_id,
                 )
-                for image, decision in rows
+                for image, decision, post in rows
             )
-        return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir)
+            pending = await session.scalar(queries.pending_count()) or 0
+        return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir,
+                           pending=pending)
 
     async def corrected_embeddings(self, space: str) -> list[CorrectedEmbedding]:
         """Every image whose latest admin decision is a correction, with one of its posts'

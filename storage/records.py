@@ -23,6 +23,17 @@ class JobStatus(StrEnum):
     failed = "failed"
 
 
+class CorrectionReview(StrEnum):
+    approved = "approved"  # trains, whichever chat it came from
+    rejected = "rejected"  # never trains, even once its chat is trusted
+
+
+class TrustLevel(StrEnum):
+    untrusted = "untrusted"  # corrections wait for an operator's review before they train
+    trusted = "trusted"  # corrections train
+    delegated = "delegated"  # + its admins may retrain, roll back and change labels
+
+
 class CorrectionKind(StrEnum):
     correction = "correction"  # the admin changed the label
     confirmation = "confirmation"  # the admin said the model's label is right
@@ -81,6 +92,8 @@ class Correction:
     previous_label: str | None
     new_label: str
     created_at: datetime
+    review: CorrectionReview | None = None  # an operator's word; None: not reviewed
+    trained_job_id: int | None = None  # the retrain that used it (then it cannot be undone)
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,13 @@ class TrainingExample:
     label: str
     source: CorrectionKind  # how the label was decided
     admin_id: str
+    correction_id: int = 0  # the decision it comes from (0: not from a stored decision)
+    platform: str = ""  # the chat the decision was taken in
+    chat_id: str = ""
+
+    @property
+    def chat(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
 
 
 @dataclass(frozen=True)
@@ -214,6 +234,14 @@ class TrainingSet:
     labels: tuple[str, ...]
     examples: tuple[TrainingExample, ...]
     base_dataset_dir: Path | None  # the original class-folder dataset, trained on together
+    pending: int = 0  # corrections from chats not trusted, waiting for an operator's review
+
+    def per_chat(self) -> dict[str, int]:
+        """How many examples each chat's admins decided ("platform:chat_id" -> count)."""
+        counts: dict[str, int] = {}
+        for example in self.examples:
+            counts[example.chat] = counts.get(example.chat, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 @dataclass(frozen=True)
@@ -260,3 +288,52 @@ class ImportReport:
     relabelled: int  # images whose effective label changed
     unchanged: int
     labels_added: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatTrust:
+    platform: str
+    chat_id: str
+    level: TrustLevel
+    granted_by: str | None  # None for a chat never trusted
+    updated_at: datetime | None
+
+
+class AuditAction(StrEnum):
+    """The actions this code records; `record_audit` takes any short lowercase name, so an
+    adapter may add its own (settings, hold, delete, ...)."""
+
+    correction = "correction"
+    confirmation = "confirmation"
+    undo = "undo"
+    approve = "approve"
+    reject = "reject"
+    trust = "trust"
+    retrain = "retrain"
+    rollback = "rollback"
+    add_label = "add_label"
+    settings = "settings"
+    hold = "hold"
+    delete = "delete"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    created_at: datetime
+    actor_id: str  # platform:user_id (console:admin for the console's operator)
+    action: str
+    platform: str | None
+    chat_id: str | None
+    post_id: int | None
+    from_value: str | None
+    to_value: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class PendingCorrection:
+    """A correction from a chat that is not trusted, waiting for an operator's review."""
+
+    correction: Correction
+    post: Post

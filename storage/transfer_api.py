@@ -56,7 +56,9 @@ class TransferAPI(PostsAPI, ReadViewsAPI):
             if await self.effective_label(post.image.sha256) == item.label:
                 unchanged += 1
                 continue
-            await self.record_correction(post.id, admin_id=admin, label=item.label)
+            # Run by the bot's operator: the labels train like an approved correction.
+            await self.record_correction(post.id, admin_id=admin, label=item.label,
+                                         approved=True)
             relabelled += 1
         return ImportReport(
             folder=folder,

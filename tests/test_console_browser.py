@@ -209,7 +209,8 @@ async def test_retrain_from_the_console_then_roll_back(
             platform="console", chat_id="channel", message_id=f"seed{i}", author_id="viewer",
             image=jpeg("doom", 100 + i),
         )
-        await runtime.storage.record_correction(post.id, admin_id="console:admin", label="doom")
+        await runtime.storage.record_correction(post.id, admin_id="console:admin", label="doom",
+                                                approved=True)
     old = runtime.models.current.version
 
     page = await new_page(browser, console, admin=True, path="models")

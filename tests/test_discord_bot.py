@@ -253,12 +253,16 @@ async def test_public_commands_answer_everyone_in_the_channel(
         assert "Animal Crossing" in (labels.content or "")
 
 
-async def test_retrain_is_queued_for_admins_and_refused_ephemerally_for_others(
+async def test_retrain_is_queued_for_operators_and_refused_ephemerally_for_others(
     server: DiscordStandIn, bot: CoreRuntime
 ) -> None:
-    refused = await server.answer(await server.slash(ALICE, "retrain"))
-    assert refused.ephemeral and refused.content == "Only admins of this chat can use /retrain."
+    for person in (ALICE, MOD):  # a member; an admin of a channel the operators did not trust
+        refused = await server.answer(await server.slash(person, "retrain"))
+        assert refused.ephemeral
+        assert (refused.content or "").startswith("Only the bot's operators can use /retrain")
     assert await bot.storage.list_jobs() == []
+    delegated = await server.answer(await server.slash(ROOT, "delegate"))
+    assert "may also /retrain" in (delegated.content or "")
     queued = await server.answer(await server.slash(MOD, "retrain"))
     assert not queued.ephemeral
     assert (queued.content or "").startswith("Retraining (fast) queued (job #1)")
@@ -270,11 +274,14 @@ async def test_retrain_is_queued_for_admins_and_refused_ephemerally_for_others(
     assert (full.content or "").startswith("Retraining (full) queued (job #2)")
 
 
-async def test_addlabel_is_admin_only_and_adds_a_button(
+async def test_addlabel_is_the_operators_and_adds_a_button(
     server: DiscordStandIn, bot: CoreRuntime
 ) -> None:
-    refused = await server.answer(await server.slash(ALICE, "addlabel", name="minecraft"))
-    assert refused.ephemeral and (refused.content or "").startswith("Only admins")
+    for person in (ALICE, MOD):
+        refused = await server.answer(await server.slash(person, "addlabel", name="minecraft"))
+        assert refused.ephemeral
+        assert (refused.content or "").startswith("Only the bot's operators")
+    await server.answer(await server.slash(ROOT, "delegate"))  # now Mod may
     added = await server.answer(await server.slash(MOD, "addlabel", name="Minecraft"))
     assert (added.content or "").startswith("Added the label Minecraft")
     invalid = await server.answer(await server.slash(MOD, "addlabel", name="no/slashes"))
@@ -283,9 +290,12 @@ async def test_addlabel_is_admin_only_and_adds_a_button(
     assert "Minecraft" in [b["label"] for b in reply.buttons]
 
 
-async def test_rollback_is_admin_only(server: DiscordStandIn, bot: CoreRuntime) -> None:
-    refused = await server.answer(await server.slash(ALICE, "rollback"))
-    assert refused.ephemeral and (refused.content or "").startswith("Only admins")
+async def test_rollback_is_the_operators(server: DiscordStandIn, bot: CoreRuntime) -> None:
+    for person in (ALICE, MOD):
+        refused = await server.answer(await server.slash(person, "rollback"))
+        assert refused.ephemeral
+        assert (refused.content or "").startswith("Only the bot's operators")
+    await server.answer(await server.slash(ROOT, "delegate"))
     only = await server.answer(await server.slash(MOD, "rollback"))
     assert (only.content or "").startswith("Cannot roll back")  # one version: nothing earlier
     unknown = await server.answer(await server.slash(MOD, "rollback", version="v999"))
@@ -299,6 +309,7 @@ async def test_retrain_reports_reach_the_admin_who_asked_and_the_admin_channel(
     settings = make_settings(server, tmp_path, tiny_model, job_check_interval_s=0.2,
                              discord_admin_channel_id=ADMIN_CHANNEL_ID)
     async with running_bot(server, settings) as bot:
+        await bot.storage.set_chat_trust("discord", CHANNEL_ID, "delegated", by="discord:44")
         await server.answer(await server.slash(MOD, "retrain", kind="full"))
         job = await bot.storage.claim_next_job("host:1")  # what the trainer does
         assert job is not None

@@ -208,7 +208,7 @@ async def _storage_with_corrections(tmp_path: Path, dataset: Path, n: int = 10) 
     for i in range(n):
         post = await storage.add_post(platform="telegram", chat_id=1, message_id=i, author_id=7,
                                       image=encode(make_striped_doom(i), "PNG"))
-        await storage.record_correction(post.id, admin_id=42, label="doom")
+        await storage.record_correction(post.id, admin_id=42, label="doom", approved=True)
     return storage
 
 

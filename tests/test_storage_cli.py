@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def _seed(data_dir: Path) -> None:
                     post.id, model_version="v1", label="doom", confidence=0.7,
                     probabilities={"doom": 0.7}, latency_ms=1.0,
                 )
-                await storage.record_correction(post.id, admin_id=1, label=label)
+                await storage.record_correction(post.id, admin_id=1, label=label, approved=True)
         finally:
             await storage.close()
 
@@ -87,6 +88,10 @@ def test_export_then_import(cli_env: list[str], tmp_path: Path, capsys) -> None:
     export = tmp_path / "export"
     assert main(["db", "export", str(export), *cli_env]) == 0
     assert sorted(p.parent.name for p in export.rglob("*.png")) == ["doom", "other"]
+    with (export / "audit-log.csv").open(newline="") as log:  # the admins' decisions beside
+        rows = list(csv.DictReader(log))
+    assert [(r["action"], r["actor_id"], r["from_value"], r["to_value"]) for r in rows] == [
+        ("correction", "1", "doom", "doom"), ("correction", "1", "doom", "other")]
     other = ["--data-dir", str(tmp_path / "other")]
     assert main(["db", "import", str(export), "--admin-id", "telegram:5", *other]) == 0
     assert "imported 2 images" in capsys.readouterr().out

@@ -81,7 +81,13 @@ async def test_blob_is_content_addressed(storage: Storage) -> None:
     assert post.image.byte_size == len(data)
 
 
+async def _trust_chat(storage: Storage) -> None:
+    """The chat `_post` posts in: its corrections train once it is trusted."""
+    await storage.set_chat_trust("telegram", -1001234567890123, "trusted", by="telegram:1")
+
+
 async def test_latest_correction_wins_and_trail_is_kept(storage: Storage) -> None:
+    await _trust_chat(storage)
     post = await _post(storage, 1)
     await _predict(storage, post.id, "doom")
     first = await storage.record_correction(post.id, admin_id=10, label="animal_crossing")
@@ -97,6 +103,7 @@ async def test_latest_correction_wins_and_trail_is_kept(storage: Storage) -> Non
 
 
 async def test_confirmed_prediction_is_labelled_unconfirmed_is_not(storage: Storage) -> None:
+    await _trust_chat(storage)
     confirmed = await _post(storage, 1)
     guessed = await _post(storage, 2)
     prediction = await _predict(storage, confirmed.id, "animal_crossing")
@@ -114,6 +121,7 @@ async def test_confirmed_prediction_is_labelled_unconfirmed_is_not(storage: Stor
 
 
 async def test_label_applies_to_the_image_across_posts(storage: Storage) -> None:
+    await _trust_chat(storage)
     data = make_image(5)
     a = await _post(storage, 1, image=data)
     b = await _post(storage, 2, image=data)

@@ -38,7 +38,7 @@ async def _seed(storage: Storage):
         post.id, model_version="v1", label="doom", confidence=0.8,
         probabilities={"doom": 0.8, "other": 0.2}, latency_ms=1.0,
     )
-    await storage.record_correction(post.id, admin_id=1, label="other")
+    await storage.record_correction(post.id, admin_id=1, label="other", approved=True)
     return post, prediction
 
 

@@ -26,9 +26,9 @@ async def _labelled(storage: Storage) -> dict[str, str]:
             probabilities={"doom": 0.6}, latency_ms=1.0,
         )
         if label == "doom":
-            await storage.confirm_prediction(prediction.id, admin_id=1)
+            await storage.confirm_prediction(prediction.id, admin_id=1, approved=True)
         else:
-            await storage.record_correction(post.id, admin_id=1, label=label)
+            await storage.record_correction(post.id, admin_id=1, label=label, approved=True)
         labels[post.image.sha256] = label
     guess = await storage.add_post(
         platform="telegram", chat_id=1, message_id=99, author_id=1, image=make_image(99)
@@ -79,7 +79,8 @@ async def test_reexport_moves_relabelled_image(storage: Storage, tmp_path: Path)
     sha = next(s for s, label in labels.items() if label == "doom")
     post = (await storage.recent_predictions(label="doom", corrected=False, limit=10))
     target_post = next(i.post for i in post if i.post.image.sha256 == sha)
-    await storage.record_correction(target_post.id, admin_id=2, label="animal_crossing")
+    await storage.record_correction(target_post.id, admin_id=2, label="animal_crossing",
+                                    approved=True)
     report = await storage.export_labelled(folder)
     assert (report.written, report.unchanged) == (1, 2)
     assert _tree(folder) == {**labels, sha: "animal_crossing"}

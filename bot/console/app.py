@@ -23,7 +23,10 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from bot.console import models_info
 from bot.console.events import EventBus
+from bot.console.governance import GovernanceViews
 from bot.console.outbox import ConsoleOutbox
+from bot.console.params import int_param as _int_param
+from bot.console.params import json_body as _json_body
 from bot.console.security import Guard, json_error, middleware
 from bot.console.uploads import NameMemory, display_file_name
 from bot.core import formatting as fmt
@@ -64,7 +67,7 @@ ADMIN = Actor(PLATFORM, "admin", "console admin")
 VIEWER = Actor(PLATFORM, "viewer", "console visitor")
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {"/": "channel.html", "/review": "review.html", "/models": "models.html",
-         "/login": "login.html"}
+         "/login": "login.html", "/desk": "desk.html", "/audit": "audit.html"}
 MAX_FILES_PER_REQUEST = 20
 MAX_TITLE_BYTES = 16 * 1024  # a title is a few words; 4,096 characters are kept (storage)
 CHUNK = 64 * 1024
@@ -102,6 +105,9 @@ class Console:
         self.outbox = ConsoleOutbox(self.bus)
         self.names = NameMemory()
         self.blobs = BlobStore(self.storage.blob_root)
+        # The admin token makes the console's visitor an operator (bot.core.governance).
+        self.operator = ADMIN
+        self.governance = GovernanceViews(self, self._command)
 
     # ------------------------------------------------------------------------ application
 
@@ -141,6 +147,7 @@ class Console:
             web.get("/api/sorted", self.sorted_items),
             web.post("/api/reposts", self.admin_only(self.set_reposts)),
             web.post("/api/posts/{post_id:[0-9]{1,18}}/repost", self.admin_only(self.judge_repost)),
+            *self.governance.routes(self.admin_only),
         ]
 
     async def _on_shutdown(self, app: web.Application) -> None:
@@ -687,26 +694,6 @@ async def _read_limited(part: Any, max_bytes: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def _json_body(request: web.Request, *, allow_empty: bool = False) -> Any:
-    if allow_empty and not request.can_read_body:
-        return {}
-    try:
-        return await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="The request body must be JSON.") from None
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name} must be a whole number.") from None
-    return max(low, min(high, value))
 
 
 def _probability(raw: str | None) -> float | None:

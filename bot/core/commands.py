@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.core import formatting as fmt
+from bot.core.governance import audit_command, trust_command
 from bot.core.job_watcher import RetrainRequest
 from bot.core.messages import Command, Reply
 from bot.core.outcomes import (
@@ -25,6 +26,7 @@ from bot.core.outcomes import (
 from bot.errors import SwitchError
 from inference.metadata import REPORT_FILE
 from storage.errors import InvalidInputError, LabelExistsError
+from storage.records import AuditAction
 
 if TYPE_CHECKING:
     from bot.core.service import MemeService
@@ -32,7 +34,13 @@ if TYPE_CHECKING:
 
 class Role(StrEnum):
     everyone = "everyone"
-    admin = "admin"  # a chat admin or a super-admin
+    admin = "admin"  # a chat admin (or an operator): their chat's corrections and settings
+    # The bot's operators (super-admins, the console's admin): what every chat shares. A
+    # delegated chat's admins too, for a command that is `delegable`.
+    operator = "operator"
+
+
+ROLE_NOTE = {Role.everyone: "", Role.admin: "admins", Role.operator: "operators"}
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,13 @@ class CommandSpec:
     # Another name for a command (Telegram's /start is /help): not listed in /help, and not
     # registered where the platform has no such convention (Discord).
     alias: bool = False
+    # An operators' command that a delegated chat's admins may use too (/delegate is not).
+    delegable: bool = True
 
     @property
     def description(self) -> str:
-        return f"Admins: {self.summary}" if self.role is Role.admin else self.summary
+        note = ROLE_NOTE[self.role]
+        return f"{note.capitalize()}: {self.summary}" if note else self.summary
 
     @property
     def usage_text(self) -> str:
@@ -121,6 +132,8 @@ async def _retrain(service: MemeService, command: Command) -> CommandResult:
         return me.usage_error()
     queued = await service.storage.enqueue_retrain(command.actor.qualified_id, kind)
     job = queued.job
+    await audit_command(service, command, AuditAction.retrain, to_value=kind,
+                        detail=f"job #{job.id}" + ("" if queued.created else " (joined)"))
     if service.jobs is not None:  # told the numbers when the job ends
         service.jobs.track(job.id, RetrainRequest(command.chat, command.actor, command.message_id))
     data = RetrainQueued(job.id, kind, queued.created)
@@ -141,6 +154,7 @@ async def _addlabel(service: MemeService, command: Command) -> CommandResult:
         return me.rejected(fmt.label_exists_text(name))
     except InvalidInputError:
         return me.rejected(fmt.bad_label_text(name))
+    await audit_command(service, command, AuditAction.add_label, to_value=name)
     return me.done(fmt.label_added_text(name), LabelAdded(name))
 
 
@@ -148,10 +162,13 @@ async def _rollback(service: MemeService, command: Command) -> CommandResult:
     me = spec("rollback")
     if len(command.args) > 1:
         return me.usage_error()
+    serving = service.models.current.version
     try:
         version = await service.switcher.rollback(command.args[0] if command.args else None)
     except SwitchError as exc:
         return me.rejected(fmt.refused_text("roll back", str(exc)))
+    await audit_command(service, command, AuditAction.rollback, from_value=serving,
+                        to_value=version.version)
     return me.done(fmt.serving_text(version.version), ModelServing(version.version))
 
 
@@ -161,6 +178,14 @@ async def _reposts(service: MemeService, command: Command) -> CommandResult:
 
 async def _sort(service: MemeService, command: Command) -> CommandResult:
     return await service.moderation.sort_command(command, spec("sort"))
+
+
+async def _trust(service: MemeService, command: Command) -> CommandResult:
+    return await trust_command(service, command, spec("trust"), delegate=False)
+
+
+async def _delegate(service: MemeService, command: Command) -> CommandResult:
+    return await trust_command(service, command, spec("delegate"), delegate=True)
 
 
 # --------------------------------------------------------------------------------- table
@@ -173,16 +198,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("labels", Role.everyone, "The labels memes can get", _labels),
     CommandSpec("model", Role.everyone, "The model serving now and earlier versions", _model),
     CommandSpec(
-        "retrain", Role.admin, "learn from the corrections", _retrain, "[fast|full]",
+        "retrain", Role.operator, "learn from the corrections", _retrain, "[fast|full]",
         (Arg("kind", "fast: a new head in minutes (default); full: a fine-tune",
              choices=("fast", "full")),),
     ),
     CommandSpec(
-        "addlabel", Role.admin, "add a label memes can get", _addlabel, "NAME",
+        "addlabel", Role.operator, "add a label memes can get", _addlabel, "NAME",
         (Arg("name", "lowercase letters, digits or underscores", required=True),),
     ),
     CommandSpec(
-        "rollback", Role.admin, "serve an earlier model version", _rollback, "[VERSION]",
+        "rollback", Role.operator, "serve an earlier model version", _rollback, "[VERSION]",
         (Arg("version", "the version to serve (default: the previous one)"),),
     ),
     CommandSpec(
@@ -196,6 +221,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "[LABEL PLACE|LABEL off|off]",
         (Arg("label", "a label (/labels), or off to stop all sorting (empty: list the places)"),
          Arg("place", "where to copy them (Discord: a channel or thread), or off", rest=True)),
+    ),
+    CommandSpec(
+        "trust", Role.operator, "let a chat's corrections train (off: they wait for review)",
+        _trust, "[CHAT] [off] | list",
+        (Arg("chat", "this chat (empty), its id, platform:id, or list", rest=True),),
+    ),
+    CommandSpec(
+        "delegate", Role.operator, "let a chat's admins retrain, roll back and add labels",
+        _delegate, "[CHAT] [off]",
+        (Arg("chat", "this chat (empty), its id or platform:id; off to take it back",
+             rest=True),),
+        delegable=False,
     ),
 )
 
@@ -213,7 +250,7 @@ def spec(name: str) -> CommandSpec:
 def help_text() -> str:
     lines = [
         f"/{c.name}{' ' + c.usage if c.usage else ''} – "
-        f"{'(admins) ' if c.role is Role.admin else ''}{c.summary}"
+        f"{f'({ROLE_NOTE[c.role]}) ' if ROLE_NOTE[c.role] else ''}{c.summary}"
         for c in COMMANDS if not c.alias
     ]
     return fmt.HELP_INTRO + "\n\n" + "\n".join(lines)

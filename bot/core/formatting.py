@@ -201,6 +201,8 @@ def job_report_text(
     serving: str,
     promoted: bool | None,
     log_lines: int = 12,
+    by_chat: Mapping[str, int] | None = None,
+    pending: int = 0,
 ) -> str:
     """What admins are told when a retrain job ends: the trainer's summary (corrections used,
     accuracy before/after, per-class changes, promoted or kept and why) or why it failed."""
@@ -215,6 +217,8 @@ def job_report_text(
         lines = [f"{head} finished."]
         if summary:
             lines.append(summary)
+        if by_chat is not None:  # where the corrections it learnt from came from
+            lines.append(corrections_by_chat_text(by_chat, pending))
         elif tail:
             lines += [f"New model {job.model_version}. Trainer output:", *tail]
         if promoted and serving == job.model_version:
@@ -334,3 +338,67 @@ def no_trainer_text(problem: str | None, *, switched_off: bool) -> str:
 
 def unknown_command_text(name: str) -> str:
     return f"/{name} is not a command I know."
+
+
+# ------------------------------------------------------------------- roles, trust and undo
+
+def operators_only_text(command: str, *, delegable: bool) -> str:
+    """The private refusal of a command that changes what every chat shares."""
+    text = (f"Only the bot's operators can use /{command}: it changes the model and labels "
+            "every chat shares.")
+    if delegable:
+        return (f"{text} Ask an operator (whoever runs this bot) to do it, or to /delegate "
+                "it to this chat's admins.")
+    return f"{text} Ask an operator (whoever runs this bot)."
+
+
+def trust_level_text(chat: str, level: str) -> str:
+    return {
+        "untrusted": f"{chat} is not trusted: its admins' corrections wait for an operator's "
+                     "review (the console's review desk) before they train.",
+        "trusted": f"{chat} is trusted: its admins' corrections train.",
+        "delegated": f"{chat} is trusted, and its admins may also /retrain, /rollback and "
+                     "/addlabel.",
+    }[level]
+
+
+def trust_changed_text(chat: str, before: str, now: str) -> str:
+    if before == now:
+        return f"No change. {trust_level_text(chat, now)}"
+    return trust_level_text(chat, now)
+
+
+def trusted_chats_text(chats: Sequence[tuple[str, str]]) -> str:
+    if not chats:
+        return "No chat is trusted: every chat's corrections wait for review."
+    return "\n".join(["Trusted chats:", *(f"• {chat}: {level}" for chat, level in chats)])
+
+
+def bad_chat_text(text: str) -> str:
+    return (f"{text!r} is not a chat: give its id (e.g. -100123) or platform:id "
+            "(e.g. discord:123456).")
+
+
+UNDO_BUTTON = "↩ Undo"
+UNDONE = "Correction undone."
+ALREADY_TRAINED = "A retrain already used this correction: it can no longer be undone."
+
+
+def undo_refused_notice() -> str:
+    return "Only the admin who made this correction (or the bot's operators) can undo it."
+
+
+def undone_text(label_text: str, admin_label: str | None) -> str:
+    """The label reply once a correction is taken back."""
+    if admin_label is None:
+        return label_text
+    return f"{display_name(admin_label)} (labelled by an admin)"
+
+
+def corrections_by_chat_text(per_chat: Mapping[str, int], pending: int) -> str:
+    """The retrain summary's line on where its corrections came from."""
+    used = ", ".join(f"{chat} {count}" for chat, count in per_chat.items()) or "none"
+    text = f"Corrections by chat: {used}."
+    if pending:
+        text += f" {pending} from chats not trusted wait for review (not used)."
+    return text

@@ -152,6 +152,8 @@ class JobWatcher:
         """The report of a finished job; serves a promoted model first."""
         summary: str | None = None
         promoted: bool | None = None
+        by_chat: dict[str, int] | None = None
+        pending = 0
         if job.status is JobStatus.succeeded:
             try:
                 await self._switcher.sync()
@@ -166,6 +168,13 @@ class JobWatcher:
                 summary = raw_summary if isinstance(raw_summary, str) else None
                 raw_promoted = metadata.get("promoted")
                 promoted = raw_promoted if isinstance(raw_promoted, bool) else None
+                raw_chats = metadata.get("corrections_by_chat")
+                if isinstance(raw_chats, dict):
+                    by_chat = {str(k): int(v) for k, v in raw_chats.items()
+                               if isinstance(v, int)}
+                    raw_pending = metadata.get("corrections_pending")
+                    pending = raw_pending if isinstance(raw_pending, int) else 0
         serving = self._holder.current.version
-        text = fmt.job_report_text(job, summary=summary, serving=serving, promoted=promoted)
+        text = fmt.job_report_text(job, summary=summary, serving=serving, promoted=promoted,
+                                   by_chat=by_chat, pending=pending)
         return JobReport(job, text, tuple(requests or ()), promoted, serving)

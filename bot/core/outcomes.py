@@ -82,6 +82,7 @@ class CorrectionStatus(StrEnum):
     confirmed = "confirmed"  # the model's label was confirmed
     unchanged = "unchanged"  # the same decision again: nothing new
     repost_judged = "repost_judged"  # "not a repost" or "exempt" stored
+    undone = "undone"  # an admin took a correction back
     refused = "refused"  # the presser may not do this
     invalid = "invalid"  # a stale or foreign button, an unknown label or meme
 
@@ -141,7 +142,16 @@ class SortPlaces:
     places: dict[str, str]
 
 
-CommandData = LabelAdded | RetrainQueued | ModelServing | RepostSettings | SortPlaces | None
+@dataclass(frozen=True)
+class TrustChanged:
+    platform: str
+    chat_id: str
+    level: str  # storage.records.TrustLevel's value
+
+
+CommandData = (
+    LabelAdded | RetrainQueued | ModelServing | RepostSettings | SortPlaces | TrustChanged | None
+)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Who counts as an admin: a configured super-admin, an admin listed in the chat's stored
-settings, or whoever the platform says administers the chat."""
+"""Who counts as a chat's admin: an operator (a configured super-admin or the console's
+admin-token holder), an admin listed in the chat's stored settings, or whoever the platform
+says administers the chat. What operators alone may do is in `bot.core.governance`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Collection
 
 from bot.core.messages import Actor, ChatRef, PlatformAdminCheck
 from storage.records import ChatSettings
+
+# The console's actor once it has checked the admin token (bot/console/app.py's ADMIN).
+CONSOLE_OPERATOR = "console:admin"
 
 
 async def is_admin(

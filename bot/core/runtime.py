@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.core.classify_queue import ClassifyQueue
 from bot.core.downloads import Downloader
+from bot.core.governance import operators_of
 from bot.core.job_watcher import JobWatcher
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import (
@@ -133,7 +134,7 @@ async def open_runtime(
         policy = ServicePolicy(
             reply_mode=settings.reply_mode,
             confidence_threshold=settings.confidence_threshold,
-            super_admins=frozenset(settings.super_admins),
+            super_admins=operators_of(settings.super_admins),
             reaction_labels=dict(settings.reaction_labels),
             moderation=ModerationPolicy(
                 repost_mode=settings.repost_mode,

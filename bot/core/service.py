@@ -14,7 +14,7 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot.core import commands
+from bot.core import commands, governance
 from bot.core import formatting as fmt
 from bot.core.classify_queue import Classified, ClassifyQueue, QueueClosedError, QueueFullError
 from bot.core.commands import Role
@@ -80,7 +80,7 @@ class ServicePolicy:
 
     reply_mode: ReplyMode = ReplyMode.every
     confidence_threshold: float = 0.6
-    super_admins: Collection[str] = ()
+    super_admins: Collection[str] = ()  # the operators (see bot.core.governance)
     reaction_labels: Mapping[str, str] | None = None  # emoji -> label, or CONFIRM
     moderation: ModerationPolicy = field(default_factory=ModerationPolicy)  # reposts, sorting
 
@@ -123,7 +123,7 @@ class MemeService:
         self.policy = policy
         self.jobs = jobs  # answers the admins who asked when their retrain ends
         self.trainer = trainer or TrainerStatus("external")
-        self._label_lock = asyncio.Lock()
+        self.label_lock = asyncio.Lock()
         self.moderation = Moderation(storage, models, policy.moderation)
         self.recall = CorrectionRecall(storage, models)  # admins' corrections count at once
 
@@ -283,7 +283,8 @@ class MemeService:
             remembered=remembered,
         )
 
-    async def _buttons(self, post_id: int, current: str | None) -> tuple[Button, ...]:
+    async def label_buttons_for(self, post_id: int, current: str | None
+                                ) -> tuple[Button, ...]:
         labels = [label.name for label in await self.storage.list_labels()]
         return label_buttons(post_id, labels, current)
 
@@ -299,6 +300,9 @@ class MemeService:
     ) -> CorrectionOutcome:
         if payload.startswith(f"{REPOST_PREFIX}:"):
             return await self._repost_button(chat, actor, payload, platform_check, outbox)
+        undo = governance.parse_undo_payload(payload)
+        if undo is not None:
+            return await governance.undo_button_pressed(self, chat, actor, undo)
         parsed = parse_payload(payload)
         if parsed is None:
             return invalid(fmt.STALE_BUTTON)
@@ -374,11 +378,18 @@ class MemeService:
             label = predictions[-1].label
         return await self._apply_label(post, label, actor, outbox)
 
+    async def handle_reaction_removed(
+        self, chat: ChatRef, actor: Actor, message_id: str, emojis: Collection[str]
+    ) -> CorrectionOutcome | None:
+        """An admin removed the reaction that set a label: the correction is taken back (until
+        a retrain used it). No admin check: only the admin who made it matches."""
+        return await governance.reaction_removed(self, chat, actor, message_id, emojis)
+
     async def _apply_label(
         self, post: Post, label: str, actor: Actor, outbox: Outbox | None = None
     ) -> CorrectionOutcome:
         # One at a time, so that a double click cannot store the same decision twice.
-        async with self._label_lock:
+        async with self.label_lock:
             decisions = await self.storage.corrections_for(post.id)
             if decisions and decisions[-1].new_label == label:  # pressed again: nothing new
                 return CorrectionOutcome(CorrectionStatus.unchanged,
@@ -399,18 +410,22 @@ class MemeService:
         previous = await self.storage.effective_label(post.image.sha256)
         previous = previous or (latest.label if latest else None)
         confirmed = latest is not None and label == latest.label
+        # An operator's own decision trains whichever chat it is taken in.
+        approved = actor.qualified_id in self.policy.super_admins
         try:
             if latest is not None and confirmed:
-                await self.storage.confirm_prediction(latest.id, admin_id=actor.qualified_id)
+                decision = await self.storage.confirm_prediction(
+                    latest.id, admin_id=actor.qualified_id, approved=approved)
             else:
-                await self.storage.record_correction(
-                    post.id, admin_id=actor.qualified_id, label=label
+                decision = await self.storage.record_correction(
+                    post.id, admin_id=actor.qualified_id, label=label, approved=approved
                 )
         except (UnknownLabelError, InvalidInputError):
             return invalid(fmt.unknown_label_notice(label))
         self.recall.refresh()
         text = fmt.corrected_text(label, actor.display_name, confirmed=confirmed)
-        reply = Reply(text, await self._buttons(post.id, label), post.id)
+        buttons = await self.label_buttons_for(post.id, label)
+        reply = Reply(text, (*buttons, governance.undo_button(decision.id)), post.id)
         log.info("post %s labelled %s by %s", post.id, label, actor.qualified_id)
         return CorrectionOutcome(
             CorrectionStatus.confirmed if confirmed else CorrectionStatus.corrected,
@@ -446,6 +461,12 @@ class MemeService:
         ):
             return spec.result(CommandStatus.refused, fmt.admins_only_text(spec.name),
                                private=True)
+        if spec.role is Role.operator and not await governance.may_use_shared(
+            self, spec, command, platform_check
+        ):
+            log.info("/%s refused to %s in %s:%s", spec.name, command.actor.qualified_id,
+                     command.chat.platform, command.chat.chat_id)
+            return governance.refusal(spec)
         return await spec.handler(self, command)
 
 

@@ -169,6 +169,20 @@ class DiscordHandlers:
         )
         await self.delivery.correction(chat, meme_id, outcome)
 
+    async def on_reaction_removed(self, event: discord.RawReactionActionEvent) -> None:
+        """A reaction taken back (Discord sends no member with it: the core only matches the
+        admin whose reaction made the correction)."""
+        if event.guild_id is None:
+            return
+        if self.client.user is not None and event.user_id == self.client.user.id:
+            return
+        chat = chat_ref(event.channel_id, event.guild_id)
+        meme_id = self.delivery.meme_for(chat, str(event.message_id))
+        who = Actor(PLATFORM, str(event.user_id), str(event.user_id))
+        outcome = await self.service.handle_reaction_removed(chat, who, meme_id,
+                                                             [str(event.emoji)])
+        await self.delivery.correction(chat, meme_id, outcome)
+
     async def on_command(self, interaction: discord.Interaction, name: str,
                          args: Sequence[str] = ()) -> None:
         command = Command(
@@ -229,6 +243,9 @@ class MemeClient(discord.AutoShardedClient):
 
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
         await self.handlers.on_reaction(event)
+
+    async def on_raw_reaction_remove(self, event: discord.RawReactionActionEvent) -> None:
+        await self.handlers.on_reaction_removed(event)
 
     async def on_ready(self) -> None:
         log.info("discord: ready as %s in %d guilds, %d shards", self.user, len(self.guilds),

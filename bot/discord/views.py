@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
+from bot.core.governance import UNDO_PAYLOAD_PATTERN
 from bot.core.messages import Reply
 from bot.core.moderation import REPOST_PAYLOAD_PATTERN
 from bot.core.service import PAYLOAD_PATTERN
@@ -59,7 +60,11 @@ class RepostButton(CoreButton, template=f"^{REPOST_PAYLOAD_PATTERN}$"):
     """Under a repost note: "not a repost" / "exempt"."""
 
 
-BUTTON_KINDS = (LabelButton, RepostButton)
+class UndoButton(CoreButton, template=f"^{UNDO_PAYLOAD_PATTERN}$"):
+    """Under a corrected label: takes the correction back."""
+
+
+BUTTON_KINDS = (LabelButton, RepostButton, UndoButton)
 
 
 def label_view(reply: Reply) -> discord.ui.View | None:

@@ -144,7 +144,14 @@ class TelegramHandlers:
             return
         chat = chat_ref(reaction.chat)
         emojis = [r.emoji for r in reaction.new_reaction if isinstance(r, ReactionTypeEmoji)]
+        before = {r.emoji for r in reaction.old_reaction if isinstance(r, ReactionTypeEmoji)}
         meme_id = self.delivery.meme_for(chat, str(reaction.message_id))
+        removed = [e for e in before if e not in emojis]
+        if removed and not set(emojis) - before:  # taken back: undo what it set
+            undone = await self.service.handle_reaction_removed(
+                chat, actor(reaction.user), meme_id, removed)
+            await self.delivery.correction(chat, meme_id, undone)
+            return
         outcome = await self.service.handle_reaction(
             chat,
             actor(reaction.user),
@@ -170,8 +177,14 @@ class TelegramHandlers:
         result = await self.service.handle_command(
             command, self.admin_check(context, message.chat_id, message.from_user.id)
         )
-        if result is not None:
-            await self.port.reply(chat, str(message.message_id), result.reply)
+        if result is None:
+            return
+        # A private answer (a refusal) goes to the asker's own chat with the bot; where they
+        # never started one, Telegram refuses, and it is answered in the group instead.
+        if result.reply.private and not chat.is_private and await self.port.send(
+                str(message.from_user.id), result.reply) is not None:
+            return
+        await self.port.reply(chat, str(message.message_id), result.reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None

@@ -587,6 +587,15 @@ class DiscordStandIn(StandInServer):
             "flags": 0}
         await self.dispatch("MESSAGE_REACTION_ADD", data)
 
+    async def unreact(self, person: Person, message_id: int, emoji: str,
+                      channel_id: int = CHANNEL_ID) -> None:
+        """A reaction taken back: Discord sends who and which emoji, without the member."""
+        await self.dispatch("MESSAGE_REACTION_REMOVE", {
+            "user_id": str(person.user_id), "channel_id": str(channel_id),
+            "message_id": str(message_id), "guild_id": str(GUILD_ID),
+            "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0,
+        })
+
     def _interaction(self, person: Person, kind: int, data: dict[str, Any],
                      channel_id: int = CHANNEL_ID, **extra: Any) -> dict[str, Any]:
         interaction_id = next(self._ids)

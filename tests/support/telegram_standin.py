@@ -101,6 +101,9 @@ class TelegramStandIn(StandInServer):
         self.copies: list[dict[str, Any]] = []  # copyMessage calls that succeeded
         self.deleted: list[tuple[int, int]] = []  # (chat, message) removed by deleteMessage
         self.can_delete: set[int] = set()  # chats where the bot may delete others' messages
+        # Users who opened a private chat with the bot: Telegram refuses a bot's first message
+        # to anyone else ("bot can't initiate conversation with a user").
+        self.started: set[int] = set()
 
     # ------------------------------------------------------------------------ server life
 
@@ -227,6 +230,8 @@ class TelegramStandIn(StandInServer):
             self.flood_next_sends -= 1
             raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
         chat_id = int(p["chat_id"])
+        if chat_id > 0 and chat_id not in self.started:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         reply_to = (p.get("reply_parameters") or {}).get("message_id") or p.get(
             "reply_to_message_id"
         )
@@ -388,11 +393,18 @@ class TelegramStandIn(StandInServer):
         return query_id
 
     def react(self, chat: dict[str, Any], sender: dict[str, Any], message_id: int,
-              emoji: str) -> None:
+              emoji: str, *, removed: bool = False) -> None:
+        """A reaction set, or (`removed`) taken back: Telegram sends the old and new sets."""
+        reaction = [{"type": "emoji", "emoji": emoji}]
         self._push("message_reaction", {
             "chat": chat, "message_id": message_id, "user": sender, "date": int(time.time()),
-            "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": emoji}],
+            "old_reaction": reaction if removed else [],
+            "new_reaction": [] if removed else reaction,
         })
+
+    def private_to(self, user_id: int) -> list[SentMessage]:
+        """What the bot said in its private chat with a user."""
+        return [s for s in self.sent if s.chat_id == user_id]
 
     # ------------------------------------------------------------------------- waiting
 

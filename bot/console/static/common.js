@@ -142,7 +142,10 @@ const MB = (() => {
     const meta = [item.name, item.platform !== "console" ? `${item.platform} ${item.chat_id}` : null,
                   when(item.posted_at)].filter(Boolean).join(" · ");
     body.append(el("p", { class: "meta", text: meta }));
-    if (state.admin) body.append(actions(item, current, onChange));
+    if (state.admin) {
+      body.append(actions(item, current, onChange));
+      body.append(el("p", { class: "meta" }, el("a", { href: `/audit?post=${item.post_id}`, text: "History" })));
+    }
     node.append(body);
     return node;
   }
