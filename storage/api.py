@@ -15,9 +15,11 @@ from sqlalchemy.engine import make_url
 from storage import migrate
 from storage.base import Clock, utcnow
 from storage.blobs import BlobStore
+from storage.chat_moves import ChatMovesAPI
 from storage.chats import ChatSettingsAPI
 from storage.db import Database
 from storage.intake import IntakeAPI
+from storage.holds import HoldsAPI
 from storage.jobs import RetrainJobsAPI
 from storage.model_versions import ModelVersionsAPI
 from storage.reposts import RepostsAPI
@@ -25,10 +27,11 @@ from storage.transfer_api import TransferAPI
 
 
 class Storage(
-    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI
+    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, ChatMovesAPI, HoldsAPI,
+    RepostsAPI, IntakeAPI,
 ):
     """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
-    repost fingerprints and marks, forwarded copies.
+    repost fingerprints and marks, forwarded copies, held off-topic posts, chat id moves.
 
     Open with `await Storage.open(url, blob_root)`; close with `await storage.close()` or use
     it as `async with`.
