@@ -22,6 +22,7 @@ from bot.core.outcomes import (
     ModelServing,
     RetrainQueued,
 )
+from bot.core.settings_menu import settings_command
 from bot.errors import SwitchError
 from inference.metadata import REPORT_FILE
 from storage.errors import InvalidInputError, LabelExistsError
@@ -163,6 +164,10 @@ async def _sort(service: MemeService, command: Command) -> CommandResult:
     return await service.moderation.sort_command(command, spec("sort"))
 
 
+async def _settings(service: MemeService, command: Command) -> CommandResult:
+    return await settings_command(service, command, spec("settings"))
+
+
 # --------------------------------------------------------------------------------- table
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -196,6 +201,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "[LABEL PLACE|LABEL off|off]",
         (Arg("label", "a label (/labels), or off to stop all sorting (empty: list the places)"),
          Arg("place", "where to copy them (Discord: a channel or thread), or off", rest=True)),
+    ),
+    CommandSpec(
+        "settings", Role.admin, "this chat's rules: replies, threshold, topics, off-topic memes",
+        _settings, "[server] [NAME VALUE ...]",
+        (Arg("setting", "the setting to change (empty: the menu)",
+             choices=("enabled", "replies", "threshold", "topics", "offtopic", "reactions")),
+         Arg("value", "its new value, or default (the server's or the bot's)", rest=True),
+         Arg("scope", "this channel (default) or the whole server", choices=("channel",
+                                                                             "server"))),
     ),
 )
 
