@@ -17,6 +17,7 @@ class ReplyMode(StrEnum):
     every = "every"  # reply to every meme
     confident = "confident"  # reply only when the label is confident
     silent = "silent"  # never reply in the chat; log to the admin chat
+    react = "react"  # react to the meme with its label's emoji instead of a reply
 
 
 class RepostMode(StrEnum):
@@ -107,7 +108,7 @@ class Settings(BaseSettings):
         None, description="role name or id whose members may correct labels and /retrain"
     )
     discord_admin_channel_id: int | None = Field(
-        None, description="channel for retrain reports and silent-mode labels"
+        None, description="channel for retrain reports, silent-mode labels and held memes"
     )
     discord_shard_count: int | None = Field(
         None, gt=0, description="total shards (default: what Discord recommends)"
@@ -172,6 +173,13 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         sqlite_file = (self.data_dir / "memebot.db").resolve()
         return self.database_url or f"sqlite+aiosqlite:///{sqlite_file}"
+
+    def admin_chats(self) -> dict[str, str]:
+        """platform -> its admins' chat (held memes, silent mode's log, retrain reports)."""
+        chats = {"telegram": self.admin_chat_id,
+                 "discord": (str(self.discord_admin_channel_id)
+                             if self.discord_admin_channel_id is not None else None)}
+        return {platform: chat for platform, chat in chats.items() if chat}
 
     def token_for(self, platform: Literal["telegram", "discord"]) -> str:
         """The platform's bot token; a ValueError naming the setting when there is none."""

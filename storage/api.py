@@ -16,8 +16,10 @@ from storage import migrate
 from storage.audit import AuditAPI
 from storage.base import Clock, utcnow
 from storage.blobs import BlobStore
+from storage.chat_moves import ChatMovesAPI
 from storage.chats import ChatSettingsAPI
 from storage.db import Database
+from storage.holds import HoldsAPI
 from storage.intake import IntakeAPI
 from storage.jobs import RetrainJobsAPI
 from storage.model_versions import ModelVersionsAPI
@@ -28,12 +30,12 @@ from storage.trust import TrustAPI
 
 
 class Storage(
-    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI,
-    TrustAPI, CorrectionReviewAPI, AuditAPI,
+    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, ChatMovesAPI, HoldsAPI,
+    RepostsAPI, IntakeAPI, TrustAPI, CorrectionReviewAPI, AuditAPI,
 ):
     """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
-    repost fingerprints and marks, forwarded copies, trusted chats, the review of corrections
-    and the audit log.
+    repost fingerprints and marks, forwarded copies, held off-topic posts, chat id moves,
+    trusted chats, the review of corrections and the audit log.
 
     Open with `await Storage.open(url, blob_root)`; close with `await storage.close()` or use
     it as `async with`.

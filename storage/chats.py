@@ -1,5 +1,7 @@
 """Per-chat settings: enabled, admin user/role ids, reply mode, confidence threshold, repost
-mode and window, and the places memes are sorted into."""
+mode and window, the places memes are sorted into, which labels are on-topic, the off-topic
+action and whether reactions correct labels. A Discord server's own settings are stored under
+`server_scope(guild id)`; its channels' rows override them field by field."""
 
 from __future__ import annotations
 
@@ -10,11 +12,18 @@ from typing import Final
 from sqlalchemy import select
 
 from storage import convert
-from storage.base import StorageBase
+from storage.base import StorageBase, require_labels
 from storage.errors import InvalidInputError
 from storage.models import ChatSettingsRow
-from storage.records import REPLY_MODES, REPOST_MODES, ChatSettings
+from storage.records import OFFTOPIC_ACTIONS, REPLY_MODES, REPOST_MODES, ChatSettings
 from storage.validation import check_id, check_label, check_platform, check_probability
+
+SERVER_PREFIX = "server:"
+
+
+def server_scope(server_id: str | int) -> str:
+    """The chat id a whole server's settings are stored under (its channels inherit them)."""
+    return f"{SERVER_PREFIX}{server_id}"
 
 
 class _Unset(Enum):
@@ -37,21 +46,38 @@ class ChatSettingsAPI(StorageBase):
             row = await session.get(ChatSettingsRow, (platform, chat))
             return convert.chat_settings(row) if row else ChatSettings(platform, chat)
 
+    async def chat_settings_layers(self, platform: str, chat_id: str | int,
+                                   server_id: str | int | None) -> tuple[ChatSettings, ...]:
+        """The chat's settings, then its server's (when it has one): one read, nearest first."""
+        platform = check_platform(platform)
+        keys = [check_id(chat_id, "chat id")]
+        if server_id is not None:
+            keys.append(server_scope(check_id(server_id, "server id")))
+        async with self._db.read() as session:
+            rows = [await session.get(ChatSettingsRow, (platform, key)) for key in keys]
+        return tuple(convert.chat_settings(row) if row else ChatSettings(platform, key)
+                     for row, key in zip(rows, keys, strict=True))
+
     async def update_chat_settings(
         self,
         platform: str,
         chat_id: str | int,
         *,
-        enabled: bool | None = None,
+        enabled: bool | _Unset | None = _UNSET,
         admin_ids: Iterable[str | int] | None = None,
         reply_mode: str | _Unset | None = _UNSET,
         confidence_threshold: float | _Unset | None = _UNSET,
         repost_mode: str | _Unset | None = _UNSET,
         repost_window_days: int | _Unset | None = _UNSET,
         sort_places: Mapping[str, str] | None = None,
+        on_topic_labels: Iterable[str] | _Unset | None = _UNSET,
+        offtopic_action: str | _Unset | None = _UNSET,
+        reaction_corrections: bool | _Unset | None = _UNSET,
     ) -> ChatSettings:
-        """Change the given fields; `reply_mode`/`confidence_threshold`/`repost_mode`/
-        `repost_window_days` None means inherit. `sort_places` replaces the whole mapping."""
+        """Change the given fields, all in one transaction after every value is checked (a bad
+        one raises InvalidInputError and changes nothing). For every field but `admin_ids` and
+        `sort_places`, None means inherit (the server's, then the process-wide setting).
+        `sort_places` replaces the whole mapping; `on_topic_labels` must name known labels."""
         platform = check_platform(platform)
         chat = check_id(chat_id, "chat id")
         admins = None
@@ -63,8 +89,24 @@ class ChatSettingsAPI(StorageBase):
             raise InvalidInputError(f"reply mode must be one of {', '.join(REPLY_MODES)}")
         if confidence_threshold is not _UNSET and confidence_threshold is not None:
             confidence_threshold = check_probability(confidence_threshold, "confidence threshold")
-        if enabled is not None and not isinstance(enabled, bool):
+        if enabled is not _UNSET and enabled is not None and not isinstance(enabled, bool):
             raise InvalidInputError("enabled must be true or false")
+        if (reaction_corrections is not _UNSET and reaction_corrections is not None
+                and not isinstance(reaction_corrections, bool)):
+            raise InvalidInputError("reaction corrections must be on or off")
+        if (offtopic_action is not _UNSET and offtopic_action is not None
+                and offtopic_action not in OFFTOPIC_ACTIONS):
+            raise InvalidInputError(
+                f"the off-topic action must be one of {', '.join(OFFTOPIC_ACTIONS)}")
+        on_topic: list[str] | _Unset | None = _UNSET
+        if on_topic_labels is not _UNSET and on_topic_labels is not None:
+            if isinstance(on_topic_labels, (str, bytes)):
+                raise InvalidInputError("on-topic labels must be a list of labels")
+            on_topic = sorted({check_label(label) for label in on_topic_labels})
+            if not on_topic:
+                raise InvalidInputError("name at least one on-topic label")
+        elif on_topic_labels is None:
+            on_topic = None
         if (
             repost_mode is not _UNSET
             and repost_mode is not None
@@ -75,6 +117,8 @@ class ChatSettingsAPI(StorageBase):
             repost_window_days = check_window_days(repost_window_days)
         places = check_places(sort_places) if sort_places is not None else None
         async with self._db.write() as session:
+            if isinstance(on_topic, list):
+                await require_labels(session, on_topic)
             defaults = ChatSettings(platform, chat)
             await session.execute(
                 self._db.insert_ignore(ChatSettingsRow).values(
@@ -93,7 +137,7 @@ class ChatSettingsAPI(StorageBase):
                 .with_for_update()
             )
             assert row is not None
-            if enabled is not None:
+            if enabled is not _UNSET:
                 row.enabled = enabled
             if admins is not None:
                 row.admin_ids = admins
@@ -107,6 +151,12 @@ class ChatSettingsAPI(StorageBase):
                 row.repost_window_days = repost_window_days
             if places is not None:
                 row.sort_places = places
+            if on_topic is not _UNSET:
+                row.on_topic_labels = on_topic
+            if offtopic_action is not _UNSET:
+                row.offtopic_action = offtopic_action
+            if reaction_corrections is not _UNSET:
+                row.reaction_corrections = reaction_corrections
             row.updated_at = self._clock()
             await session.flush()
             return convert.chat_settings(row)

@@ -131,4 +131,7 @@ def chat_settings(row: ChatSettingsRow) -> ChatSettings:
         repost_mode=row.repost_mode,
         repost_window_days=row.repost_window_days,
         sort_places=dict(row.sort_places or {}),
+        on_topic_labels=tuple(row.on_topic_labels) if row.on_topic_labels is not None else None,
+        offtopic_action=row.offtopic_action,
+        reaction_corrections=row.reaction_corrections,
     )

@@ -41,6 +41,7 @@ class PostContext:
     settings: ChatSettings
     labels: tuple[str, ...]  # every label, in the order buttons show them
     answered_post_id: int | None  # this message was already stored and labelled (redelivery)
+    server: ChatSettings | None = None  # the settings of the chat's server (Discord), if any
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,13 @@ def checked_post(new: NewPost) -> NewPost:
 
 
 class IntakeAPI(StorageBase):
-    async def post_context(self, key: PostKey) -> PostContext:
-        """One read before a posted image is downloaded."""
+    async def post_context(self, key: PostKey, server_scope: str | None = None) -> PostContext:
+        """One read before a posted image is downloaded (`server_scope`: the chat id its
+        server's settings are stored under, see `storage.chats.server_scope`)."""
         async with self._db.read() as session:
             settings_row = await session.get(ChatSettingsRow, (key.platform, key.chat_id))
+            server_row = (await session.get(ChatSettingsRow, (key.platform, server_scope))
+                          if server_scope is not None else None)
             labels = await session.scalars(
                 select(LabelRow.name).order_by(LabelRow.added_at, LabelRow.name)
             )
@@ -162,7 +166,11 @@ class IntakeAPI(StorageBase):
             )
             settings = (convert.chat_settings(settings_row) if settings_row
                         else ChatSettings(key.platform, key.chat_id))
-            return PostContext(settings, tuple(labels), answered)
+            server = None
+            if server_scope is not None:
+                server = (convert.chat_settings(server_row) if server_row
+                          else ChatSettings(key.platform, server_scope))
+            return PostContext(settings, tuple(labels), answered, server)
 
     async def record_labelled_post(
         self, new: NewPost, prediction: PredictionValues,

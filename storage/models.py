@@ -206,7 +206,7 @@ class ChatSettingsRow(Base):
 
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
-    enabled: Mapped[bool] = mapped_column(Boolean)
+    enabled: Mapped[bool | None] = mapped_column(Boolean)  # None: inherit (on by default)
     admin_ids: Mapped[list[str]] = mapped_column(JSON)
     reply_mode: Mapped[str | None] = mapped_column(String(16))
     confidence_threshold: Mapped[float | None] = mapped_column(Float)
@@ -217,6 +217,10 @@ class ChatSettingsRow(Base):
     repost_window_days: Mapped[int | None] = mapped_column(Integer)
     # Sorting: label -> place (a Telegram topic, a Discord channel, a console tab).
     sort_places: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # The chat's own rules (None: inherit from the server, then the process-wide default).
+    on_topic_labels: Mapped[list[str] | None] = mapped_column(JSON)  # None: every label
+    offtopic_action: Mapped[str | None] = mapped_column(String(16))
+    reaction_corrections: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class FingerprintRow(Base):
@@ -325,3 +329,18 @@ class AuditRow(Base):
     from_value: Mapped[str | None] = mapped_column(String(128))
     to_value: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[str | None] = mapped_column(Text)
+class HeldPostRow(Base):
+    """An off-topic meme removed from its chat and waiting for the admins: "held" until one
+    allows it (re-posted) or keeps it removed. Never a training label."""
+
+    __tablename__ = "held_posts"
+    __table_args__ = (CheckConstraint("state IN ('held', 'allowed', 'kept')", name="state"),)
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    author_name: Mapped[str] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(ID))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -39,8 +39,9 @@ class CorrectionKind(StrEnum):
     confirmation = "confirmation"  # the admin said the model's label is right
 
 
-REPLY_MODES = ("every", "confident", "silent")  # mirrors config.settings.ReplyMode
+REPLY_MODES = ("every", "confident", "silent", "react")  # mirrors config.settings.ReplyMode
 REPOST_MODES = ("off", "note", "delete")  # mirrors config.settings.RepostMode
+OFFTOPIC_ACTIONS = ("off", "note", "hold", "delete")
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class EnqueuedJob:
 class ChatSettings:
     platform: str
     chat_id: str
-    enabled: bool = True
+    enabled: bool | None = None  # None: inherit (a Discord channel from its server), else on
     admin_ids: tuple[str, ...] = ()
     reply_mode: str | None = None  # None: use the process-wide setting
     confidence_threshold: float | None = None  # None: use the process-wide setting
@@ -148,6 +149,35 @@ class ChatSettings:
     repost_mode: str | None = None  # None: use the process-wide setting
     repost_window_days: int | None = None  # None: use the process-wide setting
     sort_places: dict[str, str] = field(default_factory=dict)  # label -> place
+    on_topic_labels: tuple[str, ...] | None = None  # None: inherit, else every label
+    offtopic_action: str | None = None  # None: inherit, else "off"
+    reaction_corrections: bool | None = None  # None: inherit, else on
+
+
+class HoldState(StrEnum):
+    held = "held"  # removed from its chat, waiting for the admins
+    allowed = "allowed"  # an admin allowed it: re-posted with credit
+    kept = "kept"  # an admin kept it removed
+
+
+@dataclass(frozen=True)
+class HeldPost:
+    post_id: int
+    state: HoldState
+    author_name: str
+    decided_by: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChatMove:
+    """What `move_chat` moved from a chat's old id to its new one (all zero: done before)."""
+
+    settings: bool
+    posts: int
+    fingerprints: int
+    left_behind: int  # posts whose message id the new chat already has
 
 
 @dataclass(frozen=True)

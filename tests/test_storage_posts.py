@@ -205,7 +205,7 @@ async def test_stats(storage: Storage) -> None:
 
 async def test_chat_settings(storage: Storage) -> None:
     default = await storage.chat_settings("discord", 123456789012345678)
-    assert default.enabled and default.admin_ids == () and default.reply_mode is None
+    assert default.enabled is None and default.admin_ids == () and default.reply_mode is None
     assert default.updated_at is None
     changed = await storage.update_chat_settings(
         "discord", "123456789012345678", admin_ids=[5, "role:9", 5], reply_mode="silent"

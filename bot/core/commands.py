@@ -23,6 +23,7 @@ from bot.core.outcomes import (
     ModelServing,
     RetrainQueued,
 )
+from bot.core.settings_menu import settings_command
 from bot.errors import SwitchError
 from inference.metadata import REPORT_FILE
 from storage.errors import InvalidInputError, LabelExistsError
@@ -186,6 +187,8 @@ async def _trust(service: MemeService, command: Command) -> CommandResult:
 
 async def _delegate(service: MemeService, command: Command) -> CommandResult:
     return await trust_command(service, command, spec("delegate"), delegate=True)
+async def _settings(service: MemeService, command: Command) -> CommandResult:
+    return await settings_command(service, command, spec("settings"))
 
 
 # --------------------------------------------------------------------------------- table
@@ -233,6 +236,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         (Arg("chat", "this chat (empty), its id or platform:id; off to take it back",
              rest=True),),
         delegable=False,
+    ),
+    CommandSpec(
+        "settings", Role.admin, "this chat's rules: replies, threshold, topics, off-topic memes",
+        _settings, "[server] [NAME VALUE ...]",
+        (Arg("setting", "the setting to change (empty: the menu)",
+             choices=("enabled", "replies", "threshold", "topics", "offtopic", "reactions")),
+         Arg("value", "its new value, or default (the server's or the bot's)", rest=True),
+         Arg("scope", "this channel (default) or the whole server", choices=("channel",
+                                                                             "server"))),
     ),
 )
 

@@ -7,12 +7,18 @@ Each adapter implements `ChatPort`, a handful of plain sends; the sequence lives
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Protocol
 
+from bot.core import offtopic
 from bot.core.job_watcher import JobReport
 from bot.core.messages import Actor, ChatRef, Outbox, Reply
-from bot.core.outcomes import CorrectionOutcome, PostOutcome
+from bot.core.outcomes import CorrectionOutcome, OffTopicAction, OffTopicVerdict, PostOutcome
 from bot.core.replies import ReplyIndex, SentReply
+from storage.api import Storage
+
+log = logging.getLogger(__name__)
 
 
 class ChatPort(Outbox, Protocol):
@@ -33,6 +39,10 @@ class ChatPort(Outbox, Protocol):
         """Delete a message; False where the bot may not."""
         ...
 
+    async def react(self, chat: ChatRef, message_id: str, emoji: str) -> bool:
+        """Set the bot's reaction on a message (reaction mode); False where it cannot."""
+        ...
+
     async def send(self, chat_id: str, reply: Reply, *, reply_to: str | None = None,
                    mention: Actor | None = None) -> str | None:
         """Post in a chat (by id: the admins' chat is known by id only), optionally as an
@@ -43,15 +53,22 @@ class ChatPort(Outbox, Protocol):
 class Delivery:
     """One per adapter: its port, its admins' chat, and which reply belongs to which meme."""
 
-    def __init__(self, port: ChatPort, admin_chat: str | None) -> None:
+    def __init__(self, port: ChatPort, admin_chat: str | None,
+                 storage: Storage | None = None) -> None:
         self.port = port
         self.admin_chat = admin_chat
+        self.storage = storage  # where a held meme is recorded (without it nothing is held)
         self.replies = ReplyIndex()
 
     async def post_outcome(self, chat: ChatRef, meme_id: str, outcome: PostOutcome) -> bool:
-        """Removed (delete mode, where allowed) -> repost note -> label reply -> admin log.
-        True when the meme's message was deleted."""
+        """Off-topic removal (hold or delete, where allowed) -> removed repost (delete mode,
+        where allowed) -> repost note -> label reply or reaction -> admin log. True when the
+        meme's message was deleted."""
         port = self.port
+        if outcome.offtopic is not None:
+            if await self._remove_offtopic(chat, meme_id, outcome.offtopic):
+                return True
+            outcome = dataclasses.replace(outcome, reply=outcome.offtopic.note, reaction=None)
         if outcome.removed_note is not None and await port.delete(chat, meme_id):
             await port.send(chat.chat_id, outcome.removed_note)
             return True
@@ -60,9 +77,32 @@ class Delivery:
         if outcome.reply is not None:  # last: once it is there, the meme is fully answered
             sent = await port.reply(chat, meme_id, outcome.reply)
             self.remember(chat, meme_id, outcome.reply, sent)
+        elif outcome.reaction is not None:
+            await port.react(chat, meme_id, outcome.reaction)
         if outcome.admin_log and self.admin_chat is not None:
-            await port.send(self.admin_chat, Reply(outcome.admin_log))
+            # The image with its buttons; the line alone where the image cannot be sent.
+            if outcome.admin_post is None or await port.send_image(
+                    self.admin_chat, outcome.admin_post) is None:
+                await port.send(self.admin_chat, Reply(outcome.admin_log))
         return False
+
+    async def _remove_offtopic(self, chat: ChatRef, meme_id: str, verdict: OffTopicVerdict
+                               ) -> bool:
+        """Hold or delete an off-topic meme; False (the caller notes it instead) where the bot
+        may not delete it, or there is no admins' chat to hold it for."""
+        hold = verdict.action is OffTopicAction.hold
+        admin_post = verdict.admin_post
+        if hold and (self.admin_chat is None or admin_post is None or self.storage is None):
+            return False
+        if not await self.port.delete(chat, meme_id):
+            return False
+        if hold and admin_post is not None and admin_post.post_id is not None:
+            assert self.storage is not None and self.admin_chat is not None
+            await offtopic.held(self.storage, admin_post.post_id, verdict.author)
+            if await self.port.send_image(self.admin_chat, admin_post) is None:
+                log.warning("held post %s not shown in the admins' chat", admin_post.post_id)
+        await self.port.send(chat.chat_id, verdict.notice)
+        return True
 
     def remember(self, chat: ChatRef, meme_id: str, reply: Reply, sent: str | None) -> None:
         """`sent` is the label reply to meme `meme_id`: a later correction edits it, and a

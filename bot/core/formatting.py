@@ -402,3 +402,128 @@ def corrections_by_chat_text(per_chat: Mapping[str, int], pending: int) -> str:
     if pending:
         text += f" {pending} from chats not trusted wait for review (not used)."
     return text
+# ------------------------------------------------------------------- /settings, per chat
+
+SETTING_VALUES = {
+    "on": "on", "off": "off",
+    "every": "a reply to every meme", "confident": "a reply when confident",
+    "silent": "silent (the admins' chat only)", "react": "a reaction instead of a reply",
+    "note": "note it", "hold": "hold for the admins", "delete": "delete it",
+    "all": "every label",
+}
+NO_SERVER_HERE = "Server settings exist on Discord servers only. Nothing was changed."
+CLOSE_MENU = "Done"
+ALL_LABELS = "All labels"
+DEFAULT_CHOICE = "Default"
+BACK = "« Back"
+MENU_CLOSED = "Settings closed."
+SAVED = "Saved."
+
+
+def setting_value_text(name: str, value: str) -> str:
+    if name == "threshold":
+        return percent(float(value))
+    if name == "topics":
+        return SETTING_VALUES["all"] if value == "all" else ", ".join(
+            display_name(v) for v in value.split(",") if v)
+    if name == "offtopic" and value == "off":
+        return "nothing"
+    return SETTING_VALUES.get(value, value)
+
+
+def settings_text(menu: Any, note: str | None) -> str:
+    """The summary of a `SettingsMenu`: each setting, and whether it is inherited."""
+    where = "this server (channels may override)" if menu.scope == "server" else "this chat"
+    lines = [f"Settings for {where}:"]
+    for row in menu.rows:
+        inherited = " (default)" if row.inherited else ""
+        lines.append(f"• {row.title}: {row.shown}{inherited}")
+    if note:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def setting_button_text(row: Any) -> str:
+    return f"{row.title}: {row.shown}"[:64]
+
+
+def choice_text(text: str, *, current: bool) -> str:
+    return f"✓ {text}" if current else text
+
+
+def pick_text(title: str) -> str:
+    return f"Pick {title.lower()}:"
+
+
+def setting_changed_text(title: str, admin: str) -> str:
+    return f"{title} changed by {admin}."
+
+
+def settings_saved_text(count: int) -> str:
+    return f"Saved {count} setting{'s' if count != 1 else ''}."
+
+
+def setting_choices_text(name: str, values: Sequence[str]) -> str:
+    return f"{name} takes {', '.join(values)} or default. Nothing was changed."
+
+
+def threshold_refused_text(raw: str) -> str:
+    return (f"{raw!r} is not a threshold: give a number from 0 to 1 (0.7) or a percentage "
+            "(70%), or default. Nothing was changed.")
+
+
+def topics_refused_text(unknown: Sequence[str], labels: Sequence[str]) -> str:
+    known = ", ".join(labels)
+    if unknown:
+        return (f"There is no label {', '.join(map(repr, unknown))}; on-topic labels are some "
+                f"of {known}, or all. Nothing was changed.")
+    return f"Keep at least one on-topic label (of {known}), or all. Nothing was changed."
+
+
+def setting_needs_value_text(name: str) -> str:
+    return f"Say what {name} should be, e.g. /settings {name} default. Nothing was changed."
+
+
+def unknown_setting_text(word: str, names: Sequence[str]) -> str:
+    return f"{word!r} is not a setting; the settings are {', '.join(names)}. Nothing was changed."
+
+
+def settings_refused_text(reason: str) -> str:
+    return f"Cannot save that: {reason}. Nothing was changed."
+
+
+# ------------------------------------------------------------------------ off-topic memes
+
+UNMAPPED_REACTION = "👀"  # reaction mode, for a label no reaction sets (Telegram allows it)
+ALLOW = "Allow"
+KEEP_REMOVED = "Keep removed"
+ALLOWED = "Allowed: re-posted."
+KEPT = "Kept removed."
+NOT_HELD = "This meme is not held any more."
+ADMIN_CHAT_ONLY = "These buttons work in the admins' chat only."
+NOT_REPOSTED = "Allowed, but I could not post it back in its chat."
+
+
+def offtopic_note_text(label: str) -> str:
+    return f"{display_name(label)} is off-topic here."
+
+
+def offtopic_removed_text(author: str, label: str, *, held: bool) -> str:
+    if held:
+        return (f"{author}, your meme is held for the admins: {display_name(label)} is "
+                "off-topic here.")
+    return f"{author}, I removed your meme: {display_name(label)} is off-topic here."
+
+
+def held_text(platform: str, chat_id: str, author: str, label_text: str) -> str:
+    return (f"Held from {platform} chat {chat_id}: a meme by {author}, {label_text} "
+            "(off-topic there). Allow re-posts it with credit.")
+
+
+def decided_text(held: str, state: str, admin: str) -> str:
+    verb = "Allowed and re-posted" if state == "allowed" else "Kept removed"
+    return f"{held}\n{verb} by {admin}."
+
+
+def allowed_repost_text(author: str, label: str, admin: str) -> str:
+    return f"A meme by {author} ({display_name(label)}), allowed by {admin}."

@@ -32,6 +32,8 @@ class ChatRef:
     platform: str
     chat_id: str
     is_private: bool = False
+    # The server a channel belongs to (Discord guild): its settings are the channel's defaults.
+    server_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,4 +115,10 @@ class Outbox(Protocol):
 
     async def delete_copy(self, chat: ChatRef, place: str, copy_id: str) -> bool:
         """Remove an earlier copy (a correction moved the meme); False when it cannot."""
+        ...
+
+    async def send_image(self, chat_id: str, reply: Reply) -> str | None:
+        """Post the stored image of post `reply.post_id` with `reply` as its caption and
+        buttons (a held meme to the admins, an allowed one back to its chat); the new
+        message's id, or None when it could not be sent."""
         ...

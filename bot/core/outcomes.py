@@ -69,10 +69,37 @@ class PostOutcome:
     repost_note: Reply | None = None
     removed_note: Reply | None = None
     admin_log: str | None = None
+    # The admins' copy of `admin_log` with the image and buttons (silent mode).
+    admin_post: Reply | None = None
+    # Reaction mode: the emoji to react to the meme with instead of `reply`.
+    reaction: str | None = None
+    # The label is off-topic in this chat and the chat's action removes it (hold, delete).
+    offtopic: OffTopicVerdict | None = None
 
     @property
     def label(self) -> str | None:
         return self.prediction.label if self.prediction is not None else None
+
+
+class OffTopicAction(StrEnum):
+    """What happens to a meme whose label is not on-topic in its chat."""
+
+    off = "off"  # nothing (the default)
+    note = "note"  # a reply saying so
+    hold = "hold"  # removed where the bot may, sent to the admins to allow or keep removed
+    delete = "delete"  # removed where the bot may, with a short notice to the poster
+
+
+@dataclass(frozen=True)
+class OffTopicVerdict:
+    """A confident off-topic meme to remove. Where the bot may not delete it (or, to hold it,
+    there is no admins' chat) `note` is said in the chat instead."""
+
+    action: OffTopicAction
+    note: Reply  # the label reply with the off-topic note
+    notice: Reply  # said in the chat once the meme is removed (to the poster)
+    admin_post: Reply | None  # hold: the image with Allow / Keep removed / label buttons
+    author: str
 
 
 class CorrectionStatus(StrEnum):
@@ -83,6 +110,9 @@ class CorrectionStatus(StrEnum):
     unchanged = "unchanged"  # the same decision again: nothing new
     repost_judged = "repost_judged"  # "not a repost" or "exempt" stored
     undone = "undone"  # an admin took a correction back
+    settings_changed = "settings_changed"  # a /settings menu press changed this chat's rules
+    shown = "shown"  # a /settings menu press only moved between pages
+    hold_decided = "hold_decided"  # an admin allowed a held meme or kept it removed
     refused = "refused"  # the presser may not do this
     invalid = "invalid"  # a stale or foreign button, an unknown label or meme
 
@@ -101,6 +131,7 @@ class CorrectionOutcome:
     post_id: int | None = None
     changed: bool = False  # the image's effective label changed
     label: str | None = None  # the label decided, when one was
+    menu: SettingsMenu | None = None  # a /settings menu press: the menu to show now
 
     @property
     def alert(self) -> bool:
@@ -149,9 +180,38 @@ class TrustChanged:
     level: str  # storage.records.TrustLevel's value
 
 
-CommandData = (
-    LabelAdded | RetrainQueued | ModelServing | RepostSettings | SortPlaces | TrustChanged | None
-)
+@dataclass(frozen=True)
+class SettingChoice:
+    value: str
+    text: str
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One setting of a chat as a menu shows it: its name, what it is now, and its choices
+    (`payload(value)` is what picking one sends back to the core)."""
+
+    name: str
+    title: str
+    shown: str  # the effective value, worded
+    inherited: bool  # not set here: the server's or the default
+    choices: tuple[SettingChoice, ...]
+    multi: bool = False  # several may be picked (on-topic labels)
+
+
+@dataclass(frozen=True)
+class SettingsMenu:
+    scope: str  # "chat" (a chat or Discord channel) or "server" (a Discord server)
+    rows: tuple[SettingRow, ...]
+    prefix: str  # payload prefix of this menu's choices: f"{prefix}{name}:{value}"
+
+    def payload(self, name: str, value: str) -> str:
+        return f"{self.prefix}{name}:{value}"
+
+
+CommandData = (LabelAdded | RetrainQueued | ModelServing | RepostSettings | SortPlaces
+               | TrustChanged | SettingsMenu | None)
 
 
 @dataclass(frozen=True)

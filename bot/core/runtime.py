@@ -136,6 +136,7 @@ async def open_runtime(
             confidence_threshold=settings.confidence_threshold,
             super_admins=operators_of(settings.super_admins),
             reaction_labels=dict(settings.reaction_labels),
+            admin_chats=settings.admin_chats(),
             moderation=ModerationPolicy(
                 repost_mode=settings.repost_mode,
                 repost_window_days=settings.repost_window_days,

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot.core import commands, governance
+from bot.core import commands, governance, offtopic, settings_menu
 from bot.core import formatting as fmt
+from bot.core.chat_rules import ChatRules, RuleDefaults, resolve
 from bot.core.classify_queue import Classified, ClassifyQueue, QueueClosedError, QueueFullError
 from bot.core.commands import Role
 from bot.core.downloads import Downloader, DownloadError, TooLargeError
@@ -56,6 +57,7 @@ from config.settings import ReplyMode
 from inference.classifier import Prediction
 from inference.errors import ImageError
 from storage.api import Storage
+from storage.chats import server_scope
 from storage.errors import BlobError, InvalidInputError, UnknownLabelError
 from storage.intake import (
     IntakeResult,
@@ -65,7 +67,7 @@ from storage.intake import (
     PostKey,
     PredictionValues,
 )
-from storage.records import ChatSettings, Post, RepostMarkKind
+from storage.records import Post, RepostMarkKind
 from storage.validation import check_caption
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ class ServicePolicy:
     super_admins: Collection[str] = ()  # the operators (see bot.core.governance)
     reaction_labels: Mapping[str, str] | None = None  # emoji -> label, or CONFIRM
     moderation: ModerationPolicy = field(default_factory=ModerationPolicy)  # reposts, sorting
+    # platform -> the admins' chat there (held memes and silent mode's log go to it)
+    admin_chats: Mapping[str, str] = field(default_factory=dict)
 
 
 # What every `button_payload` matches (Discord routes persistent buttons by such a pattern).
@@ -139,7 +143,7 @@ class MemeService:
             raise ValueError("handle_post downloads the attachment: use handle_upload for bytes")
         key = PostKey.checked(post.chat.platform, post.chat.chat_id, post.message_id,
                               attachment.index)
-        context = await self.storage.post_context(key)
+        context = await self._context(key, post.chat)
         refused = self._refusal(context, attachment.kind)
         if refused is not None:
             return refused
@@ -163,7 +167,7 @@ class MemeService:
         """The same path as `handle_post` for an image whose bytes the adapter already holds
         (the console's uploads)."""
         key = PostKey.checked(post.chat.platform, post.chat.chat_id, post.message_id)
-        context = await self.storage.post_context(key)
+        context = await self._context(key, post.chat)
         refused = self._refusal(context, "image")
         if refused is not None:
             return refused
@@ -173,8 +177,26 @@ class MemeService:
             return self._unlabelled(PostStatus.too_large, "image", str(exc))
         return await self._label(post, key, data, context, outbox)
 
+    async def _context(self, key: PostKey, chat: ChatRef) -> PostContext:
+        server = server_scope(chat.server_id) if chat.server_id is not None else None
+        return await self.storage.post_context(key, server)
+
+    @property
+    def rule_defaults(self) -> RuleDefaults:
+        return RuleDefaults(self.policy.reply_mode, self.policy.confidence_threshold)
+
+    def _rules(self, context: PostContext) -> ChatRules:
+        layers = (context.settings,) if context.server is None else (context.settings,
+                                                                      context.server)
+        return resolve(layers, self.rule_defaults)
+
+    async def rules_for(self, chat: ChatRef) -> ChatRules:
+        """What applies in `chat` now (its own settings, its server's, the defaults)."""
+        return resolve(await self.storage.chat_settings_layers(
+            chat.platform, chat.chat_id, chat.server_id), self.rule_defaults)
+
     def _refusal(self, context: PostContext, kind: str) -> PostOutcome | None:
-        if not context.settings.enabled:
+        if not self._rules(context).enabled:
             return PostOutcome(PostStatus.disabled)
         if context.answered_post_id is not None:  # a redelivered update
             return PostOutcome(PostStatus.redelivered, post_id=context.answered_post_id)
@@ -215,8 +237,10 @@ class MemeService:
             post=stored.post, prediction_id=stored.prediction_id,
         )
         prediction = classified.prediction
-        if verdict is None and (remembered is not None or self._confident(
-                prediction.label, prediction.confidence, context.settings)):
+        threshold = self._rules(context).confidence_threshold
+        confident = remembered is not None or self._confident(
+            prediction.label, prediction.confidence, threshold)
+        if outcome.offtopic is None and verdict is None and confident:
             # A repost is not sorted again.
             await self.moderation.sort(stored.post, classified.prediction.label, outbox,
                                        post.author.display_name, context.settings)
@@ -236,18 +260,32 @@ class MemeService:
     def _outcome(self, post: ImagePost, stored: Post, prediction: Prediction,
                  context: PostContext, verdict: RepostVerdict | None, *, remembered: bool
                  ) -> PostOutcome:
-        chat = context.settings
+        rules = self._rules(context)
         text = self.prediction_text(prediction.label, prediction.confidence,
                                     remembered=remembered)
-        mode = ReplyMode(chat.reply_mode) if chat.reply_mode else self.policy.reply_mode
-        reply, admin_log = None, None
+        mode = rules.reply_mode
+        confident = remembered or self._confident(prediction.label, prediction.confidence,
+                                                  rules.confidence_threshold)
+        buttons = label_buttons(stored.id, context.labels, prediction.label)
+        reply, offtopic_verdict = offtopic.decide(
+            rules, prediction.label, prediction.confidence, chat=post.chat, post_id=stored.id,
+            labels=context.labels, label_reply=Reply(text, buttons, stored.id),
+            author=post.author.display_name,
+        )
+        noted = reply.text != text
+        admin_log = admin_post = reaction = None
         if mode is ReplyMode.silent:
             admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
-                                           post.message_id, post.author.display_name, text)
-        elif mode is ReplyMode.every or remembered or self._confident(
-                prediction.label, prediction.confidence, chat):
-            buttons = label_buttons(stored.id, context.labels, prediction.label)
-            reply = Reply(text, buttons, stored.id)
+                                           post.message_id, post.author.display_name,
+                                           reply.text)
+            admin_post = Reply(admin_log, offtopic.admin_buttons(
+                stored.id, context.labels, prediction.label, held=False), stored.id)
+            reply = None
+        elif mode is ReplyMode.react and not noted:
+            reaction = self.reaction_for(prediction.label)
+            reply = None
+        elif mode is ReplyMode.confident and not confident and not noted:
+            reply = None
         repost_note = removed_note = None
         if verdict is not None:
             buttons = self.moderation.repost_buttons(stored.id, verdict)
@@ -258,19 +296,22 @@ class MemeService:
                                      buttons, stored.id)
         return PostOutcome(PostStatus.labelled, stored.id, prediction, repost=verdict,
                            reply=reply, repost_note=repost_note, removed_note=removed_note,
-                           admin_log=admin_log)
+                           admin_log=admin_log, admin_post=admin_post, reaction=reaction,
+                           offtopic=offtopic_verdict)
 
-    def _threshold(self, chat: ChatSettings) -> float:
-        if chat.confidence_threshold is not None:
-            return chat.confidence_threshold
-        return self.policy.confidence_threshold
+    def reaction_for(self, label: str) -> str:
+        """The emoji the bot reacts with for `label` (reaction mode): the one admins react
+        with to set it, else a neutral one."""
+        mapping = self.policy.reaction_labels or {}
+        return next((emoji for emoji, target in mapping.items() if target == label),
+                    fmt.UNMAPPED_REACTION)
 
-    def _confident(self, label: str, confidence: float, chat: ChatSettings) -> bool:
+    def _confident(self, label: str, confidence: float, threshold: float) -> bool:
         """Confident enough to reply in "confident" mode and to sort: over the chat's threshold
         and not a guess by the model's own calibration. (A label from the correction memory
         is confident: an admin gave it to a close image.)"""
         unsure = self.models.current.meta.is_unsure(label, confidence)
-        return not unsure and confidence >= self._threshold(chat)
+        return not unsure and confidence >= threshold
 
     def prediction_text(self, label: str, confidence: float, *, remembered: bool = False) -> str:
         classifier = self.models.current
@@ -303,6 +344,16 @@ class MemeService:
         undo = governance.parse_undo_payload(payload)
         if undo is not None:
             return await governance.undo_button_pressed(self, chat, actor, undo)
+        if payload.startswith(f"{settings_menu.SETTINGS_PREFIX}:"):
+            if not await self.is_admin(actor, chat, platform_check):
+                return refused(fmt.admins_only_notice("change settings"))
+            return await settings_menu.press(self, chat, actor, payload)
+        if payload.startswith(f"{offtopic.ADMIN_PREFIX}:"):
+            if not offtopic.is_admin_chat(self.policy.admin_chats, chat):
+                return invalid(fmt.ADMIN_CHAT_ONLY)
+            if not await self.is_admin(actor, chat, platform_check):
+                return refused(fmt.admins_only_notice("decide this"))
+            return await offtopic.admin_press(self, actor, payload, outbox)
         parsed = parse_payload(payload)
         if parsed is None:
             return invalid(fmt.STALE_BUTTON)
@@ -312,7 +363,7 @@ class MemeService:
             return post
         if not await self.is_admin(actor, chat, platform_check):
             return refused(fmt.admins_only_notice("change labels"))
-        return await self._apply_label(post, label, actor, outbox)
+        return await self.apply_label(post, label, actor, outbox)
 
     async def _repost_button(
         self,
@@ -349,9 +400,23 @@ class MemeService:
         predictions = await self.storage.predictions_for(post.id)
         if not predictions:
             return None
-        chat = await self.storage.chat_settings(post.platform, post.chat_id)
+        rules = await self.rules_for(ChatRef(post.platform, post.chat_id))
         latest = predictions[-1]
-        return latest.label if self._confident(latest.label, latest.confidence, chat) else None
+        return latest.label if self._confident(latest.label, latest.confidence,
+                                               rules.confidence_threshold) else None
+
+    async def current_label(self, post: Post) -> str | None:
+        """The label an admin decided, else the model's latest."""
+        decided = await self.storage.corrections_for(post.id)
+        if decided:
+            return decided[-1].new_label
+        predictions = await self.storage.predictions_for(post.id)
+        return predictions[-1].label if predictions else None
+
+    async def author_name(self, post: Post) -> str:
+        """The poster's name as the post was fingerprinted with, else their id."""
+        known = await self.storage.fingerprints([post.id])
+        return known[0].author_name if known else post.author_id
 
     async def handle_reaction(
         self,
@@ -365,7 +430,7 @@ class MemeService:
         """An admin's emoji on a meme may set its label; anyone else's is just a reaction."""
         mapping = self.policy.reaction_labels or {}
         wanted = [mapping[e] for e in emojis if e in mapping]
-        if not wanted:
+        if not wanted or not (await self.rules_for(chat)).reaction_corrections:
             return None
         post = await self.storage.find_post(chat.platform, chat.chat_id, message_id)
         if post is None or not await self.is_admin(actor, chat, platform_check):
@@ -376,7 +441,7 @@ class MemeService:
             if not predictions:
                 return None
             label = predictions[-1].label
-        return await self._apply_label(post, label, actor, outbox)
+        return await self.apply_label(post, label, actor, outbox)
 
     async def handle_reaction_removed(
         self, chat: ChatRef, actor: Actor, message_id: str, emojis: Collection[str]
@@ -385,7 +450,7 @@ class MemeService:
         a retrain used it). No admin check: only the admin who made it matches."""
         return await governance.reaction_removed(self, chat, actor, message_id, emojis)
 
-    async def _apply_label(
+    async def apply_label(
         self, post: Post, label: str, actor: Actor, outbox: Outbox | None = None
     ) -> CorrectionOutcome:
         # One at a time, so that a double click cannot store the same decision twice.

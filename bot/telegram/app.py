@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from telegram import BotCommand, Chat, Message, ReactionTypeEmoji, Update, User
@@ -22,6 +23,7 @@ from telegram.ext import (
 )
 
 from bot.core import formatting as fmt
+from bot.core.chat_rules import move_chat
 from bot.core.commands import COMMANDS
 from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
@@ -85,7 +87,7 @@ class TelegramHandlers:
         self.service = service
         self.config = config
         self.port = port
-        self.delivery = Delivery(port, config.admin_chat_id)
+        self.delivery = Delivery(port, config.admin_chat_id, service.storage)
 
     def admin_check(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int
                     ) -> PlatformAdminCheck:
@@ -186,6 +188,21 @@ class TelegramHandlers:
             return
         await self.port.reply(chat, str(message.message_id), result.reply)
 
+    async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group became a supergroup: Telegram says so in both (old: migrate_to_chat_id,
+        new: migrate_from_chat_id); whichever comes first moves the chat, the other finds
+        nothing left to move."""
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_to_chat_id is not None:
+            old, new = message.chat_id, message.migrate_to_chat_id
+        elif message.migrate_from_chat_id is not None:
+            old, new = message.migrate_from_chat_id, message.chat_id
+        else:
+            return
+        await move_chat(self.service.storage, PLATFORM, str(old), str(new))
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("update %s failed", update_id, exc_info=context.error)
@@ -208,9 +225,13 @@ def build(service: MemeService, config: TelegramConfig
         .concurrent_updates(config.concurrent_updates)
         .build()
     )
-    handlers = TelegramHandlers(service, config, TelegramPort(application.bot))
+    async def image_of(post_id: int) -> Path:
+        return (await service.storage.get_post(post_id)).image.path
+
+    handlers = TelegramHandlers(service, config, TelegramPort(application.bot, image_of))
     application.add_handler(CommandHandler([c.name for c in COMMANDS], handlers.on_command))
     application.add_handler(MessageHandler(IMAGE_FILTER, handlers.on_image))
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.on_migrate))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(MessageReactionHandler(handlers.on_reaction))
     application.add_error_handler(handlers.on_error)

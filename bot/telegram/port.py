@@ -1,16 +1,20 @@
-"""`ChatPort` for Telegram: replies, edits, deletes and sends through the Bot API (waiting out
-flood control), t.me links to messages, and sorted copies via copyMessage into a forum topic
-or another chat."""
+"""`ChatPort` for Telegram: replies, edits, deletes, reactions and sends (text, or a stored
+image with its buttons) through the Bot API (waiting out flood control), t.me links to
+messages, and sorted copies via copyMessage into a forum topic or another chat."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from telegram import Bot, ReplyParameters
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest, TelegramError
 
 from bot.core.messages import Actor, ChatRef, ForwardCopy, ForwardError, Reply
-from bot.telegram.sending import is_not_modified, keyboard, with_flood_retry
+from bot.telegram.sending import is_caption_only, is_not_modified, keyboard, with_flood_retry
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +43,32 @@ def _answering(message_id: str | None) -> ReplyParameters | None:
 class TelegramPort:
     platform = "telegram"
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, image_of: Callable[[int], Awaitable[Path]]) -> None:
         self.bot = bot
+        self.image_of = image_of  # post id -> the stored image file
+
+    async def send_image(self, chat_id: str, reply: Reply) -> str | None:
+        if reply.post_id is None:
+            return None
+        try:
+            path = await self.image_of(reply.post_id)
+            data = await asyncio.to_thread(path.read_bytes)
+            sent = await with_flood_retry(lambda: self.bot.send_photo(
+                chat_id, data, caption=reply.text[:MessageLimit.CAPTION_LENGTH],
+                reply_markup=keyboard(reply),
+            ))
+        except (TelegramError, OSError) as exc:
+            log.warning("image of post %s not sent to chat %s: %s", reply.post_id, chat_id, exc)
+            return None
+        return str(sent.message_id)
+
+    async def react(self, chat: ChatRef, message_id: str, emoji: str) -> bool:
+        try:
+            return bool(await with_flood_retry(lambda: self.bot.set_message_reaction(
+                chat.chat_id, int(message_id), emoji)))
+        except TelegramError as exc:  # reactions off in the chat, an emoji not allowed, ...
+            log.info("no reaction on message %s in chat %s: %s", message_id, chat.chat_id, exc)
+            return False
 
     async def reply(self, chat: ChatRef, message_id: str, reply: Reply) -> str | None:
         return await self._send(chat.chat_id, reply, _answering(message_id))
@@ -64,10 +92,20 @@ class TelegramPort:
 
     async def edit(self, chat: ChatRef, message_id: str, reply: Reply) -> bool:
         try:
-            await with_flood_retry(lambda: self.bot.edit_message_text(
-                reply.text, chat_id=chat.chat_id, message_id=int(message_id),
-                reply_markup=keyboard(reply),
-            ))
+            try:
+                await with_flood_retry(lambda: self.bot.edit_message_text(
+                    reply.text, chat_id=chat.chat_id, message_id=int(message_id),
+                    reply_markup=keyboard(reply),
+                ))
+            except BadRequest as exc:
+                if not is_caption_only(exc):
+                    raise
+                # An image the bot posted (a held meme, silent mode's log): its caption.
+                await with_flood_retry(lambda: self.bot.edit_message_caption(
+                    chat_id=chat.chat_id, message_id=int(message_id),
+                    caption=reply.text[:MessageLimit.CAPTION_LENGTH],
+                    reply_markup=keyboard(reply),
+                ))
         except BadRequest as exc:
             if is_not_modified(exc):
                 return True

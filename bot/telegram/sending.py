@@ -46,3 +46,8 @@ async def with_flood_retry(call: Callable[[], Awaitable[T]]) -> T:
 def is_not_modified(exc: BadRequest) -> bool:
     """Editing a message to the text it already has is harmless, but Telegram reports it."""
     return "not modified" in exc.message.lower()
+
+
+def is_caption_only(exc: BadRequest) -> bool:
+    """Editing the text of a message that has a caption instead (a photo)."""
+    return "no text in the message" in exc.message.lower()

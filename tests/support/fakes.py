@@ -116,6 +116,8 @@ class MemoryPort:
         self.sent: list[Sent] = []
         self.deleted: list[tuple[str, str]] = []
         self.copies: list[ForwardCopy] = []
+        self.images: list[Sent] = []  # send_image: the reply's post_id names the image
+        self.reactions: list[tuple[str, str, str]] = []  # (chat, message, emoji)
         self._ids = itertools.count(5000)
 
     def link(self, chat: ChatRef, message_id: str) -> str | None:
@@ -140,6 +142,17 @@ class MemoryPort:
         sent = Sent(chat_id, str(next(self._ids)), reply, reply_to, mention)
         self.sent.append(sent)
         return sent.message_id
+
+    async def send_image(self, chat_id: str, reply: Reply) -> str | None:
+        if self.refuse or reply.post_id is None:
+            return None
+        sent = Sent(chat_id, str(next(self._ids)), reply)
+        self.images.append(sent)
+        return sent.message_id
+
+    async def react(self, chat: ChatRef, message_id: str, emoji: str) -> bool:
+        self.reactions.append((chat.chat_id, message_id, emoji))
+        return True
 
     async def edit(self, chat: ChatRef, message_id: str, reply: Reply) -> bool:
         for sent in self.sent:

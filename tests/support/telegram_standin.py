@@ -53,6 +53,7 @@ class SentMessage:
     reply_markup: dict[str, Any] | None
     sent_at: float
     edits: list[str] = field(default_factory=list)
+    photo: bytes | None = None  # sendPhoto: the image (`text` is its caption)
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -104,6 +105,7 @@ class TelegramStandIn(StandInServer):
         # Users who opened a private chat with the bot: Telegram refuses a bot's first message
         # to anyone else ("bot can't initiate conversation with a user").
         self.started: set[int] = set()
+        self.reactions: list[tuple[int, int, str]] = []  # setMessageReaction: chat, msg, emoji
 
     # ------------------------------------------------------------------------ server life
 
@@ -246,14 +248,42 @@ class TelegramStandIn(StandInServer):
         self.sent.append(sent)
         return self._message_json(sent)
 
+    async def _m_sendPhoto(self, p: dict[str, Any]) -> Any:
+        photo = p["photo"]
+        data = photo.file.read() if hasattr(photo, "file") else str(photo).encode()
+        sent = SentMessage(
+            message_id=next(self._message_ids), chat_id=int(p["chat_id"]),
+            text=str(p.get("caption") or ""), reply_to=None,
+            reply_markup=p.get("reply_markup"), sent_at=time.perf_counter(), photo=data,
+        )
+        self.sent.append(sent)
+        return self._message_json(sent)
+
+    async def _m_editMessageCaption(self, p: dict[str, Any]) -> Any:
+        return self._edit(p, str(p.get("caption") or ""), photo=True)
+
+    async def _m_setMessageReaction(self, p: dict[str, Any]) -> Any:
+        chat_id, message_id = int(p["chat_id"]), int(p["message_id"])
+        if message_id not in self.messages:
+            raise ApiError(400, "Bad Request: message to react not found")
+        for reaction in p.get("reaction") or []:
+            self.reactions.append((chat_id, message_id, reaction["emoji"]))
+        return True
+
     async def _m_editMessageText(self, p: dict[str, Any]) -> Any:
+        return self._edit(p, str(p["text"]), photo=False)
+
+    def _edit(self, p: dict[str, Any], text: str, *, photo: bool) -> Any:
         chat_id, message_id = int(p["chat_id"]), int(p["message_id"])
         for sent in self.sent:
             if (sent.chat_id, sent.message_id) == (chat_id, message_id):
-                if sent.text == p["text"] and sent.reply_markup == p.get("reply_markup"):
+                if (sent.photo is not None) != photo:
+                    raise ApiError(400, "Bad Request: there is no text in the message to edit"
+                                   if photo is False else "Bad Request: there is no caption")
+                if sent.text == text and sent.reply_markup == p.get("reply_markup"):
                     raise ApiError(400, "Bad Request: message is not modified")
                 sent.edits.append(sent.text)
-                sent.text = str(p["text"])
+                sent.text = text
                 sent.reply_markup = p.get("reply_markup")
                 return self._message_json(sent)
         raise ApiError(400, "Bad Request: message to edit not found")
@@ -320,8 +350,14 @@ class TelegramStandIn(StandInServer):
             "date": int(time.time()),
             "chat": group(sent.chat_id),
             "from": BOT_USER,
-            "text": sent.text,
         }
+        if sent.photo is not None:
+            message["caption"] = sent.text
+            message["photo"] = [{"file_id": f"sent{sent.message_id}",
+                                 "file_unique_id": f"s{sent.message_id}", "width": 64,
+                                 "height": 64}]
+        else:
+            message["text"] = sent.text
         if sent.reply_markup:
             message["reply_markup"] = sent.reply_markup
         return message
@@ -383,6 +419,14 @@ class TelegramStandIn(StandInServer):
             command = text.split()[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return self._message(chat, sender, **content)
+
+    def migrate(self, old: dict[str, Any], new: dict[str, Any], sender: dict[str, Any]
+                ) -> tuple[int, int]:
+        """A group upgraded to a supergroup: the service message in each (old chat:
+        migrate_to_chat_id, new chat: migrate_from_chat_id); their message ids."""
+        to_new = self._message(old, sender, migrate_to_chat_id=new["id"])
+        from_old = self._message(new, sender, migrate_from_chat_id=old["id"])
+        return to_new, from_old
 
     def press(self, sender: dict[str, Any], reply: SentMessage, data: str) -> str:
         query_id = f"q{next(self._ids)}"

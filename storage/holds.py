@@ -1,0 +1,55 @@
+"""Off-topic memes held for the admins: removed from their chat, kept here until an admin
+allows (re-posts) or keeps them removed. A decision is taken once; none is a training label."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from storage.base import StorageBase, get_row
+from storage.models import HeldPostRow, PostRow
+from storage.records import HeldPost, HoldState
+from storage.validation import check_id
+
+
+def _held(row: HeldPostRow) -> HeldPost:
+    return HeldPost(row.post_id, HoldState(row.state), row.author_name, row.decided_by,
+                    row.created_at, row.decided_at)
+
+
+class HoldsAPI(StorageBase):
+    async def hold_post(self, post_id: int, author_name: str) -> HeldPost:
+        """Record that the post was removed and waits for the admins (again: as it was)."""
+        name = (author_name or "a member")[:128]
+        async with self._db.write() as session:
+            await get_row(session, PostRow, post_id, "post")
+            await session.execute(self._db.insert_ignore(HeldPostRow).values(
+                post_id=post_id, state=HoldState.held.value, author_name=name,
+                created_at=self._clock(),
+            ))
+            row = await session.get(HeldPostRow, post_id)
+            assert row is not None
+            return _held(row)
+
+    async def held_post(self, post_id: int) -> HeldPost | None:
+        async with self._db.read() as session:
+            row = await session.get(HeldPostRow, post_id)
+            return _held(row) if row else None
+
+    async def decide_hold(self, post_id: int, state: HoldState, admin_id: str
+                          ) -> HeldPost | None:
+        """Allow or keep a held post; None when it is not held (any more): the first admin's
+        decision stands, a second press changes nothing."""
+        if state is HoldState.held:
+            raise ValueError("a decision is allowed or kept")
+        admin = check_id(admin_id, "admin id")
+        async with self._db.write() as session:
+            result = await session.execute(
+                update(HeldPostRow)
+                .where(HeldPostRow.post_id == post_id, HeldPostRow.state == HoldState.held.value)
+                .values(state=state.value, decided_by=admin, decided_at=self._clock())
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                return None
+            row = await session.get(HeldPostRow, post_id, populate_existing=True)
+            assert row is not None
+            return _held(row)
