@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
+    # An album's items arrive as separate updates: gathered until none came for this long,
+    # then answered with one reply (issue 22).
+    telegram_album_window_s: float = Field(
+        1.0, gt=0, le=10, description="quiet time that ends a Telegram album"
+    )
     # Measured on 2 cores (benchmarks/bench_bot.py): bigger values barely add throughput but
     # hold more decoded images and ORT activations at once, pushing peak RSS past 300 MB.
     concurrent_updates: int = Field(16, gt=0, description="updates handled at the same time")
