@@ -20,7 +20,7 @@ from bot.core.classify_queue import Classified, ClassifyQueue, QueueClosedError,
 from bot.core.commands import Role
 from bot.core.downloads import Downloader, DownloadError, TooLargeError
 from bot.core.job_watcher import JobWatcher
-from bot.core.media import READABLE, is_other_image
+from bot.core.media import READABLE, READABLE_CLIPS, is_other_image, is_other_video
 from bot.core.messages import (
     Actor,
     Button,
@@ -53,6 +53,7 @@ from bot.core.permissions import is_admin
 from bot.core.trainer_process import TrainerStatus
 from config.settings import ReplyMode
 from inference.classifier import Prediction
+from inference.clips import MediaError
 from inference.errors import ImageError
 from storage.api import Storage
 from storage.errors import BlobError, InvalidInputError, UnknownLabelError
@@ -141,10 +142,11 @@ class MemeService:
         refused = self._refusal(context, attachment.kind)
         if refused is not None:
             return refused
-        if is_other_image(attachment.mime_type):  # said before any download
-            kind = (attachment.mime_type or "").split(";")[0].strip()
+        if is_other_image(attachment.mime_type) or is_other_video(attachment.mime_type):
+            kind = (attachment.mime_type or "").split(";")[0].strip()  # said before any download
+            readable = READABLE_CLIPS if kind.startswith("video/") else READABLE
             return self._unlabelled(PostStatus.unsupported, attachment.kind,
-                                    f"{kind} is not a format I read ({READABLE})")
+                                    f"{kind} is not a format I read ({readable})")
         try:
             self.downloader.check_size(attachment.declared_size)
             download = await self.downloader.fetch(await attachment.resolve_url())
@@ -196,6 +198,8 @@ class MemeService:
             return self._busy()
         except QueueClosedError:
             return PostOutcome(PostStatus.shutting_down)
+        except MediaError as exc:
+            return self._unlabelled(PostStatus.unreadable, "clip", str(exc))
         except ImageError as exc:
             return self._unlabelled(PostStatus.unreadable, "image", str(exc))
         verdict = await self.moderation.find_repost(post, context.settings, classified, outbox)
