@@ -6,14 +6,13 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, TelegramError
 
 from bot.core.downloads import DownloadError, TooLargeError, megabytes
-from bot.core.media import is_readable_image
+from bot.core.media import is_other_video, is_readable_clip, is_readable_image
 from bot.core.messages import Attachment, UrlResolver
 
 # The Bot API's getFile hands out files up to this size, whatever the bot's own limit.
 GETFILE_MAX_BYTES = 20 * 1024 * 1024
 # What Telegram declares for its own formats (a video note and a sticker carry no MIME type).
 MP4, WEBM, TGS, WEBP = "video/mp4", "video/webm", "application/x-tgsticker", "image/webp"
-CLIP_MIME_TYPES = frozenset({MP4, WEBM, "video/quicktime", "image/gif"})
 
 
 def _too_large(size: int) -> TooLargeError:
@@ -46,10 +45,6 @@ def _attachment(bot: Bot, kind: str, file_id: str, size: int | None, mime: str |
     return Attachment(kind, _resolver(bot, file_id, size), size, mime)
 
 
-def _is_clip(mime_type: str | None) -> bool:
-    return (mime_type or "").split(";")[0].strip().lower() in CLIP_MIME_TYPES
-
-
 def media_attachment(message: Message, bot: Bot) -> Attachment | None:
     """The picture or clip of a message: a photo, an animation (Telegram turns GIFs into MP4
     animations), a video or video note, a sticker (static WebP, animated TGS, video WebM), or
@@ -79,7 +74,9 @@ def media_attachment(message: Message, bot: Bot) -> Attachment | None:
     if is_readable_image(document.mime_type, document.file_name):
         return _attachment(bot, "image", document.file_id, document.file_size,
                            document.mime_type)
-    if _is_clip(document.mime_type):
+    # A video in a container the bot does not read is passed too: the core says why.
+    if is_readable_clip(document.mime_type, document.file_name) or is_other_video(
+            document.mime_type):
         return _attachment(bot, "video", document.file_id, document.file_size,
                            document.mime_type)
     return None
