@@ -38,6 +38,7 @@ from PIL import Image, UnidentifiedImageError
 
 from inference.errors import ImageError
 from inference.preprocess import DEFAULT_MAX_PIXELS, load_image, open_image
+from storage.clip_formats import sniff
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ class MediaFacts:
     kind: MediaKind
     duration_s: float | None = None
     frames_used: int = 1
+    container: str = ""  # `storage.clip_formats.sniff`'s name for a clip's file
+    width: int = 0
+    height: int = 0
     # A clip's poster frame as JPEG; None for a still (it is its own poster).
     poster: bytes | None = field(default=None, repr=False)
 
@@ -122,28 +126,11 @@ def facts(media: Media, frames_used: int | None = None) -> MediaFacts:
     buf = io.BytesIO()
     media.poster.save(buf, format="JPEG", quality=POSTER_QUALITY)
     used = len(media.frames) if frames_used is None else frames_used
-    return MediaFacts(media.kind, media.duration_s, used, buf.getvalue())
+    return MediaFacts(media.kind, media.duration_s, used, media.container, media.width,
+                      media.height, buf.getvalue())
 
 
 # ------------------------------------------------------------------------------ recognising
-
-
-def sniff(data: bytes) -> str | None:
-    """The container a file's first bytes announce, for the formats that may move."""
-    head = data[:64]
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "webp"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "webm"  # Matroska, of which WebM is a profile
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "mp4"  # ISO base media: MP4, MOV, M4V, 3GP
-    if head.startswith(b"\x1f\x8b"):
-        return "tgs"  # gzip: a Telegram animated sticker (its JSON is checked when read)
-    return None
 
 
 def _is_animated(img: Image.Image) -> bool:
@@ -366,6 +353,8 @@ def _decode_webp(img: Image.Image, limits: ClipLimits, background: tuple[int, in
 
                 sampler.offer(t, convert)
                 t += float(img.info.get("duration", 100) or 100) / 1000
+        except MediaError:
+            raise
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             log.debug("animated WebP stopped at frame %d: %r", sampler.seen, exc)
         if not sampler.kept:
@@ -389,8 +378,9 @@ def _decode_tgs(data: bytes, limits: ClipLimits, background: tuple[int, int, int
                 deadline: _Deadline) -> _Decoded:
     from rlottie_python import LottieAnimation  # loads a native library: only when needed
 
+    text = _tgs_json(data)
     try:
-        doc = json.loads(_tgs_json(data))
+        doc = json.loads(text)
         width, height = int(doc["w"]), int(doc["h"])
         rate = float(doc["fr"])
         first, last = float(doc["ip"]), float(doc["op"])
@@ -398,6 +388,8 @@ def _decode_tgs(data: bytes, limits: ClipLimits, background: tuple[int, int, int
         raise MediaError("the file is not an animated sticker (Lottie)") from exc
     _check_size(width, height, limits)
     frame_count = max(0, math.floor(last - first))
+    if frame_count == 0:
+        raise MediaError("the sticker has no frames")
     if rate <= 0:
         raise MediaError("the sticker has no frame rate")
     duration = frame_count / rate

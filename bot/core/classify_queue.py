@@ -15,6 +15,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from bot.core.model_holder import ModelHolder
@@ -26,6 +27,7 @@ from inference.fingerprint import ImageHashes, image_hashes
 log = logging.getLogger(__name__)
 
 STILL = MediaFacts(MediaKind.still)
+REPOST_FRAMES = 3  # a clip's frames fingerprinted besides its poster
 
 
 class QueueFullError(Exception):
@@ -37,10 +39,33 @@ class QueueClosedError(Exception):
 
 
 @dataclass(frozen=True)
+class FramePrint:
+    """One more frame of a clip as repost detection compares it."""
+
+    hashes: ImageHashes
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
 class Classified:
     prediction: Prediction
     hashes: ImageHashes | None  # None: the picture could not be fingerprinted (a clip: its poster)
     media: MediaFacts = STILL
+    frames: tuple[FramePrint, ...] = ()  # a clip's other frames, for repost detection
+
+
+def frame_prints(frames: tuple[Image.Image, ...], embeddings: np.ndarray) -> tuple[FramePrint, ...]:
+    """Fingerprints of up to REPOST_FRAMES of a clip's frames besides its poster (the first),
+    spread over the clip: a screenshot of any moment of it should find it."""
+    if len(frames) < 2:
+        return ()
+    picks = np.linspace(1, len(frames) - 1, min(REPOST_FRAMES, len(frames) - 1)).round()
+    out = []
+    for i in sorted({int(p) for p in picks}):
+        hashes = _fingerprint(frames[i])
+        if hashes is not None:
+            out.append(FramePrint(hashes, embeddings[i]))
+    return tuple(out)
 
 
 @dataclass
@@ -80,7 +105,8 @@ def classify_decoded(
             stills.append((i, media.frames[0]))
             continue
         clip = classifier.predict_clip(media.frames, captions[i])
-        results[i] = Classified(clip.prediction, _fingerprint(media.poster), facts(media))
+        results[i] = Classified(clip.prediction, _fingerprint(media.poster), facts(media),
+                                frame_prints(media.frames, clip.frame_embeddings))
     predictions = classifier.predict(
         [img for _, img in stills], captions=[captions[i] for i, _ in stills]
     ) if stills else []

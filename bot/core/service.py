@@ -53,11 +53,12 @@ from bot.core.permissions import is_admin
 from bot.core.trainer_process import TrainerStatus
 from config.settings import ReplyMode
 from inference.classifier import Prediction
-from inference.clips import MediaError
+from inference.clips import MediaError, MediaFacts
 from inference.errors import ImageError
 from storage.api import Storage
 from storage.errors import BlobError, InvalidInputError, UnknownLabelError
 from storage.intake import (
+    ClipMedia,
     IntakeResult,
     LabelledFingerprint,
     NewPost,
@@ -225,10 +226,13 @@ class MemeService:
         p = classified.prediction
         fingerprint = self.moderation.fingerprint(classified)
         return await self.storage.record_labelled_post(
-            NewPost(key, post.author.user_id, data, post.posted_at, caption),
+            NewPost(key, post.author.user_id, data, post.posted_at, caption,
+                    clip_media(classified.media)),
             PredictionValues(p.model_version, p.label, p.confidence, dict(p.probabilities),
                              p.latency_ms, p.ood_score),
-            LabelledFingerprint(fingerprint, post.author.display_name) if fingerprint else None,
+            LabelledFingerprint(fingerprint, post.author.display_name,
+                                self.moderation.frame_fingerprints(classified))
+            if fingerprint else None,
         )
 
     def _outcome(self, post: ImagePost, stored: Post, prediction: Prediction,
@@ -432,6 +436,14 @@ class MemeService:
             return spec.result(CommandStatus.refused, fmt.admins_only_text(spec.name),
                                private=True)
         return await spec.handler(self, command)
+
+
+def clip_media(media: MediaFacts) -> ClipMedia | None:
+    """What storage records of a clip (None for a still)."""
+    if media.poster is None:
+        return None
+    return ClipMedia(media.kind.value, media.container, media.width, media.height,
+                     media.duration_s, media.frames_used, media.poster)
 
 
 def refused(notice: str) -> CorrectionOutcome:
