@@ -36,10 +36,11 @@ def _adapters(settings: Settings) -> tuple[list[AdapterRunner], list[str]]:
         runners.append(run_telegram)
         origins.append(settings.telegram_file_url)
     if settings.discord_token is not None:
+        from bot.discord.media import download_origins
         from bot.discord.runner import run as run_discord
 
         runners.append(run_discord)
-        origins.extend(settings.discord_file_origins)
+        origins.extend(download_origins(settings))
     if settings.console_enabled or (settings.console_enabled is None and not runners):
         from bot.console.runner import run as run_console
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # The bytes the waiting images may hold between them (MEMEBOT_QUEUE_MAX_BYTES).
     queue_max_bytes: int = Field(64 * 2**20, gt=0)
     inference_threads: int = Field(1, gt=0)
+    # Clips (videos, GIFs, animated stickers; inference/clips.py): frames classified at most,
+    # and the bounds on one clip's decode. Files are capped by max_download_bytes.
+    clip_frames: int = Field(8, ge=1, le=32, description="frames of a clip classified at most")
+    clip_decode_timeout_s: float = Field(20.0, gt=0, description="longest decode of one clip")
+    clip_max_duration_s: float = Field(600.0, gt=0, description="longest clip read")
+    clip_max_pixels: int = Field(4096 * 4096, gt=0, description="largest clip frame (pixels)")
 
     # Bot process (issue 4). The API URLs only change to point the bot at a local Bot API
     # server (or a test stand-in); downloads are refused from any other origin.
@@ -80,6 +86,11 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"
     telegram_webhook_port: int = Field(8443, ge=0, le=65535)
     telegram_webhook_secret: SecretStr | None = None
+    # An album's items arrive as separate updates: gathered until none came for this long,
+    # then answered with one reply (issue 22).
+    telegram_album_window_s: float = Field(
+        1.0, gt=0, le=10, description="quiet time that ends a Telegram album"
+    )
     # Measured on 2 cores (benchmarks/bench_bot.py): bigger values barely add throughput but
     # hold more decoded images and ORT activations at once, pushing peak RSS past 300 MB.
     concurrent_updates: int = Field(16, gt=0, description="updates handled at the same time")
@@ -124,6 +135,20 @@ class Settings(BaseSettings):
     discord_file_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["https://cdn.discordapp.com", "https://media.discordapp.net"]
     )
+    # Link previews (gifv, video and image embeds) are fetched from these origins only: the
+    # GIF sites' own media servers, https. Any other embed is ignored (issue 22).
+    discord_embed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "https://media.tenor.com", "https://c.tenor.com", "https://media1.tenor.com",
+            "https://media.giphy.com", "https://i.giphy.com", "https://media0.giphy.com",
+            "https://media1.giphy.com", "https://media2.giphy.com", "https://media3.giphy.com",
+            "https://media4.giphy.com",
+        ],
+        description="origins of gifv/video/image embeds the bot may download (Tenor, Giphy)",
+    )
+    # Where sticker images are served (`{url}/{id}.png` or `.gif`); only changes for a test
+    # stand-in. Must be one of discord_file_origins.
+    discord_sticker_url: str = "https://media.discordapp.net/stickers"
 
     console_host: str = "127.0.0.1"
     console_port: int = Field(8080, ge=0, le=65535)
@@ -149,7 +174,7 @@ class Settings(BaseSettings):
     )
 
     @field_validator("super_admins", "discord_guild_ids", "discord_shard_ids",
-                     "discord_file_origins", mode="before")
+                     "discord_file_origins", "discord_embed_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -17,10 +17,11 @@ import onnxruntime as ort
 from PIL import Image
 
 from inference.errors import ImageError, ModelError
+from inference.frame_votes import Rule, combine, frames_to_read
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolve_model_dir
 from inference.ood import OODScorer
 from inference.precision import Timer, choose_precision
-from inference.preprocess import ImageSource, load_image, to_array
+from inference.preprocess import ImageSource, load_image, normalize, resize, to_array
 from inference.text import TextModel, read_text, tesseract_available
 
 Precision = Literal["auto", "int8", "fp32"]
@@ -48,6 +49,16 @@ class PredictionError:
 
     error: str
     latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClipPrediction:
+    """A clip's one verdict, and what its frames looked like to the model (repost detection
+    keeps a few frames' embeddings)."""
+
+    prediction: Prediction
+    frame_embeddings: np.ndarray  # one row per classified frame, in time order
+    read_frames: tuple[int, ...] = ()  # the frames whose text was read
 
 
 @dataclass
@@ -82,7 +93,9 @@ def decide(
         if "text_shift" in raw.extra
         else probs
     )
-    scores = ood.score(raw.logits, raw.embedding)
+    # A clip's score is combined from its frames' (inference/frame_votes.py).
+    scores = raw.extra["ood_score"] if "ood_score" in raw.extra else ood.score(raw.logits,
+                                                                              raw.embedding)
     reference = sorted(meta.ood.reference_scores)
     reject = meta.labels.index(meta.reject_label) if meta.reject_label in meta.labels else None
     games = [i for i in range(len(meta.labels)) if i != reject]
@@ -307,6 +320,39 @@ class Classifier:
         # Tesseract runs as a process per image: two at a time use both cores of a small host.
         with ThreadPoolExecutor(max_workers=2) as pool:
             return list(pool.map(one, decoded))
+
+    def predict_clip(
+        self, frames: Sequence[Image.Image], caption: str | None = None,
+        rule: Rule = "mean_logprob",
+    ) -> ClipPrediction:
+        """Label a clip from its chosen frames (`inference.clips.load_media`): the frames are
+        classified as one batch and combined (`inference.frame_votes`); the words of the frame
+        or two that hold the most writing, and the caption, count as for a still."""
+        if not frames:
+            raise ImageError("the clip has no frames to classify")
+        start = time.perf_counter()
+        cfg = self.preprocess
+        batch = np.stack([normalize(resize(frame, cfg), cfg) for frame in frames])
+        frame_raw = self.run(batch)
+        scores = self.ood.score(frame_raw.logits, frame_raw.embedding)
+        logits, embedding, score = combine(frame_raw.logits, frame_raw.embedding, scores,
+                                           self.meta.temperature, rule)
+        raw = RawOutput(logits=logits, embedding=embedding, extra={"ood_score": score})
+        prediction = self.decide(raw)[0]
+        read: list[int] = []
+        if self.text_model is not None and prediction.label != self.meta.reject_label:
+            read = frames_to_read(list(frames)) if self._ocr else []
+            with ThreadPoolExecutor(max_workers=2) as pool:  # one Tesseract per core
+                texts = list(pool.map(read_text, [frames[i] for i in read]))
+            text = " ".join(t for t in (*texts, caption or "") if t)
+            if text:
+                raw.extra["text_shift"] = self.text_model.logit_shift(
+                    [text], self.labels, self.meta.temperature
+                )
+                prediction = self.decide(raw)[0]
+        elapsed = (time.perf_counter() - start) * 1000
+        return ClipPrediction(dataclasses.replace(prediction, latency_ms=elapsed),
+                              frame_raw.embedding, tuple(read))
 
     def predict_one(self, image: ImageSource, caption: str | None = None) -> Prediction:
         """Classify one image; raises ImageError for a bad one."""

@@ -60,7 +60,7 @@ def load_image(
     Raises ImageError with a readable reason for empty, corrupt, truncated, non-image and
     oversized (decompression bomb) inputs.
     """
-    img = source if isinstance(source, Image.Image) else _open(source, max_pixels)
+    img = source if isinstance(source, Image.Image) else open_image(source, max_pixels)
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)  # the first frame of an animated GIF/WebP/APNG
@@ -74,7 +74,9 @@ def load_image(
         raise ImageError("corrupt or truncated image") from exc
 
 
-def _open(source: bytes | bytearray | memoryview | str | Path, max_pixels: int) -> Image.Image:
+def open_image(source: bytes | bytearray | memoryview | str | Path,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open (not yet decode) an image, refusing empty, unknown and oversized ones (ImageError)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import InvalidInputError, NotFoundError, UnknownLabelError
-from storage.models import LabelRow
+from storage.models import ImageRow, LabelRow, PostRow
 
 Clock = Callable[[], datetime]
 LOG_TAIL_CHARS = 8_000  # enough to show why a training run failed, small enough for a row
@@ -63,3 +63,12 @@ async def require_labels(session: AsyncSession, names: Iterable[str]) -> None:
         raise UnknownLabelError(
             f"unknown label {', '.join(map(repr, unknown))}: an admin must add it first"
         )
+
+
+async def poster_rows(session: AsyncSession, posts: Iterable[PostRow]) -> dict[str, ImageRow]:
+    """The poster image rows of these posts' clips, by sha256 (one query; none for stills)."""
+    wanted = {row.poster_sha256 for row in posts if row.poster_sha256}
+    if not wanted:
+        return {}
+    found = await session.scalars(select(ImageRow).where(ImageRow.sha256.in_(wanted)))
+    return {row.sha256: row for row in found}

@@ -1,4 +1,4 @@
-"""Content-addressed image files: `<root>/ab/cd/<sha256>.<ext>`, written atomically.
+"""Content-addressed image and clip files: `<root>/ab/cd/<sha256>.<ext>`, written atomically.
 
 The blob is always durable on disk before its database row commits, so a crash in between
 leaves only an orphan file (harmless; `BlobStore.remove_orphans` deletes it), never a row
@@ -20,6 +20,8 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
+from storage.clip_formats import STORED_EXTENSIONS as CLIP_EXTENSIONS
+from storage.clip_formats import sniff
 from storage.errors import BlobError
 from storage.image_formats import STORED_EXTENSIONS
 
@@ -69,6 +71,29 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     return ImageInfo(
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
+        extension=extension,
+        width=width,
+        height=height,
+        byte_size=len(data),
+    )
+
+
+def inspect_clip(data: bytes, container: str, width: int, height: int) -> ImageInfo:
+    """Hash a clip's bytes for the blob store. The classifier decoded it already (the caller
+    passes what it learnt: the container and frame size); here only the container is checked
+    against what its first bytes say, so a blob is never stored under a wrong name."""
+    if not data:
+        raise BlobError("the clip is empty (0 bytes)")
+    extension = CLIP_EXTENSIONS.get(container) or STORED_EXTENSIONS.get(container.upper())
+    if extension is None:
+        raise BlobError(f"unsupported clip format {container!r}")
+    if sniff(data) != container:
+        raise BlobError(f"the file is not a {container.upper()} clip")
+    if width <= 0 or height <= 0:
+        raise BlobError("the clip has no frame size")
+    return ImageInfo(
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=container.upper(),
         extension=extension,
         width=width,
         height=height,

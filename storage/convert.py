@@ -42,7 +42,9 @@ def image(row: ImageRow, blobs: BlobStore) -> Image:
     )
 
 
-def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = False) -> Post:
+def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = False,
+         poster_row: ImageRow | None = None) -> Post:
+    """`poster_row`: the clip's poster image row (loaded by the caller, with its post)."""
     return Post(
         id=row.id,
         platform=row.platform,
@@ -54,6 +56,10 @@ def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = Fa
         image=image(image_row, blobs),
         created=created,
         caption=row.caption,
+        media_kind=row.media_kind or "still",
+        duration_s=row.duration_s,
+        frames_used=row.frames_used,
+        poster=image(poster_row, blobs) if poster_row is not None else None,
     )
 
 

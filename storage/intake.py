@@ -12,8 +12,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import convert
-from storage.base import StorageBase, aware, require_labels
-from storage.blobs import ImageInfo, inspect_image
+from storage.base import StorageBase, aware, poster_rows, require_labels
+from storage.blobs import BlobStore, ImageInfo, inspect_clip, inspect_image
 from storage.errors import InvalidInputError
 from storage.models import (
     ChatSettingsRow,
@@ -23,8 +23,8 @@ from storage.models import (
     PostRow,
     PredictionRow,
 )
-from storage.records import ChatSettings, Fingerprint, Post
-from storage.reposts import fingerprint_values
+from storage.records import MEDIA_KINDS, ChatSettings, Fingerprint, Post
+from storage.reposts import MAX_FRAME_PRINTS, fingerprint_values
 from storage.validation import (
     check_caption,
     check_finite,
@@ -63,12 +63,59 @@ class PostKey:
 
 
 @dataclass(frozen=True)
+class ClipMedia:
+    """What the classifier learnt of a clip, stored with its post (a still has none)."""
+
+    kind: str  # one of MEDIA_KINDS other than "still"
+    container: str  # `storage.clip_formats.sniff`'s name: mp4, webm, gif, png, webp, tgs
+    width: int
+    height: int
+    duration_s: float | None
+    frames_used: int
+    poster: bytes  # the poster frame, an image (JPEG)
+
+    def checked(self) -> ClipMedia:
+        if self.kind not in MEDIA_KINDS or self.kind == "still":
+            raise InvalidInputError(f"unknown clip kind {self.kind!r}")
+        if not 1 <= self.frames_used <= 1_000:
+            raise InvalidInputError(f"frames used {self.frames_used} is out of range")
+        if self.duration_s is not None:
+            check_finite(self.duration_s, "duration_s")
+            if self.duration_s < 0:
+                raise InvalidInputError("a clip's duration cannot be negative")
+        return self
+
+
+@dataclass(frozen=True)
 class NewPost:
     key: PostKey
     author_id: str | int
-    image: bytes
+    image: bytes  # the file: an image, or a clip (then `media` says what it is)
     posted_at: datetime | None = None
     caption: str | None = None
+    media: ClipMedia | None = None
+
+
+@dataclass(frozen=True)
+class StoredFiles:
+    """A post's blobs as stored: the file, and a clip's poster frame."""
+
+    file: ImageInfo
+    poster: ImageInfo | None = None
+
+
+def store_files(blobs: BlobStore, new: NewPost) -> StoredFiles:
+    """Check and write a post's blobs (blocking: run in a thread); raises BlobError."""
+    media = new.media
+    if media is None:
+        info = inspect_image(new.image)
+        blobs.put(new.image, info)
+        return StoredFiles(info)
+    poster = inspect_image(media.poster)
+    info = inspect_clip(new.image, media.container, media.width, media.height)
+    blobs.put(media.poster, poster)
+    blobs.put(new.image, info)
+    return StoredFiles(info, poster)
 
 
 @dataclass(frozen=True)
@@ -97,6 +144,8 @@ class PredictionValues:
 class LabelledFingerprint:
     fingerprint: Fingerprint
     author_name: str
+    # A clip's other frames (stored as frames 1, 2, ...): a screenshot of any of them finds it.
+    frames: tuple[Fingerprint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,20 +156,27 @@ class IntakeResult:
 
 
 async def insert_post(storage: StorageBase, session: AsyncSession, new: NewPost,
-                      info: ImageInfo) -> tuple[PostRow, bool]:
-    """The image and post rows (kept when they exist); the post row and whether it is new."""
+                      files: StoredFiles) -> tuple[PostRow, bool]:
+    """The image (and poster) and post rows (kept when they exist); the post row and whether
+    it is new."""
     db, now = storage._db, storage._clock()
     key = new.key
-    await session.execute(db.insert_ignore(ImageRow).values(
-        sha256=info.sha256, format=info.format, extension=info.extension, width=info.width,
-        height=info.height, byte_size=info.byte_size, first_seen=now,
-    ))
+    for info in (files.file, files.poster):
+        if info is not None:
+            await session.execute(db.insert_ignore(ImageRow).values(
+                sha256=info.sha256, format=info.format, extension=info.extension,
+                width=info.width, height=info.height, byte_size=info.byte_size, first_seen=now,
+            ))
+    media = new.media
     inserted = await session.scalar(
         db.insert_ignore(PostRow).values(
             platform=key.platform, chat_id=key.chat_id, message_id=key.message_id,
             attachment_index=key.attachment_index, author_id=new.author_id,
-            posted_at=new.posted_at or now, image_sha256=info.sha256, created_at=now,
-            caption=new.caption,
+            posted_at=new.posted_at or now, image_sha256=files.file.sha256, created_at=now,
+            caption=new.caption, media_kind=media.kind if media else "still",
+            duration_s=media.duration_s if media else None,
+            frames_used=media.frames_used if media else None,
+            poster_sha256=files.poster.sha256 if files.poster else None,
         ).returning(PostRow.id)
     )
     row = await session.scalar(_post_query(key))
@@ -142,6 +198,7 @@ def checked_post(new: NewPost) -> NewPost:
         image=new.image,
         posted_at=aware(new.posted_at, "posted_at") if new.posted_at else None,
         caption=check_caption(new.caption),
+        media=new.media.checked() if new.media is not None else None,
     )
 
 
@@ -181,11 +238,10 @@ class IntakeAPI(StorageBase):
         as it was (`answered_before`)."""
         new = checked_post(new)
         values = prediction.checked()
-        info = await asyncio.to_thread(inspect_image, new.image)
-        await asyncio.to_thread(self._blobs.put, new.image, info)
+        files = await asyncio.to_thread(store_files, self._blobs, new)
         async with self._db.write() as session:
             await require_labels(session, [values.label])
-            row, created = await insert_post(self, session, new, info)
+            row, created = await insert_post(self, session, new, files)
             answered = not created and await session.scalar(
                 select(PredictionRow.id).where(PredictionRow.post_id == row.id).limit(1)
             ) is not None
@@ -200,10 +256,15 @@ class IntakeAPI(StorageBase):
                 session.add(prediction_row)
                 await session.flush()
                 if fingerprint is not None:
-                    await session.execute(self._db.insert_ignore(FingerprintRow).values(
-                        **fingerprint_values(row.id, row.platform, row.chat_id, row.posted_at,
-                                             fingerprint.author_name, fingerprint.fingerprint)
-                    ))
+                    prints = (fingerprint.fingerprint, *fingerprint.frames)
+                    for frame, one in enumerate(prints[:MAX_FRAME_PRINTS]):
+                        await session.execute(self._db.insert_ignore(FingerprintRow).values(
+                            **fingerprint_values(row.id, row.platform, row.chat_id,
+                                                 row.posted_at, fingerprint.author_name, one,
+                                                 frame=frame)
+                        ))
             image_row = await session.get_one(ImageRow, row.image_sha256)
-            return IntakeResult(convert.post(row, image_row, self._blobs, created=created),
+            poster = (await poster_rows(session, [row])).get(row.poster_sha256 or "")
+            post = convert.post(row, image_row, self._blobs, created=created, poster_row=poster)
+            return IntakeResult(post,
                                 answered, prediction_row.id if prediction_row else None)

@@ -93,6 +93,15 @@ class PostRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The words posted with the image (Telegram caption, Discord message text, console title).
     caption: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    # What the file is (storage.records.MEDIA_KINDS); a clip's length, the frames its label was
+    # read from, and its poster frame (an image blob shown for it).
+    media_kind: Mapped[str] = mapped_column(String(16), default="still",
+                                            server_default="still")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    frames_used: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    poster_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("images.sha256"), nullable=True, default=None
+    )
 
 
 class LabelRow(Base):
@@ -224,8 +233,8 @@ class ChatSettingsRow(Base):
 
 
 class FingerprintRow(Base):
-    """What repost detection compares, one row per post, denormalized by chat so that one
-    chat's history is searched through its own index entries.
+    """What repost detection compares, one row per post (a clip: per kept frame), denormalized
+    by chat so that one chat's history is searched through its own index entries.
 
     `band0..band3` are the four 16-bit quarters of the perceptual hash: two hashes within
     Hamming distance 3 share at least one quarter (pigeonhole), so four indexed equality
@@ -244,6 +253,10 @@ class FingerprintRow(Base):
     post_id: Mapped[int] = mapped_column(
         ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
+    # 0 for a still; a clip keeps a few of its frames (0, 1, ...), so that a screenshot of
+    # any of them finds it.
+    frame: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0",
+                                       autoincrement=False)
     platform: Mapped[str] = mapped_column(String(32))
     chat_id: Mapped[str] = mapped_column(String(ID))
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime)

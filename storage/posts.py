@@ -12,10 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import convert, queries
 from storage.audit import add_audit, audit_row
-from storage.base import StorageBase, get_row, require_labels
-from storage.blobs import inspect_image
+from storage.base import StorageBase, get_row, poster_rows, require_labels
 from storage.errors import LabelExistsError
-from storage.intake import NewPost, PostKey, PredictionValues, checked_post, insert_post
+from storage.intake import (
+    NewPost,
+    PostKey,
+    PredictionValues,
+    checked_post,
+    insert_post,
+    store_files,
+)
 from storage.models import CorrectionRow, ImageRow, LabelRow, PostRow, PredictionRow
 from storage.records import (
     Correction,
@@ -73,10 +79,9 @@ class PostsAPI(StorageBase):
             key=PostKey.checked(platform, chat_id, message_id, attachment_index),
             author_id=author_id, image=image, posted_at=posted_at, caption=caption,
         ))
-        info = await asyncio.to_thread(inspect_image, image)
-        await asyncio.to_thread(self._blobs.put, image, info)
+        files = await asyncio.to_thread(store_files, self._blobs, new)
         async with self._db.write() as session:
-            row, created = await insert_post(self, session, new, info)
+            row, created = await insert_post(self, session, new, files)
             image_row = await session.get_one(ImageRow, row.image_sha256)
             return convert.post(row, image_row, self._blobs, created=created)
 
@@ -84,7 +89,8 @@ class PostsAPI(StorageBase):
         async with self._db.read() as session:
             row = await get_row(session, PostRow, post_id, "post")
             image_row = await session.get_one(ImageRow, row.image_sha256)
-            return convert.post(row, image_row, self._blobs)
+            poster = (await poster_rows(session, [row])).get(row.poster_sha256 or "")
+            return convert.post(row, image_row, self._blobs, poster_row=poster)
 
     async def find_post(
         self, platform: str, chat_id: str | int, message_id: str | int, attachment_index: int = 0
@@ -105,7 +111,10 @@ class PostsAPI(StorageBase):
                     )
                 )
             ).first()
-            return convert.post(found[0], found[1], self._blobs) if found else None
+            if found is None:
+                return None
+            poster = (await poster_rows(session, [found[0]])).get(found[0].poster_sha256 or "")
+            return convert.post(found[0], found[1], self._blobs, poster_row=poster)
 
     # ---------------------------------------------------------------- predictions, corrections
 

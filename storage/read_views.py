@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from storage import convert, queries
-from storage.base import StorageBase
+from storage.base import StorageBase, poster_rows
 from storage.errors import InvalidInputError
 from storage.models import (
     Base,
@@ -140,10 +140,12 @@ class ReadViewsAPI(StorageBase):
                     )
                 )
             )
+            posters = await poster_rows(session, [r[1] for r in rows])
             return [
                 ReviewItem(
                     prediction=convert.prediction(pred),
-                    post=convert.post(post, image, self._blobs),
+                    post=convert.post(post, image, self._blobs,
+                                      poster_row=posters.get(post.poster_sha256 or "")),
                     effective_label=decision.new_label if decision is not None else None,
                     corrected=post.image_sha256 in corrected_shas,
                 )

@@ -42,6 +42,7 @@ class CorrectionKind(StrEnum):
 REPLY_MODES = ("every", "confident", "silent", "react")  # mirrors config.settings.ReplyMode
 REPOST_MODES = ("off", "note", "delete")  # mirrors config.settings.RepostMode
 OFFTOPIC_ACTIONS = ("off", "note", "hold", "delete")
+MEDIA_KINDS = ("still", "animation", "video", "sticker")  # mirrors inference.clips.MediaKind
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,15 @@ class Post:
     image: Image
     created: bool  # False when this call found an existing post (a redelivered update)
     caption: str | None = None  # the words posted with the image
+    media_kind: str = "still"  # one of MEDIA_KINDS
+    duration_s: float | None = None  # a clip's length
+    frames_used: int | None = None  # the frames of a clip its label was read from
+    poster: Image | None = None  # a clip's poster frame (an image blob)
+
+    @property
+    def picture(self) -> Image:
+        """What to show for the post: the image itself, or a clip's poster frame."""
+        return self.poster or self.image
 
 
 @dataclass(frozen=True)

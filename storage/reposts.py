@@ -27,6 +27,7 @@ BANDS = 4
 BAND_BITS = 16
 MAX_CANDIDATES = 1_000  # a flood of identical hashes (blank images) must not flood the check
 MAX_AUTHOR_NAME = 128
+MAX_FRAME_PRINTS = 8  # fingerprints kept per post: a still has one, a clip a few frames'
 
 
 def to_signed(value: int) -> int:
@@ -52,12 +53,14 @@ def _band_columns() -> list[InstrumentedAttribute[int]]:
 
 def fingerprint_values(
     post_id: int, platform: str, chat_id: str, posted_at: datetime, author_name: str,
-    fingerprint: Fingerprint,
+    fingerprint: Fingerprint, frame: int = 0,
 ) -> dict[str, object]:
-    """One `post_fingerprints` row as insert values (also used by the benchmark's bulk load)."""
+    """One `post_fingerprints` row as insert values (also used by the benchmark's bulk load);
+    `frame`: which of a clip's frames (0 for a still)."""
     quarters = bands(fingerprint.phash)
     return dict(
         post_id=post_id,
+        frame=frame,
         platform=platform,
         chat_id=chat_id,
         posted_at=posted_at,
@@ -121,7 +124,7 @@ def _hash_query(platform: str, chat: str, phashes: int | Sequence[int], since: d
     # One indexed equality lookup per quarter, united: an OR of the four would let the
     # planner scan the whole chat through its (platform, chat_id) prefix instead.
     matching = union(*(
-        select(FingerprintRow.post_id).where(
+        select(FingerprintRow.post_id, FingerprintRow.frame).where(
             FingerprintRow.platform == platform, FingerprintRow.chat_id == chat, col == q
         )
         for phash in ([phashes] if isinstance(phashes, int) else phashes)
@@ -129,9 +132,10 @@ def _hash_query(platform: str, chat: str, phashes: int | Sequence[int], since: d
     )).subquery()
     query = (
         select(FingerprintRow, PostRow.message_id)
-        .join(matching, matching.c.post_id == FingerprintRow.post_id)
+        .join(matching, (matching.c.post_id == FingerprintRow.post_id)
+              & (matching.c.frame == FingerprintRow.frame))
         .join(PostRow, PostRow.id == FingerprintRow.post_id)
-        .order_by(FingerprintRow.post_id)
+        .order_by(FingerprintRow.post_id, FingerprintRow.frame)
         .limit(MAX_CANDIDATES)
     )
     if since is not None:
@@ -151,7 +155,7 @@ def _embeddings_query(platform: str, chat: str, space: str | None, after_post: i
             FingerprintRow.post_id > after_post,
             FingerprintRow.embedding_space == space,
         )
-        .order_by(FingerprintRow.post_id)
+        .order_by(FingerprintRow.post_id, FingerprintRow.frame)
         .limit(limit)
     )
 

@@ -132,11 +132,11 @@ async def test_text_and_non_image_documents_are_ignored(
 ) -> None:
     text = server.post_text(CHAT, ALICE, "hello")
     pdf = server.post_document(CHAT, ALICE, b"%PDF-1.4 not an image", "application/pdf", "a.pdf")
-    sticker = server.post_sticker(CHAT, ALICE, b"animated", animated=True)
+    song = server.post_document(CHAT, ALICE, b"ID3\x03 not a meme", "audio/mpeg", "a.mp3")
     meme = server.post_photo(CHAT, ALICE, jpeg("doom", 4))  # processed after the others
     await server.reply_to(meme)
     assert not server.replies_to(text) and not server.replies_to(pdf)
-    assert not server.replies_to(sticker)
+    assert not server.replies_to(song)
     assert (await bot.storage.stats()).memes_seen == 1
 
 

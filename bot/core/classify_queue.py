@@ -2,8 +2,9 @@
 
 onnxruntime releases the GIL while it runs, so threads give real parallelism without the
 memory cost of processes. Whatever is waiting when a worker frees up is classified as one
-batch, which is what lets a burst of memes be answered quickly. Each image is decoded once, in
-the worker: the classifier and the repost fingerprint both use that one decoded picture.
+batch, which is what lets a burst of memes be answered quickly. Each file is decoded once, in
+the worker: the classifier and the repost fingerprint both use that one decoded picture (a
+clip: its chosen frames, decoded under the time limit of `inference.clips.ClipLimits`).
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from bot.core.model_holder import ModelHolder
 from inference.classifier import Classifier, Prediction, PredictionError
+from inference.clips import ClipLimits, MediaFacts, MediaKind, facts, load_media
 from inference.errors import ImageError
 from inference.fingerprint import ImageHashes, image_hashes
-from inference.preprocess import load_image
 
 log = logging.getLogger(__name__)
+
+STILL = MediaFacts(MediaKind.still)
+REPOST_FRAMES = 3  # a clip's frames fingerprinted besides its poster
 
 
 class QueueFullError(Exception):
@@ -34,9 +39,33 @@ class QueueClosedError(Exception):
 
 
 @dataclass(frozen=True)
+class FramePrint:
+    """One more frame of a clip as repost detection compares it."""
+
+    hashes: ImageHashes
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
 class Classified:
     prediction: Prediction
-    hashes: ImageHashes | None  # None: the picture could not be fingerprinted
+    hashes: ImageHashes | None  # None: the picture could not be fingerprinted (a clip: its poster)
+    media: MediaFacts = STILL
+    frames: tuple[FramePrint, ...] = ()  # a clip's other frames, for repost detection
+
+
+def frame_prints(frames: tuple[Image.Image, ...], embeddings: np.ndarray) -> tuple[FramePrint, ...]:
+    """Fingerprints of up to REPOST_FRAMES of a clip's frames besides its poster (the first),
+    spread over the clip: a screenshot of any moment of it should find it."""
+    if len(frames) < 2:
+        return ()
+    picks = np.linspace(1, len(frames) - 1, min(REPOST_FRAMES, len(frames) - 1)).round()
+    out = []
+    for i in sorted({int(p) for p in picks}):
+        hashes = _fingerprint(frames[i])
+        if hashes is not None:
+            out.append(FramePrint(hashes, embeddings[i]))
+    return tuple(out)
 
 
 @dataclass
@@ -46,33 +75,47 @@ class _Job:
     future: asyncio.Future[Classified]
 
 
+def _fingerprint(img: Image.Image) -> ImageHashes | None:
+    try:
+        return image_hashes(img)
+    except ImageError as exc:  # the classifier read it: a hash failure must not cost it
+        log.warning("image not fingerprinted: %s", exc)
+        return None
+
+
 def classify_decoded(
-    classifier: Classifier, images: list[bytes], captions: list[str | None]
-) -> list[Classified | PredictionError]:
-    """Decode each image once; classify the readable ones as one batch and fingerprint them."""
+    classifier: Classifier, images: list[bytes], captions: list[str | None],
+    limits: ClipLimits | None = None,
+) -> list[Classified | ImageError]:
+    """Decode each file once (a still, or a clip's chosen frames: `inference.clips`); classify
+    the stills as one batch and each clip from its frames, and fingerprint them. A file that
+    cannot be classified gets its error (a MediaError for a bad clip), without traceback: it
+    would keep the decoded frames alive."""
     cfg = classifier.preprocess
-    results: list[Classified | PredictionError | None] = [None] * len(images)
-    decoded: list[tuple[int, Image.Image]] = []
+    results: list[Classified | ImageError | None] = [None] * len(images)
+    stills: list[tuple[int, Image.Image]] = []
     for i, data in enumerate(images):
         try:
-            decoded.append((i, load_image(data, background=cfg.background,
-                                          max_pixels=cfg.max_pixels)))
+            media = load_media(data, background=cfg.background, max_pixels=cfg.max_pixels,
+                               limits=limits)
         except ImageError as exc:
-            results[i] = PredictionError(str(exc))
-    predictions = classifier.predict(
-        [img for _, img in decoded], captions=[captions[i] for i, _ in decoded]
-    ) if decoded else []
-    for (i, img), prediction in zip(decoded, predictions, strict=True):
-        if isinstance(prediction, PredictionError):
-            results[i] = prediction
+            results[i] = type(exc)(str(exc))
             continue
-        try:
-            hashes: ImageHashes | None = image_hashes(img)
-        except ImageError as exc:  # the classifier read it: a hash failure must not cost it
-            log.warning("image not fingerprinted: %s", exc)
-            hashes = None
-        results[i] = Classified(prediction, hashes)
-    return [r if r is not None else PredictionError("not classified") for r in results]
+        if not media.is_clip:
+            stills.append((i, media.frames[0]))
+            continue
+        clip = classifier.predict_clip(media.frames, captions[i])
+        results[i] = Classified(clip.prediction, _fingerprint(media.poster), facts(media),
+                                frame_prints(media.frames, clip.frame_embeddings))
+    predictions = classifier.predict(
+        [img for _, img in stills], captions=[captions[i] for i, _ in stills]
+    ) if stills else []
+    for (i, img), prediction in zip(stills, predictions, strict=True):
+        if isinstance(prediction, PredictionError):
+            results[i] = ImageError(prediction.error)
+            continue
+        results[i] = Classified(prediction, _fingerprint(img))
+    return [r if r is not None else ImageError("not classified") for r in results]
 
 
 class ClassifyQueue:
@@ -81,9 +124,10 @@ class ClassifyQueue:
 
     def __init__(
         self, holder: ModelHolder, *, max_pending: int, threads: int = 1, batch_size: int = 8,
-        max_pending_bytes: int | None = None,
+        max_pending_bytes: int | None = None, clip_limits: ClipLimits | None = None,
     ) -> None:
         self._holder = holder
+        self._clip_limits = clip_limits
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_pending)
         self._max_bytes = max_pending_bytes
         self._pending_bytes = 0
@@ -172,13 +216,14 @@ class ClassifyQueue:
             images = [job.image for job in jobs]
             captions = [job.caption for job in jobs]
             results = await loop.run_in_executor(
-                self._pool, functools.partial(classify_decoded, classifier, images, captions)
+                self._pool, functools.partial(classify_decoded, classifier, images, captions,
+                                                self._clip_limits)
             )
             for job, result in zip(jobs, results, strict=True):
                 if job.future.done():  # the waiter was cancelled meanwhile
                     continue
-                if isinstance(result, PredictionError):
-                    job.future.set_exception(ImageError(result.error))
+                if isinstance(result, ImageError):
+                    job.future.set_exception(result)
                 else:
                     job.future.set_result(result)
         except Exception as exc:  # a broken model must fail these images, not the worker

@@ -89,12 +89,22 @@ class Moderation:
             return None
         days = chat.repost_window_days or self.policy.repost_window_days
         posted = post.posted_at or datetime.now(UTC)
-        match = await self.detector.find_original(
-            post.chat.platform, post.chat.chat_id, classified.hashes,
-            self.embedding(classified.prediction), since=posted - timedelta(days=days),
-        )
-        if match is None:
+        embedding = self.embedding(classified.prediction)
+        # A clip is looked up by its poster and a few more frames; the earliest original wins.
+        looks = [(classified.hashes, embedding)] + [
+            (frame.hashes, (frame.embedding, embedding[1]) if embedding else None)
+            for frame in classified.frames
+        ]
+        matches = [
+            found for hashes, vector in looks
+            if (found := await self.detector.find_original(
+                post.chat.platform, post.chat.chat_id, hashes, vector,
+                since=posted - timedelta(days=days),
+            )) is not None
+        ]
+        if not matches:
             return None
+        match = min(matches, key=lambda m: (m.original.posted_at, m.original.post_id))
         original = match.original
         log.info("message %s copies post %s (hash distance %s, cosine %s)", post.message_id,
                  original.post_id, match.hash_distance, match.cosine)
@@ -129,6 +139,16 @@ class Moderation:
         blob = pack(embedding[0]) if embedding else None
         return Fingerprint(hashes.phash, hashes.dhash, blob, embedding[1] if embedding else None,
                            hashes.thumbnail or None)
+
+    def frame_fingerprints(self, classified: Classified) -> tuple[Fingerprint, ...]:
+        """A clip's other frames as stored, so that a screenshot of any of them finds it."""
+        embedding = self.embedding(classified.prediction)
+        return tuple(
+            Fingerprint(f.hashes.phash, f.hashes.dhash,
+                        pack(f.embedding) if embedding else None,
+                        embedding[1] if embedding else None, f.hashes.thumbnail or None)
+            for f in classified.frames
+        )
 
     def embedding(self, prediction: Prediction) -> tuple[np.ndarray, str] | None:
         classifier = self.models.current

@@ -185,14 +185,17 @@ class RepostDetector:
             embeddings_after=index.last_post if index else 0, limit=SYNC_BATCH,
         )
         by_hash: dict[int, tuple[StoredFingerprint, int]] = {}
-        for fp in candidates.by_hash:
+        for fp in candidates.by_hash:  # a clip has a row per fingerprinted frame: the closest
             distance = min(hamming(fp.phash, h) for h in wanted)
-            if distance <= limit.hash_distance:
+            known = by_hash.get(fp.post_id)
+            if distance <= limit.hash_distance and (known is None or distance < known[1]):
                 by_hash[fp.post_id] = (fp, distance)
         by_cosine: dict[int, float] = {}
         if index is not None and embedding is not None:
             found_near = await index.search(embedding[0], fetched=candidates.new_embeddings)
-            by_cosine = {pid: score for pid, score in found_near if score >= limit.cosine}
+            # Nearest last, so that a clip's nearest frame gives its cosine.
+            by_cosine = {pid: score for pid, score in reversed(found_near)
+                         if score >= limit.cosine}
         return await self._earliest(hashes, by_hash, by_cosine, since)
 
     async def _earliest(

@@ -29,6 +29,7 @@ from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
 from config.settings import Settings
 from inference.classifier import Classifier
+from inference.clips import ClipLimits
 from storage.api import Storage
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ class CoreRuntime:
     service: MemeService
     jobs: JobWatcher
     trainer: TrainerStatus  # updated by the trainer supervisor (`bot.process.serve`)
+
+
+def clip_limits(settings: Settings) -> ClipLimits:
+    """The bounds on one clip's decode, from the settings."""
+    return ClipLimits(max_bytes=settings.max_download_bytes, max_pixels=settings.clip_max_pixels,
+                      max_duration_s=settings.clip_max_duration_s,
+                      decode_timeout_s=settings.clip_decode_timeout_s,
+                      frames=settings.clip_frames)
 
 
 async def _first_model(
@@ -110,6 +119,7 @@ async def open_runtime(
             max_pending_bytes=settings.queue_max_bytes,
             threads=settings.inference_threads,
             batch_size=settings.classify_batch_size,
+            clip_limits=clip_limits(settings),
         )
         await queue.start()
         stack.push_async_callback(queue.stop)

@@ -21,7 +21,7 @@ from bot.core.classify_queue import Classified, ClassifyQueue, QueueClosedError,
 from bot.core.commands import Role
 from bot.core.downloads import Downloader, DownloadError, TooLargeError
 from bot.core.job_watcher import JobWatcher
-from bot.core.media import READABLE, is_other_image
+from bot.core.media import READABLE, READABLE_CLIPS, is_other_image, is_other_video
 from bot.core.messages import (
     Actor,
     Button,
@@ -55,11 +55,13 @@ from bot.core.recall import CorrectionRecall
 from bot.core.trainer_process import TrainerStatus
 from config.settings import ReplyMode
 from inference.classifier import Prediction
+from inference.clips import MediaError, MediaFacts
 from inference.errors import ImageError
 from storage.api import Storage
 from storage.chats import server_scope
 from storage.errors import BlobError, InvalidInputError, UnknownLabelError
 from storage.intake import (
+    ClipMedia,
     IntakeResult,
     LabelledFingerprint,
     NewPost,
@@ -147,10 +149,11 @@ class MemeService:
         refused = self._refusal(context, attachment.kind)
         if refused is not None:
             return refused
-        if is_other_image(attachment.mime_type):  # said before any download
-            kind = (attachment.mime_type or "").split(";")[0].strip()
+        if is_other_image(attachment.mime_type) or is_other_video(attachment.mime_type):
+            kind = (attachment.mime_type or "").split(";")[0].strip()  # said before any download
+            readable = READABLE_CLIPS if kind.startswith("video/") else READABLE
             return self._unlabelled(PostStatus.unsupported, attachment.kind,
-                                    f"{kind} is not a format I read ({READABLE})")
+                                    f"{kind} is not a format I read ({readable})")
         try:
             self.downloader.check_size(attachment.declared_size)
             download = await self.downloader.fetch(await attachment.resolve_url())
@@ -220,6 +223,8 @@ class MemeService:
             return self._busy()
         except QueueClosedError:
             return PostOutcome(PostStatus.shutting_down)
+        except MediaError as exc:
+            return self._unlabelled(PostStatus.unreadable, "clip", str(exc))
         except ImageError as exc:
             return self._unlabelled(PostStatus.unreadable, "image", str(exc))
         recalled, remembered = await self.recall.recall(classified.prediction)
@@ -251,10 +256,13 @@ class MemeService:
         p = classified.prediction
         fingerprint = self.moderation.fingerprint(classified)
         return await self.storage.record_labelled_post(
-            NewPost(key, post.author.user_id, data, post.posted_at, caption),
+            NewPost(key, post.author.user_id, data, post.posted_at, caption,
+                    clip_media(classified.media)),
             PredictionValues(p.model_version, p.label, p.confidence, dict(p.probabilities),
                              p.latency_ms, p.ood_score),
-            LabelledFingerprint(fingerprint, post.author.display_name) if fingerprint else None,
+            LabelledFingerprint(fingerprint, post.author.display_name,
+                                self.moderation.frame_fingerprints(classified))
+            if fingerprint else None,
         )
 
     def _outcome(self, post: ImagePost, stored: Post, prediction: Prediction,
@@ -533,6 +541,14 @@ class MemeService:
                      command.chat.platform, command.chat.chat_id)
             return governance.refusal(spec)
         return await spec.handler(self, command)
+
+
+def clip_media(media: MediaFacts) -> ClipMedia | None:
+    """What storage records of a clip (None for a still)."""
+    if media.poster is None:
+        return None
+    return ClipMedia(media.kind.value, media.container, media.width, media.height,
+                     media.duration_s, media.frames_used, media.poster)
 
 
 def refused(notice: str) -> CorrectionOutcome:

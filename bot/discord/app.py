@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
 from bot.core.service import MemeService, parse_payload
 from bot.discord.commands import add_commands
-from bot.discord.media import image_attachments
+from bot.discord.media import media_attachments
 from bot.discord.port import NO_MENTIONS, DiscordPort
 from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
@@ -25,6 +26,7 @@ from config.settings import Settings
 log = logging.getLogger(__name__)
 
 PLATFORM = DiscordPort.platform
+TAKEN_CAPACITY = 10_000  # memes remembered against a second labelling by a message edit
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class DiscordConfig:
     concurrent_updates: int = 16
     api_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
+    sticker_url: str = "https://media.discordapp.net/stickers"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DiscordConfig:
@@ -53,6 +56,7 @@ class DiscordConfig:
             concurrent_updates=settings.concurrent_updates,
             api_url=settings.discord_api_url,
             gateway_url=settings.discord_gateway_url,
+            sticker_url=settings.discord_sticker_url,
         )
 
 
@@ -96,6 +100,9 @@ class DiscordHandlers:
         # discord.py runs every event as its own task: bound the memes in flight at once
         # (each holds a download and a decoded image), the rest wait their turn.
         self._slots = asyncio.Semaphore(config.concurrent_updates)
+        # The memes already taken up, (channel, message, index): a later MESSAGE_UPDATE (an
+        # edit, the link previews Discord adds) must not label them again.
+        self._taken: OrderedDict[tuple[int, int, int], None] = OrderedDict()
 
     async def _image_of(self, post_id: int) -> Path:
         return (await self.service.storage.get_post(post_id)).image.path
@@ -112,10 +119,15 @@ class DiscordHandlers:
 
         return check
 
-    async def on_message(self, message: discord.Message) -> None:
+    async def on_message(self, message: discord.Message, *, edited: bool = False) -> None:
+        """A new message, or (`edited`) one whose link previews Discord added or changed:
+        then only its embeds are new, and those already labelled are left alone."""
         if message.author.bot or message.webhook_id is not None:
             return
-        found = image_attachments(message, self.service.downloader.check_url)
+        found = [f.attachment for f in media_attachments(
+                     message, self.service.downloader.check_url, self.config.sticker_url)
+                 if f.from_embed or not edited]
+        found = [a for a in found if self._take(message, a.index)]
         if not found:
             return
         chat = chat_ref(message.channel.id, message.guild.id if message.guild else None)
@@ -128,6 +140,15 @@ class DiscordHandlers:
                 outcome = await self.service.handle_post(post, self.port)
                 if await self.delivery.post_outcome(chat, post.message_id, outcome):
                     return  # the message is gone: its other attachments with it
+
+    def _take(self, message: discord.Message, index: int) -> bool:
+        key = (message.channel.id, message.id, index)
+        if key in self._taken:
+            return False
+        self._taken[key] = None
+        while len(self._taken) > TAKEN_CAPACITY:
+            self._taken.popitem(last=False)
+        return True
 
     async def on_button(self, interaction: discord.Interaction, payload: str) -> None:
         chat = chat_ref(interaction.channel_id or 0, interaction.guild_id)
@@ -240,6 +261,10 @@ class MemeClient(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.handlers.on_message(message)
+
+    async def on_raw_message_edit(self, event: discord.RawMessageUpdateEvent) -> None:
+        # Raw: the bot keeps no message cache, and an edit of any message may add previews.
+        await self.handlers.on_message(event.message, edited=True)
 
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
         await self.handlers.on_reaction(event)

@@ -1,13 +1,23 @@
-"""The PTB `Application`: handlers for images, buttons, reactions and commands."""
+"""The PTB `Application`: handlers for memes (pictures, clips, albums), buttons, reactions and
+commands."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from telegram import BotCommand, Chat, Message, ReactionTypeEmoji, Update, User
+from telegram import (
+    BotCommand,
+    Chat,
+    InlineKeyboardMarkup,
+    Message,
+    ReactionTypeEmoji,
+    Update,
+    User,
+)
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -23,12 +33,14 @@ from telegram.ext import (
 )
 
 from bot.core import formatting as fmt
+from bot.core.albums import AlbumDelivery, AlbumItem
 from bot.core.chat_rules import move_chat
 from bot.core.commands import COMMANDS
 from bot.core.delivery import Delivery
-from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
+from bot.core.messages import Actor, Button, ChatRef, Command, ImagePost, PlatformAdminCheck, Reply
 from bot.core.service import MemeService
-from bot.telegram.media import image_attachment
+from bot.telegram.albums import AlbumCollector
+from bot.telegram.media import media_attachment
 from bot.telegram.port import TelegramPort
 from config.settings import Settings
 
@@ -37,8 +49,9 @@ log = logging.getLogger(__name__)
 PLATFORM = TelegramPort.platform
 # Reactions are only delivered when asked for explicitly.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION]
-IMAGE_FILTER = (
-    filters.PHOTO | filters.Document.ALL | filters.Sticker.ALL
+MEDIA_FILTER = (
+    filters.PHOTO | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
+    | filters.Document.ALL | filters.Sticker.ALL
 ) & filters.UpdateType.MESSAGE
 ADMIN_STATUSES = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
 # What `Application.builder()...build()` makes: PTB's default type parameters.
@@ -59,6 +72,7 @@ class TelegramConfig:
     file_url: str = "https://api.telegram.org/file/bot"
     admin_chat_id: str | None = None
     concurrent_updates: int = 64
+    album_window_s: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramConfig:
@@ -68,6 +82,7 @@ class TelegramConfig:
             file_url=settings.telegram_file_url,
             admin_chat_id=settings.admin_chat_id,
             concurrent_updates=settings.concurrent_updates,
+            album_window_s=settings.telegram_album_window_s,
         )
 
 
@@ -80,6 +95,14 @@ def actor(user: User) -> Actor:
     return Actor(PLATFORM, str(user.id), name)
 
 
+def shown_reply(markup: InlineKeyboardMarkup | None, text: str | None) -> Reply:
+    """A message of the bot's as the core's `Reply` (text and buttons)."""
+    rows = markup.inline_keyboard if markup is not None else ()
+    buttons = tuple(Button(b.text, str(b.callback_data)) for row in rows for b in row
+                    if isinstance(b.callback_data, str))
+    return Reply(text or "", buttons)
+
+
 class TelegramHandlers:
     """The PTB callbacks: platform events in, the core's outcomes out through `delivery`."""
 
@@ -88,6 +111,8 @@ class TelegramHandlers:
         self.config = config
         self.port = port
         self.delivery = Delivery(port, config.admin_chat_id, service.storage)
+        self.albums = AlbumDelivery(self.delivery)
+        self.collector = AlbumCollector(config.album_window_s, self.on_album)
 
     def admin_check(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int
                     ) -> PlatformAdminCheck:
@@ -101,24 +126,45 @@ class TelegramHandlers:
 
         return check
 
-    async def on_image(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or message.from_user is None:
             return
-        attachment = image_attachment(message, context.bot)
-        if attachment is None:  # a non-image document or an animated sticker
+        if message.media_group_id is not None:
+            await self.collector.add(message)
             return
-        chat = chat_ref(message.chat)
-        post = ImagePost(
-            chat=chat,
+        post = self._post(message, message.caption)
+        if post is None:  # a document that is no picture or clip
+            return
+        outcome = await self.service.handle_post(post, self.port)
+        await self.delivery.post_outcome(post.chat, post.message_id, outcome)
+
+    def _post(self, message: Message, caption: str | None) -> ImagePost | None:
+        attachment = media_attachment(message, self.port.bot)
+        if attachment is None or message.from_user is None:
+            return None
+        return ImagePost(
+            chat=chat_ref(message.chat),
             message_id=str(message.message_id),
             author=actor(message.from_user),
             attachment=attachment,
             posted_at=message.date,
-            caption=message.caption,
+            caption=caption,
         )
-        outcome = await self.service.handle_post(post, self.port)
-        await self.delivery.post_outcome(chat, post.message_id, outcome)
+
+    async def on_album(self, messages: list[Message]) -> None:
+        """The items of one album, classified side by side and answered with one reply; the
+        album's caption (Telegram keeps it on one item) applies to every item."""
+        caption = next((m.caption for m in messages if m.caption), None)
+        numbered = [(n, self._post(m, caption)) for n, m in enumerate(messages, 1)]
+        posts = [(n, post) for n, post in numbered if post is not None]
+        if not posts:
+            return
+        outcomes = await asyncio.gather(*(self.service.handle_post(post, self.port)
+                                          for _, post in posts))
+        items = [AlbumItem(n, post.message_id, outcome)
+                 for (n, post), outcome in zip(posts, outcomes, strict=True)]
+        await self.albums.album_outcome(posts[0][1].chat, items)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -136,8 +182,10 @@ class TelegramHandlers:
             self.admin_check(context, message.chat_id, query.from_user.id),
             self.port,
         )
-        if outcome.reply is not None:
-            await self.port.edit(chat, str(message.message_id), outcome.reply)
+        shown = shown_reply(message.reply_markup, message.text)
+        new = self.albums.pressed(chat, str(message.message_id), shown, outcome)
+        if new is not None:
+            await self.port.edit(chat, str(message.message_id), new)
         await query.answer(outcome.notice, show_alert=outcome.alert)
 
     async def on_reaction(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -162,7 +210,7 @@ class TelegramHandlers:
             self.admin_check(context, reaction.chat.id, reaction.user.id),
             self.port,
         )
-        await self.delivery.correction(chat, meme_id, outcome)
+        await self.albums.correction(chat, meme_id, outcome)
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -230,8 +278,8 @@ def build(service: MemeService, config: TelegramConfig
 
     handlers = TelegramHandlers(service, config, TelegramPort(application.bot, image_of))
     application.add_handler(CommandHandler([c.name for c in COMMANDS], handlers.on_command))
-    application.add_handler(MessageHandler(IMAGE_FILTER, handlers.on_image))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.on_migrate))
+    application.add_handler(MessageHandler(MEDIA_FILTER, handlers.on_media))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(MessageReactionHandler(handlers.on_reaction))
     application.add_error_handler(handlers.on_error)

@@ -11,6 +11,11 @@ reaction events carry `"type": 0`; interactions carry `attachment_size_limit` an
 answered on `/interactions/{id}/{token}/callback` without the bot's Authorization header.
 Any route or gateway opcode it does not implement is answered with an error and recorded in
 `unexpected`, which `stop()` turns into an AssertionError.
+
+Memes beyond attachments: sticker items (their images served under /stickers/, as Discord's
+media server does), forwarded messages (`message_snapshots` under a forward reference), link
+previews (`embeds`) sent with the message or added later by MESSAGE_UPDATE (`update`), and
+`MediaHost`, a stand-in for a GIF site's media server (Tenor) that serves a preview's clip.
 """
 
 from __future__ import annotations
@@ -160,6 +165,8 @@ class DiscordStandIn(StandInServer):
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
         self.files: dict[str, bytes] = {}  # attachment path -> bytes
+        self.sticker_files: dict[str, bytes] = {}  # "ID.png" -> bytes
+        self.messages: dict[int, dict[str, Any]] = {}  # id -> members' messages as posted
         self.downloads = 0
         self.sent: list[SentMessage] = []
         self.posted: set[int] = set()  # ids of members' messages (post)
@@ -193,9 +200,14 @@ class DiscordStandIn(StandInServer):
     def cdn_url(self) -> str:
         return f"{self.base}/attachments"
 
+    @property
+    def sticker_url(self) -> str:
+        return f"{self.base}/stickers"
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/gateway/", self._gateway)
         app.router.add_get("/attachments/{path:.+}", self._file)
+        app.router.add_get("/stickers/{name}", self._sticker)
         app.router.add_route("*", f"/api/v{API_VERSION}/{{path:.*}}", self._api)
         app.router.add_route("*", "/{path:.*}", self._unknown)
 
@@ -367,6 +379,13 @@ class DiscordStandIn(StandInServer):
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         data = self.files.get(request.match_info["path"])
+        if data is None:
+            return web.Response(status=404)
+        self.downloads += 1
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def _sticker(self, request: web.Request) -> web.StreamResponse:
+        data = self.sticker_files.get(request.match_info["name"])
         if data is None:
             return web.Response(status=404)
         self.downloads += 1
@@ -553,18 +572,60 @@ class DiscordStandIn(StandInServer):
             attachment["content_type"] = content_type
         return attachment
 
+    def sticker(self, data: bytes | None, format_type: int, name: str = "meme") -> dict[str, Any]:
+        """A sticker item (format 1 PNG, 2 APNG, 3 Lottie, 4 GIF), its image served."""
+        sticker_id = next(self._ids)
+        extension = {3: "json", 4: "gif"}.get(format_type, "png")
+        if data is not None:
+            self.sticker_files[f"{sticker_id}.{extension}"] = data
+        return {"id": str(sticker_id), "name": name, "format_type": format_type}
+
+    def snapshot(self, content: str = "", *, attachments: list[dict[str, Any]] | None = None,
+                 embeds: list[dict[str, Any]] | None = None,
+                 stickers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A forwarded message as the forward carries it (no author: only its content)."""
+        return {"message": {"type": 0, "content": content, "embeds": embeds or [],
+                            "attachments": attachments or [], "timestamp": _now(),
+                            "edited_timestamp": None, "flags": 0, "mentions": [],
+                            "mention_roles": [], "sticker_items": stickers or [],
+                            "components": []}}
+
     async def post(self, author: Person, content: str = "", *,
                    attachments: list[dict[str, Any]] | None = None,
                    embeds: list[dict[str, Any]] | None = None,
+                   stickers: list[dict[str, Any]] | None = None,
+                   forwarded: dict[str, Any] | None = None,
                    channel_id: int = CHANNEL_ID) -> int:
+        """A member's message; `forwarded` (a `snapshot`) makes it a forward."""
         message_id = next(self._ids)
         data = self._message(message_id, channel_id, author.user, content,
                              attachments=attachments or [], embeds=embeds or [])
+        if stickers:
+            data["sticker_items"] = stickers
+        if forwarded is not None:
+            data["message_reference"] = {"type": 1, "message_id": str(next(self._ids)),
+                                         "channel_id": str(OTHER_CHANNEL_ID),
+                                         "guild_id": str(GUILD_ID)}
+            data["message_snapshots"] = [forwarded]
         data["member"] = author.member(with_user=False)
         self.event_times[message_id] = time.perf_counter()
         self.posted.add(message_id)
+        self.messages[message_id] = data
         await self.dispatch("MESSAGE_CREATE", data)
         return message_id
+
+    async def update(self, message_id: int, *, embeds: list[dict[str, Any]] | None = None,
+                     content: str | None = None) -> None:
+        """MESSAGE_UPDATE of a member's message, as Discord sends it when it has unfurled the
+        message's links (`embeds`) or the author edited it (`content`): the whole message."""
+        data = dict(self.messages[message_id])
+        if embeds is not None:
+            data["embeds"] = embeds
+        if content is not None:
+            data["content"] = content
+            data["edited_timestamp"] = _now()
+        self.messages[message_id] = data
+        await self.dispatch("MESSAGE_UPDATE", data)
 
     async def post_image(self, author: Person, data: bytes, filename: str = "meme.jpg",
                          content_type: str | None = "image/jpeg", size: int | None = None,
@@ -701,10 +762,11 @@ async def running_bot(server: DiscordStandIn, settings: Any) -> AsyncIterator[An
     """The real bot (core runtime + discord.py client) against `server`; yields the
     `CoreRuntime` once every shard is connected and the commands are synced."""
     from bot.core.runtime import open_runtime
+    from bot.discord.media import download_origins
     from bot.discord.runner import run
 
     stop = asyncio.Event()
-    async with open_runtime(settings, file_origins=settings.discord_file_origins) as runtime:
+    async with open_runtime(settings, file_origins=download_origins(settings)) as runtime:
         task = asyncio.create_task(run(runtime, stop))
         try:
             await server.wait_for(lambda: task.done() or server.connected())
@@ -714,3 +776,52 @@ async def running_bot(server: DiscordStandIn, settings: Any) -> AsyncIterator[An
         finally:
             stop.set()
             await task
+
+
+def gifv_embed(page_url: str, video_url: str, thumbnail_url: str) -> dict[str, Any]:
+    """The preview Discord makes of a Tenor or Giphy link: a "gifv" embed whose clip is an
+    MP4 on the site's media server (Discord adds proxy URLs, which the bot does not use)."""
+    return {"type": "gifv", "url": page_url,
+            "provider": {"name": "Tenor", "url": "https://tenor.co"},
+            "thumbnail": {"url": thumbnail_url, "proxy_url": thumbnail_url,
+                          "width": 96, "height": 96},
+            "video": {"url": video_url, "proxy_url": video_url, "width": 96, "height": 96}}
+
+
+class MediaHost(StandInServer):
+    """A GIF site's media server (Tenor's media.tenor.com): serves files, counts downloads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+        self.downloads = 0
+        self._ids = itertools.count(1)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/{path:.+}", self._file)
+
+    def add(self, data: bytes, name: str) -> str:
+        path = f"m{next(self._ids)}/{name}"
+        self.files[path] = data
+        return f"{self.origin}/{path}"
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        data = self.files.get(request.match_info["path"])
+        if data is None:
+            return web.Response(status=404)
+        self.downloads += 1
+        return web.Response(body=data, content_type="application/octet-stream")
+
+
+@asynccontextmanager
+async def media_host() -> AsyncIterator[MediaHost]:
+    host = MediaHost()
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()

@@ -19,7 +19,8 @@ from PIL import Image
 
 from bot.core.messages import Actor, ChatRef, ForwardCopy, ForwardError, Reply
 from config.settings import Settings
-from inference.classifier import Prediction, PredictionError
+from inference.classifier import ClipPrediction, Prediction, PredictionError
+from inference.frame_votes import Rule, combine
 from inference.metadata import FP32_FILE, ModelMeta
 from inference.preprocess import ImageSource, PreprocessConfig, load_image
 
@@ -75,6 +76,25 @@ class FakeClassifier:
                              for image in images])
         self.seen_captions.append(list(captions or [None] * len(images)))
         return results
+
+    def predict_clip(self, frames: Sequence[Image.Image], caption: str | None = None,
+                     rule: Rule = "mean_logprob") -> ClipPrediction:
+        """Each frame labelled by its colour, combined by the real rule (frame_votes)."""
+        self.gate.wait(10)
+        per_frame = [self._one(frame) for frame in frames]
+        preds = [p for p in per_frame if isinstance(p, Prediction)]
+        self.batches.append([frame.size for frame in frames])
+        self.seen_captions.append([caption])
+        logits = np.log(np.asarray([[p.probabilities[n] for n in LABELS] for p in preds]))
+        embeddings = np.stack([np.asarray(p.embedding) for p in preds])
+        clip_logits, embedding, _ = combine(logits, embeddings, np.zeros(len(preds)), 1.0, rule)
+        probs = np.exp(clip_logits[0]) / np.exp(clip_logits[0]).sum()
+        best = int(np.argmax(probs))
+        prediction = Prediction(
+            label=LABELS[best], confidence=float(probs[best]),
+            probabilities={n: float(v) for n, v in zip(LABELS, probs, strict=True)},
+            ood_score=0.0, is_ood=False, model_version=self.version, embedding=embedding[0])
+        return ClipPrediction(prediction, embeddings)
 
     def _one(self, image: ImageSource) -> Prediction | PredictionError:
         try:

@@ -389,6 +389,11 @@ class TelegramStandIn(StandInServer):
 
     def post_photo(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
                    size: int | None = None, caption: str | None = None) -> int:
+        return self._message(chat, sender, **self.photo_content(data, size, caption))
+
+    def photo_content(self, data: bytes, size: int | None = None, caption: str | None = None
+                      ) -> dict[str, Any]:
+        """A photo message's fields (for `post_album` and `post_photo`)."""
         file_id, unique = self.add_file(data, "jpg")
         photo = [
             {"file_id": f"{file_id}-thumb", "file_unique_id": f"{unique}t", "width": 90,
@@ -396,7 +401,57 @@ class TelegramStandIn(StandInServer):
             {"file_id": file_id, "file_unique_id": unique, "width": 800, "height": 800,
              "file_size": size if size is not None else len(data)},
         ]
-        return self._message(chat, sender, photo=photo, **({"caption": caption} if caption else {}))
+        return {"photo": photo, **({"caption": caption} if caption else {})}
+
+    def _clip(self, data: bytes, extension: str, size: int | None, **fields: Any
+              ) -> dict[str, Any]:
+        file_id, unique = self.add_file(data, extension)
+        return {"file_id": file_id, "file_unique_id": unique,
+                "file_size": size if size is not None else len(data), **fields}
+
+    def animation_content(self, data: bytes, size: int | None = None,
+                          caption: str | None = None) -> dict[str, Any]:
+        """What Telegram makes of a posted GIF: an MP4 "animation", also shown as a document."""
+        animation = self._clip(data, "mp4", size, width=320, height=240, duration=2,
+                               file_name="meme.gif.mp4", mime_type="video/mp4")
+        document = {k: animation[k] for k in ("file_id", "file_unique_id", "file_size",
+                                                "file_name", "mime_type")}
+        return {"animation": animation, "document": document,
+                **({"caption": caption} if caption else {})}
+
+    def video_content(self, data: bytes, size: int | None = None, caption: str | None = None,
+                      mime_type: str = "video/mp4") -> dict[str, Any]:
+        extension = "webm" if mime_type == "video/webm" else "mp4"
+        video = self._clip(data, extension, size, width=320, height=240, duration=2,
+                           file_name=f"meme.{extension}", mime_type=mime_type)
+        return {"video": video, **({"caption": caption} if caption else {})}
+
+    def post_animation(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
+                       size: int | None = None, caption: str | None = None) -> int:
+        return self._message(chat, sender, **self.animation_content(data, size, caption))
+
+    def post_video(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
+                   size: int | None = None, caption: str | None = None,
+                   mime_type: str = "video/mp4") -> int:
+        return self._message(chat, sender, **self.video_content(data, size, caption, mime_type))
+
+    def post_video_note(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes) -> int:
+        """A round video message: square, always MP4, no MIME type or name declared."""
+        note = self._clip(data, "mp4", None, length=240, duration=2)
+        return self._message(chat, sender, video_note=note)
+
+    def post_album(self, chat: dict[str, Any], sender: dict[str, Any],
+                   items: list[dict[str, Any]], caption: str | None = None) -> list[int]:
+        """An album: one message per item (`photo_content`, `video_content`, ...) sharing a
+        media_group_id, the caption on the first one only, as Telegram sends them."""
+        group_id = str(13_000_000 + next(self._ids))
+        ids = []
+        for n, content in enumerate(items):
+            fields = {k: v for k, v in content.items() if k != "caption"}
+            if n == 0 and caption:
+                fields["caption"] = caption
+            ids.append(self._message(chat, sender, media_group_id=group_id, **fields))
+        return ids
 
     def post_document(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
                       mime_type: str, file_name: str, size: int | None = None) -> int:
@@ -406,10 +461,12 @@ class TelegramStandIn(StandInServer):
         return self._message(chat, sender, document=document)
 
     def post_sticker(self, chat: dict[str, Any], sender: dict[str, Any], data: bytes,
-                     animated: bool = False) -> int:
-        file_id, unique = self.add_file(data, "webp")
+                     animated: bool = False, video: bool = False) -> int:
+        """A static (WebP), animated (TGS: gzipped Lottie) or video (WebM) sticker."""
+        extension = "tgs" if animated else "webm" if video else "webp"
+        file_id, unique = self.add_file(data, extension)
         sticker = {"file_id": file_id, "file_unique_id": unique, "type": "regular",
-                   "width": 512, "height": 512, "is_animated": animated, "is_video": False,
+                   "width": 512, "height": 512, "is_animated": animated, "is_video": video,
                    "file_size": len(data)}
         return self._message(chat, sender, sticker=sticker)
 
