@@ -26,6 +26,8 @@ from bot.core.reposts import RepostThresholds
 from bot.core.service import MemeService, ServicePolicy
 from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
+from bot.observability.health import Readiness
+from bot.observability.metrics import BotMetrics
 from config.settings import Settings
 from inference.classifier import Classifier
 from storage.api import Storage
@@ -44,6 +46,8 @@ class CoreRuntime:
     service: MemeService
     jobs: JobWatcher
     trainer: TrainerStatus  # updated by the trainer supervisor (`bot.process.serve`)
+    metrics: BotMetrics
+    readiness: Readiness  # adapters say whether their platform is connected
 
 
 async def _first_model(
@@ -143,6 +147,9 @@ async def open_runtime(
                 ),
             ),
         )
+        metrics = BotMetrics(lambda: queue.pending, lambda: holder.current.version)
+        stack.callback(jobs.subscribe(metrics.job_report))
+        readiness = Readiness(storage, holder, queue, queue_stall_s=settings.health_queue_stall_s)
         service = MemeService(
             storage=storage,
             models=holder,
@@ -152,9 +159,11 @@ async def open_runtime(
             policy=policy,
             jobs=jobs,
             trainer=trainer,
+            metrics=metrics,
         )
         log.info("serving model %s from %s; database %s",
                  holder.current.version, holder.current.folder, storage.url)
         yield CoreRuntime(
-            settings, storage, holder, queue, downloader, switcher, service, jobs, trainer
+            settings, storage, holder, queue, downloader, switcher, service, jobs, trainer,
+            metrics, readiness,
         )
