@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     health_queue_stall_s: float = Field(
         120.0, gt=0, description="/readyz fails when waiting images see no progress this long"
     )
+    backups_kept: int = Field(
+        3, ge=0, description="automatic backups before a schema migration kept in "
+        "data_dir/backups (0: none taken)"
+    )
 
     # Discord (issue 13). The URLs only change to point the bot at a test stand-in; images are
     # downloaded from `discord_file_origins` only (attachments and image embeds).

@@ -30,6 +30,7 @@ from bot.observability.health import Readiness
 from bot.observability.metrics import BotMetrics
 from config.settings import Settings
 from inference.classifier import Classifier
+from storage import backup
 from storage.api import Storage
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,10 @@ async def open_runtime(
                 settings.effective_database_url,
                 settings.data_dir / "blobs",
                 dataset_dir=settings.dataset_dir,
+                before_upgrade=backup.migration_hook(
+                    backup.Place(settings.effective_database_url, settings.data_dir / "blobs",
+                                 settings.model_dir),
+                    settings.data_dir / "backups", settings.backups_kept),
             )
         except BaseException:
             preloaded.cancel()
