@@ -51,6 +51,7 @@ from bot.core.outcomes import (
     RepostVerdict,
 )
 from bot.core.permissions import is_admin
+from bot.core.setup_check import SetupChecks
 from bot.core.trainer_process import TrainerStatus
 from bot.observability.metrics import BotMetrics
 from config.settings import ReplyMode
@@ -126,6 +127,7 @@ class MemeService:
         self.jobs = jobs  # answers the admins who asked when their retrain ends
         self.trainer = trainer or TrainerStatus("external")
         self.metrics = metrics
+        self.setup = SetupChecks()  # each running adapter's probe, for /check
         self._label_lock = asyncio.Lock()
         self.moderation = Moderation(storage, models, policy.moderation)
 

@@ -55,6 +55,7 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
             client = MemeClient(runtime.service, config)
             unsubscribe = runtime.jobs.subscribe(client.handlers.delivery.job_report)
             gone = runtime.readiness.connected("discord", partial(_connected, client))
+            unregister = runtime.service.setup.register("discord", client.setup_probe)
             try:
                 await _serve(client, config.token, stop)
                 return
@@ -69,6 +70,7 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
                 log.warning("discord: cannot reach Discord (%s: %s); next try in %.0f s",
                             type(exc).__name__, exc, delay)
             finally:
+                unregister()
                 gone()
                 unsubscribe()
             with contextlib.suppress(TimeoutError):

@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.core.runtime import CoreRuntime
+from bot.core.setup_check import log_start_check
 from bot.telegram.app import (
     ALLOWED_UPDATES,
     TelegramApplication,
@@ -20,6 +21,7 @@ from bot.telegram.app import (
     bot_commands,
     build,
 )
+from bot.telegram.setup_check import TelegramSetupProbe
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,14 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
         async with application:
             await application.start()
             await _set_commands(application)
+            probe = TelegramSetupProbe(application.bot)
+            unregister = runtime.service.setup.register("telegram", probe)
+            await log_start_check("telegram", probe, runtime.service)
             unsubscribe = runtime.jobs.subscribe(handlers.delivery.job_report)
             try:
                 await _serve(application, settings, stop)
             finally:
+                unregister()
                 unsubscribe()
             await application.stop()
     finally:
