@@ -14,6 +14,7 @@ from bot.core.runtime import CoreRuntime, open_runtime
 from bot.core.trainer_process import TrainerSupervisor
 from bot.errors import ConfigError
 from bot.logs import configure_logging
+from bot.observability.health import HealthServer, start_health_server
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     async with open_runtime(settings, file_origins=origins) as runtime:
         # Started once storage is open (and migrated): the trainer never races the migration.
         trainer = _trainer_task(runtime, stop)
+        health = await _health_server(runtime)
         tasks = [asyncio.create_task(run(runtime, stop)) for run in runners]
         try:
             # One adapter failing stops the others: a half-working bot is hard to notice.
@@ -75,6 +77,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             if trainer is not None:  # SIGTERM, then kill: it never outlives the bot
                 await asyncio.gather(trainer, return_exceptions=True)
+            if health is not None:
+                await health.close()
+
+
+async def _health_server(runtime: CoreRuntime) -> HealthServer | None:
+    settings = runtime.settings
+    if settings.health_port is None:
+        return None
+    return await start_health_server(runtime.readiness, runtime.metrics, settings.health_host,
+                                     settings.health_port)
 
 
 def _trainer_task(runtime: CoreRuntime, stop: asyncio.Event) -> asyncio.Task[None] | None:

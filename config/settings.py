@@ -108,6 +108,19 @@ class Settings(BaseSettings):
         description='admin emoji reaction -> label ("+": the predicted label is right)',
     )
     log_json: bool = Field(False, description="one JSON object per log line")
+    # Health and metrics (issue 23): /healthz, /readyz, /metrics. Off unless a port is set
+    # (docker-compose.yml sets one; its healthchecks read /readyz).
+    health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of /healthz, /readyz and /metrics (unset: off)"
+    )
+    health_host: str = "127.0.0.1"
+    health_queue_stall_s: float = Field(
+        120.0, gt=0, description="/readyz fails when waiting images see no progress this long"
+    )
+    backups_kept: int = Field(
+        3, ge=0, description="automatic backups before a schema migration kept in "
+        "data_dir/backups (0: none taken)"
+    )
 
     # Discord (issue 13). The URLs only change to point the bot at a test stand-in; images are
     # downloaded from `discord_file_origins` only (attachments and image embeds).

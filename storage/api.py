@@ -7,6 +7,7 @@ live in one module per subject; this class only combines them and manages the co
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from storage.reposts import RepostsAPI
 from storage.review import CorrectionReviewAPI
 from storage.transfer_api import TransferAPI
 from storage.trust import TrustAPI
+
+# Called with the current and the newest schema revision before a migration changes them.
+UpgradeHook = Callable[[str, str], Awaitable[object]]
 
 
 class Storage(
@@ -53,12 +57,19 @@ class Storage(
         schema: str | None = None,
         upgrade: bool = True,
         clock: Clock = utcnow,
+        before_upgrade: UpgradeHook | None = None,
         **engine_kwargs: Any,
     ) -> Storage:
-        """Connect, and (by default) upgrade the schema to the newest revision."""
+        """Connect, and (by default) upgrade the schema to the newest revision.
+
+        `before_upgrade(current, head)` runs first when an existing schema is about to change
+        (the automatic backup, `storage.backup.backup_before_migration`)."""
         db = Database.connect(url, schema=schema, **engine_kwargs)
         try:
             if upgrade:
+                current, head = await migrate.current_revision(db), migrate.head_revision()
+                if before_upgrade is not None and current is not None and current != head:
+                    await before_upgrade(current, head or "head")
                 await migrate.upgrade(db)
         except BaseException:
             await db.dispose()

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
+    from config.settings import Settings
     from storage.api import Storage
+    from storage.backup import Place
 
 ERRORS: tuple[type[BaseException], ...] = (StorageError,)
 
@@ -58,6 +60,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--admin-id", default="import", help="recorded as the correcting admin")
     imp.add_argument("--no-create-labels", action="store_true",
                      help="fail on label folders that are not known labels")
+    backup = add("backup", "copy the database (a consistent snapshot, also while the bot runs), "
+                 "image blobs and model versions into the new folder DIR, with a manifest of "
+                 "checksums", _backup)
+    backup.add_argument("folder", type=Path, metavar="DIR")
+    restore = add("restore", "restore the backup in DIR after checking its checksums (stop the "
+                  "bot first); an existing SQLite database and differing files are moved "
+                  "aside, PostgreSQL is restored into an empty database only", _restore)
+    restore.add_argument("folder", type=Path, metavar="DIR")
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -121,20 +131,55 @@ def _import(args: argparse.Namespace) -> int:
     return _run(args, run)
 
 
-def _run(args: argparse.Namespace, body: Callable[[Storage], Awaitable[None]]) -> int:
+def _place(args: argparse.Namespace) -> tuple[Settings, Place]:
     from config.settings import Settings
-    from storage.api import Storage
+    from storage.backup import Place
     from storage.db import default_sqlite_url
 
     settings = Settings()
     data_dir = args.data_dir or settings.data_dir
     url = args.database_url or settings.database_url or default_sqlite_url(data_dir)
+    return settings, Place(url, data_dir / "blobs", settings.model_dir)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from storage.backup import backup
+
+    _settings, place = _place(args)
+    manifest = asyncio.run(backup(place, args.folder))
+    size = sum(f.size for f in manifest.files)
+    print(f"backed up {manifest.backend} (schema {manifest.schema_revision}) to {args.folder}: "
+          f"{len(manifest.files)} files, {size:,} bytes")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from storage.backup import restore
+
+    _settings, place = _place(args)
+    report = asyncio.run(restore(args.folder, place))
+    print(f"restored {report.manifest.backend} (schema {report.manifest.schema_revision}, "
+          f"taken {report.manifest.created_at}): {report.files_written} files written, "
+          f"{report.files_unchanged} already there")
+    for path in report.moved_aside:
+        print(f"  moved aside: {path}")
+    return 0
+
+
+def _run(args: argparse.Namespace, body: Callable[[Storage], Awaitable[None]]) -> int:
+    from storage.api import Storage
+    from storage.backup import migration_hook
+
+    settings, place = _place(args)
+    url, data_dir = place.url, place.blob_root.parent
+    hook = migration_hook(place, data_dir / "backups", settings.backups_kept)
 
     async def main() -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
-            storage = await Storage.open(url, data_dir / "blobs", dataset_dir=settings.dataset_dir)
+            storage = await Storage.open(url, data_dir / "blobs", dataset_dir=settings.dataset_dir,
+                                         before_upgrade=hook)
         except (OSError, SQLAlchemyError) as exc:
             # Unreachable server, bad password, unwritable folder: a message, not a traceback.
             raise StorageError(f"cannot open the database: {exc}") from exc

@@ -86,3 +86,12 @@ def test_env_example_and_dockerignore() -> None:
         assert key in example
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".git" in ignored and ".venv*" in ignored
+
+
+def test_bots_health_endpoint(compose: dict) -> None:
+    """The bots' healthchecks read /readyz on the port the bots serve it on (issue 23)."""
+    for name in ("telegram", "discord"):
+        svc = compose["services"][name]
+        port = svc["environment"]["MEMEBOT_HEALTH_PORT"]
+        test = " ".join(svc["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/readyz" in test, name

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from config.settings import Settings
 from storage.api import Storage
@@ -27,7 +31,7 @@ def meme(seed: int) -> bytes:
 
 @asynccontextmanager
 async def memebot_run(tmp_path: Path, model: Path, telegram: tg.TelegramStandIn,
-                      discord_port: int) -> AsyncIterator[Path]:
+                      discord_port: int, health_port: int | None = None) -> AsyncIterator[Path]:
     """A real `memebot run` with both tokens; yields its log file; SIGTERM on the way out,
     which must end it cleanly."""
     base = f"http://127.0.0.1:{discord_port}"
@@ -46,6 +50,8 @@ async def memebot_run(tmp_path: Path, model: Path, telegram: tg.TelegramStandIn,
         "MEMEBOT_MODEL_DIR": str(model),
         "MEMEBOT_TRAINER": "off",
     }
+    if health_port is not None:
+        env["MEMEBOT_HEALTH_PORT"] = str(health_port)
     log_path = tmp_path / "bot.log"  # a file, not a pipe: a full pipe would stall the bot
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -94,20 +100,46 @@ async def test_one_memebot_run_serves_telegram_and_discord(tmp_path: Path, tiny_
         await storage.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def readiness(http: aiohttp.ClientSession, health: str) -> tuple[int, dict[str, Any]]:
+    """/readyz's status and checks, or (0, {}) while the process does not listen yet."""
+    try:
+        async with http.get(f"{health}/readyz") as response:
+            return response.status, (await response.json())["checks"]
+    except aiohttp.ClientConnectionError:
+        return 0, {}
+
+
 async def test_discord_down_at_start_leaves_telegram_serving_and_is_retried(
     tmp_path: Path, tiny_model: Path
 ) -> None:
+    """... and /readyz says so: Telegram connected, Discord not, then ready once it is back."""
     async with dc.standin() as gone:  # a port where Discord will be, later
         port = gone.port
+    health = f"http://127.0.0.1:{(health_port := free_port())}"
     async with (
         tg.standin() as telegram,
-        memebot_run(tmp_path, tiny_model, telegram, port) as log_path,
+        memebot_run(tmp_path, tiny_model, telegram, port, health_port) as log_path,
+        aiohttp.ClientSession() as http,
     ):
         await telegram.wait_for(lambda: telegram.get_updates_calls > 0, timeout=90)
         on_telegram = telegram.post_photo(tg.group(), tg.user(5), meme(3))
         assert (await telegram.reply_to(on_telegram)).buttons
         assert "cannot reach Discord" in log_path.read_text()
+        status, checks = await readiness(http, health)
+        assert status == 503 and checks["telegram"]["ok"] and not checks["discord"]["ok"]
         async with dc.standin(port=port) as discord:  # Discord is back
             await discord.wait_for(discord.connected, timeout=90)
             on_discord = await discord.post_image(POSTER, meme(4))
             assert (await discord.reply_to(on_discord)).buttons
+            async with asyncio.timeout(30):  # ready once discord.py has seen every guild
+                while (await readiness(http, health))[0] != 200:
+                    await asyncio.sleep(0.1)
+            async with http.get(f"{health}/metrics") as response:
+                text = await response.text()
+            assert 'memebot_memes_labelled_total{label="doom",platform="discord"}' in text

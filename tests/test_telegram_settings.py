@@ -115,7 +115,7 @@ async def test_an_off_topic_meme_is_held_and_allowed(tmp_path: Path, tiny_model:
         assert "Allowed and re-posted by @bob." in held.text and not held.buttons
         [repost] = await server.wait_for(
             lambda: [s for s in server.sent if s.chat_id == CHAT["id"] and s.photo])
-        assert "A meme by @alice (Other), allowed by @bob." == repost.text
+        assert repost.text == "A meme by @alice (Other), allowed by @bob."
         assert await bot.storage.corrections_for(post.id) == []
 
 

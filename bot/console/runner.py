@@ -90,7 +90,9 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     server = await start_console(runtime)
     announce(server)
     log.info("console: serving on %s", server.url)
+    gone = runtime.readiness.connected("console", lambda: True)
     try:
         await stop.wait()
     finally:
+        gone()
         await server.close()

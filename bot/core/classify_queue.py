@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -136,10 +137,18 @@ class ClassifyQueue:
         self._pool: ThreadPoolExecutor | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._closed = False
+        self._progress_at = time.monotonic()  # a batch ended, or work arrived at an idle queue
 
     @property
     def pending(self) -> int:
         return self._queue.qsize()
+
+    def stalled_s(self) -> float:
+        """How long images have waited without any batch finishing (0 when none wait): the
+        health check's "queue stuck"."""
+        if self._queue.empty():
+            return 0.0
+        return time.monotonic() - self._progress_at
 
     @property
     def is_full(self) -> bool:
@@ -184,6 +193,8 @@ class ClassifyQueue:
             held = f"{self._pending_bytes:,}"
             raise QueueFullError(f"{self.pending} waiting images hold {held} bytes")
         future: asyncio.Future[Classified] = asyncio.get_running_loop().create_future()
+        if self._queue.empty():
+            self._progress_at = time.monotonic()
         try:
             self._queue.put_nowait(_Job(image, caption, future))
         except asyncio.QueueFull:
@@ -204,6 +215,7 @@ class ClassifyQueue:
                 # Its own frame: a batch's images and results are freed before the next wait.
                 await self._run_batch([job for job in jobs if not job.future.done()])
             finally:
+                self._progress_at = time.monotonic()
                 for _ in jobs:
                     self._queue.task_done()
 

@@ -24,6 +24,7 @@ from bot.core.outcomes import (
     RetrainQueued,
 )
 from bot.core.settings_menu import settings_command
+from bot.core.setup_check import needs_in
 from bot.errors import SwitchError
 from inference.metadata import REPORT_FILE
 from storage.errors import InvalidInputError, LabelExistsError
@@ -173,6 +174,16 @@ async def _rollback(service: MemeService, command: Command) -> CommandResult:
     return me.done(fmt.serving_text(version.version), ModelServing(version.version))
 
 
+async def _check(service: MemeService, command: Command) -> CommandResult:
+    me = spec("check")
+    probe = service.setup.probe(command.chat.platform)
+    if probe is None:  # the console: nothing a platform must allow
+        return me.result(CommandStatus.done, fmt.setup_report_text([], checked=False),
+                         private=True)
+    findings = await probe.check_chat(command.chat, await needs_in(service, command.chat))
+    return me.result(CommandStatus.done, fmt.setup_report_text(findings), private=True)
+
+
 async def _reposts(service: MemeService, command: Command) -> CommandResult:
     return await service.moderation.reposts_command(command, spec("reposts"))
 
@@ -213,6 +224,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "rollback", Role.operator, "serve an earlier model version", _rollback, "[VERSION]",
         (Arg("version", "the version to serve (default: the previous one)"),),
     ),
+    CommandSpec("check", Role.admin, "what I am missing here (permissions, privacy mode)",
+                _check),
     CommandSpec(
         "reposts", Role.admin, "what happens to reposts here", _reposts,
         "[off|note|delete|window DAYS|window default]",

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.core.outcomes import RepostVerdict, RetrainQueued
+from bot.core.setup_check import Finding, Problem
 from storage.records import ModelVersion, Stats
 
 # Names people recognise; any other label is shown as its words capitalised.
@@ -402,6 +403,8 @@ def corrections_by_chat_text(per_chat: Mapping[str, int], pending: int) -> str:
     if pending:
         text += f" {pending} from chats not trusted wait for review (not used)."
     return text
+
+
 # ------------------------------------------------------------------- /settings, per chat
 
 SETTING_VALUES = {
@@ -527,3 +530,53 @@ def decided_text(held: str, state: str, admin: str) -> str:
 
 def allowed_repost_text(author: str, label: str, admin: str) -> str:
     return f"A meme by {author} ({display_name(label)}), allowed by {admin}."
+
+
+# ------------------------------------------------------------------ setup check (issue 23)
+
+_SETUP_WORDS: dict[Problem, tuple[str, str]] = {
+    Problem.telegram_privacy: (
+        "Privacy mode is on and I am not an admin{where}, so I see commands but not memes.",
+        "Make me an admin of the group, or turn privacy mode off (@BotFather: /mybots, "
+        "Bot Settings, Group Privacy, Turn off) and add me to the group again."),
+    Problem.telegram_privacy_on: (
+        "Privacy mode is on: in groups where I am not an admin I see commands but not memes.",
+        "Make me an admin of those groups, or turn privacy mode off (@BotFather: /mybots, "
+        "Bot Settings, Group Privacy, Turn off) and add me to them again."),
+    Problem.telegram_reactions: (
+        "Admins' emoji reactions never reach me{where}: Telegram sends reactions only to "
+        "bots that are admins.",
+        "Make me an admin of the group (no rights are needed for reactions)."),
+    Problem.telegram_delete: (
+        "Reposts are set to be removed, but I may not delete messages{where}.",
+        "Make me an admin with the right to delete messages, or use /reposts note."),
+    Problem.discord_intent: (
+        "The Message Content intent is off, so messages reach me without their images.",
+        "Discord developer portal: your application, Bot, Privileged Gateway Intents, turn "
+        "on Message Content Intent, then restart me."),
+    Problem.discord_permission: (
+        "I lack the permission {detail}{where}.",
+        "Server Settings, Roles (or the channel's settings, Permissions): allow {detail} for "
+        "my role."),
+    Problem.discord_unseen: (
+        "I cannot see the configured channel{where}.",
+        "Give my role View Channel there, or change the setting that names it."),
+}
+
+
+def setup_finding_text(finding: Finding) -> str:
+    problem, fix = _SETUP_WORDS[finding.problem]
+    where = f" in {finding.where}" if finding.where else ""
+    return (f"{problem.format(where=where, detail=finding.detail)} "
+            f"Fix: {fix.format(detail=finding.detail)}")
+
+
+def setup_report_text(findings: Sequence[Finding], *, checked: bool = True) -> str:
+    if not checked:
+        return "There is nothing to check here: this chat needs no platform permissions."
+    if not findings:
+        return "Setup check: everything I need works here."
+    lines = [f"Setup check: {len(findings)} thing{'s' if len(findings) != 1 else ''} "
+             "to fix."]
+    lines += [f"- {setup_finding_text(f)}" for f in findings]
+    return "\n".join(lines)

@@ -27,9 +27,12 @@ from bot.core.reposts import RepostThresholds
 from bot.core.service import MemeService, ServicePolicy
 from bot.core.trainer_process import TrainerStatus
 from bot.errors import SwitchError
+from bot.observability.health import Readiness
+from bot.observability.metrics import BotMetrics
 from config.settings import Settings
 from inference.classifier import Classifier
 from inference.clips import ClipLimits
+from storage import backup
 from storage.api import Storage
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ class CoreRuntime:
     service: MemeService
     jobs: JobWatcher
     trainer: TrainerStatus  # updated by the trainer supervisor (`bot.process.serve`)
+    metrics: BotMetrics
+    readiness: Readiness  # adapters say whether their platform is connected
 
 
 def clip_limits(settings: Settings) -> ClipLimits:
@@ -104,6 +109,10 @@ async def open_runtime(
                 settings.effective_database_url,
                 settings.data_dir / "blobs",
                 dataset_dir=settings.dataset_dir,
+                before_upgrade=backup.migration_hook(
+                    backup.Place(settings.effective_database_url, settings.data_dir / "blobs",
+                                 settings.model_dir),
+                    settings.data_dir / "backups", settings.backups_kept),
             )
         except BaseException:
             preloaded.cancel()
@@ -155,6 +164,9 @@ async def open_runtime(
                 ),
             ),
         )
+        metrics = BotMetrics(lambda: queue.pending, lambda: holder.current.version)
+        stack.callback(jobs.subscribe(metrics.job_report))
+        readiness = Readiness(storage, holder, queue, queue_stall_s=settings.health_queue_stall_s)
         service = MemeService(
             storage=storage,
             models=holder,
@@ -164,9 +176,11 @@ async def open_runtime(
             policy=policy,
             jobs=jobs,
             trainer=trainer,
+            metrics=metrics,
         )
         log.info("serving model %s from %s; database %s",
                  holder.current.version, holder.current.folder, storage.url)
         yield CoreRuntime(
-            settings, storage, holder, queue, downloader, switcher, service, jobs, trainer
+            settings, storage, holder, queue, downloader, switcher, service, jobs, trainer,
+            metrics, readiness,
         )

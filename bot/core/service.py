@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -52,7 +53,9 @@ from bot.core.outcomes import (
 )
 from bot.core.permissions import is_admin
 from bot.core.recall import CorrectionRecall
+from bot.core.setup_check import SetupChecks
 from bot.core.trainer_process import TrainerStatus
+from bot.observability.metrics import BotMetrics
 from config.settings import ReplyMode
 from inference.classifier import Prediction
 from inference.clips import MediaError, MediaFacts
@@ -120,6 +123,7 @@ class MemeService:
         policy: ServicePolicy,
         jobs: JobWatcher | None = None,
         trainer: TrainerStatus | None = None,
+        metrics: BotMetrics | None = None,
     ) -> None:
         self.storage = storage
         self.models = models
@@ -129,6 +133,8 @@ class MemeService:
         self.policy = policy
         self.jobs = jobs  # answers the admins who asked when their retrain ends
         self.trainer = trainer or TrainerStatus("external")
+        self.metrics = metrics
+        self.setup = SetupChecks()  # each running adapter's probe, for /check
         self.label_lock = asyncio.Lock()
         self.moderation = Moderation(storage, models, policy.moderation)
         self.recall = CorrectionRecall(storage, models)  # admins' corrections count at once
@@ -140,6 +146,15 @@ class MemeService:
 
         `outbox` (the adapter) links to messages and sends sorted copies; without it there
         are no links and no sorting."""
+        started = time.perf_counter()
+        return self._observed(post, started, await self._handle_post(post, outbox))
+
+    def _observed(self, post: ImagePost, started: float, outcome: PostOutcome) -> PostOutcome:
+        if self.metrics is not None:
+            self.metrics.post(post.chat.platform, outcome, time.perf_counter() - started)
+        return outcome
+
+    async def _handle_post(self, post: ImagePost, outbox: Outbox | None) -> PostOutcome:
         attachment = post.attachment
         if attachment is None:
             raise ValueError("handle_post downloads the attachment: use handle_upload for bytes")
@@ -169,6 +184,11 @@ class MemeService:
     ) -> PostOutcome:
         """The same path as `handle_post` for an image whose bytes the adapter already holds
         (the console's uploads)."""
+        started = time.perf_counter()
+        return self._observed(post, started, await self._handle_upload(post, data, outbox))
+
+    async def _handle_upload(self, post: ImagePost, data: bytes, outbox: Outbox | None
+                             ) -> PostOutcome:
         key = PostKey.checked(post.chat.platform, post.chat.chat_id, post.message_id)
         context = await self._context(key, post.chat)
         refused = self._refusal(context, "image")
@@ -347,6 +367,14 @@ class MemeService:
         platform_check: PlatformAdminCheck | None,
         outbox: Outbox | None = None,
     ) -> CorrectionOutcome:
+        outcome = await self._handle_button(chat, actor, payload, platform_check, outbox)
+        if self.metrics is not None:
+            self.metrics.correction(chat.platform, outcome)
+        return outcome
+
+    async def _handle_button(self, chat: ChatRef, actor: Actor, payload: str,
+                             platform_check: PlatformAdminCheck | None, outbox: Outbox | None
+                             ) -> CorrectionOutcome:
         if payload.startswith(f"{REPOST_PREFIX}:"):
             return await self._repost_button(chat, actor, payload, platform_check, outbox)
         undo = governance.parse_undo_payload(payload)
@@ -436,6 +464,16 @@ class MemeService:
         outbox: Outbox | None = None,
     ) -> CorrectionOutcome | None:
         """An admin's emoji on a meme may set its label; anyone else's is just a reaction."""
+        outcome = await self._handle_reaction(chat, actor, message_id, emojis, platform_check,
+                                              outbox)
+        if self.metrics is not None:
+            self.metrics.correction(chat.platform, outcome)
+        return outcome
+
+    async def _handle_reaction(self, chat: ChatRef, actor: Actor, message_id: str,
+                               emojis: Collection[str],
+                               platform_check: PlatformAdminCheck | None, outbox: Outbox | None
+                               ) -> CorrectionOutcome | None:
         mapping = self.policy.reaction_labels or {}
         wanted = [mapping[e] for e in emojis if e in mapping]
         if not wanted or not (await self.rules_for(chat)).reaction_corrections:

@@ -17,9 +17,11 @@ from bot.core import formatting as fmt
 from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
 from bot.core.service import MemeService, parse_payload
+from bot.core.setup_check import log_start_check
 from bot.discord.commands import add_commands
 from bot.discord.media import media_attachments
 from bot.discord.port import NO_MENTIONS, DiscordPort
+from bot.discord.setup_check import DiscordSetupProbe
 from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
 
@@ -240,6 +242,7 @@ class MemeClient(discord.AutoShardedClient):
         self.handlers = DiscordHandlers(self, service, config)
         self.tree = app_commands.CommandTree(self)
         add_commands(self.tree, self.handlers)
+        self.setup_probe = DiscordSetupProbe(self, config.admin_channel_id)
 
     async def setup_hook(self) -> None:
         # Presses on any earlier reply (before a restart, from another process) land here.
@@ -275,3 +278,4 @@ class MemeClient(discord.AutoShardedClient):
     async def on_ready(self) -> None:
         log.info("discord: ready as %s in %d guilds, %d shards", self.user, len(self.guilds),
                  self.shard_count or 1)
+        await log_start_check(PLATFORM, self.setup_probe, self.handlers.service)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 
 import aiohttp
 import discord
@@ -53,6 +54,8 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
         while not stop.is_set():
             client = MemeClient(runtime.service, config)
             unsubscribe = runtime.jobs.subscribe(client.handlers.delivery.job_report)
+            gone = runtime.readiness.connected("discord", partial(_connected, client))
+            unregister = runtime.service.setup.register("discord", client.setup_probe)
             try:
                 await _serve(client, config.token, stop)
                 return
@@ -67,10 +70,19 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
                 log.warning("discord: cannot reach Discord (%s: %s); next try in %.0f s",
                             type(exc).__name__, exc, delay)
             finally:
+                unregister()
+                gone()
                 unsubscribe()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, MAX_RETRY_S)
+
+
+def _connected(client: MemeClient) -> bool:
+    """Ready, and every shard of this process has its gateway connection."""
+    shards = client.shards.values()
+    return client.is_ready() and not client.is_closed() and all(
+        not shard.is_closed() for shard in shards)
 
 
 async def _serve(client: MemeClient, token: str, stop: asyncio.Event) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.core.runtime import CoreRuntime
+from bot.core.setup_check import log_start_check
 from bot.telegram.app import (
     ALLOWED_UPDATES,
     TelegramApplication,
@@ -19,6 +21,7 @@ from bot.telegram.app import (
     bot_commands,
     build,
 )
+from bot.telegram.setup_check import TelegramSetupProbe
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,15 +54,30 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     settings = runtime.settings
     config = TelegramConfig.from_settings(settings)
     application, handlers = build(runtime.service, config)
-    async with application:
-        await application.start()
-        await _set_commands(application)
-        unsubscribe = runtime.jobs.subscribe(handlers.delivery.job_report)
-        try:
-            await _serve(application, settings, stop)
-        finally:
-            unsubscribe()
-        await application.stop()
+    gone = runtime.readiness.connected("telegram", partial(
+        _connected, application, webhook=bool(settings.telegram_webhook_url)))
+    try:
+        async with application:
+            await application.start()
+            await _set_commands(application)
+            probe = TelegramSetupProbe(application.bot)
+            unregister = runtime.service.setup.register("telegram", probe)
+            await log_start_check("telegram", probe, runtime.service)
+            unsubscribe = runtime.jobs.subscribe(handlers.delivery.job_report)
+            try:
+                await _serve(application, settings, stop)
+            finally:
+                unregister()
+                unsubscribe()
+            await application.stop()
+    finally:
+        gone()
+
+
+def _connected(application: TelegramApplication, *, webhook: bool) -> bool:
+    """Receiving updates: serving the webhook, or polling (PTB retries failed polls itself)."""
+    updater = application.updater
+    return application.running and (webhook or (updater is not None and updater.running))
 
 
 async def _set_commands(application: TelegramApplication) -> None:

@@ -45,8 +45,16 @@ OTHER_CHANNEL_ID = 920_000_000_000_000_003
 MOD_ROLE_ID = 930_000_000_000_000_001  # has Manage Messages
 MEME_ADMIN_ROLE_ID = 930_000_000_000_000_002  # no permission; the bot's configured admin role
 MEME_ADMIN_ROLE = "Meme admins"
+BOT_ROLE_ID = 930_000_000_000_000_003  # the bot's own role (what inviting it granted)
 MANAGE_MESSAGES = 1 << 13
+ATTACH_FILES = 1 << 15
+SEND_MESSAGES = 1 << 11
+ADD_REACTIONS = 1 << 6
 EVERYONE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 6)  # view, send, history, react
+BOT_PERMISSIONS = EVERYONE_PERMISSIONS | ATTACH_FILES | (1 << 14)  # + attach files, embed links
+# The application's flags: Message Content intent enabled in the developer portal (below 100
+# guilds Discord sets the "limited" flag).
+GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 HEARTBEAT_INTERVAL_MS = 2_000
 API_VERSION = 10
@@ -180,6 +188,9 @@ class DiscordStandIn(StandInServer):
         self.sends_open.set()
         self.rate_limit_next_sends = 0  # answer this many message creates with 429 first
         self.rate_limited = 0
+        self.app_flags = GATEWAY_MESSAGE_CONTENT_LIMITED  # 0: the portal's intent is off
+        # channel -> permission bits denied to the bot there (a member overwrite in the guild)
+        self.bot_denied: dict[int, int] = {}
         self._routes = self._route_table()
 
     # ------------------------------------------------------------------------ server life
@@ -264,7 +275,7 @@ class DiscordStandIn(StandInServer):
     async def _r_application(self, request: web.Request) -> Any:
         return {"id": str(APP_ID), "name": "Memebot", "icon": None, "description": "",
                 "bot_public": True, "bot_require_code_grant": False, "verify_key": "00",
-                "flags": 0, "owner": user(1, "Owner"), "team": None,
+                "flags": self.app_flags, "owner": user(1, "Owner"), "team": None,
                 "interactions_endpoint_url": None, "rpc_origins": [], "tags": []}
 
     async def _r_gateway_bot(self, request: web.Request) -> Any:
@@ -455,7 +466,7 @@ class DiscordStandIn(StandInServer):
         await self._dispatch(session, "READY", {
             "v": API_VERSION, "user": BOT_USER, "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url, "shard": list(shard),
-            "application": {"id": str(APP_ID), "flags": 0},
+            "application": {"id": str(APP_ID), "flags": self.app_flags},
             "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
         })
         for g in guilds:
@@ -527,15 +538,25 @@ class DiscordStandIn(StandInServer):
                  "permissions": str(EVERYONE_PERMISSIONS | MANAGE_MESSAGES)},
                 {**role, "id": str(MEME_ADMIN_ROLE_ID), "name": MEME_ADMIN_ROLE, "position": 1,
                  "permissions": str(EVERYONE_PERMISSIONS)},
+                {**role, "id": str(BOT_ROLE_ID), "name": "Memebot", "position": 1,
+                 "permissions": str(BOT_PERMISSIONS), "managed": True},
             ],
             "channels": [
-                {**channel, "id": str(CHANNEL_ID), "name": "memes", "position": 0},
-                {**channel, "id": str(ADMIN_CHANNEL_ID), "name": "meme-admins", "position": 1},
-                {**channel, "id": str(OTHER_CHANNEL_ID), "name": "general", "position": 2},
+                {**channel, "id": str(channel_id), "name": name, "position": position,
+                 "permission_overwrites": self._bot_overwrites(channel_id)}
+                for position, (channel_id, name) in enumerate(
+                    ((CHANNEL_ID, "memes"), (ADMIN_CHANNEL_ID, "meme-admins"),
+                     (OTHER_CHANNEL_ID, "general")))
             ],
-            "members": [{"user": BOT_USER, "roles": [], "joined_at": _now(), "deaf": False,
-                         "mute": False, "flags": 0}],
+            "members": [{"user": BOT_USER, "roles": [str(BOT_ROLE_ID)], "joined_at": _now(),
+                         "deaf": False, "mute": False, "flags": 0}],
         }
+
+    def _bot_overwrites(self, channel_id: int) -> list[dict[str, Any]]:
+        denied = self.bot_denied.get(channel_id, 0)
+        if not denied:
+            return []
+        return [{"id": str(BOT_ID), "type": 1, "allow": "0", "deny": str(denied)}]
 
     def message_json(self, sent: SentMessage) -> dict[str, Any]:
         data = self._message(sent.message_id, sent.channel_id, BOT_USER, sent.content,
@@ -758,7 +779,8 @@ async def standin(shards: int = 1, port: int = 0) -> AsyncIterator[DiscordStandI
 
 
 @asynccontextmanager
-async def running_bot(server: DiscordStandIn, settings: Any) -> AsyncIterator[Any]:
+async def running_bot(server: DiscordStandIn, settings: Any,
+                      loader: Callable[..., Any] | None = None) -> AsyncIterator[Any]:
     """The real bot (core runtime + discord.py client) against `server`; yields the
     `CoreRuntime` once every shard is connected and the commands are synced."""
     from bot.core.runtime import open_runtime
@@ -766,7 +788,8 @@ async def running_bot(server: DiscordStandIn, settings: Any) -> AsyncIterator[An
     from bot.discord.runner import run
 
     stop = asyncio.Event()
-    async with open_runtime(settings, file_origins=download_origins(settings)) as runtime:
+    async with open_runtime(settings, file_origins=download_origins(settings),
+                            loader=loader) as runtime:
         task = asyncio.create_task(run(runtime, stop))
         try:
             await server.wait_for(lambda: task.done() or server.connected())

@@ -106,6 +106,7 @@ class TelegramStandIn(StandInServer):
         # to anyone else ("bot can't initiate conversation with a user").
         self.started: set[int] = set()
         self.reactions: list[tuple[int, int, str]] = []  # setMessageReaction: chat, msg, emoji
+        self.privacy_mode = False  # on: getMe says the bot cannot read all group messages
 
     # ------------------------------------------------------------------------ server life
 
@@ -169,7 +170,7 @@ class TelegramStandIn(StandInServer):
     # ---------------------------------------------------------------------- API methods
 
     async def _m_getMe(self, p: dict[str, Any]) -> Any:
-        return BOT_USER
+        return {**BOT_USER, "can_read_all_group_messages": not self.privacy_mode}
 
     async def _m_setMyCommands(self, p: dict[str, Any]) -> Any:
         self.my_commands = [(c["command"], c["description"]) for c in p["commands"]]
@@ -325,7 +326,9 @@ class TelegramStandIn(StandInServer):
         elif status == "administrator":
             member.update(
                 can_be_edited=False, is_anonymous=False, can_manage_chat=True,
-                can_delete_messages=True, can_manage_video_chats=True,
+                # The bot itself may delete where the test allowed it (`can_delete`).
+                can_delete_messages=user_id != BOT_ID or chat_id in self.can_delete,
+                can_manage_video_chats=True,
                 can_restrict_members=True, can_promote_members=False, can_change_info=True,
                 can_invite_users=True, can_post_stories=False, can_edit_stories=False,
                 can_delete_stories=False, can_pin_messages=True, can_manage_topics=False,
