@@ -18,8 +18,8 @@ from storage.blobs import BlobStore
 from storage.chat_moves import ChatMovesAPI
 from storage.chats import ChatSettingsAPI
 from storage.db import Database
-from storage.intake import IntakeAPI
 from storage.holds import HoldsAPI
+from storage.intake import IntakeAPI
 from storage.jobs import RetrainJobsAPI
 from storage.model_versions import ModelVersionsAPI
 from storage.reposts import RepostsAPI

@@ -174,7 +174,7 @@ def scope_key(chat: ChatRef, scope: str) -> str:
 
 
 async def apply_changes(storage: Storage, chat: ChatRef, scope: str,
-                        changes: Mapping[str, object], actor: Actor) -> ChatSettings:
+                        changes: Mapping[str, Any], actor: Actor) -> ChatSettings:
     """Store `changes` (storage field -> value) for the chat or its server in one transaction;
     a value storage refuses raises SettingsError and nothing changes."""
     key = scope_key(chat, scope)

@@ -79,11 +79,11 @@ class Delivery:
             self.remember(chat, meme_id, outcome.reply, sent)
         elif outcome.reaction is not None:
             await port.react(chat, meme_id, outcome.reaction)
-        if outcome.admin_log and self.admin_chat is not None:
-            # The image with its buttons; the line alone where the image cannot be sent.
-            if outcome.admin_post is None or await port.send_image(
-                    self.admin_chat, outcome.admin_post) is None:
-                await port.send(self.admin_chat, Reply(outcome.admin_log))
+        # The image with its buttons; the line alone where the image cannot be sent.
+        if outcome.admin_log and self.admin_chat is not None and (
+                outcome.admin_post is None
+                or await port.send_image(self.admin_chat, outcome.admin_post) is None):
+            await port.send(self.admin_chat, Reply(outcome.admin_log))
         return False
 
     async def _remove_offtopic(self, chat: ChatRef, meme_id: str, verdict: OffTopicVerdict

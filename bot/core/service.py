@@ -56,6 +56,7 @@ from config.settings import ReplyMode
 from inference.classifier import Prediction
 from inference.errors import ImageError
 from storage.api import Storage
+from storage.chats import server_scope
 from storage.errors import BlobError, InvalidInputError, UnknownLabelError
 from storage.intake import (
     IntakeResult,
@@ -65,8 +66,7 @@ from storage.intake import (
     PostKey,
     PredictionValues,
 )
-from storage.chats import server_scope
-from storage.records import ChatSettings, Post, RepostMarkKind
+from storage.records import Post, RepostMarkKind
 from storage.validation import check_caption
 
 log = logging.getLogger(__name__)
@@ -257,17 +257,18 @@ class MemeService:
         mode = rules.reply_mode
         confident = prediction.confidence >= rules.confidence_threshold
         buttons = label_buttons(stored.id, context.labels, prediction.label)
+        reply: Reply | None
         reply, offtopic_verdict = offtopic.decide(
             rules, prediction.label, prediction.confidence, chat=post.chat, post_id=stored.id,
             labels=context.labels, label_reply=Reply(text, buttons, stored.id),
             author=post.author.display_name,
         )
-        noted = reply.text != text
+        noted = reply is not None and reply.text != text
         admin_log = admin_post = reaction = None
         if mode is ReplyMode.silent:
             admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
                                            post.message_id, post.author.display_name,
-                                           reply.text)
+                                           reply.text if reply is not None else text)
             admin_post = Reply(admin_log, offtopic.admin_buttons(
                 stored.id, context.labels, prediction.label, held=False), stored.id)
             reply = None

@@ -13,6 +13,7 @@ import discord
 
 from bot.core.messages import Reply
 from bot.core.moderation import REPOST_PAYLOAD_PATTERN
+from bot.core.offtopic import ADMIN_PAYLOAD_PATTERN
 from bot.core.service import PAYLOAD_PATTERN
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ class RepostButton(CoreButton, template=f"^{REPOST_PAYLOAD_PATTERN}$"):
     """Under a repost note: "not a repost" / "exempt"."""
 
 
-BUTTON_KINDS = (LabelButton, RepostButton)
+class AdminButton(CoreButton, template=f"^{ADMIN_PAYLOAD_PATTERN}$"):
+    """Under a meme in the admins' channel: Allow / Keep removed / a label."""
+
+
+BUTTON_KINDS = (LabelButton, RepostButton, AdminButton)
 
 
 def label_view(reply: Reply) -> discord.ui.View | None:

@@ -98,8 +98,7 @@ async def test_the_menu_walks_pages_and_changes_one_setting_per_press(
     assert changed.status is CorrectionStatus.settings_changed and changed.reply is not None
     assert "Replies changed by Root." in changed.reply.text
     assert (await core.service.rules_for(CHAT)).reply_mode.value == "silent"
-    for name, choice, expected in (("Enabled", "off", False), ("Reaction corrections", "off",
-                                                                False)):
+    for name, choice in (("Enabled", "off"), ("Reaction corrections", "off")):
         opened = await core.service.handle_button(CHAT, ROOT, payloads[name], None)
         assert opened.reply is not None
         press = next(b.payload for b in opened.reply.buttons if b.text == choice)
