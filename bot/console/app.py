@@ -25,6 +25,7 @@ from bot.console import models_info
 from bot.console.events import EventBus
 from bot.console.outbox import ConsoleOutbox
 from bot.console.security import Guard, json_error, middleware
+from bot.console.settings_panel import SettingsPanel
 from bot.console.uploads import NameMemory, display_file_name
 from bot.core import formatting as fmt
 from bot.core.downloads import megabytes
@@ -64,7 +65,7 @@ ADMIN = Actor(PLATFORM, "admin", "console admin")
 VIEWER = Actor(PLATFORM, "viewer", "console visitor")
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {"/": "channel.html", "/review": "review.html", "/models": "models.html",
-         "/login": "login.html"}
+         "/settings": "settings.html", "/login": "login.html"}
 MAX_FILES_PER_REQUEST = 20
 MAX_TITLE_BYTES = 16 * 1024  # a title is a few words; 4,096 characters are kept (storage)
 CHUNK = 64 * 1024
@@ -102,6 +103,7 @@ class Console:
         self.outbox = ConsoleOutbox(self.bus)
         self.names = NameMemory()
         self.blobs = BlobStore(self.storage.blob_root)
+        self.settings_panel = SettingsPanel(self._command)
 
     # ------------------------------------------------------------------------ application
 
@@ -141,6 +143,8 @@ class Console:
             web.get("/api/sorted", self.sorted_items),
             web.post("/api/reposts", self.admin_only(self.set_reposts)),
             web.post("/api/posts/{post_id:[0-9]{1,18}}/repost", self.admin_only(self.judge_repost)),
+            web.get("/api/settings", self.admin_only(self.settings_panel.show)),
+            web.post("/api/settings", self.admin_only(self.settings_panel.change)),
         ]
 
     async def _on_shutdown(self, app: web.Application) -> None:

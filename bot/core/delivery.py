@@ -96,11 +96,11 @@ class Delivery:
             return False
         if not await self.port.delete(chat, meme_id):
             return False
-        if hold and admin_post is not None and admin_post.post_id is not None:
-            assert self.storage is not None and self.admin_chat is not None
-            await offtopic.held(self.storage, admin_post.post_id, verdict.author)
-            if await self.port.send_image(self.admin_chat, admin_post) is None:
-                log.warning("held post %s not shown in the admins' chat", admin_post.post_id)
+        if self.storage is not None:
+            await offtopic.removed(self.storage, verdict)
+        if (hold and admin_post is not None and self.admin_chat is not None
+                and await self.port.send_image(self.admin_chat, admin_post) is None):
+            log.warning("held post %s not shown in the admins' chat", verdict.post_id)
         await self.port.send(chat.chat_id, verdict.notice)
         return True
 

@@ -96,6 +96,7 @@ class OffTopicVerdict:
     there is no admins' chat) `note` is said in the chat instead."""
 
     action: OffTopicAction
+    post_id: int
     note: Reply  # the label reply with the off-topic note
     notice: Reply  # said in the chat once the meme is removed (to the poster)
     admin_post: Reply | None  # hold: the image with Allow / Keep removed / label buttons
