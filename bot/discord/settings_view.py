@@ -12,6 +12,7 @@ import discord
 from bot.core import formatting as fmt
 from bot.core.chat_rules import DEFAULT
 from bot.core.outcomes import SettingRow, SettingsMenu
+from bot.discord.views import CoreButton
 
 if TYPE_CHECKING:
     import re
@@ -46,25 +47,8 @@ class SettingsSelect(discord.ui.DynamicItem[discord.ui.Select[Any]],
         await client.handlers.on_button(interaction, f"{self.item.custom_id}:{value}")
 
 
-class SettingsToggle(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                     template=r"^s:[cg]:v:[a-z]+:(?:on|off)$"):
-    """An on/off setting: pressing it switches it."""
-
-    def __init__(self, text: str, payload: str, on: bool = False) -> None:
-        style = discord.ButtonStyle.success if on else discord.ButtonStyle.secondary
-        super().__init__(discord.ui.Button(label=text[:80], custom_id=payload, style=style))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str],
-        /,
-    ) -> SettingsToggle:
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(label or "", match.group(0))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        client: HasButtonHandler = interaction.client  # type: ignore[assignment]
-        await client.handlers.on_button(interaction, self.item.custom_id or "")
+class SettingsToggle(CoreButton, template=r"^s:[cg]:v:[a-z]+:(?:on|off)$"):
+    """An on/off setting: pressing it switches it (highlighted while on)."""
 
 
 SETTINGS_KINDS = (SettingsSelect, SettingsToggle)
