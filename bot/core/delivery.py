@@ -7,7 +7,6 @@ Each adapter implements `ChatPort`, a handful of plain sends; the sequence lives
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Protocol
 
@@ -65,10 +64,10 @@ class Delivery:
         where allowed) -> repost note -> label reply or reaction -> admin log. True when the
         meme's message was deleted."""
         port = self.port
-        if outcome.offtopic is not None:
-            if await self._remove_offtopic(chat, meme_id, outcome.offtopic):
-                return True
-            outcome = dataclasses.replace(outcome, reply=outcome.offtopic.note, reaction=None)
+        # Where it stays (no right to delete), its label reply already carries the note.
+        if outcome.offtopic is not None and await self._remove_offtopic(chat, meme_id,
+                                                                        outcome.offtopic):
+            return True
         if outcome.removed_note is not None and await port.delete(chat, meme_id):
             await port.send(chat.chat_id, outcome.removed_note)
             return True

@@ -249,3 +249,14 @@ async def test_a_label_button_from_a_stale_menu_payload_is_refused(core: CoreRun
                                                None)
     assert outcome.status is CorrectionStatus.invalid
     assert button_payload(1, "doom") == "c:1:doom"
+
+
+async def test_silent_mode_never_replies_even_when_a_removal_fails(core: CoreRuntime) -> None:
+    port = MemoryPort(deletable=False)
+    delivery = Delivery(port, ADMINS, core.storage)
+    await core.service.handle_command(settings("replies", "silent", "topics", "doom",
+                                               "offtopic", "delete"), None)
+    message_id, _ = await meme(core, delivery, GREY)
+    assert port.sent == [] and port.deleted == []
+    (log_post,) = port.images
+    assert "Other is off-topic here." in log_post.reply.text and message_id in log_post.reply.text
