@@ -164,3 +164,22 @@ async def test_delete_without_manage_messages_only_notes(tmp_path: Path, tiny_mo
         await server.wait_for(lambda: (CHANNEL_ID, gone) in server.deleted)
         await server.wait_for(lambda: [s for s in server.sent
                                        if s.content.startswith("Alice, I removed your meme")])
+
+
+async def test_silent_mode_posts_the_image_and_buttons_to_the_admins(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    async with discord_bot(tmp_path, tiny_model) as (server, bot):
+        await server.answer(await server.slash(MOD, "settings", setting="replies",
+                                               value="silent"))
+        meme = await server.post_image(ALICE, jpeg("doom", 17))
+        [log] = await server.wait_for(
+            lambda: [s for s in server.sent if s.channel_id == ADMIN_CHANNEL_ID and s.files])
+        assert f"message {meme} by Alice: " in log.content and not server.replies_to(meme)
+        names = {b["label"]: b["custom_id"] for b in log.buttons}
+        assert "Allow" not in names and "✓ Other" in names
+        done = await server.answer(await server.press(MOD, log, names["Doom"]))
+        assert done.kind == 7 and "Doom (set by Mod)" in log.content
+        post = await stored_post(bot, meme)
+        [correction] = await bot.storage.corrections_for(post.id)
+        assert correction.new_label == "doom"  # a label set by an admin trains, as ever
