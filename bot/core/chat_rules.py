@@ -49,6 +49,10 @@ class ChatRules:
     def is_off_topic(self, label: str) -> bool:
         return self.on_topic is not None and label not in self.on_topic
 
+    def acts_on(self, label: str) -> bool:
+        """The chat does something about `label` being off-topic (at least a note)."""
+        return self.offtopic_action is not OffTopicAction.off and self.is_off_topic(label)
+
 
 def _first(layers: Sequence[ChatSettings], field: str) -> Any:
     return next((getattr(layer, field) for layer in layers

@@ -52,7 +52,7 @@ def decide(rules: ChatRules, label: str, confidence: float, *, chat: ChatRef, po
     when the chat wants one) and, when the meme is to be removed, the verdict. Below the
     chat's threshold an off-topic meme is only noted."""
     action = rules.offtopic_action
-    if action is OffTopicAction.off or not rules.is_off_topic(label):
+    if not rules.acts_on(label):
         return label_reply, None
     note = Reply(f"{label_reply.text}\n{fmt.offtopic_note_text(label)}", label_reply.buttons,
                  label_reply.post_id)

@@ -263,7 +263,7 @@ class MemeService:
             labels=context.labels, label_reply=Reply(text, buttons, stored.id),
             author=post.author.display_name,
         )
-        noted = reply is not None and reply.text != text
+        noted = rules.acts_on(prediction.label)  # the reply says it is off-topic here
         admin_log = admin_post = reaction = None
         if mode is ReplyMode.silent:
             admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
