@@ -137,26 +137,17 @@ class ChatSettingsAPI(StorageBase):
                 .with_for_update()
             )
             assert row is not None
-            if enabled is not _UNSET:
-                row.enabled = enabled
-            if admins is not None:
-                row.admin_ids = admins
-            if reply_mode is not _UNSET:
-                row.reply_mode = reply_mode
-            if confidence_threshold is not _UNSET:
-                row.confidence_threshold = confidence_threshold
-            if repost_mode is not _UNSET:
-                row.repost_mode = repost_mode
-            if repost_window_days is not _UNSET:
-                row.repost_window_days = repost_window_days
-            if places is not None:
-                row.sort_places = places
-            if on_topic is not _UNSET:
-                row.on_topic_labels = on_topic
-            if offtopic_action is not _UNSET:
-                row.offtopic_action = offtopic_action
-            if reaction_corrections is not _UNSET:
-                row.reaction_corrections = reaction_corrections
+            given: dict[str, object] = {
+                "enabled": enabled, "admin_ids": admins if admins is not None else _UNSET,
+                "reply_mode": reply_mode, "confidence_threshold": confidence_threshold,
+                "repost_mode": repost_mode, "repost_window_days": repost_window_days,
+                "sort_places": places if places is not None else _UNSET,
+                "on_topic_labels": on_topic, "offtopic_action": offtopic_action,
+                "reaction_corrections": reaction_corrections,
+            }
+            for name, value in given.items():
+                if value is not _UNSET:
+                    setattr(row, name, value)
             row.updated_at = self._clock()
             await session.flush()
             return convert.chat_settings(row)

@@ -303,3 +303,41 @@ async def test_admin_judges_a_repost_and_sorts_memes_into_a_tab(
     viewer = await new_page(browser, console, admin=False)
     await async_api.expect(viewer.locator("#moderation")).to_be_hidden()  # admins only
     assert not admin.js_errors and not viewer.js_errors
+
+
+async def test_the_settings_panel_saves_every_option_or_nothing(
+    browser: Any, console: ConsoleServer, runtime: CoreRuntime
+) -> None:
+    viewer = await new_page(browser, console, admin=False, path="settings")
+    await async_api.expect(viewer.locator("#signin")).to_be_visible()
+    assert await post_json_from_page(viewer, "/api/settings",
+                                     {"changes": {"replies": "silent"}}) == 403
+    page = await new_page(browser, console, admin=True, path="settings")
+    form = page.locator("#settings")
+    await async_api.expect(form.locator("select[name=replies]")).to_have_value("every")
+    await form.locator("select[name=replies]").select_option("silent")
+    await form.locator("select[name=threshold]").select_option("0.8")
+    await form.locator("input[name=topics][value=other]").uncheck()
+    await form.locator("select[name=offtopic]").select_option("note")
+    await form.locator("select[name=reactions]").select_option("off")
+    await form.locator("select[name=enabled]").select_option("off")
+    await page.locator("#save").click()
+    await async_api.expect(page.locator("#status")).to_contain_text("Saved 6 settings.")
+    stored = await runtime.storage.chat_settings("console", "channel")
+    assert (stored.reply_mode, stored.confidence_threshold, stored.offtopic_action) == (
+        "silent", 0.8, "note")
+    assert stored.on_topic_labels == ("animal_crossing", "doom")
+    assert (stored.reaction_corrections, stored.enabled) == (False, False)
+    # No label left on-topic: refused with the reason, and nothing else is saved either.
+    await form.locator("select[name=replies]").select_option("every")
+    for box in await form.locator("input[name=topics]").all():
+        await box.uncheck()
+    await page.locator("#save").click()
+    await async_api.expect(page.locator("#status")).to_contain_text("Nothing was changed.")
+    assert await runtime.storage.chat_settings("console", "channel") == stored
+    assert await post_json_from_page(page, "/api/settings",
+                                     {"changes": {"threshold": "2", "replies": "every"}}) == 400
+    assert await runtime.storage.chat_settings("console", "channel") == stored
+    await page.reload()
+    await async_api.expect(form.locator("select[name=replies]")).to_have_value("silent")
+    assert not page.js_errors

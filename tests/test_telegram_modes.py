@@ -83,6 +83,7 @@ async def test_silent_mode_reports_to_the_admin_chat(tmp_path: Path, tiny_model:
             meme = server.post_photo(CHAT, ALICE, jpeg("doom"))
             [log] = await server.wait_for(lambda: [s for s in server.sent if s.chat_id == -2002])
             assert f"message {meme} by @alice: " in log.text
+            assert log.photo and len(log.buttons) == 3  # the image, a button per label
             assert not server.replies_to(meme)
 
 

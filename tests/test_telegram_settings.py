@@ -122,7 +122,7 @@ async def test_an_off_topic_meme_is_held_and_allowed(tmp_path: Path, tiny_model:
 async def test_without_the_right_to_delete_and_below_the_threshold_it_is_noted(
     tmp_path: Path, tiny_model: Path
 ) -> None:
-    async with _bot(tmp_path, tiny_model, can_delete=False) as (server, bot):
+    async with _bot(tmp_path, tiny_model, can_delete=False) as (server, _):
         await command(server, "/settings topics doom offtopic delete")
         meme = server.post_photo(CHAT, ALICE, jpeg("doom", 4))
         note = await server.reply_to(meme)

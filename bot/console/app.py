@@ -28,6 +28,7 @@ from bot.console.outbox import ConsoleOutbox
 from bot.console.params import int_param as _int_param
 from bot.console.params import json_body as _json_body
 from bot.console.security import Guard, json_error, middleware
+from bot.console.settings_panel import SettingsPanel
 from bot.console.uploads import NameMemory, display_file_name
 from bot.core import formatting as fmt
 from bot.core.downloads import megabytes
@@ -67,7 +68,8 @@ ADMIN = Actor(PLATFORM, "admin", "console admin")
 VIEWER = Actor(PLATFORM, "viewer", "console visitor")
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {"/": "channel.html", "/review": "review.html", "/models": "models.html",
-         "/login": "login.html", "/desk": "desk.html", "/audit": "audit.html"}
+         "/settings": "settings.html", "/login": "login.html", "/desk": "desk.html",
+         "/audit": "audit.html"}
 MAX_FILES_PER_REQUEST = 20
 MAX_TITLE_BYTES = 16 * 1024  # a title is a few words; 4,096 characters are kept (storage)
 CHUNK = 64 * 1024
@@ -108,6 +110,7 @@ class Console:
         # The admin token makes the console's visitor an operator (bot.core.governance).
         self.operator = ADMIN
         self.governance = GovernanceViews(self, self._command)
+        self.settings_panel = SettingsPanel(self._command)
 
     # ------------------------------------------------------------------------ application
 
@@ -148,6 +151,8 @@ class Console:
             web.post("/api/reposts", self.admin_only(self.set_reposts)),
             web.post("/api/posts/{post_id:[0-9]{1,18}}/repost", self.admin_only(self.judge_repost)),
             *self.governance.routes(self.admin_only),
+            web.get("/api/settings", self.admin_only(self.settings_panel.show)),
+            web.post("/api/settings", self.admin_only(self.settings_panel.change)),
         ]
 
     async def _on_shutdown(self, app: web.Application) -> None:

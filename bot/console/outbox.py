@@ -4,7 +4,7 @@ the copy, listed by /api/sorted), announced to open pages; links open the meme's
 from __future__ import annotations
 
 from bot.console.events import EventBus
-from bot.core.messages import ChatRef, ForwardCopy
+from bot.core.messages import ChatRef, ForwardCopy, Reply
 
 
 class ConsoleOutbox:
@@ -25,3 +25,10 @@ class ConsoleOutbox:
         # The tab lists the post through its forward row, which the core re-points.
         self.bus.publish("unsorted", {"copy": copy_id, "tab": place})
         return True
+
+    async def send_image(self, chat_id: str, reply: Reply) -> str | None:
+        # The console's own chat shows every stored upload already: announce it again.
+        if reply.post_id is None:
+            return None
+        self.bus.publish("posted", {"post_id": reply.post_id, "text": reply.text})
+        return f"post-{reply.post_id}"

@@ -49,6 +49,10 @@ class ChatRules:
     def is_off_topic(self, label: str) -> bool:
         return self.on_topic is not None and label not in self.on_topic
 
+    def acts_on(self, label: str) -> bool:
+        """The chat does something about `label` being off-topic (at least a note)."""
+        return self.offtopic_action is not OffTopicAction.off and self.is_off_topic(label)
+
 
 def _first(layers: Sequence[ChatSettings], field: str) -> Any:
     return next((getattr(layer, field) for layer in layers
@@ -174,7 +178,7 @@ def scope_key(chat: ChatRef, scope: str) -> str:
 
 
 async def apply_changes(storage: Storage, chat: ChatRef, scope: str,
-                        changes: Mapping[str, object], actor: Actor) -> ChatSettings:
+                        changes: Mapping[str, Any], actor: Actor) -> ChatSettings:
     """Store `changes` (storage field -> value) for the chat or its server in one transaction;
     a value storage refuses raises SettingsError and nothing changes."""
     key = scope_key(chat, scope)

@@ -7,7 +7,6 @@ Each adapter implements `ChatPort`, a handful of plain sends; the sequence lives
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Protocol
 
@@ -65,10 +64,10 @@ class Delivery:
         where allowed) -> repost note -> label reply or reaction -> admin log. True when the
         meme's message was deleted."""
         port = self.port
-        if outcome.offtopic is not None:
-            if await self._remove_offtopic(chat, meme_id, outcome.offtopic):
-                return True
-            outcome = dataclasses.replace(outcome, reply=outcome.offtopic.note, reaction=None)
+        # Where it stays (no right to delete), its label reply already carries the note.
+        if outcome.offtopic is not None and await self._remove_offtopic(chat, meme_id,
+                                                                        outcome.offtopic):
+            return True
         if outcome.removed_note is not None and await port.delete(chat, meme_id):
             await port.send(chat.chat_id, outcome.removed_note)
             return True
@@ -79,11 +78,11 @@ class Delivery:
             self.remember(chat, meme_id, outcome.reply, sent)
         elif outcome.reaction is not None:
             await port.react(chat, meme_id, outcome.reaction)
-        if outcome.admin_log and self.admin_chat is not None:
-            # The image with its buttons; the line alone where the image cannot be sent.
-            if outcome.admin_post is None or await port.send_image(
-                    self.admin_chat, outcome.admin_post) is None:
-                await port.send(self.admin_chat, Reply(outcome.admin_log))
+        # The image with its buttons; the line alone where the image cannot be sent.
+        if outcome.admin_log and self.admin_chat is not None and (
+                outcome.admin_post is None
+                or await port.send_image(self.admin_chat, outcome.admin_post) is None):
+            await port.send(self.admin_chat, Reply(outcome.admin_log))
         return False
 
     async def _remove_offtopic(self, chat: ChatRef, meme_id: str, verdict: OffTopicVerdict
@@ -96,11 +95,11 @@ class Delivery:
             return False
         if not await self.port.delete(chat, meme_id):
             return False
-        if hold and admin_post is not None and admin_post.post_id is not None:
-            assert self.storage is not None and self.admin_chat is not None
-            await offtopic.held(self.storage, admin_post.post_id, verdict.author)
-            if await self.port.send_image(self.admin_chat, admin_post) is None:
-                log.warning("held post %s not shown in the admins' chat", admin_post.post_id)
+        if self.storage is not None:
+            await offtopic.removed(self.storage, verdict)
+        if (hold and admin_post is not None and self.admin_chat is not None
+                and await self.port.send_image(self.admin_chat, admin_post) is None):
+            log.warning("held post %s not shown in the admins' chat", verdict.post_id)
         await self.port.send(chat.chat_id, verdict.notice)
         return True
 

@@ -52,7 +52,7 @@ def decide(rules: ChatRules, label: str, confidence: float, *, chat: ChatRef, po
     when the chat wants one) and, when the meme is to be removed, the verdict. Below the
     chat's threshold an off-topic meme is only noted."""
     action = rules.offtopic_action
-    if action is OffTopicAction.off or not rules.is_off_topic(label):
+    if not rules.acts_on(label):
         return label_reply, None
     note = Reply(f"{label_reply.text}\n{fmt.offtopic_note_text(label)}", label_reply.buttons,
                  label_reply.post_id)
@@ -63,7 +63,7 @@ def decide(rules: ChatRules, label: str, confidence: float, *, chat: ChatRef, po
     admin_post = Reply(fmt.held_text(chat.platform, chat.chat_id, author, label_reply.text),
                        admin_buttons(post_id, labels, label, held=True),
                        post_id) if held else None
-    return note, OffTopicVerdict(action, note, notice, admin_post, author)
+    return note, OffTopicVerdict(action, post_id, note, notice, admin_post, author)
 
 
 def _parse(payload: str) -> tuple[str, int, str | None] | None:
@@ -81,10 +81,11 @@ def is_admin_chat(admin_chats: Mapping[str, str], chat: ChatRef) -> bool:
     return admin_chats.get(chat.platform) == chat.chat_id
 
 
-async def held(storage: Storage, post_id: int, author: str) -> None:
-    """The held meme was removed from its chat and posted to the admins."""
-    await storage.hold_post(post_id, author)
-    log.info("post %s held for the admins", post_id)
+async def removed(storage: Storage, verdict: OffTopicVerdict) -> None:
+    """An off-topic meme was removed from its chat: a held one waits for the admins."""
+    if verdict.action is OffTopicAction.hold:
+        await storage.hold_post(verdict.post_id, verdict.author)
+    log.info("off-topic post %s removed (%s)", verdict.post_id, verdict.action.value)
 
 
 async def admin_press(service: MemeService, actor: Actor, payload: str,

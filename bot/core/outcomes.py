@@ -93,9 +93,11 @@ class OffTopicAction(StrEnum):
 @dataclass(frozen=True)
 class OffTopicVerdict:
     """A confident off-topic meme to remove. Where the bot may not delete it (or, to hold it,
-    there is no admins' chat) `note` is said in the chat instead."""
+    there is no admins' chat) it stays, and the outcome's label reply (`note`) says it is
+    off-topic (silent mode: the admins' log does)."""
 
     action: OffTopicAction
+    post_id: int
     note: Reply  # the label reply with the off-topic note
     notice: Reply  # said in the chat once the meme is removed (to the poster)
     admin_post: Reply | None  # hold: the image with Allow / Keep removed / label buttons

@@ -295,17 +295,18 @@ class MemeService:
         confident = remembered or self._confident(prediction.label, prediction.confidence,
                                                   rules.confidence_threshold)
         buttons = label_buttons(stored.id, context.labels, prediction.label)
+        reply: Reply | None
         reply, offtopic_verdict = offtopic.decide(
             rules, prediction.label, prediction.confidence, chat=post.chat, post_id=stored.id,
             labels=context.labels, label_reply=Reply(text, buttons, stored.id),
             author=post.author.display_name,
         )
-        noted = reply.text != text
+        noted = rules.acts_on(prediction.label)  # the reply says it is off-topic here
         admin_log = admin_post = reaction = None
         if mode is ReplyMode.silent:
             admin_log = fmt.admin_log_text(post.chat.platform, post.chat.chat_id,
                                            post.message_id, post.author.display_name,
-                                           reply.text)
+                                           reply.text if reply is not None else text)
             admin_post = Reply(admin_log, offtopic.admin_buttons(
                 stored.id, context.labels, prediction.label, held=False), stored.id)
             reply = None

@@ -16,12 +16,14 @@ from discord import app_commands
 from bot.core import formatting as fmt
 from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminCheck
+from bot.core.outcomes import SettingsMenu
 from bot.core.service import MemeService, parse_payload
 from bot.core.setup_check import log_start_check
 from bot.discord.commands import add_commands
 from bot.discord.media import media_attachments
 from bot.discord.port import NO_MENTIONS, DiscordPort
 from bot.discord.setup_check import DiscordSetupProbe
+from bot.discord.settings_view import SETTINGS_KINDS, settings_view
 from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
 
@@ -74,7 +76,9 @@ def intents() -> discord.Intents:
 
 
 def chat_ref(channel_id: int, guild_id: int | None) -> ChatRef:
-    return ChatRef(PLATFORM, str(channel_id), is_private=guild_id is None)
+    # A channel's settings override its server's (/settings ... server).
+    return ChatRef(PLATFORM, str(channel_id), is_private=guild_id is None,
+                   server_id=str(guild_id) if guild_id is not None else None)
 
 
 def actor(user: discord.abc.User) -> Actor:
@@ -98,7 +102,8 @@ class DiscordHandlers:
         self.config = config
         self.port = DiscordPort(client, self._image_of)
         admin = config.admin_channel_id
-        self.delivery = Delivery(self.port, str(admin) if admin is not None else None)
+        self.delivery = Delivery(self.port, str(admin) if admin is not None else None,
+                                 service.storage)
         # discord.py runs every event as its own task: bound the memes in flight at once
         # (each holds a download and a decoded image), the rest wait their turn.
         self._slots = asyncio.Semaphore(config.concurrent_updates)
@@ -164,8 +169,9 @@ class DiscordHandlers:
         if outcome.reply is None:  # refused or stale: only the presser sees why
             await interaction.response.send_message(outcome.notice, ephemeral=True)
             return
-        await interaction.response.edit_message(content=outcome.reply.text,
-                                                view=label_view(outcome.reply))
+        view = (settings_view(outcome.menu) if outcome.menu is not None
+                else label_view(outcome.reply))
+        await interaction.response.edit_message(content=outcome.reply.text, view=view)
         message = interaction.message
         if message is not None and parse_payload(payload) is not None:  # a label reply
             meme = message.reference.message_id if message.reference else None
@@ -219,6 +225,11 @@ class DiscordHandlers:
         )
         text = result.reply.text if result is not None else fmt.unknown_command_text(name)
         private = result is None or result.reply.private
+        if result is not None and isinstance(result.data, SettingsMenu):  # for the admin only
+            await interaction.response.send_message(text, ephemeral=True,
+                                                    view=settings_view(result.data),
+                                                    allowed_mentions=NO_MENTIONS)
+            return
         await interaction.response.send_message(text, ephemeral=private,
                                                 allowed_mentions=NO_MENTIONS)
 
@@ -246,7 +257,7 @@ class MemeClient(discord.AutoShardedClient):
 
     async def setup_hook(self) -> None:
         # Presses on any earlier reply (before a restart, from another process) land here.
-        self.add_dynamic_items(*BUTTON_KINDS)
+        self.add_dynamic_items(*BUTTON_KINDS, *SETTINGS_KINDS)
         await self.sync_commands()
 
     async def sync_commands(self) -> None:

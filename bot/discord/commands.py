@@ -23,9 +23,9 @@ class CommandHandler(Protocol):
 
 def _option(arg: Arg) -> inspect.Parameter:
     if arg.choices:
-        # A fixed list Discord offers to pick from; the first choice is the default.
-        annotation: Any = Literal[arg.choices]
-        default: Any = inspect.Parameter.empty if arg.required else arg.choices[0]
+        # A fixed list Discord offers to pick from; left out, the core's default applies.
+        annotation: Any = Literal[arg.choices] if arg.required else Literal[arg.choices] | None
+        default: Any = inspect.Parameter.empty if arg.required else None
     else:
         annotation = str if arg.required else str | None
         default = inspect.Parameter.empty if arg.required else None

@@ -80,6 +80,34 @@ class DiscordPort:
             return False
         return True
 
+    async def send_image(self, chat_id: str, reply: Reply) -> str | None:
+        channel = self._cached(chat_id)
+        if channel is None or reply.post_id is None:
+            return None
+        try:
+            path = await self.image_of(reply.post_id)
+            image = discord.File(path, filename=f"meme{path.suffix}")
+            sent = await channel.send(reply.text, file=image, view=_view(reply),
+                                      allowed_mentions=NO_MENTIONS)
+        except (discord.HTTPException, OSError) as exc:  # e.g. no Attach Files there
+            log.warning("image of post %s not sent to channel %s: %s", reply.post_id, chat_id,
+                        exc)
+            return None
+        return str(sent.id)
+
+    async def react(self, chat: ChatRef, message_id: str, emoji: str) -> bool:
+        channel = self._cached(chat.chat_id)
+        if channel is None or not message_id.isdigit():
+            return False
+        try:
+            await channel.get_partial_message(int(message_id)).add_reaction(  # type: ignore[attr-defined]
+                emoji)
+        except discord.HTTPException as exc:  # e.g. no Add Reactions in this channel
+            log.info("no reaction on message %s in channel %s: %s", message_id, chat.chat_id,
+                     exc)
+            return False
+        return True
+
     async def delete(self, chat: ChatRef, message_id: str) -> bool:
         channel = self._cached(chat.chat_id)
         if channel is None or not message_id.isdigit():

@@ -14,6 +14,7 @@ import discord
 from bot.core.governance import UNDO_PAYLOAD_PATTERN
 from bot.core.messages import Reply
 from bot.core.moderation import REPOST_PAYLOAD_PATTERN
+from bot.core.offtopic import ADMIN_PAYLOAD_PATTERN
 from bot.core.service import PAYLOAD_PATTERN
 
 if TYPE_CHECKING:
@@ -64,7 +65,11 @@ class UndoButton(CoreButton, template=f"^{UNDO_PAYLOAD_PATTERN}$"):
     """Under a corrected label: takes the correction back."""
 
 
-BUTTON_KINDS = (LabelButton, RepostButton, UndoButton)
+class AdminButton(CoreButton, template=f"^{ADMIN_PAYLOAD_PATTERN}$"):
+    """Under a meme in the admins' channel: Allow / Keep removed / a label."""
+
+
+BUTTON_KINDS = (LabelButton, RepostButton, UndoButton, AdminButton)
 
 
 def label_view(reply: Reply) -> discord.ui.View | None:

@@ -192,6 +192,8 @@ class TelegramHandlers:
         reaction = update.message_reaction
         if reaction is None or reaction.user is None:  # anonymous reactions carry no admin
             return
+        if reaction.user.is_bot:  # our own (reaction mode) is no admin's correction
+            return
         chat = chat_ref(reaction.chat)
         emojis = [r.emoji for r in reaction.new_reaction if isinstance(r, ReactionTypeEmoji)]
         before = {r.emoji for r in reaction.old_reaction if isinstance(r, ReactionTypeEmoji)}

@@ -18,13 +18,16 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 4
 MAX_WAIT_S = 60.0
 BUTTONS_PER_ROW = 3
+SHORT_BUTTON = 20  # characters
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
     buttons = [InlineKeyboardButton(b.text, callback_data=b.payload) for b in reply.buttons]
-    rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+    # Labels share a row; longer texts (the settings menu) get a row each to stay readable.
+    per_row = BUTTONS_PER_ROW if all(len(b.text) <= SHORT_BUTTON for b in reply.buttons) else 1
+    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
     return InlineKeyboardMarkup(rows)
 
 

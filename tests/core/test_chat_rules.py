@@ -98,8 +98,7 @@ async def test_the_menu_walks_pages_and_changes_one_setting_per_press(
     assert changed.status is CorrectionStatus.settings_changed and changed.reply is not None
     assert "Replies changed by Root." in changed.reply.text
     assert (await core.service.rules_for(CHAT)).reply_mode.value == "silent"
-    for name, choice, expected in (("Enabled", "off", False), ("Reaction corrections", "off",
-                                                                False)):
+    for name, choice in (("Enabled", "off"), ("Reaction corrections", "off")):
         opened = await core.service.handle_button(CHAT, ROOT, payloads[name], None)
         assert opened.reply is not None
         press = next(b.payload for b in opened.reply.buttons if b.text == choice)
@@ -250,3 +249,14 @@ async def test_a_label_button_from_a_stale_menu_payload_is_refused(core: CoreRun
                                                None)
     assert outcome.status is CorrectionStatus.invalid
     assert button_payload(1, "doom") == "c:1:doom"
+
+
+async def test_silent_mode_never_replies_even_when_a_removal_fails(core: CoreRuntime) -> None:
+    port = MemoryPort(deletable=False)
+    delivery = Delivery(port, ADMINS, core.storage)
+    await core.service.handle_command(settings("replies", "silent", "topics", "doom",
+                                               "offtopic", "delete"), None)
+    message_id, _ = await meme(core, delivery, GREY)
+    assert port.sent == [] and port.deleted == []
+    (log_post,) = port.images
+    assert "Other is off-topic here." in log_post.reply.text and message_id in log_post.reply.text

@@ -25,6 +25,7 @@ import itertools
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -179,6 +180,9 @@ class DiscordStandIn(StandInServer):
         self.sent: list[SentMessage] = []
         self.posted: set[int] = set()  # ids of members' messages (post)
         self.deleted: list[tuple[int, int]] = []  # (channel, message) removed by the bot
+        # Channels where the bot lacks Manage Messages: deleting members' messages is refused.
+        self.no_manage_messages: set[int] = set()
+        self.reactions: list[tuple[int, int, str]] = []  # the bot's own: channel, message, emoji
         self.answers: list[InteractionAnswer] = []
         self.synced: dict[int | None, list[dict[str, Any]]] = {}  # guild (None: global) -> cmds
         self.calls: list[str] = []
@@ -240,6 +244,8 @@ class DiscordStandIn(StandInServer):
             ("POST", r"channels/(?P<channel>\d+)/messages", self._r_create_message),
             ("PATCH", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._r_edit),
             ("DELETE", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._r_delete),
+            ("PUT", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/"
+                    r"(?P<emoji>[^/]+)/@me", self._r_react),
             ("POST", r"interactions/(?P<id>\d+)/(?P<token>[^/]+)/callback", self._r_callback),
             ("POST", r"webhooks/(?P<app>\d+)/(?P<token>[^/]+)", self._r_followup),
         ]
@@ -324,7 +330,16 @@ class DiscordStandIn(StandInServer):
             self.sent.remove(sent)
         elif int(message) not in self.posted:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        elif int(channel) in self.no_manage_messages:
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
         self.deleted.append((int(channel), int(message)))
+        return web.Response(status=204)
+
+    async def _r_react(self, request: web.Request, channel: str, message: str, emoji: str
+                       ) -> web.Response:
+        if int(message) not in self.posted:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        self.reactions.append((int(channel), int(message), urllib.parse.unquote(emoji)))
         return web.Response(status=204)
 
     async def _r_edit(self, request: web.Request, channel: str, message: str) -> Any:
@@ -704,7 +719,18 @@ class DiscordStandIn(StandInServer):
         await self.dispatch("INTERACTION_CREATE", payload)
         return int(payload["id"])
 
-    async def slash(self, person: Person, command_name: str, /, **options: Any) -> int:
+    async def select(self, person: Person, message: SentMessage, custom_id: str,
+                     values: list[str]) -> int:
+        """Pick `values` in a select menu of `message` (an ephemeral one, too)."""
+        payload = self._interaction(person, 3, {"custom_id": custom_id, "component_type": 3,
+                                                "values": values},
+                                    channel_id=message.channel_id,
+                                    message=self.message_json(message))
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return int(payload["id"])
+
+    async def slash(self, person: Person, command_name: str, /, *, in_channel: int = CHANNEL_ID,
+                    **options: Any) -> int:
         command = next((c for cmds in self.synced.values() for c in cmds
                         if c["name"] == command_name), None)
         assert command is not None, f"/{command_name} was never synced"
@@ -712,7 +738,8 @@ class DiscordStandIn(StandInServer):
         payload = self._interaction(person, 2, {"id": command["id"], "name": command_name,
                                                 "type": 1,
                                                 "options": opts,
-                                                "guild_id": command.get("guild_id")})
+                                                "guild_id": command.get("guild_id")},
+                                    channel_id=in_channel)
         await self.dispatch("INTERACTION_CREATE", payload)
         return int(payload["id"])
 
