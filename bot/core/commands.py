@@ -173,11 +173,22 @@ async def _rollback(service: MemeService, command: Command) -> CommandResult:
 
 
 async def _reposts(service: MemeService, command: Command) -> CommandResult:
-    return await service.moderation.reposts_command(command, spec("reposts"))
+    return await _settings_audited(
+        service, command, await service.moderation.reposts_command(command, spec("reposts")))
 
 
 async def _sort(service: MemeService, command: Command) -> CommandResult:
-    return await service.moderation.sort_command(command, spec("sort"))
+    return await _settings_audited(
+        service, command, await service.moderation.sort_command(command, spec("sort")))
+
+
+async def _settings_audited(service: MemeService, command: Command, result: CommandResult
+                            ) -> CommandResult:
+    """A chat setting changed (a command with arguments that succeeded) goes to the log."""
+    if result.ok and command.args:
+        await audit_command(service, command, AuditAction.settings,
+                            to_value=" ".join(command.args)[:128], detail=f"/{command.name}")
+    return result
 
 
 async def _trust(service: MemeService, command: Command) -> CommandResult:

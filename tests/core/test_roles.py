@@ -77,8 +77,12 @@ async def test_another_chats_admin_cannot_touch_what_every_chat_shares(
     assert await core.storage.list_labels() == labels
     assert (await core.storage.chat_trust("telegram", "-100500")).level is TrustLevel.untrusted
     assert await core.storage.audit_log() == []
-    # Their chat's own settings stay theirs.
+    # Their chat's own settings stay theirs (and are logged; showing them is not).
     assert (await run(core, THEIRS, MALLORY, "reposts", "off")).ok
+    assert (await run(core, THEIRS, MALLORY, "reposts")).ok
+    [entry] = await core.storage.audit_log()
+    assert (entry.action, entry.actor_id, entry.chat_id, entry.to_value, entry.detail) == (
+        "settings", "telegram:77", "-100500", "off", "/reposts")
 
 
 async def test_an_operator_delegates_to_a_chat(core: CoreRuntime) -> None:
