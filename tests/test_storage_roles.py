@@ -3,6 +3,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -108,12 +109,15 @@ async def test_undo_until_a_retrain_used_it(storage: Storage) -> None:
     assert await storage.undo_correction(second, by="telegram:78") == "other"
     with pytest.raises(NotFoundError):
         await storage.undo_correction(second, by="telegram:78")
-    assert await storage.mark_corrections_trained(3, [first]) == 1
-    assert await storage.mark_corrections_trained(4, [first]) == 0  # the first job keeps it
+    job = (await storage.enqueue_retrain("telegram:1", "fast")).job
+    assert await storage.claim_next_job("trainer", kinds=("fast",)) is not None
+    assert await storage.mark_corrections_trained(job.id, [first]) == 1
+    assert await storage.mark_corrections_trained(job.id + 1, [first]) == 0  # the first keeps it
     with pytest.raises(AlreadyTrainedError):
         await storage.undo_correction(first, by="telegram:77")
     assert [c.id for c in await storage.corrections_for(post)] == [first]
-    await storage.release_trained_corrections(3)
+    [stale] = await storage.fail_stale_jobs(timedelta(0))  # its trainer died: freed again
+    assert stale.id == job.id
     assert await storage.undo_correction(first, by="telegram:77") is None
     history = [(e.action, e.actor_id, e.from_value, e.to_value)
                for e in await storage.post_history(post)]

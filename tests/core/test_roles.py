@@ -193,13 +193,16 @@ async def test_undo_takes_a_correction_back_until_a_retrain_used_it(core: CoreRu
     kept = await core.service.handle_button(
         OURS, ALICE, button_payload(outcome.post_id, "other"), platform_admin)
     assert kept.reply is not None
+    job = (await core.storage.enqueue_retrain("telegram:1", "fast")).job
+    await core.storage.claim_next_job("trainer", kinds=("fast",))
     training = await core.storage.training_set()
-    await core.storage.mark_corrections_trained(7, [e.correction_id for e in training.examples])
+    await core.storage.mark_corrections_trained(job.id,
+                                                [e.correction_id for e in training.examples])
     late = await core.service.handle_button(OURS, ALICE, kept.reply.buttons[-1].payload,
                                             platform_admin)
     assert late.status is CorrectionStatus.refused and "retrain already used" in late.notice
     assert len(await training_shas(core)) == 1
-    await core.storage.release_trained_corrections(7)  # the job failed: undoable again
+    await core.storage.finish_job(job.id, succeeded=False, error="x")  # undoable again
     freed = await core.service.handle_button(OURS, ALICE, kept.reply.buttons[-1].payload,
                                              platform_admin)
     assert freed.status is CorrectionStatus.undone
