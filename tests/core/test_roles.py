@@ -14,7 +14,7 @@ from bot.core.moderation import NOT_REPOST, repost_payload
 from bot.core.outcomes import CommandStatus, CorrectionStatus, PostOutcome
 from bot.core.runtime import CoreRuntime
 from bot.core.service import button_payload
-from storage.records import AuditAction, TrustLevel
+from storage.records import TrustLevel
 from tests.support.fakes import MemoryPort, colour_image, png
 
 THEIRS = ChatRef("telegram", "-100500")  # a group someone added the bot to: not trusted
@@ -237,8 +237,15 @@ async def test_removing_the_reaction_undoes_its_correction(core: CoreRuntime) ->
     assert await core.storage.corrections_for(outcome.post_id) == []
     reply = port.sent[-1]
     assert reply.edits and "set by" not in reply.edits[-1].text
+    # The confirm reaction, taken back, undoes the confirmation.
+    thumb = next(e for e, lb in core.service.policy.reaction_labels.items() if lb == "+")
+    confirmed = await core.service.handle_reaction(OURS, ALICE, "1", [thumb], platform_admin)
+    assert confirmed is not None and confirmed.status is CorrectionStatus.confirmed
+    assert await core.service.handle_reaction_removed(OURS, ALICE, "1", [unicorn]) is None
+    taken = await core.service.handle_reaction_removed(OURS, ALICE, "1", [thumb])
+    assert taken is not None and taken.status is CorrectionStatus.undone
     actions = [e.action for e in await core.storage.post_history(outcome.post_id)]
-    assert actions == [AuditAction.correction.value, AuditAction.undo.value]
+    assert actions == ["correction", "undo", "confirmation", "undo"]
 
 
 async def test_a_retrain_report_says_which_chats_taught_it(core: CoreRuntime) -> None:
