@@ -236,7 +236,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "trust", Role.operator, "let a chat's corrections train (off: they wait for review)",
         _trust, "[CHAT] [off] | list",
-        (Arg("chat", "this chat (empty), its id, platform:id, or list", rest=True),),
+        (Arg("chat", "this chat (empty), its id or platform:id, + off to take it back; or list",
+             rest=True),),
     ),
     CommandSpec(
         "delegate", Role.operator, "let a chat's admins retrain, roll back and add labels",
