@@ -319,8 +319,6 @@ class Trainer:
                     mv = await self.storage.get_model_version(version)
                     if mv.status == ModelStatus.candidate:
                         await self.storage.mark_model_version_failed(version, reason=error)
-            with contextlib.suppress(Exception):  # no model learnt them: undoable again
-                await self.storage.release_trained_corrections(job.id)
             finished = await self.storage.finish_job(
                 job.id, succeeded=False, log_tail=tail.text(), error=error
             )

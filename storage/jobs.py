@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import convert
 from storage.base import LOG_TAIL_CHARS, StorageBase, get_row
 from storage.errors import InvalidInputError, StateError
-from storage.models import RetrainJobRow
+from storage.models import CorrectionRow, RetrainJobRow
 from storage.records import EnqueuedJob, JobStatus, RetrainJob
 from storage.validation import check_id, check_platform, check_short_text, check_version
 
@@ -101,6 +101,8 @@ class RetrainJobsAPI(StorageBase):
             row.log_tail = log_tail[-LOG_TAIL_CHARS:]
             row.model_version = version
             row.error = None if succeeded else (error or "failed")[:LOG_TAIL_CHARS]
+            if not succeeded:
+                await release_corrections(session, [job_id])
             await session.flush()
             return convert.job(row)
 
@@ -130,6 +132,7 @@ class RetrainJobsAPI(StorageBase):
                 row.finished_at = now
                 worker = row.worker or "the trainer"
                 row.error = f"no heartbeat from {worker} since {row.heartbeat_at}"
+            await release_corrections(session, [row.id for row in rows])
             await session.flush()
             return [convert.job(r) for r in rows]
 
@@ -158,3 +161,12 @@ async def _running_job(session: AsyncSession, job_id: int) -> RetrainJobRow:
     if row.status != JobStatus.running.value:
         raise StateError(f"retrain job {job_id} is {row.status}, not running")
     return row
+
+
+async def release_corrections(session: AsyncSession, job_ids: list[int]) -> None:
+    """Jobs that failed taught no model: the corrections they read may be undone again."""
+    if job_ids:
+        await session.execute(
+            update(CorrectionRow).where(CorrectionRow.trained_job_id.in_(job_ids))
+            .values(trained_job_id=None)
+        )

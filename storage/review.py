@@ -118,7 +118,8 @@ class CorrectionReviewAPI(StorageBase):
             return now_label
 
     async def mark_corrections_trained(self, job_id: int, ids: Iterable[int]) -> int:
-        """The trainer read these corrections for job `job_id`: they cannot be undone now."""
+        """The trainer read these corrections for job `job_id`: they cannot be undone now (the
+        job failing frees them again: `finish_job`, `fail_stale_jobs`)."""
         wanted = sorted(set(ids))
         if not wanted:
             return 0
@@ -133,11 +134,3 @@ class CorrectionReviewAPI(StorageBase):
                 )
                 total += int(getattr(result, "rowcount", 0) or 0)
         return total
-
-    async def release_trained_corrections(self, job_id: int) -> None:
-        """Job `job_id` failed without a model: its corrections may be undone again."""
-        async with self._db.write() as session:
-            await session.execute(
-                update(CorrectionRow).where(CorrectionRow.trained_job_id == job_id)
-                .values(trained_job_id=None)
-            )

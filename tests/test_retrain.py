@@ -26,6 +26,7 @@ from model_training.promotion import GateConfig, Paired, Scores, old_class_probl
 from model_training.retrain import RetrainConfig, hold_back, retrain  # noqa: E402
 from model_training.trainer import Trainer, TrainerOptions  # noqa: E402
 from storage.api import Storage  # noqa: E402
+from storage.errors import AlreadyTrainedError  # noqa: E402
 from storage.records import JobStatus, ModelStatus  # noqa: E402
 from tests.support.imagegen import encode, make_genshin, make_image  # noqa: E402
 
@@ -237,6 +238,13 @@ async def test_trainer_runs_a_queued_job_end_to_end(
         assert mv.status == ModelStatus.active
         assert mv.sha256 == file_sha256(Path(mv.path) / "model.onnx")
         assert mv.metadata["promoted"] is True and "Old classes" in mv.metadata["summary"]
+        # Where its corrections came from; they are the model's now, not to be undone.
+        assert mv.metadata["corrections_by_chat"] == {"telegram:1": 10}
+        assert "corrections by chat: telegram:1 10; 0 from chats not trusted" in job.log_tail
+        decisions = await storage.corrections_for(1)
+        assert [d.trained_job_id for d in decisions] == [job.id]
+        with pytest.raises(AlreadyTrainedError):
+            await storage.undo_correction(decisions[0].id, by="telegram:42")
         # registered first
         assert (await storage.get_model_version(old)).status == ModelStatus.retired
         assert (models / ACTIVE_POINTER).read_text().strip() == job.model_version
@@ -283,6 +291,8 @@ async def test_failed_retrain_marks_the_job_failed(
         (outcome,) = await Trainer(storage, opts).run(once=True)
         assert (outcome.job.status == JobStatus.failed
                 and "MEMEBOT_DATASET_DIR" in (outcome.error or ""))
+        # It taught no model: its corrections may still be undone.
+        assert [d.trained_job_id for d in await storage.corrections_for(1)] == [None]
         assert not any(p.name.startswith(".tmp-") for p in models.iterdir())
     finally:
         await storage.close()

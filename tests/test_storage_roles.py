@@ -3,6 +3,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -108,12 +109,15 @@ async def test_undo_until_a_retrain_used_it(storage: Storage) -> None:
     assert await storage.undo_correction(second, by="telegram:78") == "other"
     with pytest.raises(NotFoundError):
         await storage.undo_correction(second, by="telegram:78")
-    assert await storage.mark_corrections_trained(3, [first]) == 1
-    assert await storage.mark_corrections_trained(4, [first]) == 0  # the first job keeps it
+    job = (await storage.enqueue_retrain("telegram:1", "fast")).job
+    assert await storage.claim_next_job("trainer", kinds=("fast",)) is not None
+    assert await storage.mark_corrections_trained(job.id, [first]) == 1
+    assert await storage.mark_corrections_trained(job.id + 1, [first]) == 0  # the first keeps it
     with pytest.raises(AlreadyTrainedError):
         await storage.undo_correction(first, by="telegram:77")
     assert [c.id for c in await storage.corrections_for(post)] == [first]
-    await storage.release_trained_corrections(3)
+    [stale] = await storage.fail_stale_jobs(timedelta(0))  # its trainer died: freed again
+    assert stale.id == job.id
     assert await storage.undo_correction(first, by="telegram:77") is None
     history = [(e.action, e.actor_id, e.from_value, e.to_value)
                for e in await storage.post_history(post)]
@@ -148,3 +152,42 @@ async def test_audit_api_records_filters_pages_and_exports(storage: Storage,
     lines = path.read_text().splitlines()
     assert lines[0].startswith("id,created_at,actor_id,action") and len(lines) == 7
     assert lines[1].split(",")[3:5] == ["settings", "discord"]
+
+
+def test_the_migration_backfills_each_posts_history_and_downgrades(tmp_path: Path) -> None:
+    """Corrections made before 0004_roles_audit start their post's history; down and up again."""
+    import asyncio
+    import sqlite3
+
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    db = tmp_path / "old.db"
+    config = alembic_config(f"sqlite+aiosqlite:///{db}")
+    command.upgrade(config, "0003_reposts")
+    at = "2026-11-30 10:00:00.000000+00:00"
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO images VALUES (?, 'PNG', 'png', 8, 8, 100, ?)", ("a" * 64, at))
+        conn.execute("INSERT INTO posts (id, platform, chat_id, message_id, attachment_index, "
+                     "author_id, posted_at, image_sha256, created_at) VALUES "
+                     "(7, 'telegram', '-100500', '1', 0, '5', ?, ?, ?)", (at, "a" * 64, at))
+        conn.execute("INSERT INTO corrections (post_id, admin_id, kind, previous_label, "
+                     "new_label, created_at) VALUES (7, 'telegram:77', 'correction', 'doom', "
+                     "'other', ?)", (at,))
+    command.upgrade(config, "head")
+
+    async def history() -> list[tuple[str, str, str | None, str | None, int]]:
+        storage = await Storage.open(f"sqlite+aiosqlite:///{db}", tmp_path / "blobs",
+                                     upgrade=False)
+        try:
+            pending = await storage.count_pending_corrections()
+            return [(e.action, e.actor_id, e.from_value, e.to_value, pending)
+                    for e in await storage.post_history(7)]
+        finally:
+            await storage.close()
+
+    backfilled = [("correction", "telegram:77", "doom", "other", 1)]
+    assert asyncio.run(history()) == backfilled
+    command.downgrade(config, "0003_reposts")
+    command.upgrade(config, "head")

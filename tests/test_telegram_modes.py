@@ -14,7 +14,7 @@ from typing import Any
 from inference.classifier import Classifier, Prediction
 from inference.metadata import META_FILE, file_sha256, resolve_model_dir
 from tests.support.imagegen import jpeg
-from tests.support.telegram_bot import ALICE, BOB, CHAT, LABEL_TEXT, make_settings
+from tests.support.telegram_bot import ALICE, BOB, CHAT, LABEL_TEXT, ROOT, make_settings
 from tests.support.telegram_standin import running_bot, standin
 
 
@@ -130,7 +130,7 @@ def copy_model(source: Path, target_root: Path, version: str) -> Path:
     return folder
 
 
-async def test_a_promoted_model_is_swapped_in_and_rollback_is_admin_only(
+async def test_a_promoted_model_is_swapped_in_and_rollback_is_the_operators(
     tmp_path: Path, tiny_model: Path
 ) -> None:
     first = resolve_model_dir(tiny_model).name
@@ -150,12 +150,16 @@ async def test_a_promoted_model_is_swapped_in_and_rollback_is_admin_only(
             [prediction] = await bot.storage.predictions_for(post.id)
             assert prediction.model_version == "v-newer"
 
-            refused = await server.reply_to(server.post_text(CHAT, ALICE, "/rollback"))
-            assert refused.text == "Only admins of this chat can use /rollback."
+            for person in (ALICE, BOB):  # a member; an admin of this (untrusted) group
+                refused = await server.reply_to(server.post_text(CHAT, person, "/rollback"))
+                assert refused.text.startswith("Only the bot's operators can use /rollback")
             assert bot.models.current.version == "v-newer"
-            done = await server.reply_to(server.post_text(CHAT, BOB, "/rollback"))
+            done = await server.reply_to(server.post_text(CHAT, ROOT, "/rollback"))
             assert done.text == f"Now serving model {first}."
+            [logged] = await bot.storage.audit_log(action="rollback")
+            assert (logged.actor_id, logged.from_value, logged.to_value) == (
+                f"telegram:{ROOT['id']}", "v-newer", first)
             assert bot.models.current.version == first
             assert (await bot.storage.active_model_version()).version == first
-            again = await server.reply_to(server.post_text(CHAT, BOB, "/rollback nope"))
+            again = await server.reply_to(server.post_text(CHAT, ROOT, "/rollback nope"))
             assert again.text.startswith("Cannot roll back: model version 'nope'")

@@ -185,11 +185,22 @@ async def _check(service: MemeService, command: Command) -> CommandResult:
 
 
 async def _reposts(service: MemeService, command: Command) -> CommandResult:
-    return await service.moderation.reposts_command(command, spec("reposts"))
+    return await _settings_audited(
+        service, command, await service.moderation.reposts_command(command, spec("reposts")))
 
 
 async def _sort(service: MemeService, command: Command) -> CommandResult:
-    return await service.moderation.sort_command(command, spec("sort"))
+    return await _settings_audited(
+        service, command, await service.moderation.sort_command(command, spec("sort")))
+
+
+async def _settings_audited(service: MemeService, command: Command, result: CommandResult
+                            ) -> CommandResult:
+    """A chat setting changed (a command with arguments that succeeded) goes to the log."""
+    if result.ok and command.args:
+        await audit_command(service, command, AuditAction.settings,
+                            to_value=" ".join(command.args)[:128], detail=f"/{command.name}")
+    return result
 
 
 async def _trust(service: MemeService, command: Command) -> CommandResult:
@@ -241,7 +252,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "trust", Role.operator, "let a chat's corrections train (off: they wait for review)",
         _trust, "[CHAT] [off] | list",
-        (Arg("chat", "this chat (empty), its id, platform:id, or list", rest=True),),
+        (Arg("chat", "this chat (empty), its id or platform:id, + off to take it back; or list",
+             rest=True),),
     ),
     CommandSpec(
         "delegate", Role.operator, "let a chat's admins retrain, roll back and add labels",

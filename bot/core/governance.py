@@ -23,13 +23,14 @@ from bot.core.messages import Actor, Button, ChatRef, Command, PlatformAdminChec
 from bot.core.moderation import button_post, invalid
 from bot.core.outcomes import (
     CommandResult,
+    CommandStatus,
     CorrectionOutcome,
     CorrectionStatus,
     TrustChanged,
 )
 from bot.core.permissions import CONSOLE_OPERATOR
 from storage.errors import AlreadyTrainedError, InvalidInputError, NotFoundError, StorageError
-from storage.records import AuditAction, Correction, TrustLevel
+from storage.records import AuditAction, Correction, CorrectionKind, TrustLevel
 from storage.validation import check_id, check_platform
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNDO_PREFIX = "u"
+CONFIRM_REACTION = "+"  # the reaction label meaning "the model is right" (service.CONFIRM)
 # What every undo payload matches (Discord routes persistent buttons by such a pattern).
 UNDO_PAYLOAD_PATTERN = rf"{UNDO_PREFIX}:[0-9]+"
 
@@ -79,8 +81,6 @@ async def may_use_shared(service: MemeService, spec: CommandSpec, command: Comma
 
 
 def refusal(spec: CommandSpec) -> CommandResult:
-    from bot.core.outcomes import CommandStatus
-
     return spec.result(CommandStatus.refused,
                        fmt.operators_only_text(spec.name, delegable=spec.delegable),
                        private=True)
@@ -193,8 +193,9 @@ async def reaction_removed(service: MemeService, chat: ChatRef, actor: Actor, me
     labels = set()
     for emoji in emojis:
         wanted = mapping.get(emoji)
-        if wanted == "+":  # the confirm reaction (service.CONFIRM)
-            labels.add(latest.new_label if latest.prediction_id is not None else "")
+        if wanted == CONFIRM_REACTION:  # took back a confirmation
+            if latest.kind is CorrectionKind.confirmation:
+                labels.add(latest.new_label)
         elif wanted is not None:
             labels.add(wanted)
     if latest.admin_id != actor.qualified_id or latest.new_label not in labels:

@@ -78,7 +78,7 @@ from storage.validation import check_caption
 log = logging.getLogger(__name__)
 
 BUTTON_PREFIX = "c"
-CONFIRM = "+"  # a reaction meaning "the model is right"
+CONFIRM = governance.CONFIRM_REACTION  # a reaction meaning "the model is right"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from bot.core.moderation import NOT_REPOST, repost_payload
 from bot.core.outcomes import CommandStatus, CorrectionStatus, PostOutcome
 from bot.core.runtime import CoreRuntime
 from bot.core.service import button_payload
-from storage.records import AuditAction, TrustLevel
+from storage.records import TrustLevel
 from tests.support.fakes import MemoryPort, colour_image, png
 
 THEIRS = ChatRef("telegram", "-100500")  # a group someone added the bot to: not trusted
@@ -77,8 +77,12 @@ async def test_another_chats_admin_cannot_touch_what_every_chat_shares(
     assert await core.storage.list_labels() == labels
     assert (await core.storage.chat_trust("telegram", "-100500")).level is TrustLevel.untrusted
     assert await core.storage.audit_log() == []
-    # Their chat's own settings stay theirs.
+    # Their chat's own settings stay theirs (and are logged; showing them is not).
     assert (await run(core, THEIRS, MALLORY, "reposts", "off")).ok
+    assert (await run(core, THEIRS, MALLORY, "reposts")).ok
+    [entry] = await core.storage.audit_log()
+    assert (entry.action, entry.actor_id, entry.chat_id, entry.to_value, entry.detail) == (
+        "settings", "telegram:77", "-100500", "off", "/reposts")
 
 
 async def test_an_operator_delegates_to_a_chat(core: CoreRuntime) -> None:
@@ -189,13 +193,16 @@ async def test_undo_takes_a_correction_back_until_a_retrain_used_it(core: CoreRu
     kept = await core.service.handle_button(
         OURS, ALICE, button_payload(outcome.post_id, "other"), platform_admin)
     assert kept.reply is not None
+    job = (await core.storage.enqueue_retrain("telegram:1", "fast")).job
+    await core.storage.claim_next_job("trainer", kinds=("fast",))
     training = await core.storage.training_set()
-    await core.storage.mark_corrections_trained(7, [e.correction_id for e in training.examples])
+    await core.storage.mark_corrections_trained(job.id,
+                                                [e.correction_id for e in training.examples])
     late = await core.service.handle_button(OURS, ALICE, kept.reply.buttons[-1].payload,
                                             platform_admin)
     assert late.status is CorrectionStatus.refused and "retrain already used" in late.notice
     assert len(await training_shas(core)) == 1
-    await core.storage.release_trained_corrections(7)  # the job failed: undoable again
+    await core.storage.finish_job(job.id, succeeded=False, error="x")  # undoable again
     freed = await core.service.handle_button(OURS, ALICE, kept.reply.buttons[-1].payload,
                                              platform_admin)
     assert freed.status is CorrectionStatus.undone
@@ -230,8 +237,15 @@ async def test_removing_the_reaction_undoes_its_correction(core: CoreRuntime) ->
     assert await core.storage.corrections_for(outcome.post_id) == []
     reply = port.sent[-1]
     assert reply.edits and "set by" not in reply.edits[-1].text
+    # The confirm reaction, taken back, undoes the confirmation.
+    thumb = next(e for e, lb in core.service.policy.reaction_labels.items() if lb == "+")
+    confirmed = await core.service.handle_reaction(OURS, ALICE, "1", [thumb], platform_admin)
+    assert confirmed is not None and confirmed.status is CorrectionStatus.confirmed
+    assert await core.service.handle_reaction_removed(OURS, ALICE, "1", [unicorn]) is None
+    taken = await core.service.handle_reaction_removed(OURS, ALICE, "1", [thumb])
+    assert taken is not None and taken.status is CorrectionStatus.undone
     actions = [e.action for e in await core.storage.post_history(outcome.post_id)]
-    assert actions == [AuditAction.correction.value, AuditAction.undo.value]
+    assert actions == ["correction", "undo", "confirmation", "undo"]
 
 
 async def test_a_retrain_report_says_which_chats_taught_it(core: CoreRuntime) -> None:
