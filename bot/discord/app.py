@@ -22,8 +22,8 @@ from bot.core.setup_check import log_start_check
 from bot.discord.commands import add_commands
 from bot.discord.media import media_attachments
 from bot.discord.port import NO_MENTIONS, DiscordPort
-from bot.discord.setup_check import DiscordSetupProbe
 from bot.discord.settings_view import SETTINGS_KINDS, settings_view
+from bot.discord.setup_check import DiscordSetupProbe
 from bot.discord.views import BUTTON_KINDS, label_view
 from config.settings import Settings
 
