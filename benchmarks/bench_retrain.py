@@ -16,12 +16,17 @@ r"""Retrain benchmark (issue 6).
     one source (`memebot train --holdout-source`), then the fast path with 0 / 5 / 20 / 50 of
     that source's images corrected to "other": share of the rest of the source caught, and
     doom/AC test memes kept (the production decision rule; words do not change "other").
+(f) The correction memory (inference/correction_memory.py, issue 24): in (e), each step also
+    scores the memory of the k corrected images on the base model (the bot before a retrain,
+    or after one the gate kept), the fast retrain alone, and both; and a new label live: k
+    random genshin-folder images labelled "genshin" by admins, the rest of the folder posted
+    to the served model: share called genshin, doom/AC test memes kept.
 (d) Scale: the fast path with 0, 2,000 and 20,000 corrections (synthetic: real memes'
     cached embeddings plus noise, under new hashes, so no backbone time is spent), each in a
     process of its own: wall time and peak RSS stay bounded (rows per class, OOD bank capped).
 
     .venv/bin/python benchmarks/bench_retrain.py [--threads 2] [--skip-a] [--skip-b] [--skip-c] \
-        [--skip-d]
+        [--skip-d] [--skip-e] [--skip-f] [--unseen SRC,...]
 
 Needs a trained model in models/ (models/ACTIVE); without one it trains a head-only model
 first (`memebot train ../shared/data/memes --epochs 0`) and says so.
@@ -363,7 +368,7 @@ def bench_genshin_gate(active: Path, models: Path, cache: Path, threads: int
 def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, steps=(0, 5, 20, 50),
                       trained: Path | None = None) -> list[tuple[str, ...]]:
     """`trained`: a models folder already trained with --holdout-source SOURCE (else one is)."""
-    from inference.classifier import Classifier, Prediction
+    from inference.classifier import Classifier
     from model_training.data import Sample, scan_folder, split
     from model_training.retrain import RetrainConfig, retrain
 
@@ -389,6 +394,10 @@ def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, step
     # the same 40% of the source is never corrected: every step is scored on it
     scored, teach = pool[: max(10, len(pool) * 2 // 5)], pool[max(10, len(pool) * 2 // 5):]
     rows = []
+    base_clf = Classifier(base, precision="fp32", read_text=False)  # words never change "other"
+    base_scored = base_clf.predict([s.path for s in scored])
+    base_games = base_clf.predict([s.path for s in test_games])
+    taught = base_clf.predict([s.path for s in teach[: max(steps)]])
     for k in steps:
         if k > len(teach):
             break
@@ -398,15 +407,97 @@ def bench_unseen_kind(source: str, models: Path, cache: Path, threads: int, step
             res = retrain(base, corr, RetrainConfig(model_dir=work, dataset_dir=MEMES,
                                                     cache_dir=cache, threads=threads, int8=False))
             folder, verdict = res.path, ("promoted" if res.promoted else "kept: " + res.reason)
-        clf = Classifier(folder, precision="fp32", read_text=False)  # words never change "other"
-        caught = [isinstance(p, Prediction) and p.label == "other"
-                  for p in clf.predict([s.path for s in scored])]
-        kept = [isinstance(p, Prediction) and p.label != "other"
-                for p in clf.predict([s.path for s in test_games])]
+        clf = Classifier(folder, precision="fp32", read_text=False)
+        after_scored = clf.predict([s.path for s in scored])
+        after_games = clf.predict([s.path for s in test_games])
+        # (f) the correction memory: on the base model (what the bot does before a retrain,
+        # or after one that was kept) and on the retrained model (memory kept as well)
+        memory = memory_of(base_clf, teach[:k], taught[:k], "other")
+        memory_after = memory_of(clf, teach[:k], taught[:k], "other")
+        caught = labelled(after_scored, "other")
+        kept = [not x for x in labelled(after_games, "other")]
         rows.append((source, str(k), f"{100 * np.mean(caught):.1f}% (n={len(scored)})",
                      f"{100 * np.mean(kept):.1f}% (n={len(kept)})", verdict[:120]))
         print("   (e) " + " | ".join(rows[-1]), flush=True)
+        mem_caught = labelled(base_scored, "other", memory)
+        mem_kept = [not x for x in labelled(base_games, "other", memory)]
+        both_caught = labelled(after_scored, "other", memory_after)
+        both_kept = [not x for x in labelled(after_games, "other", memory_after)]
+        MEMORY_ROWS.append((source, str(k),
+                            f"{100 * np.mean(mem_caught):.1f}% / {100 * np.mean(mem_kept):.1f}%",
+                            f"{100 * np.mean(caught):.1f}% / {100 * np.mean(kept):.1f}%",
+                            f"{100 * np.mean(both_caught):.1f}% / {100 * np.mean(both_kept):.1f}%",
+                            verdict[:40]))
+        print("   (f) " + " | ".join(MEMORY_ROWS[-1]), flush=True)
     shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+MEMORY_ROWS: list[tuple[str, ...]] = []
+
+
+def memory_of(clf, samples, predictions, label: str):  # type: ignore[no-untyped-def]
+    """The bot's correction memory after admins gave `label` to these images (their embeddings
+    stored as repost detection stores them: projected, float16)."""
+    from inference.classifier import Prediction
+    from inference.correction_memory import CorrectionMemory
+    from inference.fingerprint import pack, unpack
+
+    memory = CorrectionMemory("bench", known=clf.ood.bank)
+    for s, p in zip(samples, predictions, strict=True):
+        if isinstance(p, Prediction) and p.embedding is not None:
+            memory.remember(s.sha256, label, unpack([pack(p.embedding)])[0])
+    return memory
+
+
+def labelled(predictions, label: str, memory=None) -> list[bool]:  # type: ignore[no-untyped-def]
+    """Whether each image ends up with `label` (the model's answer, or the memory's)."""
+    from inference.classifier import Prediction
+
+    out = []
+    for p in predictions:
+        if not isinstance(p, Prediction):
+            out.append(False)
+            continue
+        match = memory.nearest(p.embedding) if memory is not None and len(memory) else None
+        out.append((match.label if match is not None else p.label) == label)
+    return out
+
+
+def bench_memory_new_class(active: Path, steps=(0, 5, 20, 50)) -> list[tuple[str, ...]]:
+    """(f) A new label live: admins label k random images of the genshin folder "genshin" (a
+    label the served model does not have); the rest of the folder is posted: share called
+    genshin by the memory, and the doom/AC test memes kept."""
+    import json
+
+    from inference.classifier import Classifier
+    from model_training.data import scan_folder
+
+    clf = Classifier(active, precision="fp32", read_text=False)
+    files = sorted(p for p in GENSHIN.iterdir() if p.suffix.lower() in (".png", ".webp", ".jpg"))
+    pool = random.Random(0).sample(files, len(files))
+    scored, teach = pool[:160], pool[160:]
+    test = set(json.loads((active / "splits.json").read_text())["test"])
+    games = [s.path for s in scan_folder(MEMES, progress=False).samples
+             if s.sha256 in test and s.label != "other"]
+    p_scored, p_games = clf.predict(scored), clf.predict(games)
+    p_teach = clf.predict(teach[: max(steps)])
+
+    class _S:  # what memory_of needs of a sample
+        def __init__(self, path: Path) -> None:
+            self.sha256 = sha(path)
+
+    rows = []
+    for k in steps:
+        memory = memory_of(clf, [_S(p) for p in teach[:k]], p_teach[:k], "genshin")
+        caught = labelled(p_scored, "genshin", memory)
+        # kept: still a game label (the base model calls a few "other" on its own: k=0)
+        kept = [a or b for a, b in zip(labelled(p_games, "doom", memory),
+                                       labelled(p_games, "animal_crossing", memory), strict=True)]
+        rows.append(("genshin (new label)", str(k),
+                     f"{100 * np.mean(caught):.1f}% (n={len(scored)})",
+                     f"{100 * np.mean(kept):.1f}% (n={len(games)})"))
+        print("   (f) " + " | ".join(rows[-1]), flush=True)
     return rows
 
 
@@ -482,6 +573,7 @@ def main() -> int:
     ap.add_argument("--skip-c", action="store_true")
     ap.add_argument("--skip-d", action="store_true")
     ap.add_argument("--skip-e", action="store_true")
+    ap.add_argument("--skip-f", action="store_true", help="(f) the memory with a new label")
     ap.add_argument("--unseen", default="programming-memes,game-snaps,pokemon-art",
                     help="(e): comma-separated 'other' sources to hold out and teach")
     ap.add_argument("--unseen-trained", type=Path, default=None,
@@ -530,6 +622,22 @@ def main() -> int:
                 "doom/AC test memes kept", "gate")
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for row in rows_e:
+            print("| " + " | ".join(row) + " |")
+    if not args.skip_f:
+        rows_f = bench_memory_new_class(active)
+        print("\n(f) correction memory, a new label: genshin images labelled by admins, the rest "
+              "of the folder posted (served model, no retrain)")
+        print("| label | corrections | rest called genshin | doom/AC test memes kept |\n"
+              "|---|---|---|---|")
+        for row in rows_f:
+            print("| " + " | ".join(row) + " |")
+    if MEMORY_ROWS:
+        print("\n(f) correction memory vs fast retrain, unseen kinds of 'other' "
+              "(caught / doom-AC kept)")
+        head = ("held-out source", "corrections", "memory (base model)", "fast retrain",
+                "both", "gate")
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+        for row in MEMORY_ROWS:
             print("| " + " | ".join(row) + " |")
     if not args.skip_d:
         rows_d = bench_scale(args.models, args.cache, args.threads)

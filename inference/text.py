@@ -17,9 +17,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
+
+from inference.errors import ModelError
+from inference.sentence import SentenceEncoder, find_encoder
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +70,17 @@ def read_text(image: Image.Image, *, timeout: float = 20.0) -> str:
     return out.stdout.decode("utf-8", errors="replace")
 
 
+TextMix = Literal["bow", "encoder", "average"]
+
+
 @dataclass
 class TextModel:
-    """Per-word log-odds between two labels, from a logistic regression on OCR'd training memes.
+    """The words' evidence between two labels, from logistic regressions on training memes'
+    OCR words and captions: per-word log-odds (a bag of words), and/or a linear head on the
+    sentence encoder's embedding (inference/sentence.py), which also weighs words it never saw.
 
+    `mix` says which speaks (chosen by cross-validation at training: the encoder, the bag of
+    words, or the two averaged) and `weight` how loud against the image (also by CV).
     `evidence` is added to the positive label's post-temperature logit and taken from the
     negative one's (half each), so image and text combine as a product of experts.
     """
@@ -78,13 +89,44 @@ class TextModel:
     positive: str
     weights: dict[str, float] = field(default_factory=dict)
     min_words: int = 2  # fewer readable words than this: no evidence (OCR noise on pictures)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    mix: TextMix = "bow"
+    weight: float = 1.0
+    encoder_name: str | None = None
+    encoder_coef: list[float] = field(default_factory=list)
+    encoder: SentenceEncoder | None = field(default=None, repr=False, compare=False)
 
     def evidence(self, text: str) -> float:
+        """The bag of words' log-odds of one text (0 with too few words)."""
         found = words(text)
         if len(found) < self.min_words:
             return 0.0
         return float(sum(self.weights.get(w, 0.0) for w in found))
+
+    def encoder_evidence(self, texts: list[str], embeddings: np.ndarray | None = None
+                         ) -> np.ndarray:
+        """The encoder head's log-odds per text (0 with too few words); `embeddings` when the
+        caller already has them (training's cross-validation)."""
+        out = np.zeros(len(texts), np.float32)
+        keep = [i for i, t in enumerate(texts) if len(words(t)) >= self.min_words]
+        if not keep or not self.encoder_coef:
+            return out
+        if embeddings is None:
+            if self.encoder is None:
+                raise ModelError("this word model needs its sentence encoder loaded")
+            emb = self.encoder.embed([texts[i] for i in keep])
+        else:
+            emb = embeddings[keep]
+        out[keep] = emb @ np.asarray(self.encoder_coef, np.float32)
+        return out
+
+    def evidences(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """What the words say for each text, scaled by the fusion weight."""
+        bow = np.array([self.evidence(t) for t in texts], np.float32)
+        if self.mix == "bow":
+            return self.weight * bow
+        enc = self.encoder_evidence(texts, embeddings)
+        return self.weight * (enc if self.mix == "encoder" else (bow + enc) / 2)
 
     def logit_shift(self, texts: list[str], labels: list[str], temperature: float) -> np.ndarray:
         """Per image, what to add to the raw logits (n x labels); zeros where there is no text."""
@@ -92,13 +134,14 @@ class TextModel:
         if self.positive not in labels or self.negative not in labels:
             return shift
         pos, neg = labels.index(self.positive), labels.index(self.negative)
-        for i, t in enumerate(texts):
-            e = self.evidence(t) * temperature / 2  # raw logits are divided by T later
-            shift[i, pos], shift[i, neg] = e, -e
+        e = self.evidences(texts) * temperature / 2  # raw logits are divided by T later
+        shift[:, pos], shift[:, neg] = e, -e
         return shift
 
     def save(self, folder: Path) -> None:
         data = {"negative": self.negative, "positive": self.positive, "min_words": self.min_words,
+                "mix": self.mix, "weight": self.weight, "encoder": self.encoder_name,
+                "encoder_coef": self.encoder_coef,
                 "metrics": self.metrics, "weights": dict(sorted(self.weights.items()))}
         (Path(folder) / TEXT_FILE).write_text(json.dumps(data, indent=1))
 
@@ -108,10 +151,17 @@ class TextModel:
         if not path.is_file():
             return None
         data = json.loads(path.read_text())
-        return cls(
+        model = cls(
             negative=data["negative"],
             positive=data["positive"],
             weights=dict(data["weights"]),
             min_words=int(data.get("min_words", 2)),
             metrics=dict(data.get("metrics", {})),
+            mix=data.get("mix", "bow"),
+            weight=float(data.get("weight", 1.0)),
+            encoder_name=data.get("encoder"),
+            encoder_coef=[float(v) for v in data.get("encoder_coef", [])],
         )
+        if model.mix != "bow" and model.encoder_name:
+            model.encoder = SentenceEncoder(find_encoder(Path(folder), model.encoder_name))
+        return model

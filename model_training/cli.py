@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-int8", action="store_true", help="skip the int8 export")
     p.add_argument("--no-text", action="store_true", help="do not read memes' text (Tesseract OCR)")
+    p.add_argument("--no-encoder", action="store_true",
+                   help="weigh the words with the bag of words only (no sentence encoder)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument(
         "--no-report", action="store_true", help="do not write report.html into the model folder"
@@ -101,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         int8=not args.no_int8,
         read_text=not args.no_text,
+        text_encoder=not args.no_encoder,
         threads=args.threads,
     )
     if args.epochs is not None:

