@@ -274,7 +274,9 @@ class Trainer:
             assert locked
             active = await self.active_folder()
             training = await self.storage.training_set()
-            corrections, _missing = corrections_from_examples(training.examples)
+            corrections, _missing = await asyncio.to_thread(
+                corrections_from_examples, training.examples, self.opts.cache_dir / "clip_frames"
+            )
             cfg = self.retrain_config(job.kind)
             if cfg.dataset_dir is None and training.base_dataset_dir is not None:
                 cfg.dataset_dir = training.base_dataset_dir
