@@ -127,10 +127,7 @@ class TelegramStandIn(StandInServer):
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
         path = request.match_info["path"]
-        for file_path, data in self.files.values():
-            if file_path == path:
-                return web.Response(body=data, content_type="application/octet-stream")
-        return web.Response(status=404)
+        return self.serve_file(next((d for p, d in self.files.values() if p == path), None))
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
