@@ -7,6 +7,7 @@ Never runs `playwright install`: the browser is /usr/bin/chromium.
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -145,7 +146,7 @@ async def test_upload_see_labels_admin_corrects_viewer_cannot(
     assert not viewer.js_errors and not admin.js_errors
 
 
-async def test_uploaded_mp4_and_gif_play_on_their_cards_with_their_labels(
+async def test_uploaded_mp4_webm_and_gif_play_on_their_cards_with_their_labels(
     browser: Any, console: ConsoleServer, runtime: CoreRuntime
 ) -> None:
     page = await new_page(browser, console, admin=False)
@@ -155,20 +156,31 @@ async def test_uploaded_mp4_and_gif_play_on_their_cards_with_their_labels(
         upload_file("rip.mp4", clip("doom", "mp4", count=12), "video/mp4"),
         upload_file("island.gif", clip("animal_crossing", "gif", count=12), "image/gif"),
     ])
+    # A WebM dropped onto the drop zone, as a file dragged from the desktop arrives.
+    dropped = await page.evaluate_handle(
+        """([b64, name, type]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type }));
+            return transfer;
+        }""",
+        [base64.b64encode(clip("doom", "webm", seed=4, count=12)).decode(), "tear.webm",
+         "video/webm"])
+    await page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
     cards = page.locator("#feed article.card[data-post-id]")
-    await async_api.expect(cards).to_have_count(2, timeout=15_000)
+    await async_api.expect(cards).to_have_count(3, timeout=15_000)
     for text in await page.locator("#feed article.card .label").all_inner_texts():
         assert LABEL_TEXT.match(text), text
-    mp4 = page.locator("#feed article.card", has_text="rip.mp4")
-    video = mp4.locator("video")
-    await async_api.expect(video).to_have_count(1)
-    for attribute in ("muted", "loop", "autoplay", "playsinline"):
-        assert await video.get_attribute(attribute) == "", attribute
-    assert (await video.get_attribute("poster") or "").startswith("/img/")
-    # Playing: muted (so the browser lets it autoplay), time moving on, looping.
-    await page.wait_for_function(
-        """(node) => node.muted && !node.paused && node.currentTime > 0 && node.loop""",
-        arg=await video.element_handle(), timeout=15_000)
+    for name in ("rip.mp4", "tear.webm"):
+        video = page.locator("#feed article.card", has_text=name).locator("video")
+        await async_api.expect(video).to_have_count(1)
+        for attribute in ("muted", "loop", "autoplay", "playsinline"):
+            assert await video.get_attribute(attribute) == "", attribute
+        assert (await video.get_attribute("poster") or "").startswith("/img/")
+        # Playing: muted (so the browser lets it autoplay), time moving on, looping.
+        await page.wait_for_function(
+            """(node) => node.muted && !node.paused && node.currentTime > 0 && node.loop""",
+            arg=await video.element_handle(), timeout=15_000)
     gif = page.locator("#feed article.card", has_text="island.gif")
     await async_api.expect(gif.locator("video")).to_have_count(0)
     image = gif.locator("img")
