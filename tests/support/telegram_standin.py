@@ -8,6 +8,10 @@ all its `can_*` fields); `allowed_updates` filters what getUpdates delivers (rea
 off unless asked for); pending long polls are released on stop. Any method it does not
 implement answers HTTP 500 and is recorded in `unexpected`, which `stop()` turns into an
 AssertionError.
+
+Memes as Telegram sends them: photos, documents, stickers (static WebP, animated TGS, video
+WebM), GIFs as MP4 "animations" (which also fill `document`), videos, video notes (no MIME type
+or name), and albums: one message per item sharing a `media_group_id`, the caption on the first.
 """
 
 from __future__ import annotations
