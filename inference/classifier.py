@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from inference.clips import ClipLimits, MediaKind, is_moving, load_media
 from inference.errors import ImageError, ModelError
 from inference.frame_votes import Rule, combine, frames_to_read
 from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolve_model_dir
@@ -49,6 +50,16 @@ class PredictionError:
 
     error: str
     latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    """A file's verdict (or why there is none), and what the file was."""
+
+    result: Prediction | PredictionError
+    kind: MediaKind = MediaKind.still
+    duration_s: float | None = None
+    frames_used: int = 1
 
 
 @dataclass(frozen=True)
@@ -353,6 +364,49 @@ class Classifier:
         elapsed = (time.perf_counter() - start) * 1000
         return ClipPrediction(dataclasses.replace(prediction, latency_ms=elapsed),
                               frame_raw.embedding, tuple(read))
+
+    def predict_media(
+        self,
+        sources: Sequence[bytes | str | Path],
+        *,
+        captions: Sequence[str | None] | None = None,
+        limits: ClipLimits | None = None,
+    ) -> list[MediaResult]:
+        """`predict` for files that may be clips (`memebot predict`, evaluation): stills are
+        classified as by `predict` (as one batch, from their own source, so known readings
+        still apply), each clip from its frames. Each result says what the file was."""
+        if captions is not None and len(captions) != len(sources):
+            raise ValueError(f"{len(captions)} captions for {len(sources)} files")
+        posted = list(captions) if captions is not None else [None] * len(sources)
+        cfg = self.preprocess
+        results: list[MediaResult | None] = [None] * len(sources)
+        stills: list[int] = []
+        for i, source in enumerate(sources):
+            try:
+                data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+            except OSError as exc:
+                results[i] = MediaResult(PredictionError(f"cannot read {source!s}: "
+                                                         f"{exc.strerror or exc}"))
+                continue
+            if not is_moving(bytes(data)):
+                stills.append(i)
+                continue
+            try:
+                media = load_media(bytes(data), background=cfg.background,
+                                   max_pixels=cfg.max_pixels, limits=limits)
+            except ImageError as exc:
+                results[i] = MediaResult(PredictionError(str(exc)))
+                continue
+            clip = self.predict_clip(media.frames, posted[i])
+            results[i] = MediaResult(clip.prediction, media.kind, media.duration_s,
+                                     len(media.frames))
+        if stills:
+            found = self.predict([sources[i] for i in stills],
+                                 captions=[posted[i] for i in stills])
+            for i, result in zip(stills, found, strict=True):
+                results[i] = MediaResult(result)
+        return [r if r is not None else MediaResult(PredictionError("not classified"))
+                for r in results]
 
     def predict_one(self, image: ImageSource, caption: str | None = None) -> Prediction:
         """Classify one image; raises ImageError for a bad one."""

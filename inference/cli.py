@@ -1,4 +1,4 @@
-"""`memebot predict PATHS...`: one line per image, or JSON."""
+"""`memebot predict PATHS...`: one line per image or clip, or JSON."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ERRORS: tuple[type[Exception], ...] = (ModelError,)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("predict", help="classify image files")
+    p = sub.add_parser("predict", help="classify image files and clips (MP4, WebM, GIF, ...)")
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument(
         "--model", type=Path, default=None, help="model folder (default: the active one)"
@@ -67,7 +67,8 @@ def _predict(args: argparse.Namespace) -> int:
         )
     clf = Classifier(args.model or Settings().model_dir, precision=args.precision)
     failed = 0
-    for path, result in zip(files, clf.predict(files, captions=captions), strict=True):
+    for path, media in zip(files, clf.predict_media(files, captions=captions), strict=True):
+        result = media.result
         if isinstance(result, PredictionError):
             failed += 1
             if args.json:
@@ -79,11 +80,15 @@ def _predict(args: argparse.Namespace) -> int:
             # The embedding (1280 floats) is not for a terminal.
             row = {k: v for k, v in asdict(result).items() if k != "embedding"}
             unsure = clf.meta.is_unsure(result.label, result.confidence)
-            print(json.dumps({"path": str(path), **row, "unsure": unsure}))
+            clip = {"kind": media.kind.value, "duration_s": media.duration_s,
+                    "frames_used": media.frames_used} if media.kind != "still" else {}
+            print(json.dumps({"path": str(path), **row, **clip, "unsure": unsure}))
         else:
             suffix = " (unlike known memes)" if result.is_ood else ""
             if clf.meta.is_unsure(result.label, result.confidence):
                 suffix = " (not sure)"
+            if media.kind != "still":
+                suffix += f" ({media.kind}, {media.frames_used} frames)"
             print(f"{path}\t{result.label}\t{result.confidence:.1%}{suffix}")
     return 1 if failed and failed == len(files) else 0
 

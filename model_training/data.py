@@ -16,10 +16,13 @@ from tqdm import tqdm
 
 from inference.errors import ImageError
 from inference.preprocess import load_image
+from storage.clip_formats import FORMATS as CLIP_FORMATS
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
+# Evaluation also takes clips (judged from their frames, as the bot judges them).
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | {e for f in CLIP_FORMATS for e in f.file_extensions}
 NEAR_DUPLICATE_BITS = 6  # pHash Hamming distance under which two images are one picture
 
 
@@ -30,6 +33,7 @@ class Sample:
     sha256: str
     phash: int
     source: str
+    group: str = ""  # samples that must stay together in splits (the frames of one clip)
 
 
 @dataclass
@@ -197,11 +201,12 @@ def _phash(img: Image.Image) -> int:
 
 
 def list_labelled(root: Path) -> list[tuple[Path, str]]:
-    """(file, label) for every file under the class folders, readable or not (evaluation input)."""
+    """(file, label) for every image or clip under the class folders, readable or not
+    (evaluation input)."""
     root = class_root(root)
     return [
         (f, d.name)
         for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         for f in sorted(d.rglob("*"))
-        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES
     ]

@@ -57,9 +57,10 @@ def predict_files(
     for i in range(0, len(files), 32):
         chunk = files[i : i + 32]
         posted = [captions.get(p.resolve()) for p, _ in chunk] if captions else None
-        for (path, label), pred in zip(
-            chunk, classifier.predict([p for p, _ in chunk], captions=posted), strict=False
+        for (path, label), media in zip(
+            chunk, classifier.predict_media([p for p, _ in chunk], captions=posted), strict=False
         ):
+            pred = media.result  # a clip is judged from its frames, as the bot judges it
             if isinstance(pred, PredictionError):
                 result.failures.append((path, pred.error))
             else:

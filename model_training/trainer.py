@@ -282,7 +282,9 @@ class Trainer:
             log.info("corrections by chat: %s; %d from chats not trusted wait for review",
                      ", ".join(f"{c} {n}" for c, n in by_chat.items()) or "none",
                      training.pending)
-            corrections, _missing = corrections_from_examples(training.examples)
+            corrections, _missing = await asyncio.to_thread(
+                corrections_from_examples, training.examples, self.opts.cache_dir / "clip_frames"
+            )
             cfg = self.retrain_config(job.kind)
             if cfg.dataset_dir is None and training.base_dataset_dir is not None:
                 cfg.dataset_dir = training.base_dataset_dir

@@ -121,7 +121,7 @@ def test_short_clips_get_fewer_frames() -> None:
 def test_sampling_keeps_few_frames_of_a_long_clip() -> None:
     media = load_media(encode_clip(frames_with(count=120), "webm", fps=24),
                        limits=ClipLimits(frames=4))
-    assert media.decoded_frames == 120 and len(media.frames) == 4
+    assert 40 <= media.decoded_frames <= 120 and len(media.frames) == 4
     assert media.times_s[-1] - media.times_s[0] > 2.5  # spread over the 5 s
 
 

@@ -18,6 +18,7 @@ from bot.console.runner import ConsoleServer, start_console
 from bot.console.security import TOKEN_FILE, load_admin_token
 from bot.console.uploads import display_file_name
 from bot.core.runtime import CoreRuntime, open_runtime
+from tests.support.clipgen import clip, tgs_sticker
 from tests.support.console import ADMIN_TOKEN, Client, console_settings
 from tests.support.imagegen import encode, jpeg, make_image
 from tests.support.models import game_meme
@@ -49,6 +50,34 @@ async def test_upload_is_labelled_listed_and_served(client: Client, runtime: Cor
         assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
         assert await r.read() == jpeg("doom", 1)
         assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_clips_are_labelled_and_served_with_their_poster_frames(client: Client) -> None:
+    status, body = await client.upload(
+        ("rip.mp4", clip("doom", "mp4"), "video/mp4"),
+        ("tear.webm", clip("doom", "webm", seed=1), "video/webm"),
+        ("island.gif", clip("animal_crossing", "gif", seed=2), "image/gif"),
+        ("sticker.tgs", tgs_sticker(), "application/x-tgsticker"),
+    )
+    assert status == 200 and all(r["ok"] for r in body["results"]), body
+    mp4, webm, gif, tgs = (r["item"] for r in body["results"])
+    served = {}
+    for item in (mp4, webm, gif, tgs):
+        assert item["label"] in LABELS and item["media_kind"] != "still"
+        for key in ("image", "video"):
+            if item[key] is None:
+                continue
+            async with client.session.get(client.base + item[key].lstrip("/")) as r:
+                assert r.status == 200
+                served[item["name"], key] = r.headers["Content-Type"]
+    assert served == {
+        ("rip.mp4", "video"): "video/mp4", ("rip.mp4", "image"): "image/jpeg",
+        ("tear.webm", "video"): "video/webm", ("tear.webm", "image"): "image/jpeg",
+        ("island.gif", "image"): "image/gif",  # the GIF itself: a browser animates it
+        ("sticker.tgs", "image"): "image/jpeg",  # a TGS does not play: its poster frame
+    }
+    assert (mp4["video_type"], webm["video_type"]) == ("video/mp4", "video/webm")
+    assert mp4["duration_s"] > 0 and (mp4["width"], mp4["height"]) == (96, 96)
 
 
 async def test_many_files_in_one_request_and_newest_first(client: Client) -> None:

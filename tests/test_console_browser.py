@@ -1,11 +1,13 @@
 """The console in a real browser (Debian's Chromium driven by Playwright): upload and see the
-label, admin correction, viewer refusal, corrupt uploads, CSRF, escaping, retrain, rollback.
+label, admin correction, viewer refusal, corrupt uploads, CSRF, escaping, retrain, rollback,
+clips playing on their cards.
 
 Never runs `playwright install`: the browser is /usr/bin/chromium.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -17,6 +19,7 @@ import pytest
 from bot.console.runner import ConsoleServer
 from bot.core.runtime import CoreRuntime, open_runtime
 from tests.support.browser import ARGS, CHROMIUM
+from tests.support.clipgen import clip
 from tests.support.console import ADMIN_TOKEN, console_settings
 from tests.support.imagegen import encode, make_image
 from tests.support.paths import ROOT
@@ -141,6 +144,54 @@ async def test_upload_see_labels_admin_corrects_viewer_cannot(
     ARTIFACTS.mkdir(exist_ok=True)
     await admin.screenshot(path=str(ARTIFACTS / "console-feed.png"), full_page=True)
     assert not viewer.js_errors and not admin.js_errors
+
+
+async def test_uploaded_mp4_webm_and_gif_play_on_their_cards_with_their_labels(
+    browser: Any, console: ConsoleServer, runtime: CoreRuntime
+) -> None:
+    page = await new_page(browser, console, admin=False)
+    await page.locator("#feed[aria-busy=false]").wait_for(state="attached")
+    assert await page.locator("#file").get_attribute("accept") == "image/*,video/*,.tgs"
+    await page.set_input_files("#file", files=[
+        upload_file("rip.mp4", clip("doom", "mp4", count=12), "video/mp4"),
+        upload_file("island.gif", clip("animal_crossing", "gif", count=12), "image/gif"),
+    ])
+    # A WebM dropped onto the drop zone, as a file dragged from the desktop arrives.
+    dropped = await page.evaluate_handle(
+        """([b64, name, type]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type }));
+            return transfer;
+        }""",
+        [base64.b64encode(clip("doom", "webm", seed=4, count=12)).decode(), "tear.webm",
+         "video/webm"])
+    await page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    cards = page.locator("#feed article.card[data-post-id]")
+    await async_api.expect(cards).to_have_count(3, timeout=15_000)
+    for text in await page.locator("#feed article.card .label").all_inner_texts():
+        assert LABEL_TEXT.match(text), text
+    for name in ("rip.mp4", "tear.webm"):
+        video = page.locator("#feed article.card", has_text=name).locator("video")
+        await async_api.expect(video).to_have_count(1)
+        for attribute in ("muted", "loop", "autoplay", "playsinline"):
+            assert await video.get_attribute(attribute) == "", attribute
+        assert (await video.get_attribute("poster") or "").startswith("/img/")
+        # Playing: muted (so the browser lets it autoplay), time moving on, looping.
+        await page.wait_for_function(
+            """(node) => node.muted && !node.paused && node.currentTime > 0 && node.loop""",
+            arg=await video.element_handle(), timeout=15_000)
+    gif = page.locator("#feed article.card", has_text="island.gif")
+    await async_api.expect(gif.locator("video")).to_have_count(0)
+    image = gif.locator("img")
+    served = await page.evaluate(
+        """async (src) => (await fetch(src)).headers.get("content-type")""",
+        await image.get_attribute("src"))
+    assert served == "image/gif"  # the GIF itself, which the browser animates
+    assert await image.evaluate("(node) => node.complete && node.naturalWidth > 0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console-clips.png"), full_page=True)
+    assert not page.js_errors
 
 
 async def test_corrupt_upload_shows_an_error_and_the_page_keeps_working(

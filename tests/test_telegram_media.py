@@ -75,6 +75,17 @@ async def test_a_clip_over_telegrams_20_mb_download_limit_gets_a_clear_reply(
         assert await stored_post(runtime, meme) is None
 
 
+async def test_a_video_in_a_container_i_do_not_read_is_refused_before_any_download(
+    server: TelegramStandIn, bot: CoreRuntime
+) -> None:
+    meme = server.post_document(CHAT, ALICE, b"RIFF\0\0\0\0AVI LIST", "video/x-msvideo",
+                                "meme.avi")
+    reply = await server.reply_to(meme)
+    assert reply.text.startswith(
+        "Sorry, I can't read this video: video/x-msvideo is not a format I read (MP4, ")
+    assert "getFile" not in server.calls and await stored_post(bot, meme) is None
+
+
 async def test_an_album_gets_one_reply_labelling_each_item_and_its_caption_applies_to_all(
     server: TelegramStandIn, album_bot: CoreRuntime
 ) -> None:
@@ -127,9 +138,8 @@ async def test_correcting_one_album_item_edits_its_line_only(
 async def test_sorting_copies_an_animation_with_copy_message(
     server: TelegramStandIn, bot: CoreRuntime
 ) -> None:
-    for label in ("doom", "animal_crossing", "other"):
-        server.post_text(CHAT, BOB, f"/sort {label} 7")
-    await server.wait_for(lambda: len(server.sent) >= 3)
+    for label in ("doom", "animal_crossing", "other"):  # one at a time, as admins type
+        await server.reply_to(server.post_text(CHAT, BOB, f"/sort {label} 7"))
     await bot.storage.update_chat_settings("telegram", CHAT["id"], confidence_threshold=0.0)
     meme = server.post_animation(CHAT, ALICE, clip("doom", "mp4", seed=9))
     await labelled(server, bot, meme)

@@ -24,6 +24,7 @@ from aiohttp import BodyPartReader, hdrs, web
 from bot.console import models_info
 from bot.console.events import EventBus
 from bot.console.governance import GovernanceViews
+from bot.console.media import MEDIA_TYPES, media_json
 from bot.console.outbox import ConsoleOutbox
 from bot.console.params import int_param as _int_param
 from bot.console.params import json_body as _json_body
@@ -32,7 +33,7 @@ from bot.console.settings_panel import SettingsPanel
 from bot.console.uploads import NameMemory, display_file_name
 from bot.core import formatting as fmt
 from bot.core.downloads import megabytes
-from bot.core.media import READABLE, claims_image
+from bot.core.media import READABLE, READABLE_CLIPS, claims_media
 from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.moderation import EXEMPT, NOT_REPOST, repost_payload
 from bot.core.outcomes import (
@@ -47,7 +48,6 @@ from bot.core.runtime import CoreRuntime
 from bot.core.service import button_payload
 from storage.blobs import BlobStore
 from storage.errors import InvalidInputError, NotFoundError, StorageError
-from storage.image_formats import STORED_EXTENSIONS
 from storage.records import JobStatus, Post, PredictionRecord, RetrainJob, ReviewItem
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,6 @@ PAGES = {"/": "channel.html", "/review": "review.html", "/models": "models.html"
 MAX_FILES_PER_REQUEST = 20
 MAX_TITLE_BYTES = 16 * 1024  # a title is a few words; 4,096 characters are kept (storage)
 CHUNK = 64 * 1024
-IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif",
-               "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
 SSE_KEEPALIVE_S = 15.0
 # What an upload that was not labelled answers, by the core's status.
 HTTP_STATUS = {
@@ -191,9 +189,7 @@ class Console:
         item: dict[str, Any] = {
             "post_id": post.id,
             "sha256": post.image.sha256,
-            "image": f"/img/{post.image.sha256}",
-            "width": post.image.width,
-            "height": post.image.height,
+            **media_json(post),
             "platform": post.platform,
             "chat_id": post.chat_id,
             "posted_at": post.posted_at.isoformat(),
@@ -319,10 +315,12 @@ class Console:
                 )
                 await part.release()
                 break
-            if not claims_image(part.headers.get(hdrs.CONTENT_TYPE), name):
+            if not claims_media(part.headers.get(hdrs.CONTENT_TYPE), name):
                 await part.release()
+                kinds = (f"{READABLE.replace(' and ', ', ')}, "
+                         f"{READABLE_CLIPS.replace(' and ', ' or ')}")
                 results.append(_failed(
-                    name, 415, f"This is not an image: upload {READABLE.replace(' and ', ' or ')}."
+                    name, 415, f"This is not an image or a clip: upload {kinds}."
                 ))
                 continue
             data = await _read_limited(part, self.max_bytes)
@@ -387,11 +385,11 @@ class Console:
 
     async def image(self, request: web.Request) -> web.StreamResponse:
         sha256 = request.match_info["sha256"]  # the route only matches 64 lowercase hex digits
-        for extension in sorted(set(STORED_EXTENSIONS.values())):
+        for extension, media_type in MEDIA_TYPES.items():
             path = self.blobs.path_for(sha256, extension)
             if path.is_file():
                 response = web.FileResponse(path, headers={
-                    hdrs.CONTENT_TYPE: IMAGE_TYPES.get(extension, "application/octet-stream"),
+                    hdrs.CONTENT_TYPE: media_type,
                     hdrs.CACHE_CONTROL: "private, max-age=31536000, immutable",
                     hdrs.CONTENT_DISPOSITION: "inline",
                 })

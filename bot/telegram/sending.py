@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -11,7 +12,8 @@ from typing import TypeVar
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, RetryAfter
 
-from bot.core.messages import Reply
+from bot.core.messages import Button, Reply
+from bot.core.service import parse_payload
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -21,13 +23,22 @@ BUTTONS_PER_ROW = 3
 SHORT_BUTTON = 20  # characters
 
 
+def _post_of(button: Button) -> int | None:
+    parsed = parse_payload(button.payload)
+    return parsed[0] if parsed is not None else None
+
+
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons, BUTTONS_PER_ROW a row; an album's items each start a new row."""
     if not reply.buttons:
         return None
-    buttons = [InlineKeyboardButton(b.text, callback_data=b.payload) for b in reply.buttons]
-    # Labels share a row; longer texts (the settings menu) get a row each to stay readable.
-    per_row = BUTTONS_PER_ROW if all(len(b.text) <= SHORT_BUTTON for b in reply.buttons) else 1
-    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+    rows: list[list[InlineKeyboardButton]] = []
+    for _, group in itertools.groupby(reply.buttons, key=_post_of):
+        buttons = [InlineKeyboardButton(b.text, callback_data=b.payload) for b in group]
+        # Labels share a row; longer texts (the settings menu) get a row each to stay readable.
+        per_row = (BUTTONS_PER_ROW if all(len(b.text) <= SHORT_BUTTON for b in buttons)
+                   else 1)
+        rows += [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
     return InlineKeyboardMarkup(rows)
 
 

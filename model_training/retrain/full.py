@@ -17,7 +17,7 @@ def build_full(ctx: RetrainContext) -> Path:
     cfg, meta = ctx.cfg, ctx.meta
     with ctx.timings.timed("full_train"):
         extra = [
-            Sample(s.path, s.label, s.sha256, _phash(load_image(s.path)), s.source)
+            Sample(s.path, s.label, s.sha256, _phash(load_image(s.path)), s.source, s.group)
             for s in ctx.corrections.train
         ]
         result = train(

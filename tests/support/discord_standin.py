@@ -176,7 +176,6 @@ class DiscordStandIn(StandInServer):
         self.files: dict[str, bytes] = {}  # attachment path -> bytes
         self.sticker_files: dict[str, bytes] = {}  # "ID.png" -> bytes
         self.messages: dict[int, dict[str, Any]] = {}  # id -> members' messages as posted
-        self.downloads = 0
         self.sent: list[SentMessage] = []
         self.posted: set[int] = set()  # ids of members' messages (post)
         self.deleted: list[tuple[int, int]] = []  # (channel, message) removed by the bot
@@ -404,18 +403,10 @@ class DiscordStandIn(StandInServer):
         return self.message_json(sent)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        data = self.files.get(request.match_info["path"])
-        if data is None:
-            return web.Response(status=404)
-        self.downloads += 1
-        return web.Response(body=data, content_type="application/octet-stream")
+        return self.serve_file(self.files.get(request.match_info["path"]))
 
     async def _sticker(self, request: web.Request) -> web.StreamResponse:
-        data = self.sticker_files.get(request.match_info["name"])
-        if data is None:
-            return web.Response(status=404)
-        self.downloads += 1
-        return web.Response(body=data, content_type="application/octet-stream")
+        return self.serve_file(self.sticker_files.get(request.match_info["name"]))
 
     # ---------------------------------------------------------------------------- gateway
 
@@ -844,7 +835,6 @@ class MediaHost(StandInServer):
     def __init__(self) -> None:
         super().__init__()
         self.files: dict[str, bytes] = {}
-        self.downloads = 0
         self._ids = itertools.count(1)
 
     @property
@@ -860,11 +850,7 @@ class MediaHost(StandInServer):
         return f"{self.origin}/{path}"
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        data = self.files.get(request.match_info["path"])
-        if data is None:
-            return web.Response(status=404)
-        self.downloads += 1
-        return web.Response(body=data, content_type="application/octet-stream")
+        return self.serve_file(self.files.get(request.match_info["path"]))
 
 
 @asynccontextmanager

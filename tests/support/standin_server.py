@@ -15,6 +15,7 @@ class StandInServer:
     def __init__(self, port: int = 0) -> None:
         self.port = port  # 0: any free one
         self.unexpected: list[str] = []
+        self.downloads = 0  # files served by `serve_file`
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
 
@@ -35,6 +36,13 @@ class StandInServer:
             await self._runner.cleanup()
         if self.unexpected:
             raise AssertionError("stand-in got unimplemented calls: " + ", ".join(self.unexpected))
+
+    def serve_file(self, data: bytes | None) -> web.Response:
+        """A file download (counted in `downloads`), or 404 for None."""
+        if data is None:
+            return web.Response(status=404)
+        self.downloads += 1
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def changed(self) -> None:
         """Wake the waiters: something they may wait for happened."""

@@ -8,6 +8,10 @@ all its `can_*` fields); `allowed_updates` filters what getUpdates delivers (rea
 off unless asked for); pending long polls are released on stop. Any method it does not
 implement answers HTTP 500 and is recorded in `unexpected`, which `stop()` turns into an
 AssertionError.
+
+Memes as Telegram sends them: photos, documents, stickers (static WebP, animated TGS, video
+WebM), GIFs as MP4 "animations" (which also fill `document`), videos, video notes (no MIME type
+or name), and albums: one message per item sharing a `media_group_id`, the caption on the first.
 """
 
 from __future__ import annotations
@@ -133,10 +137,7 @@ class TelegramStandIn(StandInServer):
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
         path = request.match_info["path"]
-        for file_path, data in self.files.values():
-            if file_path == path:
-                return web.Response(body=data, content_type="application/octet-stream")
-        return web.Response(status=404)
+        return self.serve_file(next((d for p, d in self.files.values() if p == path), None))
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

@@ -121,10 +121,7 @@ const MB = (() => {
       class: "card", "data-post-id": item.post_id, "data-label": current || "",
       "aria-label": `${title}: ${item.text || "no label"}`,
     });
-    node.append(el("img", {
-      src: item.image, alt: `Meme ${title}`, loading: "lazy",
-      width: item.width, height: item.height,
-    }));
+    node.append(picture(item, `Meme ${title}`));
     const body = el("div", { class: "card-body" });
     body.append(el("p", { class: "label", text: item.text || "not labelled" }));
     if (item.caption) body.append(el("p", { class: "caption", text: item.caption }));
@@ -148,6 +145,23 @@ const MB = (() => {
     }
     node.append(body);
     return node;
+  }
+
+  /* The meme itself: a picture (a GIF moves by itself), or a clip playing muted and looping
+     inline, shown as its poster frame where this browser cannot play it. */
+  function picture(item, alt) {
+    const still = () => el("img", {
+      src: item.image, alt, loading: "lazy", width: item.width, height: item.height,
+    });
+    const video = document.createElement("video");
+    if (!item.video || !video.canPlayType(item.video_type || "")) return still();
+    video.muted = true;  // the property, not only the attribute: browsers autoplay muted clips
+    for (const [key, value] of Object.entries({
+      src: item.video, poster: item.image, muted: "", loop: "", autoplay: "", playsinline: "",
+      preload: "metadata", width: item.width, height: item.height, "aria-label": alt,
+    })) video.setAttribute(key, value);
+    video.addEventListener("error", () => video.replaceWith(still()), { once: true });
+    return video;
   }
 
   function repostNote(item, onChange) {
