@@ -20,6 +20,7 @@ from storage.chats import ChatSettingsAPI
 from storage.db import Database
 from storage.intake import IntakeAPI
 from storage.jobs import RetrainJobsAPI
+from storage.lifecycle import LifecycleAPI
 from storage.model_versions import ModelVersionsAPI
 from storage.reposts import RepostsAPI
 from storage.transfer_api import TransferAPI
@@ -29,7 +30,8 @@ UpgradeHook = Callable[[str, str], Awaitable[object]]
 
 
 class Storage(
-    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI
+    TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, RepostsAPI, IntakeAPI,
+    LifecycleAPI,
 ):
     """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
     repost fingerprints and marks, forwarded copies.

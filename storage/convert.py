@@ -53,6 +53,7 @@ def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = Fa
         image=image(image_row, blobs),
         created=created,
         caption=row.caption,
+        deleted_at=row.deleted_at,
     )
 
 

@@ -93,6 +93,8 @@ class PostRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The words posted with the image (Telegram caption, Discord message text, console title).
     caption: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    # Deleted on its platform (issue 23): never named as an original again.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
 
 
 class LabelRow(Base):
@@ -282,4 +284,27 @@ class ForwardRow(Base):
     place: Mapped[str] = mapped_column(String(128), index=True)
     copy_id: Mapped[str | None] = mapped_column(String(ID))  # None while being sent
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChatPresenceRow(Base):
+    """A chat the bot left or was removed from (`left_at`), purged some days later unless it
+    is back (`left_at` cleared)."""
+
+    __tablename__ = "chat_presence"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChannelCursorRow(Base):
+    """The newest message the bot saw in a channel: after a restart it reads what came since."""
+
+    __tablename__ = "channel_cursors"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    last_message_id: Mapped[str] = mapped_column(String(ID))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

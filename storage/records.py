@@ -56,6 +56,7 @@ class Post:
     image: Image
     created: bool  # False when this call found an existing post (a redelivered update)
     caption: str | None = None  # the words posted with the image
+    deleted_at: datetime | None = None  # deleted on its platform (issue 23)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ async def test_the_bot_identifies_with_its_intents_heartbeats_and_syncs(
         await server.wait_for(lambda: server.heartbeats >= 2, timeout=10)
         names = {c["name"] for c in server.synced[None]}
         assert names == {"help", "stats", "labels", "model", "retrain", "addlabel",
-                         "rollback", "check", "reposts", "sort"}
+                         "rollback", "check", "reposts", "sort", "privacy", "forgetme",
+                         "purgechat"}
         assert "GET oauth2/applications/@me" in server.calls
     assert defaults == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)  # restored
 

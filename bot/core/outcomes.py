@@ -69,6 +69,7 @@ class PostOutcome:
     repost_note: Reply | None = None
     removed_note: Reply | None = None
     admin_log: str | None = None
+    quiet: bool = False  # an old post (caught up): labelled and stored, not answered
 
     @property
     def label(self) -> str | None:

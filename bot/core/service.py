@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from bot.core import commands
 from bot.core import formatting as fmt
@@ -85,6 +86,9 @@ class ServicePolicy:
     super_admins: Collection[str] = ()
     reaction_labels: Mapping[str, str] | None = None  # emoji -> label, or CONFIRM
     moderation: ModerationPolicy = field(default_factory=ModerationPolicy)  # reposts, sorting
+    retention_days: int | None = None  # /privacy says how long posts are kept
+    purge_after_leave_days: int | None = None
+    quiet_after: timedelta | None = None  # older posts are labelled without a reply
 
 
 # What every `button_payload` matches (Discord routes persistent buttons by such a pattern).
@@ -229,12 +233,21 @@ class MemeService:
             self._outcome(post, stored.post, classified.prediction, context, verdict),
             post=stored.post, prediction_id=stored.prediction_id,
         )
+        if self._is_old(post):  # caught up long after: stored and sorted, not answered
+            outcome = dataclasses.replace(outcome, reply=None, repost_note=None,
+                                          removed_note=None, admin_log=None, quiet=True)
         threshold = self._threshold(context.settings)
         if verdict is None and classified.prediction.confidence >= threshold:
             # A repost is not sorted again.
             await self.moderation.sort(stored.post, classified.prediction.label, outbox,
                                        post.author.display_name, context.settings)
         return outcome
+
+    def _is_old(self, post: ImagePost) -> bool:
+        limit = self.policy.quiet_after
+        if limit is None or post.posted_at is None:
+            return False
+        return datetime.now(UTC) - post.posted_at > limit
 
     async def _store(self, post: ImagePost, key: PostKey, data: bytes, classified: Classified,
                      caption: str | None) -> IntakeResult:

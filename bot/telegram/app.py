@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     ExtBot,
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 PLATFORM = TelegramPort.platform
 # Reactions are only delivered when asked for explicitly.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION,
+                   Update.MY_CHAT_MEMBER]  # the bot added to or removed from a chat
+GONE_STATUSES = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.BANNED})
 IMAGE_FILTER = (
     filters.PHOTO | filters.Document.ALL | filters.Sticker.ALL
 ) & filters.UpdateType.MESSAGE
@@ -173,6 +176,15 @@ class TelegramHandlers:
         if result is not None:
             await self.port.reply(chat, str(message.message_id), result.reply)
 
+    async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE
+                                ) -> None:
+        """The bot left or was removed (its data is purged some days later), or is back."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        left = change.new_chat_member.status in GONE_STATUSES
+        await self.service.storage.set_chat_left(PLATFORM, str(change.chat.id), left)
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("update %s failed", update_id, exc_info=context.error)
@@ -195,10 +207,13 @@ def build(service: MemeService, config: TelegramConfig
         .concurrent_updates(config.concurrent_updates)
         .build()
     )
-    handlers = TelegramHandlers(service, config, TelegramPort(application.bot))
+    port = TelegramPort(application.bot, gone=service.storage.mark_deleted)
+    handlers = TelegramHandlers(service, config, port)
     application.add_handler(CommandHandler([c.name for c in COMMANDS], handlers.on_command))
     application.add_handler(MessageHandler(IMAGE_FILTER, handlers.on_image))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(MessageReactionHandler(handlers.on_reaction))
+    application.add_handler(ChatMemberHandler(handlers.on_my_chat_member,
+                                              ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_error_handler(handlers.on_error)
     return application, handlers

@@ -5,6 +5,7 @@ or another chat."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, TelegramError
@@ -29,21 +30,44 @@ def parse_place(place: str, chat_id: str) -> tuple[int, int | None]:
         ) from None
 
 
-def _answering(message_id: str | None) -> ReplyParameters | None:
+# Called with (platform, chat id, message id) when a meme turns out to be deleted.
+GoneCallback = Callable[[str, str, str], Awaitable[object]]
+
+
+def _answering(message_id: str | None, *, without_it: bool = True) -> ReplyParameters | None:
     if message_id is None or not message_id.isdigit():
         return None
-    # The meme may be gone (deleted meanwhile): the answer is still worth posting.
-    return ReplyParameters(int(message_id), allow_sending_without_reply=True)
+    return ReplyParameters(int(message_id), allow_sending_without_reply=without_it)
+
+
+def is_reply_target_gone(exc: TelegramError) -> bool:
+    """"Message to reply to not found": the message was deleted."""
+    return isinstance(exc, BadRequest) and "reply" in exc.message.lower() and (
+        "not found" in exc.message.lower())
 
 
 class TelegramPort:
     platform = "telegram"
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, gone: GoneCallback | None = None) -> None:
         self.bot = bot
+        self._gone = gone
 
     async def reply(self, chat: ChatRef, message_id: str, reply: Reply) -> str | None:
-        return await self._send(chat.chat_id, reply, _answering(message_id))
+        """Answer a meme; a meme deleted meanwhile gets no answer and is marked deleted."""
+        try:
+            sent = await with_flood_retry(lambda: self.bot.send_message(
+                chat.chat_id, reply.text, reply_markup=keyboard(reply),
+                reply_parameters=_answering(message_id, without_it=False),
+            ))
+        except TelegramError as exc:
+            if is_reply_target_gone(exc) and self._gone is not None:
+                log.info("message %s in chat %s was deleted", message_id, chat.chat_id)
+                await self._gone(self.platform, chat.chat_id, message_id)
+            else:  # a chat the bot left, no right to post, ...
+                log.warning("message not sent to chat %s: %s", chat.chat_id, exc)
+            return None
+        return str(sent.message_id)
 
     async def send(self, chat_id: str, reply: Reply, *, reply_to: str | None = None,
                    mention: Actor | None = None) -> str | None:

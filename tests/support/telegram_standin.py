@@ -101,6 +101,7 @@ class TelegramStandIn(StandInServer):
         self.copies: list[dict[str, Any]] = []  # copyMessage calls that succeeded
         self.deleted: list[tuple[int, int]] = []  # (chat, message) removed by deleteMessage
         self.can_delete: set[int] = set()  # chats where the bot may delete others' messages
+        self.deleted_by_members: set[int] = set()  # messages their authors deleted
         self.privacy_mode = False  # on: getMe says the bot cannot read all group messages
 
     # ------------------------------------------------------------------------ server life
@@ -228,9 +229,12 @@ class TelegramStandIn(StandInServer):
             self.flood_next_sends -= 1
             raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
         chat_id = int(p["chat_id"])
-        reply_to = (p.get("reply_parameters") or {}).get("message_id") or p.get(
-            "reply_to_message_id"
-        )
+        parameters = p.get("reply_parameters") or {}
+        reply_to = parameters.get("message_id") or p.get("reply_to_message_id")
+        if reply_to is not None and int(reply_to) in self.deleted_by_members:
+            if not parameters.get("allow_sending_without_reply"):
+                raise ApiError(400, "Bad Request: message to reply to not found")
+            reply_to = None
         sent = SentMessage(
             message_id=next(self._message_ids),
             chat_id=chat_id,
@@ -344,6 +348,20 @@ class TelegramStandIn(StandInServer):
         self.messages[message_id] = message
         self._push("message", message)
         return message_id
+
+    def delete_by_member(self, message_id: int) -> None:
+        """Its author deletes a message (Telegram tells bots nothing; replies to it fail)."""
+        self.deleted_by_members.add(message_id)
+
+    def bot_membership(self, chat: dict[str, Any], by: dict[str, Any], status: str) -> int:
+        """The bot's own membership changes ("left", "kicked", "member"): my_chat_member."""
+        old = "member" if status in ("left", "kicked") else "left"
+        new: dict[str, Any] = {"status": status, "user": BOT_USER}
+        if status == "kicked":
+            new["until_date"] = 0
+        return self._push("my_chat_member", {
+            "chat": chat, "from": by, "date": int(time.time()),
+            "old_chat_member": {"status": old, "user": BOT_USER}, "new_chat_member": new})
 
     def redeliver(self, message_id: int) -> None:
         """The same message again under a new update id (Telegram retries after a crash)."""
