@@ -117,6 +117,30 @@ class Settings(BaseSettings):
     health_queue_stall_s: float = Field(
         120.0, gt=0, description="/readyz fails when waiting images see no progress this long"
     )
+    # People's data (issue 23): how long what the bot keeps stays (README "Your data").
+    retention_days: int | None = Field(
+        None, ge=1, description="delete posts no admin labelled after this many days, with "
+        "their images and captions (unset: keep)"
+    )
+    purge_after_leave_days: int | None = Field(
+        30, ge=0, description="purge a chat this many days after the bot left or was removed "
+        "(unset: never)"
+    )
+    lifecycle_interval_s: float = Field(
+        3600.0, gt=0, description="how often retention and purges of left chats run"
+    )
+    # Catch-up (issue 23): what the bot missed while it was down.
+    quiet_after_minutes: int | None = Field(
+        60, ge=0, description="a post older than this when the bot sees it is labelled "
+        "quietly: stored and sorted, no reply (unset: always answer)"
+    )
+    discord_catch_up_hours: float = Field(
+        24.0, ge=0, description="at start, read each channel's history since the last message "
+        "seen, this far back at most (0: off)"
+    )
+    discord_catch_up_max: int = Field(
+        200, ge=0, description="messages read per channel at most when catching up"
+    )
     backups_kept: int = Field(
         3, ge=0, description="automatic backups before a schema migration kept in "
         "data_dir/backups (0: none taken)"

@@ -23,6 +23,7 @@ from storage.db import Database
 from storage.holds import HoldsAPI
 from storage.intake import IntakeAPI
 from storage.jobs import RetrainJobsAPI
+from storage.lifecycle import LifecycleAPI
 from storage.model_versions import ModelVersionsAPI
 from storage.reposts import RepostsAPI
 from storage.review import CorrectionReviewAPI
@@ -35,7 +36,7 @@ UpgradeHook = Callable[[str, str], Awaitable[object]]
 
 class Storage(
     TransferAPI, ModelVersionsAPI, RetrainJobsAPI, ChatSettingsAPI, ChatMovesAPI, HoldsAPI,
-    RepostsAPI, IntakeAPI, TrustAPI, CorrectionReviewAPI, AuditAPI,
+    RepostsAPI, IntakeAPI, TrustAPI, CorrectionReviewAPI, AuditAPI, LifecycleAPI,
 ):
     """Posts, predictions, corrections, labels, model versions, retrain jobs, chat settings,
     repost fingerprints and marks, forwarded copies, held off-topic posts, chat id moves,

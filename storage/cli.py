@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                   "bot first); an existing SQLite database and differing files are moved "
                   "aside, PostgreSQL is restored into an empty database only", _restore)
     restore.add_argument("folder", type=Path, metavar="DIR")
+    purge = add("purge-chat", "delete everything kept about one chat: its memes, captions, "
+                "names, the images only it showed, its settings", _purge_chat)
+    purge.add_argument("platform", help="telegram, discord or console")
+    purge.add_argument("chat_id")
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -140,6 +144,15 @@ def _place(args: argparse.Namespace) -> tuple[Settings, Place]:
     data_dir = args.data_dir or settings.data_dir
     url = args.database_url or settings.database_url or default_sqlite_url(data_dir)
     return settings, Place(url, data_dir / "blobs", settings.model_dir)
+
+
+def _purge_chat(args: argparse.Namespace) -> int:
+    async def run(storage: Storage) -> None:
+        removed = await storage.purge_chat(args.platform, args.chat_id)
+        print(f"purged {args.platform} chat {args.chat_id}: {removed.posts} posts and "
+              f"{removed.images} images deleted")
+
+    return _run(args, run)
 
 
 def _backup(args: argparse.Namespace) -> int:

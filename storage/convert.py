@@ -60,6 +60,7 @@ def post(row: PostRow, image_row: ImageRow, blobs: BlobStore, created: bool = Fa
         duration_s=row.duration_s,
         frames_used=row.frames_used,
         poster=image(poster_row, blobs) if poster_row is not None else None,
+        deleted_at=row.deleted_at,
     )
 
 

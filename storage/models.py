@@ -102,6 +102,8 @@ class PostRow(Base):
     poster_sha256: Mapped[str | None] = mapped_column(
         ForeignKey("images.sha256"), nullable=True, default=None
     )
+    # Deleted on its platform (issue 23): never named as an original again.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
 
 
 class LabelRow(Base):
@@ -342,6 +344,8 @@ class AuditRow(Base):
     from_value: Mapped[str | None] = mapped_column(String(128))
     to_value: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
 class HeldPostRow(Base):
     """An off-topic meme removed from its chat and waiting for the admins: "held" until one
     allows it (re-posted) or keeps it removed. Never a training label."""
@@ -357,3 +361,26 @@ class HeldPostRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(ID))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChatPresenceRow(Base):
+    """A chat the bot left or was removed from (`left_at`), purged some days later unless it
+    is back (`left_at` cleared)."""
+
+    __tablename__ = "chat_presence"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChannelCursorRow(Base):
+    """The newest message the bot saw in a channel: after a restart it reads what came since."""
+
+    __tablename__ = "channel_cursors"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    last_message_id: Mapped[str] = mapped_column(String(ID))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -152,25 +152,40 @@ class ReadViewsAPI(StorageBase):
                 for pred, post, image, decision in rows
             ]
 
-    async def stats(self) -> Stats:
+    async def stats(self, chat: tuple[str, str] | None = None) -> Stats:
+        """Totals; with `chat` (platform, chat id), that chat's memes and decisions only (the
+        model and the retrain jobs are shared by every chat)."""
         decisions = queries.latest_decisions()
         newest = queries.latest_predictions()
+        in_chat = (PostRow.platform == chat[0], PostRow.chat_id == chat[1]) if chat else ()
         async with self._db.read() as session:
-            memes = await session.scalar(select(func.count()).select_from(PostRow)) or 0
-            images = await session.scalar(select(func.count()).select_from(ImageRow)) or 0
+            memes = await session.scalar(
+                select(func.count()).select_from(PostRow).where(*in_chat)) or 0
+            if chat is None:
+                images = await session.scalar(select(func.count()).select_from(ImageRow)) or 0
+            else:
+                images = await session.scalar(
+                    select(func.count(func.distinct(PostRow.image_sha256))).where(*in_chat)) or 0
             predicted = await session.execute(
                 select(PredictionRow.label, func.count())
                 .join(newest, newest.c.pid == PredictionRow.id)
+                .join(PostRow, PostRow.id == PredictionRow.post_id)
+                .where(*in_chat)
                 .group_by(PredictionRow.label)
             )
             labelled = await session.execute(
                 select(CorrectionRow.new_label, func.count())
                 .join(decisions, decisions.c.cid == CorrectionRow.id)
+                .join(PostRow, PostRow.id == CorrectionRow.post_id)
+                .where(*in_chat)
                 .group_by(CorrectionRow.new_label)
             )
             kinds = _counts(
                 await session.execute(
-                    select(CorrectionRow.kind, func.count()).group_by(CorrectionRow.kind)
+                    select(CorrectionRow.kind, func.count())
+                    .join(PostRow, PostRow.id == CorrectionRow.post_id)
+                    .where(*in_chat)
+                    .group_by(CorrectionRow.kind)
                 )
             )
             jobs = _counts(

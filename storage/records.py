@@ -78,6 +78,7 @@ class Post:
     def picture(self) -> Image:
         """What to show for the post: the image itself, or a clip's poster frame."""
         return self.poster or self.image
+    deleted_at: datetime | None = None  # deleted on its platform (issue 23)
 
 
 @dataclass(frozen=True)

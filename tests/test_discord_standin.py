@@ -59,7 +59,7 @@ async def test_the_bot_identifies_with_its_intents_heartbeats_and_syncs(
         names = {c["name"] for c in server.synced[None]}
         assert names == {"help", "stats", "labels", "model", "retrain", "addlabel",
                          "rollback", "check", "reposts", "sort", "trust", "delegate",
-                         "settings"}
+                         "settings", "privacy", "forgetme", "purgechat"}
         assert "GET oauth2/applications/@me" in server.calls
     assert defaults == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)  # restored
 

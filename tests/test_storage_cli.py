@@ -110,3 +110,14 @@ def test_errors_are_one_line(cli_env: list[str], tmp_path: Path, capsys) -> None
     unreachable = "postgresql+asyncpg://u:p@127.0.0.1:1/none"
     assert main(["db", "stats", "--database-url", unreachable, *cli_env]) == 1
     assert "cannot open the database" in capsys.readouterr().err
+
+
+def test_purge_chat(cli_env: list[str], tmp_path: Path, capsys) -> None:
+    _seed(tmp_path / "var")
+    blobs = list((tmp_path / "var" / "blobs").rglob("*.png"))
+    assert len(blobs) == 2
+    assert main(["db", "purge-chat", "telegram", "1", *cli_env]) == 0
+    assert "purged telegram chat 1: 2 posts and 2 images deleted" in capsys.readouterr().out
+    assert not any(path.exists() for path in blobs)
+    assert main(["db", "stats", "--json", *cli_env]) == 0
+    assert json.loads(capsys.readouterr().out)["memes_seen"] == 0

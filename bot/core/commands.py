@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from bot.core import formatting as fmt
 from bot.core.governance import audit_command, trust_command
+from bot.core import people
 from bot.core.job_watcher import RetrainRequest
 from bot.core.messages import Command, Reply
+from bot.core.operators import is_operator
 from bot.core.outcomes import (
     CommandData,
     CommandResult,
@@ -104,7 +106,10 @@ async def _help(service: MemeService, command: Command) -> CommandResult:
 
 async def _stats(service: MemeService, command: Command) -> CommandResult:
     classifier = service.models.current
-    stats = await service.storage.stats()
+    # A chat sees its own memes; an operator sees every chat's.
+    everywhere = is_operator(command.actor, service.policy.super_admins)
+    chat = command.chat
+    stats = await service.storage.stats(None if everywhere else (chat.platform, chat.chat_id))
     return spec("stats").done(
         fmt.stats_text(stats, classifier.version, classifier.meta.metrics)
     )
@@ -184,6 +189,18 @@ async def _check(service: MemeService, command: Command) -> CommandResult:
     return me.result(CommandStatus.done, fmt.setup_report_text(findings), private=True)
 
 
+async def _forgetme(service: MemeService, command: Command) -> CommandResult:
+    return await people.forget_me(service, command, spec("forgetme"))
+
+
+async def _purgechat(service: MemeService, command: Command) -> CommandResult:
+    return await people.purge_chat(service, command, spec("purgechat"))
+
+
+async def _privacy(service: MemeService, command: Command) -> CommandResult:
+    return await people.privacy(service, command, spec("privacy"))
+
+
 async def _reposts(service: MemeService, command: Command) -> CommandResult:
     return await _settings_audited(
         service, command, await service.moderation.reposts_command(command, spec("reposts")))
@@ -219,7 +236,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", Role.everyone, "What this bot does and its commands", _help),
     CommandSpec("start", Role.everyone, "What this bot does and its commands", _help,
                 alias=True),
-    CommandSpec("stats", Role.everyone, "Memes seen, labels, corrections and the model", _stats),
+    CommandSpec("stats", Role.everyone, "Memes seen here, labels, corrections and the model",
+                _stats),
+    CommandSpec("privacy", Role.everyone, "What I keep about you and for how long", _privacy),
+    CommandSpec("forgetme", Role.everyone, "Delete your memes, captions and name from my records",
+                _forgetme),
     CommandSpec("labels", Role.everyone, "The labels memes can get", _labels),
     CommandSpec("model", Role.everyone, "The model serving now and earlier versions", _model),
     CommandSpec(
@@ -234,6 +255,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "rollback", Role.operator, "serve an earlier model version", _rollback, "[VERSION]",
         (Arg("version", "the version to serve (default: the previous one)"),),
+    ),
+    CommandSpec(
+        "purgechat", Role.operator, "delete everything kept about a chat", _purgechat,
+        "[CHAT_ID] confirm",
+        (Arg("confirm", "confirm (or: CHAT_ID confirm for another chat)", rest=True),),
+        delegable=False,
     ),
     CommandSpec("check", Role.admin, "what I am missing here (permissions, privacy mode)",
                 _check),

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.core.outcomes import RepostVerdict, RetrainQueued
 from bot.core.setup_check import Finding, Problem
+from storage.lifecycle import Removed
 from storage.records import ModelVersion, Stats
 
 # Names people recognise; any other label is shown as its words capitalised.
@@ -580,3 +581,45 @@ def setup_report_text(findings: Sequence[Finding], *, checked: bool = True) -> s
              "to fix."]
     lines += [f"- {setup_finding_text(f)}" for f in findings]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------- people's data (issue 23)
+
+PURGE_USAGE_DETAIL = (" (deletes every meme, caption and setting kept for the chat; "
+                      "send it with the word confirm)")
+
+
+def forgotten_text(removed: Removed) -> str:
+    memes = f"{removed.posts} meme{'s' if removed.posts != 1 else ''}"
+    kept = (f" The {removed.anonymized} label decisions you made as an admin stay, without "
+            "your name." if removed.anonymized else "")
+    return (f"Done: I deleted {memes} you posted, their captions, your name beside them and "
+            f"the {removed.images} images only you posted.{kept} Model versions already "
+            "trained cannot unlearn what they learnt from your memes; the next ones will not "
+            "see them.")
+
+
+def purged_text(chat_id: str, removed: Removed) -> str:
+    return (f"Purged chat {chat_id}: {removed.posts} memes and {removed.images} images "
+            "deleted, with their captions, names and the chat's settings.")
+
+
+def privacy_text(retention_days: int | None, purge_after_leave_days: int | None) -> str:
+    kept = (f"Memes no admin labelled are deleted after {retention_days} days; labelled ones "
+            "are kept as training examples." if retention_days else
+            "Memes are kept until they are deleted (below).")
+    purge = (f"{purge_after_leave_days} days after I leave or am removed from a chat, "
+             "everything from that chat is deleted." if purge_after_leave_days is not None
+             else "A chat I leave is kept until an operator purges it.")
+    return "\n".join([
+        "What I keep for each meme: the image, the chat and message it was posted in, the "
+        "poster's user id and display name (to say who posted an original first), the text "
+        "posted with it, my label and any admin's correction (with the admin's user id).",
+        kept,
+        "A message deleted in the chat: I stop naming it as an original, and its image goes "
+        "once no other post shows it.",
+        purge,
+        "/forgetme deletes every meme you posted, their captions, your name and the images "
+        "only you posted; label decisions you made as an admin stay without your name. "
+        "Model versions already trained cannot unlearn.",
+    ])

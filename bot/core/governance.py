@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from bot.core import formatting as fmt
 from bot.core.messages import Actor, Button, ChatRef, Command, PlatformAdminCheck, Reply
 from bot.core.moderation import button_post, invalid
+from bot.core.operators import is_operator
 from bot.core.outcomes import (
     CommandResult,
     CommandStatus,
@@ -70,7 +71,7 @@ async def may_use_shared(service: MemeService, spec: CommandSpec, command: Comma
                          platform_check: PlatformAdminCheck | None) -> bool:
     """An operator, or (for a command operators may delegate) an admin of a delegated chat."""
     actor, chat = command.actor, command.chat
-    if actor.qualified_id in service.policy.super_admins:
+    if is_operator(actor, service.policy.super_admins):
         return True
     if not spec.delegable or chat.is_private:
         return False

@@ -75,6 +75,7 @@ class PostOutcome:
     reaction: str | None = None
     # The label is off-topic in this chat and the chat's action removes it (hold, delete).
     offtopic: OffTopicVerdict | None = None
+    quiet: bool = False  # an old post (caught up): labelled and stored, not answered
 
     @property
     def label(self) -> str | None:

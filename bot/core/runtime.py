@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.core.classify_queue import ClassifyQueue
 from bot.core.downloads import Downloader
 from bot.core.governance import operators_of
 from bot.core.job_watcher import JobWatcher
+from bot.core.lifecycle import LifecyclePolicy, run_lifecycle
 from bot.core.model_holder import ModelHolder
 from bot.core.model_switch import (
     ClassifierLoader,
@@ -147,6 +149,11 @@ async def open_runtime(
             switcher, settings.model_check_interval_s, stop_following, who="bot"
         ), name="follow-active-model")
         stack.push_async_callback(_stop_task, following, stop_following)
+        stop_lifecycle = asyncio.Event()
+        lifecycle = asyncio.create_task(run_lifecycle(storage, LifecyclePolicy(
+            settings.retention_days, settings.purge_after_leave_days,
+            settings.lifecycle_interval_s), stop_lifecycle), name="lifecycle")
+        stack.push_async_callback(_stop_task, lifecycle, stop_lifecycle)
         trainer = TrainerStatus(
             settings.effective_trainer, health_file=Path(settings.data_dir) / "trainer.alive"
         )
@@ -156,6 +163,10 @@ async def open_runtime(
             super_admins=operators_of(settings.super_admins),
             reaction_labels=dict(settings.reaction_labels),
             admin_chats=settings.admin_chats(),
+            retention_days=settings.retention_days,
+            purge_after_leave_days=settings.purge_after_leave_days,
+            quiet_after=(timedelta(minutes=settings.quiet_after_minutes)
+                         if settings.quiet_after_minutes is not None else None),
             moderation=ModerationPolicy(
                 repost_mode=settings.repost_mode,
                 repost_window_days=settings.repost_window_days,

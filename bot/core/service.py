@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from bot.core import commands, governance, offtopic, settings_menu
 from bot.core import formatting as fmt
@@ -92,6 +93,9 @@ class ServicePolicy:
     moderation: ModerationPolicy = field(default_factory=ModerationPolicy)  # reposts, sorting
     # platform -> the admins' chat there (held memes and silent mode's log go to it)
     admin_chats: Mapping[str, str] = field(default_factory=dict)
+    retention_days: int | None = None  # /privacy says how long posts are kept
+    purge_after_leave_days: int | None = None
+    quiet_after: timedelta | None = None  # older posts are labelled without a reply
 
 
 # What every `button_payload` matches (Discord routes persistent buttons by such a pattern).
@@ -261,6 +265,10 @@ class MemeService:
                           remembered=remembered is not None),
             post=stored.post, prediction_id=stored.prediction_id,
         )
+        if self._is_old(post):  # caught up long after: stored and sorted, not answered
+            outcome = dataclasses.replace(outcome, reply=None, repost_note=None,
+                                          removed_note=None, admin_log=None, admin_post=None,
+                                          reaction=None, quiet=True)
         prediction = classified.prediction
         threshold = self._rules(context).confidence_threshold
         confident = remembered is not None or self._confident(
@@ -270,6 +278,12 @@ class MemeService:
             await self.moderation.sort(stored.post, classified.prediction.label, outbox,
                                        post.author.display_name, context.settings)
         return outcome
+
+    def _is_old(self, post: ImagePost) -> bool:
+        limit = self.policy.quiet_after
+        if limit is None or post.posted_at is None:
+            return False
+        return datetime.now(UTC) - post.posted_at > limit
 
     async def _store(self, post: ImagePost, key: PostKey, data: bytes, classified: Classified,
                      caption: str | None) -> IntakeResult:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import discord
@@ -19,6 +19,7 @@ from bot.core.messages import Actor, ChatRef, Command, ImagePost, PlatformAdminC
 from bot.core.outcomes import SettingsMenu
 from bot.core.service import MemeService, parse_payload
 from bot.core.setup_check import log_start_check
+from bot.discord.catch_up import CatchUpLimits, ChannelCursors, catch_up
 from bot.discord.commands import add_commands
 from bot.discord.media import media_attachments
 from bot.discord.port import NO_MENTIONS, DiscordPort
@@ -42,6 +43,7 @@ class DiscordConfig:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] = ()
     guild_ready_timeout_s: float = 2.0
+    catch_up: CatchUpLimits = field(default_factory=lambda: CatchUpLimits(24.0, 200))
     concurrent_updates: int = 16
     api_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
@@ -57,6 +59,8 @@ class DiscordConfig:
             shard_count=settings.discord_shard_count,
             shard_ids=tuple(settings.discord_shard_ids),
             guild_ready_timeout_s=settings.discord_guild_ready_timeout_s,
+            catch_up=CatchUpLimits(settings.discord_catch_up_hours,
+                                   settings.discord_catch_up_max),
             concurrent_updates=settings.concurrent_updates,
             api_url=settings.discord_api_url,
             gateway_url=settings.discord_gateway_url,
@@ -212,6 +216,16 @@ class DiscordHandlers:
                                                              [str(event.emoji)])
         await self.delivery.correction(chat, meme_id, outcome)
 
+    async def on_deleted(self, channel_id: int, message_ids: Sequence[int]) -> None:
+        """Deleted messages (raw events: cached or not): never named as originals again."""
+        for message_id in message_ids:
+            await self.service.storage.mark_deleted(PLATFORM, str(channel_id), str(message_id))
+
+    async def on_guild_presence(self, guild: discord.Guild, *, left: bool) -> None:
+        """Removed from a guild: its channels are purged some days later (unless back)."""
+        for channel in (*guild.text_channels, *guild.threads):
+            await self.service.storage.set_chat_left(PLATFORM, str(channel.id), left)
+
     async def on_command(self, interaction: discord.Interaction, name: str,
                          args: Sequence[str] = ()) -> None:
         command = Command(
@@ -254,11 +268,28 @@ class MemeClient(discord.AutoShardedClient):
         self.tree = app_commands.CommandTree(self)
         add_commands(self.tree, self.handlers)
         self.setup_probe = DiscordSetupProbe(self, config.admin_channel_id)
+        self.cursors = ChannelCursors(service.storage)
+        self._stop_flushing = asyncio.Event()
+        self._flushing: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[int] | None = None  # once per start, not per reconnect
 
     async def setup_hook(self) -> None:
         # Presses on any earlier reply (before a restart, from another process) land here.
         self.add_dynamic_items(*BUTTON_KINDS, *SETTINGS_KINDS)
         await self.sync_commands()
+        self._flushing = asyncio.create_task(self.cursors.keep_flushing(self._stop_flushing),
+                                             name="discord-cursors")
+
+    async def close(self) -> None:
+        """Save the channel positions, then close (the next start catches up from there)."""
+        if self._catching_up is not None:
+            self._catching_up.cancel()  # the rest is read at the next start
+            await asyncio.gather(self._catching_up, return_exceptions=True)
+        self._stop_flushing.set()
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
+        await super().close()
 
     async def sync_commands(self) -> None:
         """Guild sync (instant) for the configured guilds, else global (Discord propagates
@@ -274,6 +305,8 @@ class MemeClient(discord.AutoShardedClient):
             log.info("discord: %d slash commands synced globally", len(synced))
 
     async def on_message(self, message: discord.Message) -> None:
+        if message.guild is not None:
+            self.cursors.seen(message.channel.id, message.id)
         await self.handlers.on_message(message)
 
     async def on_raw_message_edit(self, event: discord.RawMessageUpdateEvent) -> None:
@@ -286,7 +319,24 @@ class MemeClient(discord.AutoShardedClient):
     async def on_raw_reaction_remove(self, event: discord.RawReactionActionEvent) -> None:
         await self.handlers.on_reaction_removed(event)
 
+    async def on_raw_message_delete(self, event: discord.RawMessageDeleteEvent) -> None:
+        await self.handlers.on_deleted(event.channel_id, [event.message_id])
+
+    async def on_raw_bulk_message_delete(self, event: discord.RawBulkMessageDeleteEvent
+                                         ) -> None:
+        await self.handlers.on_deleted(event.channel_id, sorted(event.message_ids))
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await self.handlers.on_guild_presence(guild, left=True)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.handlers.on_guild_presence(guild, left=False)
+
     async def on_ready(self) -> None:
         log.info("discord: ready as %s in %d guilds, %d shards", self.user, len(self.guilds),
                  self.shard_count or 1)
         await log_start_check(PLATFORM, self.setup_probe, self.handlers.service)
+        if self._catching_up is None:
+            self._catching_up = asyncio.create_task(catch_up(
+                self, self.handlers.service.storage, self.config.catch_up, self.on_message),
+                name="discord-catch-up")

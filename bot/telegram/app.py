@@ -23,6 +23,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     ExtBot,
@@ -48,7 +49,9 @@ log = logging.getLogger(__name__)
 
 PLATFORM = TelegramPort.platform
 # Reactions are only delivered when asked for explicitly.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION,
+                   Update.MY_CHAT_MEMBER]  # the bot added to or removed from a chat
+GONE_STATUSES = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.BANNED})
 MEDIA_FILTER = (
     filters.PHOTO | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
     | filters.Document.ALL | filters.Sticker.ALL
@@ -253,6 +256,15 @@ class TelegramHandlers:
             return
         await move_chat(self.service.storage, PLATFORM, str(old), str(new))
 
+    async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE
+                                ) -> None:
+        """The bot left or was removed (its data is purged some days later), or is back."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        left = change.new_chat_member.status in GONE_STATUSES
+        await self.service.storage.set_chat_left(PLATFORM, str(change.chat.id), left)
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("update %s failed", update_id, exc_info=context.error)
@@ -276,13 +288,17 @@ def build(service: MemeService, config: TelegramConfig
         .build()
     )
     async def image_of(post_id: int) -> Path:
-        return (await service.storage.get_post(post_id)).image.path
+        # A clip is shown by its poster frame.
+        return (await service.storage.get_post(post_id)).picture.path
 
-    handlers = TelegramHandlers(service, config, TelegramPort(application.bot, image_of))
+    port = TelegramPort(application.bot, image_of, gone=service.storage.mark_deleted)
+    handlers = TelegramHandlers(service, config, port)
     application.add_handler(CommandHandler([c.name for c in COMMANDS], handlers.on_command))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, handlers.on_migrate))
     application.add_handler(MessageHandler(MEDIA_FILTER, handlers.on_media))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(MessageReactionHandler(handlers.on_reaction))
+    application.add_handler(ChatMemberHandler(handlers.on_my_chat_member,
+                                              ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_error_handler(handlers.on_error)
     return application, handlers

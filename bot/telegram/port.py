@@ -33,19 +33,30 @@ def parse_place(place: str, chat_id: str) -> tuple[int, int | None]:
         ) from None
 
 
-def _answering(message_id: str | None) -> ReplyParameters | None:
+# Called with (platform, chat id, message id) when a meme turns out to be deleted.
+GoneCallback = Callable[[str, str, str], Awaitable[object]]
+
+
+def _answering(message_id: str | None, *, without_it: bool = True) -> ReplyParameters | None:
     if message_id is None or not message_id.isdigit():
         return None
-    # The meme may be gone (deleted meanwhile): the answer is still worth posting.
-    return ReplyParameters(int(message_id), allow_sending_without_reply=True)
+    return ReplyParameters(int(message_id), allow_sending_without_reply=without_it)
+
+
+def is_reply_target_gone(exc: TelegramError) -> bool:
+    """"Message to reply to not found": the message was deleted."""
+    return isinstance(exc, BadRequest) and "reply" in exc.message.lower() and (
+        "not found" in exc.message.lower())
 
 
 class TelegramPort:
     platform = "telegram"
 
-    def __init__(self, bot: Bot, image_of: Callable[[int], Awaitable[Path]]) -> None:
+    def __init__(self, bot: Bot, image_of: Callable[[int], Awaitable[Path]],
+                 gone: GoneCallback | None = None) -> None:
         self.bot = bot
         self.image_of = image_of  # post id -> the stored image file
+        self._gone = gone
 
     async def send_image(self, chat_id: str, reply: Reply) -> str | None:
         if reply.post_id is None:
@@ -71,7 +82,20 @@ class TelegramPort:
             return False
 
     async def reply(self, chat: ChatRef, message_id: str, reply: Reply) -> str | None:
-        return await self._send(chat.chat_id, reply, _answering(message_id))
+        """Answer a meme; a meme deleted meanwhile gets no answer and is marked deleted."""
+        try:
+            sent = await with_flood_retry(lambda: self.bot.send_message(
+                chat.chat_id, reply.text, reply_markup=keyboard(reply),
+                reply_parameters=_answering(message_id, without_it=False),
+            ))
+        except TelegramError as exc:
+            if is_reply_target_gone(exc) and self._gone is not None:
+                log.info("message %s in chat %s was deleted", message_id, chat.chat_id)
+                await self._gone(self.platform, chat.chat_id, message_id)
+            else:  # a chat the bot left, no right to post, ...
+                log.warning("message not sent to chat %s: %s", chat.chat_id, exc)
+            return None
+        return str(sent.message_id)
 
     async def send(self, chat_id: str, reply: Reply, *, reply_to: str | None = None,
                    mention: Actor | None = None) -> str | None:

@@ -29,7 +29,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -70,6 +70,28 @@ REQUIRED_INTENTS = (INTENT_GUILDS | INTENT_GUILD_MESSAGES | INTENT_GUILD_MESSAGE
 
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE = 0, 1, 2, 3
 OP_RESUME, OP_RECONNECT, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 6, 7, 9, 10, 11
+
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
+class Snowflakes:
+    """Ids as Discord makes them: the creation time in the top bits, so that discord.py's
+    `created_at` (and any comparison of ids with times) is right; strictly increasing."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def __iter__(self) -> Snowflakes:
+        return self
+
+    def __next__(self) -> int:
+        self._last = max(self._last + 1, self.at(datetime.now(UTC)))
+        return self._last
+
+    @staticmethod
+    def at(when: datetime) -> int:
+        return (int(when.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
 
 
 def _now() -> str:
@@ -166,7 +188,8 @@ class DiscordStandIn(StandInServer):
         super().__init__(port)
         self.token = token
         self.shards = shards
-        self._ids = itertools.count(950_000_000_000_000_000)
+        self._ids = Snowflakes()
+        self.history: dict[int, list[dict[str, Any]]] = {}  # channel -> members' messages
         self._sessions = itertools.count(1)
         self.sessions: dict[str, Session] = {}
         self.connections: list[Connection] = []
@@ -191,6 +214,7 @@ class DiscordStandIn(StandInServer):
         self.sends_open.set()
         self.rate_limit_next_sends = 0  # answer this many message creates with 429 first
         self.rate_limited = 0
+        self._offline = itertools.count(1)  # keeps ids made for one instant apart
         self.app_flags = GATEWAY_MESSAGE_CONTENT_LIMITED  # 0: the portal's intent is off
         # channel -> permission bits denied to the bot there (a member overwrite in the guild)
         self.bot_denied: dict[int, int] = {}
@@ -241,6 +265,7 @@ class DiscordStandIn(StandInServer):
             ("PUT", r"applications/(?P<app>\d+)/commands", self._r_sync),
             ("PUT", r"applications/(?P<app>\d+)/guilds/(?P<guild>\d+)/commands", self._r_sync),
             ("POST", r"channels/(?P<channel>\d+)/messages", self._r_create_message),
+            ("GET", r"channels/(?P<channel>\d+)/messages", self._r_history),
             ("PATCH", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._r_edit),
             ("DELETE", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._r_delete),
             ("PUT", r"channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/"
@@ -299,6 +324,14 @@ class DiscordStandIn(StandInServer):
                      "options": cmd.get("options", [])} for cmd in payload]
         self.synced[int(guild) if guild else None] = commands
         return commands
+
+    async def _r_history(self, request: web.Request, channel: str) -> Any:
+        """Messages after `after` (the oldest `limit` of them), newest first, as Discord."""
+        after = int(request.query.get("after", "0"))
+        limit = min(int(request.query.get("limit", "50")), 100)
+        newer = sorted((m for m in self.history.get(int(channel), []) if int(m["id"]) > after),
+                       key=lambda m: int(m["id"]))
+        return list(reversed(newer[:limit]))
 
     async def _r_create_message(self, request: web.Request, channel: str) -> Any:
         payload = await _payload(request)
@@ -634,6 +667,7 @@ class DiscordStandIn(StandInServer):
                                          "channel_id": str(OTHER_CHANNEL_ID),
                                          "guild_id": str(GUILD_ID)}
             data["message_snapshots"] = [forwarded]
+        self.history.setdefault(channel_id, []).append(dict(data))
         data["member"] = author.member(with_user=False)
         self.event_times[message_id] = time.perf_counter()
         self.posted.add(message_id)
@@ -653,6 +687,19 @@ class DiscordStandIn(StandInServer):
             data["edited_timestamp"] = _now()
         self.messages[message_id] = data
         await self.dispatch("MESSAGE_UPDATE", data)
+
+    def post_offline(self, author: Person, data: bytes, *, ago: timedelta = timedelta(0),
+                     channel_id: int = CHANNEL_ID, filename: str = "meme.png") -> int:
+        """An image posted while the bot is not connected (`ago` in the past): only the
+        channel's history has it."""
+        message_id = (next(self._ids) if not ago
+                      else Snowflakes.at(datetime.now(UTC) - ago) + next(self._offline))
+        message = self._message(message_id, channel_id, author.user, "", attachments=[
+            self.attachment(data, filename, "image/png")], embeds=[])
+        message["timestamp"] = (datetime.now(UTC) - ago).isoformat()
+        self.history.setdefault(channel_id, []).append(message)
+        self.posted.add(message_id)
+        return message_id
 
     async def post_image(self, author: Person, data: bytes, filename: str = "meme.jpg",
                          content_type: str | None = "image/jpeg", size: int | None = None,

@@ -110,6 +110,7 @@ class TelegramStandIn(StandInServer):
         # to anyone else ("bot can't initiate conversation with a user").
         self.started: set[int] = set()
         self.reactions: list[tuple[int, int, str]] = []  # setMessageReaction: chat, msg, emoji
+        self.deleted_by_members: set[int] = set()  # messages their authors deleted
         self.privacy_mode = False  # on: getMe says the bot cannot read all group messages
 
     # ------------------------------------------------------------------------ server life
@@ -236,9 +237,12 @@ class TelegramStandIn(StandInServer):
         chat_id = int(p["chat_id"])
         if chat_id > 0 and chat_id not in self.started:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
-        reply_to = (p.get("reply_parameters") or {}).get("message_id") or p.get(
-            "reply_to_message_id"
-        )
+        parameters = p.get("reply_parameters") or {}
+        reply_to = parameters.get("message_id") or p.get("reply_to_message_id")
+        if reply_to is not None and int(reply_to) in self.deleted_by_members:
+            if not parameters.get("allow_sending_without_reply"):
+                raise ApiError(400, "Bad Request: message to reply to not found")
+            reply_to = None
         sent = SentMessage(
             message_id=next(self._message_ids),
             chat_id=chat_id,
@@ -386,6 +390,20 @@ class TelegramStandIn(StandInServer):
         self.messages[message_id] = message
         self._push("message", message)
         return message_id
+
+    def delete_by_member(self, message_id: int) -> None:
+        """Its author deletes a message (Telegram tells bots nothing; replies to it fail)."""
+        self.deleted_by_members.add(message_id)
+
+    def bot_membership(self, chat: dict[str, Any], by: dict[str, Any], status: str) -> int:
+        """The bot's own membership changes ("left", "kicked", "member"): my_chat_member."""
+        old = "member" if status in ("left", "kicked") else "left"
+        new: dict[str, Any] = {"status": status, "user": BOT_USER}
+        if status == "kicked":
+            new["until_date"] = 0
+        return self._push("my_chat_member", {
+            "chat": chat, "from": by, "date": int(time.time()),
+            "old_chat_member": {"status": old, "user": BOT_USER}, "new_chat_member": new})
 
     def redeliver(self, message_id: int) -> None:
         """The same message again under a new update id (Telegram retries after a crash)."""

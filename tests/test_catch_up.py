@@ -1,0 +1,74 @@
+"""Catch-up (issue 23): a Discord restart reads what each channel got while the bot was down
+(bounded by a window and a cap per channel), labels it, answers recent posts and labels old ones
+quietly; nothing is answered twice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from storage.api import Storage
+from tests.support import discord_bot as dcb
+from tests.support import discord_standin as dc
+from tests.support.fakes import FakeClassifier, colour_image, png
+
+DEADLINE_S = 20.0
+
+
+def meme(seed: int) -> bytes:
+    return png(colour_image((30, 200, 30), (96, 96), stripe=seed))
+
+
+async def test_a_restart_labels_what_was_posted_meanwhile(tmp_path: Path) -> None:
+    async with dc.standin() as server:
+        settings = dcb.make_settings(server, tmp_path, tmp_path / "models")
+        async with dc.running_bot(server, settings, loader=FakeClassifier):
+            seen = await server.post_image(dcb.ALICE, meme(1))
+            await server.reply_to(seen)
+        storage = await Storage.open(settings.effective_database_url,
+                                     settings.data_dir / "blobs")
+        try:  # closing saved where the channel was
+            assert await storage.channel_cursor("discord", dc.CHANNEL_ID) == str(seen)
+        finally:
+            await storage.close()
+
+        missed = server.post_offline(dcb.CURATOR, meme(2))
+        async with dc.running_bot(server, settings, loader=FakeClassifier) as bot:
+            reply = await server.reply_to(missed)
+            assert reply.buttons and reply.content.startswith("Animal Crossing")
+            post = await dcb.stored_post(bot, missed)
+            assert post is not None and post.author_id == str(dcb.CURATOR.user_id)
+            assert len(server.replies_to(seen)) == 1  # before the cursor: not read again
+            assert any(call.startswith(f"GET channels/{dc.CHANNEL_ID}/messages")
+                       for call in server.calls)
+
+
+async def test_catch_up_limits_and_old_posts_labelled_quietly(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    async with dc.standin() as server:
+        settings = dcb.make_settings(server, tmp_path, tmp_path / "models",
+                                     discord_catch_up_hours=24, discord_catch_up_max=2,
+                                     quiet_after_minutes=60)
+        storage = await Storage.open(settings.effective_database_url,
+                                     settings.data_dir / "blobs")
+        try:  # the bot last saw this channel 40 hours ago
+            await storage.advance_channel_cursor("discord", dc.CHANNEL_ID,
+                                                 dc.Snowflakes.at(now - timedelta(hours=40)))
+        finally:
+            await storage.close()
+        too_old = server.post_offline(dcb.ALICE, meme(3), ago=timedelta(hours=30))
+        quiet = server.post_offline(dcb.ALICE, meme(4), ago=timedelta(hours=3))
+        recent = server.post_offline(dcb.CURATOR, meme(5), ago=timedelta(minutes=2))
+        capped = server.post_offline(dcb.CURATOR, meme(6), ago=timedelta(minutes=1))
+        async with dc.running_bot(server, settings, loader=FakeClassifier) as bot:
+            assert (await server.reply_to(recent)).buttons
+            async with asyncio.timeout(DEADLINE_S):
+                while await dcb.stored_post(bot, quiet) is None:
+                    await asyncio.sleep(0.02)
+            assert server.replies_to(quiet) == []  # stored and labelled, no reply
+            [prediction] = await bot.storage.predictions_for((await dcb.stored_post(bot, quiet)).id)
+            assert prediction.label == "animal_crossing"
+            assert await dcb.stored_post(bot, too_old) is None  # outside the 24 h window
+            assert await dcb.stored_post(bot, capped) is None  # past the cap of 2
+            assert server.replies_to(too_old) == server.replies_to(capped) == []
