@@ -12,8 +12,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.core import formatting as fmt
-from bot.core.governance import audit_command, trust_command
 from bot.core import people
+from bot.core.governance import audit_command, trust_command
 from bot.core.job_watcher import RetrainRequest
 from bot.core.messages import Command, Reply
 from bot.core.operators import is_operator

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from bot.core import formatting as fmt
 from bot.core.messages import Command
-from bot.core.operators import is_operator
-from bot.core.outcomes import CommandResult, CommandStatus
+from bot.core.outcomes import CommandResult
 from storage.errors import InvalidInputError
 
 if TYPE_CHECKING:
