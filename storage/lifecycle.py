@@ -21,11 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.base import StorageBase, aware
 from storage.models import (
+    AuditRow,
     ChannelCursorRow,
     ChatPresenceRow,
     ChatSettingsRow,
+    ChatTrustRow,
     CorrectionRow,
     FingerprintRow,
+    HeldPostRow,
     ImageRow,
     LabelRow,
     PostRow,
@@ -90,9 +93,14 @@ class LifecycleAPI(StorageBase):
             ids = list(await session.scalars(select(PostRow.id).where(
                 PostRow.platform == platform, PostRow.author_id == user)))
             posts, files = await self._drop_posts(session, ids)
+            # The audit log keeps what was done to their posts, not what the posts said.
+            await session.execute(update(AuditRow).where(AuditRow.post_id.in_(ids)).values(
+                detail=None))
             anonymized = 0
-            for column in (CorrectionRow.admin_id, RepostMarkRow.admin_id,
-                           RetrainJobRow.requested_by, LabelRow.added_by):
+            for column in (CorrectionRow.admin_id, CorrectionRow.reviewed_by,
+                           RepostMarkRow.admin_id, RetrainJobRow.requested_by,
+                           LabelRow.added_by, AuditRow.actor_id, ChatTrustRow.granted_by,
+                           HeldPostRow.decided_by):
                 result = await session.execute(
                     update(column.class_).where(column == qualified).values(
                         {column.key: FORGOTTEN}))
@@ -115,7 +123,9 @@ class LifecycleAPI(StorageBase):
             ids = list(await session.scalars(select(PostRow.id).where(
                 PostRow.platform == platform, PostRow.chat_id == chat)))
             posts, files = await self._drop_posts(session, ids)
-            for model in (ChatSettingsRow, ChatPresenceRow, ChannelCursorRow):
+            await session.execute(update(AuditRow).where(AuditRow.post_id.in_(ids)).values(
+                detail=None))
+            for model in (ChatSettingsRow, ChatPresenceRow, ChannelCursorRow, ChatTrustRow):
                 await session.execute(delete(model).where(
                     model.platform == platform, model.chat_id == chat))
         await self._unlink(files)
