@@ -240,3 +240,13 @@ def test_a_slow_animated_webp_is_cut_off_too() -> None:
     data = encode_clip(frames_with(count=12), "webp")
     with pytest.raises(MediaError, match="too long to decode"):
         load_media(data, limits=ClipLimits(decode_timeout_s=1e-9))
+
+
+def test_a_clip_whose_frames_do_not_decode_is_refused() -> None:
+    """The container opens and says how long it is, but its picture data is zeros."""
+    data = bytearray(encode_clip(frames_with(count=12), "mp4"))
+    at = data.find(b"mdat")
+    size = int.from_bytes(data[at - 4:at], "big")
+    data[at + 4:at - 4 + size] = bytes(size - 8)
+    with pytest.raises(MediaError, match="no frame decodes"):
+        load_media(bytes(data))
