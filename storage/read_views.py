@@ -127,7 +127,10 @@ class ReadViewsAPI(StorageBase):
         newest = queries.latest_predictions()
         async with self._db.read() as session:
             memes = await session.scalar(select(func.count()).select_from(PostRow)) or 0
-            images = await session.scalar(select(func.count()).select_from(ImageRow)) or 0
+            # Distinct files posted (a clip's poster frame is an image row, not a meme).
+            images = await session.scalar(
+                select(func.count(func.distinct(PostRow.image_sha256)))
+            ) or 0
             predicted = await session.execute(
                 select(PredictionRow.label, func.count())
                 .join(newest, newest.c.pid == PredictionRow.id)
