@@ -444,7 +444,8 @@ def load_media(
     picture: Image.Image | None = None
     if container in (None, "gif", "png", "webp"):
         picture = open_image(data, max_pixels)  # opened once: the still path decodes it
-        if not _is_animated(picture):
+        # Only GIF, APNG and WebP move: a phone's MPO JPEG or a TIFF has pages, not frames.
+        if container is None or not _is_animated(picture):
             img = load_image(picture, background=background, max_pixels=max_pixels)
             return Media(MediaKind.still, (img,), (0.0,), None, (picture.format or "").lower(),
                          img.width, img.height)

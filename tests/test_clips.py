@@ -250,3 +250,11 @@ def test_a_clip_whose_frames_do_not_decode_is_refused() -> None:
     data[at + 4:at - 4 + size] = bytes(size - 8)
     with pytest.raises(MediaError, match="no frame decodes"):
         load_media(bytes(data))
+
+
+def test_pictures_with_pages_are_stills() -> None:
+    """A multi-page TIFF (like a phone's MPO JPEG) has pages, not frames: its first is read."""
+    buf = io.BytesIO()
+    scene(0).save(buf, "TIFF", save_all=True, append_images=[scene(5)])
+    media = load_media(buf.getvalue())
+    assert media.kind is MediaKind.still and media.container == "tiff"
