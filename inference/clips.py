@@ -324,8 +324,11 @@ def _decode_av(data: bytes, limits: ClipLimits, background: tuple[int, int, int]
                     return _flatten(Image.fromarray(out.to_ndarray(), mode), background)
 
                 sampler.offer(t, convert)
-        except av.FFmpegError as exc:
-            # A truncated or partly damaged clip: what decoded before the damage still counts.
+        except MediaError:
+            raise
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            # A truncated or partly damaged clip: what decoded before the damage still counts
+            # (ValueError: a frame whose pixel format cannot be converted).
             log.debug("decoding stopped after %d frames: %r", decoded, exc)
             if not sampler.kept:
                 raise MediaError("the clip is damaged (no frame decodes)") from exc
