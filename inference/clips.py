@@ -324,8 +324,11 @@ def _decode_av(data: bytes, limits: ClipLimits, background: tuple[int, int, int]
                     return _flatten(Image.fromarray(out.to_ndarray(), mode), background)
 
                 sampler.offer(t, convert)
-        except av.FFmpegError as exc:
-            # A truncated or partly damaged clip: what decoded before the damage still counts.
+        except MediaError:
+            raise
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            # A truncated or partly damaged clip: what decoded before the damage still counts
+            # (ValueError: a frame whose pixel format cannot be converted).
             log.debug("decoding stopped after %d frames: %r", decoded, exc)
             if not sampler.kept:
                 raise MediaError("the clip is damaged (no frame decodes)") from exc
@@ -444,7 +447,8 @@ def load_media(
     picture: Image.Image | None = None
     if container in (None, "gif", "png", "webp"):
         picture = open_image(data, max_pixels)  # opened once: the still path decodes it
-        if not _is_animated(picture):
+        # Only GIF, APNG and WebP move: a phone's MPO JPEG or a TIFF has pages, not frames.
+        if container is None or not _is_animated(picture):
             img = load_image(picture, background=background, max_pixels=max_pixels)
             return Media(MediaKind.still, (img,), (0.0,), None, (picture.format or "").lower(),
                          img.width, img.height)

@@ -161,11 +161,9 @@ class ReadViewsAPI(StorageBase):
         async with self._db.read() as session:
             memes = await session.scalar(
                 select(func.count()).select_from(PostRow).where(*in_chat)) or 0
-            if chat is None:
-                images = await session.scalar(select(func.count()).select_from(ImageRow)) or 0
-            else:
-                images = await session.scalar(
-                    select(func.count(func.distinct(PostRow.image_sha256))).where(*in_chat)) or 0
+            # Distinct files posted (a clip's poster frame is an image row, not a meme).
+            images = await session.scalar(
+                select(func.count(func.distinct(PostRow.image_sha256))).where(*in_chat)) or 0
             predicted = await session.execute(
                 select(PredictionRow.label, func.count())
                 .join(newest, newest.c.pid == PredictionRow.id)

@@ -240,3 +240,21 @@ def test_a_slow_animated_webp_is_cut_off_too() -> None:
     data = encode_clip(frames_with(count=12), "webp")
     with pytest.raises(MediaError, match="too long to decode"):
         load_media(data, limits=ClipLimits(decode_timeout_s=1e-9))
+
+
+def test_a_clip_whose_frames_do_not_decode_is_refused() -> None:
+    """The container opens and says how long it is, but its picture data is zeros."""
+    data = bytearray(encode_clip(frames_with(count=12), "mp4"))
+    at = data.find(b"mdat")
+    size = int.from_bytes(data[at - 4:at], "big")
+    data[at + 4:at - 4 + size] = bytes(size - 8)
+    with pytest.raises(MediaError, match="no frame decodes"):
+        load_media(bytes(data))
+
+
+def test_pictures_with_pages_are_stills() -> None:
+    """A multi-page TIFF (like a phone's MPO JPEG) has pages, not frames: its first is read."""
+    buf = io.BytesIO()
+    scene(0).save(buf, "TIFF", save_all=True, append_images=[scene(5)])
+    media = load_media(buf.getvalue())
+    assert media.kind is MediaKind.still and media.container == "tiff"

@@ -56,6 +56,8 @@ async def test_a_clip_is_stored_with_its_poster_kind_duration_and_frames(storage
     assert dataclasses.replace(again, created=True) == post  # read back, poster included
     found = await storage.find_post("telegram", "-1", "1")
     assert found is not None and found.poster == post.poster
+    stats = await storage.stats()
+    assert stats.memes_seen == 1 and stats.unique_images == 1  # the poster is no meme
     review = await storage.recent_predictions()
     assert review[0].post.poster == post.poster and review[0].post.media_kind == "animation"
 

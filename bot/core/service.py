@@ -59,7 +59,7 @@ from bot.core.trainer_process import TrainerStatus
 from bot.observability.metrics import BotMetrics
 from config.settings import ReplyMode
 from inference.classifier import Prediction
-from inference.clips import MediaError, MediaFacts
+from inference.clips import MediaError, MediaFacts, MediaKind
 from inference.errors import ImageError
 from storage.api import Storage
 from storage.chats import server_scope
@@ -291,7 +291,8 @@ class MemeService:
         fingerprint = self.moderation.fingerprint(classified)
         return await self.storage.record_labelled_post(
             NewPost(key, post.author.user_id, data, post.posted_at, caption,
-                    clip_media(classified.media)),
+                    clip_media(classified.media,
+                               post.attachment.kind if post.attachment else None)),
             PredictionValues(p.model_version, p.label, p.confidence, dict(p.probabilities),
                              p.latency_ms, p.ood_score),
             LabelledFingerprint(fingerprint, post.author.display_name,
@@ -596,11 +597,13 @@ class MemeService:
         return await spec.handler(self, command)
 
 
-def clip_media(media: MediaFacts) -> ClipMedia | None:
-    """What storage records of a clip (None for a still)."""
+def clip_media(media: MediaFacts, posted_as: str | None = None) -> ClipMedia | None:
+    """What storage records of a clip (None for a still). A clip the platform posted as a
+    sticker (Telegram's WebM stickers) is recorded as one; its bytes only say it is a video."""
     if media.poster is None:
         return None
-    return ClipMedia(media.kind.value, media.container, media.width, media.height,
+    kind = MediaKind.sticker if posted_as == "sticker" else media.kind
+    return ClipMedia(kind.value, media.container, media.width, media.height,
                      media.duration_s, media.frames_used, media.poster)
 
 

@@ -12,6 +12,9 @@ from PIL import Image
 from bot.core.messages import Actor, Attachment, ChatRef, ImagePost
 from bot.core.outcomes import MatchKind, PostStatus
 from bot.core.runtime import CoreRuntime
+from bot.core.service import clip_media
+from inference.clips import MediaFacts, MediaKind
+from storage.intake import ClipMedia
 from tests.support.clipgen import encode_clip, tgs_sticker
 from tests.support.fakes import colour_image, png
 
@@ -101,3 +104,12 @@ async def test_a_clip_of_an_earlier_still_is_a_repost_of_it(core: CoreRuntime) -
     clip = encode_clip(scenes(RED, 8, 9), "webm", fps=6)
     copy = await core.service.handle_upload(post(), clip)
     assert copy.repost is not None and copy.repost.original_post_id == still.post_id
+
+
+def test_a_clip_posted_as_a_sticker_is_recorded_as_one() -> None:
+    facts = MediaFacts(MediaKind.animation, 1.0, 3, "webm", 512, 512, b"poster")
+    assert clip_media(facts, "sticker") == ClipMedia("sticker", "webm", 512, 512, 1.0, 3,
+                                                     b"poster")
+    assert clip_media(facts, "animation") is not None
+    assert clip_media(facts, "animation").kind == "animation"  # type: ignore[union-attr]
+    assert clip_media(MediaFacts(MediaKind.still), "sticker") is None  # a PNG sticker: a still
