@@ -181,9 +181,11 @@ class LifecycleAPI(StorageBase):
             await session.execute(delete(FingerprintRow).where(FingerprintRow.post_id.in_(ids)))
             await session.execute(update(PostRow).where(PostRow.id.in_(ids)).values(
                 deleted_at=now, caption=None))
+            # An image no live post shows any more goes, with every deleted post of it.
             live = PostRow.__table__.alias("live")
+            shas = select(PostRow.image_sha256).where(PostRow.id.in_(ids))
             unshown = list(await session.scalars(select(PostRow.id).where(
-                PostRow.id.in_(ids),
+                PostRow.image_sha256.in_(shas),
                 ~exists().where(live.c.image_sha256 == PostRow.image_sha256,
                                 live.c.deleted_at.is_(None)))))
             removed, files = await self._drop_posts(session, unshown)
