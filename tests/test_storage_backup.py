@@ -242,3 +242,18 @@ async def test_postgres_round_trip(postgres_url: str, tmp_path: Path) -> None:
     finally:
         await pg(postgres_url, f'DROP SCHEMA "{schema}" CASCADE')
         await pg(postgres_url, f'DROP DATABASE IF EXISTS "{new_db}" WITH (FORCE)')
+
+
+async def test_the_bot_backs_up_an_old_database_before_migrating_it(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path, backups_kept=1)
+    db = Database.connect(settings.effective_database_url)
+    try:
+        await migrate.upgrade(db, "0003_reposts")  # the database of the previous release
+    finally:
+        await db.dispose()
+    async with open_runtime(settings, file_origins=(), loader=FakeClassifier) as core:
+        assert await core.storage.schema_revision() == migrate.head_revision()
+    [taken] = list((settings.data_dir / "backups").iterdir())
+    manifest = verify(taken)
+    assert manifest.schema_revision == "0003_reposts"
+    assert any(f.path.startswith("models/") for f in manifest.files)  # the model folder too
