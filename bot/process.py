@@ -63,9 +63,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with open_runtime(settings, file_origins=origins) as runtime:
+        health = await _health_server(runtime)  # a port in use fails here, before the rest
         # Started once storage is open (and migrated): the trainer never races the migration.
         trainer = _trainer_task(runtime, stop)
-        health = await _health_server(runtime)
         tasks = [asyncio.create_task(run(runtime, stop)) for run in runners]
         try:
             # One adapter failing stops the others: a half-working bot is hard to notice.

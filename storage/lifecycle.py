@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 FORGOTTEN = "forgotten"  # stands for a person's id in the decisions kept after /forgetme
 
 
+def _chat(platform: str, chat_id: str | int) -> tuple[str, str]:
+    return check_platform(platform), check_id(chat_id, "chat id")
+
+
 @dataclass(frozen=True)
 class Removed:
     """What a forget, purge or retention run removed."""
@@ -117,8 +121,7 @@ class LifecycleAPI(StorageBase):
     async def purge_chat(self, platform: str, chat_id: str | int) -> Removed:
         """Delete everything kept about a chat: its posts (and images only it showed), its
         settings, whether the bot left it, its catch-up cursor."""
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
+        platform, chat = _chat(platform, chat_id)
         async with self._db.write() as session:
             ids = list(await session.scalars(select(PostRow.id).where(
                 PostRow.platform == platform, PostRow.chat_id == chat)))
@@ -133,8 +136,7 @@ class LifecycleAPI(StorageBase):
 
     async def set_chat_left(self, platform: str, chat_id: str | int, left: bool) -> None:
         """The bot left (or was removed from) a chat, or is back in it."""
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
+        platform, chat = _chat(platform, chat_id)
         now = self._clock()
         async with self._db.write() as session:
             row = await session.get(ChatPresenceRow, (platform, chat))
@@ -177,8 +179,7 @@ class LifecycleAPI(StorageBase):
         """A message was deleted on its platform: its posts are never named as an original
         again (fingerprints removed, caption cleared, `deleted_at` set); a post whose image no
         live post shows is removed with the image."""
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
+        platform, chat = _chat(platform, chat_id)
         message = check_id(message_id, "message id")
         now = self._clock()
         async with self._db.write() as session:
@@ -190,9 +191,11 @@ class LifecycleAPI(StorageBase):
             await session.execute(delete(FingerprintRow).where(FingerprintRow.post_id.in_(ids)))
             await session.execute(update(PostRow).where(PostRow.id.in_(ids)).values(
                 deleted_at=now, caption=None))
+            # An image no live post shows any more goes, with every deleted post of it.
             live = PostRow.__table__.alias("live")
+            shas = select(PostRow.image_sha256).where(PostRow.id.in_(ids))
             unshown = list(await session.scalars(select(PostRow.id).where(
-                PostRow.id.in_(ids),
+                PostRow.image_sha256.in_(shas),
                 ~exists().where(live.c.image_sha256 == PostRow.image_sha256,
                                 live.c.deleted_at.is_(None)))))
             removed, files = await self._drop_posts(session, unshown)
@@ -202,8 +205,7 @@ class LifecycleAPI(StorageBase):
     # ----------------------------------------------------------------- catch-up cursor
 
     async def channel_cursor(self, platform: str, chat_id: str | int) -> str | None:
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
+        platform, chat = _chat(platform, chat_id)
         async with self._db.read() as session:
             row = await session.get(ChannelCursorRow, (platform, chat))
             return row.last_message_id if row is not None else None
@@ -220,8 +222,7 @@ class LifecycleAPI(StorageBase):
                                      message_id: int) -> None:
         """Remember `message_id` as seen in the channel unless a newer one already is
         (Discord ids grow with time, so the larger id is the newer message)."""
-        platform = check_platform(platform)
-        chat = check_id(chat_id, "chat id")
+        platform, chat = _chat(platform, chat_id)
         now = self._clock()
         async with self._db.write() as session:
             row = await session.get(ChannelCursorRow, (platform, chat))

@@ -89,3 +89,18 @@ async def test_discord_all_granted_reports_nothing(tmp_path: Path) -> None:
         async with dc.running_bot(server, settings, loader=FakeClassifier):
             answer = await server.answer(await server.slash(dcb.MOD, "check"))
     assert answer.content == "Setup check: everything I need works here."
+
+
+async def test_discord_check_covers_the_places_memes_are_sorted_to(tmp_path: Path) -> None:
+    async with dc.standin() as server:
+        server.bot_denied[dc.OTHER_CHANNEL_ID] = dc.ATTACH_FILES
+        settings = dcb.make_settings(server, tmp_path, tmp_path / "models")
+        async with dc.running_bot(server, settings, loader=FakeClassifier) as bot:
+            await bot.storage.update_chat_settings(
+                "discord", str(dc.CHANNEL_ID),
+                sort_places={"doom": str(dc.OTHER_CHANNEL_ID), "other": "123"})
+            answer = await server.answer(await server.slash(dcb.MOD, "check"))
+    report = answer.content or ""
+    assert report.startswith("Setup check: 2 things to fix."), report
+    assert "I lack the permission Attach Files in #general" in report
+    assert "I cannot see the channel 123, which my settings name." in report

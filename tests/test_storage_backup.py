@@ -34,6 +34,7 @@ from storage.backup import (
 )
 from storage.db import Database
 from tests.support.fakes import FakeClassifier, colour_image, fast_settings, png
+from tests.support.storage import _pg as pg
 from tests.support.storage import make_image
 
 pytest_plugins = ["tests.support.storage"]
@@ -209,17 +210,10 @@ async def test_a_schema_migration_is_preceded_by_a_backup(tmp_path: Path) -> Non
 
 @pytest.mark.postgres
 async def test_postgres_round_trip(postgres_url: str, tmp_path: Path) -> None:
-    import asyncpg
-
-    admin = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     new_db = f"memebot_restore_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        await conn.execute(f'CREATE DATABASE "{new_db}"')
-    finally:
-        await conn.close()
+    await pg(postgres_url, f'CREATE SCHEMA "{schema}"')
+    await pg(postgres_url, f'CREATE DATABASE "{new_db}"')
     new_url = postgres_url.rsplit("/", 1)[0] + f"/{new_db}"
     try:
         place = Place(postgres_url, tmp_path / "blobs", None, schema=schema)
@@ -246,9 +240,20 @@ async def test_postgres_round_trip(postgres_url: str, tmp_path: Path) -> None:
         with pytest.raises(BackupError, match="already holds a memebot database"):
             await restore(tmp_path / "pg-backup", target)
     finally:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            await conn.execute(f'DROP DATABASE IF EXISTS "{new_db}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await pg(postgres_url, f'DROP SCHEMA "{schema}" CASCADE')
+        await pg(postgres_url, f'DROP DATABASE IF EXISTS "{new_db}" WITH (FORCE)')
+
+
+async def test_the_bot_backs_up_an_old_database_before_migrating_it(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path, backups_kept=1)
+    db = Database.connect(settings.effective_database_url)
+    try:
+        await migrate.upgrade(db, "0003_reposts")  # the database of the previous release
+    finally:
+        await db.dispose()
+    async with open_runtime(settings, file_origins=(), loader=FakeClassifier) as core:
+        assert await core.storage.schema_revision() == migrate.head_revision()
+    [taken] = list((settings.data_dir / "backups").iterdir())
+    manifest = verify(taken)
+    assert manifest.schema_revision == "0003_reposts"
+    assert any(f.path.startswith("models/") for f in manifest.files)  # the model folder too

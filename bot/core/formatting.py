@@ -560,7 +560,7 @@ _SETUP_WORDS: dict[Problem, tuple[str, str]] = {
         "Server Settings, Roles (or the channel's settings, Permissions): allow {detail} for "
         "my role."),
     Problem.discord_unseen: (
-        "I cannot see the configured channel{where}.",
+        "I cannot see the channel {detail}, which my settings name.",
         "Give my role View Channel there, or change the setting that names it."),
 }
 

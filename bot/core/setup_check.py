@@ -45,6 +45,7 @@ class Needs:
 
     reactions: bool  # admins label with emoji reactions
     deletes: bool  # reposts are removed
+    places: tuple[str, ...] = ()  # where memes are sorted to (/sort), as the admins named them
 
 
 class SetupProbe(Protocol):
@@ -79,11 +80,13 @@ class SetupChecks:
 async def needs_in(service: MemeService, chat: ChatRef | None) -> Needs:
     """What the settings ask for in `chat` (None: the process-wide settings)."""
     mode = service.policy.moderation.repost_mode
+    places: tuple[str, ...] = ()
     if chat is not None:
         settings = await service.storage.chat_settings(chat.platform, chat.chat_id)
         mode = RepostMode(settings.repost_mode) if settings.repost_mode else mode
+        places = tuple(sorted(set(settings.sort_places.values())))
     return Needs(reactions=bool(service.policy.reaction_labels),
-                 deletes=mode is RepostMode.delete)
+                 deletes=mode is RepostMode.delete, places=places)
 
 
 async def log_start_check(platform: str, probe: SetupProbe, service: MemeService) -> None:

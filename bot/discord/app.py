@@ -336,7 +336,7 @@ class MemeClient(discord.AutoShardedClient):
         log.info("discord: ready as %s in %d guilds, %d shards", self.user, len(self.guilds),
                  self.shard_count or 1)
         await log_start_check(PLATFORM, self.setup_probe, self.handlers.service)
-        if self._catching_up is None:
+        if self._catching_up is None and not self.is_closed():
             self._catching_up = asyncio.create_task(catch_up(
                 self, self.handlers.service.storage, self.config.catch_up, self.on_message),
                 name="discord-catch-up")

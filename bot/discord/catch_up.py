@@ -67,8 +67,8 @@ async def catch_up(client: discord.Client, storage: Storage, limits: CatchUpLimi
         return 0
     try:
         return await _catch_up(client, storage, limits, handle)
-    except (StorageError, OSError, discord.DiscordException) as exc:  # serve on regardless
-        log.warning("discord: catch-up stopped: %s", exc)
+    except Exception as exc:  # the client closing under it, Discord, storage: serve on
+        log.warning("discord: catch-up stopped: %s: %s", type(exc).__name__, exc)
         return 0
 
 

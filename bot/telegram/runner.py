@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLL_ERROR_GRACE_S = 60.0  # PTB waits up to 30 s between failed polls
 
 
 def webhook_app(application: TelegramApplication, path: str, secret: str | None) -> web.Application:
@@ -54,8 +56,9 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
     settings = runtime.settings
     config = TelegramConfig.from_settings(settings)
     application, handlers = build(runtime.service, config)
+    polls = PollHealth()
     gone = runtime.readiness.connected("telegram", partial(
-        _connected, application, webhook=bool(settings.telegram_webhook_url)))
+        _connected, application, polls, webhook=bool(settings.telegram_webhook_url)))
     try:
         async with application:
             await application.start()
@@ -65,7 +68,7 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
             await log_start_check("telegram", probe, runtime.service)
             unsubscribe = runtime.jobs.subscribe(handlers.delivery.job_report)
             try:
-                await _serve(application, settings, stop)
+                await _serve(application, settings, stop, polls)
             finally:
                 unregister()
                 unsubscribe()
@@ -74,10 +77,28 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
         gone()
 
 
-def _connected(application: TelegramApplication, *, webhook: bool) -> bool:
-    """Receiving updates: serving the webhook, or polling (PTB retries failed polls itself)."""
+class PollHealth:
+    """PTB retries a failed getUpdates forever and stays "running": a poll that failed within
+    the last `grace_s` seconds is what says Telegram is out of reach."""
+
+    def __init__(self, grace_s: float = POLL_ERROR_GRACE_S) -> None:
+        self._grace_s = grace_s
+        self._failed_at: float | None = None
+
+    def failed(self, exc: TelegramError) -> None:  # PTB's error_callback: not a coroutine
+        self._failed_at = time.monotonic()
+        log.warning("telegram: polling failed (%s: %s); retrying", type(exc).__name__, exc)
+
+    @property
+    def ok(self) -> bool:
+        return self._failed_at is None or time.monotonic() - self._failed_at > self._grace_s
+
+
+def _connected(application: TelegramApplication, polls: PollHealth, *, webhook: bool) -> bool:
+    """Receiving updates: serving the webhook, or polling without recent failures."""
     updater = application.updater
-    return application.running and (webhook or (updater is not None and updater.running))
+    polling = updater is not None and updater.running and polls.ok
+    return application.running and (webhook or polling)
 
 
 async def _set_commands(application: TelegramApplication) -> None:
@@ -87,7 +108,8 @@ async def _set_commands(application: TelegramApplication) -> None:
         log.warning("telegram: command menu not set: %s", exc)
 
 
-async def _serve(application: TelegramApplication, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve(application: TelegramApplication, settings: Settings, stop: asyncio.Event,
+                 polls: PollHealth) -> None:
     """Receive updates (webhook or long polling) until `stop` is set."""
     if settings.telegram_webhook_url:
         secret = settings.telegram_webhook_secret
@@ -113,7 +135,8 @@ async def _serve(application: TelegramApplication, settings: Settings, stop: asy
         updater = application.updater
         if updater is None:  # the builder makes one unless told not to
             raise RuntimeError("telegram: the application has no updater to poll with")
-        await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                    error_callback=polls.failed)
         log.info("telegram: polling for updates")
         await stop.wait()
         await updater.stop()

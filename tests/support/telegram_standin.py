@@ -112,6 +112,7 @@ class TelegramStandIn(StandInServer):
         self.reactions: list[tuple[int, int, str]] = []  # setMessageReaction: chat, msg, emoji
         self.deleted_by_members: set[int] = set()  # messages their authors deleted
         self.privacy_mode = False  # on: getMe says the bot cannot read all group messages
+        self.polling_down = False  # getUpdates fails (Telegram unreachable)
 
     # ------------------------------------------------------------------------ server life
 
@@ -205,6 +206,8 @@ class TelegramStandIn(StandInServer):
         return statuses
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
+        if self.polling_down:
+            raise ApiError(502, "Bad Gateway")
         if "allowed_updates" in p:
             self.allowed_updates = p["allowed_updates"]
         offset = int(p.get("offset", 0))
