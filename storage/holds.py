@@ -1,13 +1,15 @@
 """Off-topic memes held for the admins: removed from their chat, kept here until an admin
-allows (re-posts) or keeps them removed. A decision is taken once; none is a training label."""
+allows (re-posts) or keeps them removed. A decision is taken once; none is a training label.
+The hold and the decision are audited in their transactions."""
 
 from __future__ import annotations
 
 from sqlalchemy import update
 
+from storage.audit import BOT_ACTOR, add_audit, audit_row
 from storage.base import StorageBase, get_row
 from storage.models import HeldPostRow, PostRow
-from storage.records import HeldPost, HoldState
+from storage.records import AuditAction, HeldPost, HoldState
 from storage.validation import check_id
 
 
@@ -17,15 +19,22 @@ def _held(row: HeldPostRow) -> HeldPost:
 
 
 class HoldsAPI(StorageBase):
-    async def hold_post(self, post_id: int, author_name: str) -> HeldPost:
+    async def hold_post(self, post_id: int, author_name: str, *, detail: str | None = None
+                        ) -> HeldPost:
         """Record that the post was removed and waits for the admins (again: as it was)."""
         name = (author_name or "a member")[:128]
         async with self._db.write() as session:
-            await get_row(session, PostRow, post_id, "post")
-            await session.execute(self._db.insert_ignore(HeldPostRow).values(
-                post_id=post_id, state=HoldState.held.value, author_name=name,
-                created_at=self._clock(),
+            post = await get_row(session, PostRow, post_id, "post")
+            now = self._clock()
+            inserted = await session.execute(self._db.insert_ignore(HeldPostRow).values(
+                post_id=post_id, state=HoldState.held.value, author_name=name, created_at=now,
             ))
+            if getattr(inserted, "rowcount", 0) == 1:
+                await add_audit(session, audit_row(
+                    AuditAction.hold.value, actor_id=BOT_ACTOR, at=now, platform=post.platform,
+                    chat_id=post.chat_id, post_id=post_id, to_value=HoldState.held.value,
+                    detail=detail,
+                ))
             row = await session.get(HeldPostRow, post_id)
             assert row is not None
             return _held(row)
@@ -43,13 +52,21 @@ class HoldsAPI(StorageBase):
             raise ValueError("a decision is allowed or kept")
         admin = check_id(admin_id, "admin id")
         async with self._db.write() as session:
+            now = self._clock()
             result = await session.execute(
                 update(HeldPostRow)
                 .where(HeldPostRow.post_id == post_id, HeldPostRow.state == HoldState.held.value)
-                .values(state=state.value, decided_by=admin, decided_at=self._clock())
+                .values(state=state.value, decided_by=admin, decided_at=now)
             )
             if getattr(result, "rowcount", 0) != 1:
                 return None
             row = await session.get(HeldPostRow, post_id, populate_existing=True)
-            assert row is not None
+            post = await session.get(PostRow, post_id)
+            assert row is not None and post is not None
+            action = AuditAction.allow if state is HoldState.allowed else AuditAction.keep
+            await add_audit(session, audit_row(
+                action.value, actor_id=admin, at=now, platform=post.platform,
+                chat_id=post.chat_id, post_id=post_id, from_value=HoldState.held.value,
+                to_value=state.value,
+            ))
             return _held(row)

@@ -188,6 +188,7 @@ class ChatMove:
     posts: int
     fingerprints: int
     left_behind: int  # posts whose message id the new chat already has
+    trust: bool = False  # the chat's trust (or delegation) moved too
 
 
 @dataclass(frozen=True)
@@ -353,8 +354,11 @@ class AuditAction(StrEnum):
     rollback = "rollback"
     add_label = "add_label"
     settings = "settings"
-    hold = "hold"
-    delete = "delete"
+    hold = "hold"  # an off-topic meme removed and held for the admins
+    delete = "delete"  # an off-topic meme deleted
+    allow = "allow"  # a held meme re-posted by an admin
+    keep = "keep"  # a held meme kept removed
+    move_chat = "move_chat"  # a chat's new id (a Telegram supergroup): its data followed
 
 
 @dataclass(frozen=True)

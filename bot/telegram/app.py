@@ -252,6 +252,8 @@ class TelegramHandlers:
         else:
             return
         await move_chat(self.service.storage, PLATFORM, str(old), str(new))
+        # A correction after the move edits the label reply there (twice: nothing left).
+        self.delivery.replies.move_chat(str(old), str(new))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
