@@ -415,6 +415,9 @@ SETTING_VALUES = {
     "all": "every label",
 }
 NO_SERVER_HERE = "Server settings exist on Discord servers only. Nothing was changed."
+SERVER_SETTINGS_REFUSED = ("Only members with Manage Server (or the bot's operators) can change "
+                           "the whole server's settings. This channel's own settings are "
+                           "yours: /settings without server.")
 CLOSE_MENU = "Done"
 ALL_LABELS = "All labels"
 DEFAULT_CHOICE = "Default"
