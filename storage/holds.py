@@ -4,12 +4,14 @@ The hold and the decision are audited in their transactions."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from storage import convert
 from storage.audit import BOT_ACTOR, add_audit, audit_row
 from storage.base import StorageBase, get_row
-from storage.models import HeldPostRow, PostRow
-from storage.records import AuditAction, HeldPost, HoldState
+from storage.errors import InvalidInputError
+from storage.models import HeldPostRow, ImageRow, PostRow
+from storage.records import AuditAction, HeldPost, HoldState, PendingHold
 from storage.validation import check_id
 
 
@@ -43,6 +45,22 @@ class HoldsAPI(StorageBase):
         async with self._db.read() as session:
             row = await session.get(HeldPostRow, post_id)
             return _held(row) if row else None
+
+    async def pending_holds(self, *, limit: int = 100) -> list[PendingHold]:
+        """Held posts no admin decided yet, oldest first (the console's desk lists them)."""
+        if not 1 <= limit <= 1_000:
+            raise InvalidInputError("limit must be 1-1000")
+        async with self._db.read() as session:
+            rows = (await session.execute(
+                select(HeldPostRow, PostRow, ImageRow)
+                .join(PostRow, PostRow.id == HeldPostRow.post_id)
+                .join(ImageRow, ImageRow.sha256 == PostRow.image_sha256)
+                .where(HeldPostRow.state == HoldState.held.value)
+                .order_by(HeldPostRow.created_at, HeldPostRow.post_id)
+                .limit(limit)
+            )).all()
+            return [PendingHold(_held(hold), convert.post(post, image, self._blobs))
+                    for hold, post, image in rows]
 
     async def decide_hold(self, post_id: int, state: HoldState, admin_id: str
                           ) -> HeldPost | None:

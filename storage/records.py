@@ -376,6 +376,14 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class PendingHold:
+    """An off-topic meme held for the admins, not decided yet."""
+
+    hold: HeldPost
+    post: Post
+
+
+@dataclass(frozen=True)
 class PendingCorrection:
     """A correction from a chat that is not trusted, waiting for an operator's review."""
 

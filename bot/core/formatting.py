@@ -510,6 +510,13 @@ ADMIN_CHAT_ONLY = "These buttons work in the admins' chat only."
 NOT_REPOSTED = "Allowed, but I could not post it back in its chat."
 
 
+def not_connected_text(platform: str) -> str:
+    """The console cannot re-post a held meme in a platform this process does not run."""
+    return (f"{platform.capitalize()} is not connected in this process, so the meme cannot be "
+            "re-posted from here: allow it in the admins' chat there, or keep it removed. "
+            "Nothing was changed.")
+
+
 def offtopic_note_text(label: str) -> str:
     return f"{display_name(label)} is off-topic here."
 

@@ -79,6 +79,11 @@ def _parse(payload: str) -> tuple[str, int, str | None] | None:
     return None
 
 
+def decision_payload(post_id: int, *, allow: bool) -> str:
+    """The Allow / Keep removed button's payload (the console's desk decides through it)."""
+    return f"{ADMIN_PREFIX}:{ALLOW if allow else KEEP}:{post_id}"
+
+
 def is_admin_chat(admin_chats: Mapping[str, str], chat: ChatRef) -> bool:
     return admin_chats.get(chat.platform) == chat.chat_id
 
