@@ -152,6 +152,22 @@ async def test_a_discord_channel_overrides_its_server(core: CoreRuntime) -> None
     await core.service.handle_command(settings("server", "enabled", "off", chat=general), None)
     _, quiet = await meme(core, delivery, GREY, chat=doom)
     assert quiet.status is PostStatus.disabled  # type: ignore[attr-defined]
+    # A channel's admin (Manage Messages) has the channel's rules, not the server's.
+    async def manages_messages() -> bool:
+        return True
+
+    mod = Actor("discord", "88", "Mod")
+    for manages in (False, True):
+        who = Actor("discord", "88", "Mod", manages_server=manages)
+        typed = await core.service.handle_command(
+            settings("server", "enabled", "on", chat=doom, actor=who), manages_messages)
+        assert typed is not None and typed.ok is manages and typed.reply.private
+        assert (await core.service.rules_for(doom)).enabled is manages  # refused: unchanged
+    own = await core.service.handle_command(settings("threshold", "0.7", chat=doom, actor=mod),
+                                            manages_messages)
+    assert own is not None and own.ok
+    pressed = await core.service.handle_button(doom, mod, "s:g:v:enabled:off", manages_messages)
+    assert pressed.status is CorrectionStatus.refused and "Manage Server" in pressed.notice
 
 
 async def test_reaction_mode_reacts_and_reaction_corrections_can_be_off(
