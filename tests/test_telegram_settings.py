@@ -117,6 +117,11 @@ async def test_an_off_topic_meme_is_held_and_allowed(tmp_path: Path, tiny_model:
             lambda: [s for s in server.sent if s.chat_id == CHAT["id"] and s.photo])
         assert repost.text == "A meme by @alice (Other), allowed by @bob."
         assert await bot.storage.corrections_for(post.id) == []
+        history = await bot.storage.post_history(post.id)  # the audit log: hold, then allow
+        assert [(e.action, e.actor_id) for e in history] == [
+            ("hold", "memebot"), ("allow", f"telegram:{BOB['id']}")]
+        changed = {e.detail for e in await bot.storage.audit_log(action="settings")}
+        assert changed == {"on_topic_labels", "offtopic_action"}
 
 
 async def test_without_the_right_to_delete_and_below_the_threshold_it_is_noted(
