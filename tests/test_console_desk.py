@@ -5,19 +5,16 @@ decides memes held from a chat (Allow re-posts through that chat's platform, Kee
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.console.runner import ConsoleServer
-from bot.core.messages import Actor, ImagePost
 from bot.core.runtime import CoreRuntime
 from tests.support.browser import CHROMIUM
 from tests.support.fakes import MemoryPort
-from tests.support.imagegen import jpeg
 from tests.test_console_browser import browser, new_page  # noqa: F401 (a fixture)
-from tests.test_console_roles import THEIRS, corrected_elsewhere
+from tests.test_console_roles import corrected_elsewhere, held_elsewhere
 
 pytestmark = [
     pytest.mark.browser,
@@ -87,14 +84,7 @@ async def test_an_operator_reviews_trusts_and_undoes_in_the_console(
 async def test_a_meme_held_in_a_chat_is_allowed_or_kept_from_the_desk(
     browser: Any, console: ConsoleServer, runtime: CoreRuntime  # noqa: F811
 ) -> None:
-    held = []
-    for seed in (21, 22):
-        post = ImagePost(THEIRS, str(seed), Actor("telegram", "5", "Poster"),
-                         posted_at=datetime.now(UTC))
-        outcome = await runtime.service.handle_upload(post, jpeg("doom", seed))
-        assert outcome.post_id is not None
-        await runtime.storage.hold_post(outcome.post_id, "@poster")
-        held.append(outcome.post_id)
+    held = [await held_elsewhere(runtime, seed) for seed in (21, 22)]
     port = MemoryPort()  # the Telegram adapter's outbox, as if it ran in this process
     runtime.service.outboxes.register("telegram", port)
     page = await new_page(browser, console, admin=True, path="desk")

@@ -35,6 +35,16 @@ async def corrected_elsewhere(runtime: CoreRuntime, seed: int) -> tuple[int, str
     return outcome.post_id, label
 
 
+async def held_elsewhere(runtime: CoreRuntime, seed: int) -> int:
+    """A meme of THEIRS removed by its off-topic rule and held for the admins: its post id."""
+    post = ImagePost(THEIRS, str(seed), Actor("telegram", "5", "Poster"),
+                     posted_at=datetime.now(UTC))
+    outcome = await runtime.service.handle_upload(post, jpeg("doom", seed))
+    assert outcome.post_id is not None
+    await runtime.storage.hold_post(outcome.post_id, "@poster")
+    return outcome.post_id
+
+
 async def test_operator_pages_need_the_admin_token(client: Client) -> None:
     for path in ("api/desk", "api/chats", "api/audit", "api/posts/1/history"):
         status, body = await client.get_json(path)
@@ -106,15 +116,7 @@ async def test_the_consoles_own_correction_trains_at_once(admin: Client,
 async def test_memes_held_in_a_chat_are_decided_on_the_desk(
     admin: Client, client: Client, runtime: CoreRuntime
 ) -> None:
-    held = []
-    for seed in (4, 5):
-        post = ImagePost(THEIRS, str(seed), Actor("telegram", "5", "Poster"),
-                         posted_at=datetime.now(UTC))
-        outcome = await runtime.service.handle_upload(post, jpeg("doom", seed))
-        assert outcome.post_id is not None
-        await runtime.storage.hold_post(outcome.post_id, "@poster")
-        held.append(outcome.post_id)
-    a, b = held
+    a, b = [await held_elsewhere(runtime, seed) for seed in (4, 5)]
     assert (await client.get_json("api/holds"))[0] == 403
     assert (await client.post_json(f"api/holds/{a}", {"decision": "keep"}))[0] == 403
     status, body = await admin.get_json("api/holds")
