@@ -28,6 +28,9 @@ MAX_VALUE = 128
 MAX_DETAIL = 2_000
 AUDIT_FILE = "audit-log.csv"  # written by `memebot db export` beside the label folders
 EXPORT_PAGE = 5_000
+# The actor of what the bot does by itself: a chat's rule applied (an off-topic meme held or
+# deleted), a platform's event followed (a chat's new id).
+BOT_ACTOR = "memebot"
 
 
 def _value(value: object, what: str) -> str | None:

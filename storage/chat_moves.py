@@ -1,6 +1,7 @@
-"""A chat that changed its id (a Telegram group upgraded to a supergroup): its settings, posts
-and their repost fingerprints move to the new id once, in one transaction; a second call (the
-platform's other migrate message, or a redelivery) finds nothing left to move."""
+"""A chat that changed its id (a Telegram group upgraded to a supergroup): its settings, posts,
+their repost fingerprints and its trust move to the new id once, in one transaction with the
+audit row that records it; a second call (the platform's other migrate message, or a
+redelivery) finds nothing left to move. The audit log keeps its rows as they were written."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.audit import BOT_ACTOR, add_audit, audit_row
 from storage.base import StorageBase
 from storage.errors import InvalidInputError
 from storage.models import ChatSettingsRow, FingerprintRow, PostRow
-from storage.records import ChatMove
+from storage.records import AuditAction, ChatMove
+from storage.trust import move_trust_row
 from storage.validation import check_id, check_platform
 
 # Settings that inherit when None: the old chat's value fills a gap in the new chat's row.
@@ -54,8 +57,20 @@ class ChatMovesAPI(StorageBase):
             left_count = await session.scalar(
                 select(func.count(PostRow.id)).where(PostRow.platform == platform,
                                                      PostRow.chat_id == old))
-            return ChatMove(moved_settings, int(getattr(posts, "rowcount", 0) or 0),
-                            int(getattr(fingerprints, "rowcount", 0) or 0), int(left_count or 0))
+            trust = await move_trust_row(session, platform, old, new, self._clock())
+            moved = ChatMove(moved_settings, int(getattr(posts, "rowcount", 0) or 0),
+                             int(getattr(fingerprints, "rowcount", 0) or 0),
+                             int(left_count or 0), trust)
+            if moved.settings or moved.posts or moved.trust:
+                await add_audit(session, audit_row(
+                    AuditAction.move_chat.value, actor_id=BOT_ACTOR, at=self._clock(),
+                    platform=platform, chat_id=new, from_value=old, to_value=new,
+                    detail=(f"settings {'moved' if moved.settings else 'none'}, "
+                            f"{moved.posts} posts, {moved.fingerprints} fingerprints, "
+                            f"trust {'moved' if moved.trust else 'none'}, "
+                            f"{moved.left_behind} left"),
+                ))
+            return moved
 
     async def _move_settings(self, session: AsyncSession, platform: str, old: str, new: str
                              ) -> bool:

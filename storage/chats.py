@@ -12,10 +12,18 @@ from typing import Final
 from sqlalchemy import select
 
 from storage import convert
+from storage.audit import MAX_VALUE as MAX_AUDIT_VALUE
+from storage.audit import add_audit, audit_row
 from storage.base import StorageBase, require_labels
 from storage.errors import InvalidInputError
 from storage.models import ChatSettingsRow
-from storage.records import OFFTOPIC_ACTIONS, REPLY_MODES, REPOST_MODES, ChatSettings
+from storage.records import (
+    OFFTOPIC_ACTIONS,
+    REPLY_MODES,
+    REPOST_MODES,
+    AuditAction,
+    ChatSettings,
+)
 from storage.validation import check_id, check_label, check_platform, check_probability
 
 SERVER_PREFIX = "server:"
@@ -73,13 +81,16 @@ class ChatSettingsAPI(StorageBase):
         on_topic_labels: Iterable[str] | _Unset | None = _UNSET,
         offtopic_action: str | _Unset | None = _UNSET,
         reaction_corrections: bool | _Unset | None = _UNSET,
+        by: str | None = None,
     ) -> ChatSettings:
         """Change the given fields, all in one transaction after every value is checked (a bad
         one raises InvalidInputError and changes nothing). For every field but `admin_ids` and
         `sort_places`, None means inherit (the server's, then the process-wide setting).
-        `sort_places` replaces the whole mapping; `on_topic_labels` must name known labels."""
+        `sort_places` replaces the whole mapping; `on_topic_labels` must name known labels.
+        `by` ("platform:user_id"): each field that changed is audited (from, to) with it."""
         platform = check_platform(platform)
         chat = check_id(chat_id, "chat id")
+        actor = check_id(by, "actor id") if by is not None else None
         admins = None
         if admin_ids is not None:
             if isinstance(admin_ids, (str, bytes)):
@@ -145,12 +156,36 @@ class ChatSettingsAPI(StorageBase):
                 "on_topic_labels": on_topic, "offtopic_action": offtopic_action,
                 "reaction_corrections": reaction_corrections,
             }
+            now = self._clock()
             for name, value in given.items():
-                if value is not _UNSET:
-                    setattr(row, name, value)
-            row.updated_at = self._clock()
+                if value is _UNSET:
+                    continue
+                before = getattr(row, name)
+                setattr(row, name, value)
+                if actor is not None and before != value:
+                    await add_audit(session, audit_row(
+                        AuditAction.settings.value, actor_id=actor, at=now, platform=platform,
+                        chat_id=chat, from_value=audit_value(before),
+                        to_value=audit_value(value), detail=name,
+                    ))
+            row.updated_at = now
             await session.flush()
             return convert.chat_settings(row)
+
+
+def audit_value(value: object) -> str:
+    """A setting's value as the audit log shows it ("default": inherited)."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, Mapping):
+        text = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+    elif isinstance(value, (list, tuple)):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= MAX_AUDIT_VALUE else text[: MAX_AUDIT_VALUE - 1] + "…"
 
 
 MAX_WINDOW_DAYS = 36_500

@@ -189,6 +189,7 @@ class ChatMove:
     posts: int
     fingerprints: int
     left_behind: int  # posts whose message id the new chat already has
+    trust: bool = False  # the chat's trust (or delegation) moved too
 
 
 @dataclass(frozen=True)
@@ -354,8 +355,11 @@ class AuditAction(StrEnum):
     rollback = "rollback"
     add_label = "add_label"
     settings = "settings"
-    hold = "hold"
-    delete = "delete"
+    hold = "hold"  # an off-topic meme removed and held for the admins
+    delete = "delete"  # an off-topic meme deleted
+    allow = "allow"  # a held meme re-posted by an admin
+    keep = "keep"  # a held meme kept removed
+    move_chat = "move_chat"  # a chat's new id (a Telegram supergroup): its data followed
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,14 @@ class AuditEntry:
     from_value: str | None
     to_value: str | None
     detail: str | None
+
+
+@dataclass(frozen=True)
+class PendingHold:
+    """An off-topic meme held for the admins, not decided yet."""
+
+    hold: HeldPost
+    post: Post
 
 
 @dataclass(frozen=True)

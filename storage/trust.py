@@ -3,7 +3,10 @@ may also retrain, roll back and change labels. Every change is audited in its tr
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import add_audit, audit_row
 from storage.base import StorageBase
@@ -79,11 +82,17 @@ class TrustAPI(StorageBase):
         old = check_id(old_chat_id, "chat id")
         new = check_id(new_chat_id, "chat id")
         async with self._db.write() as session:
-            row = await session.get(ChatTrustRow, (platform, old))
-            if row is None or await session.get(ChatTrustRow, (platform, new)) is not None:
-                return False
-            session.add(ChatTrustRow(platform=platform, chat_id=new, level=row.level,
-                                     granted_by=row.granted_by, updated_at=self._clock()))
-            await session.execute(delete(ChatTrustRow).where(
-                ChatTrustRow.platform == platform, ChatTrustRow.chat_id == old))
-            return True
+            return await move_trust_row(session, platform, old, new, self._clock())
+
+
+async def move_trust_row(session: AsyncSession, platform: str, old: str, new: str,
+                         now: datetime) -> bool:
+    """Move the chat's trust row to its new id in the caller's transaction (checked ids)."""
+    row = await session.get(ChatTrustRow, (platform, old), with_for_update=True)
+    if row is None or await session.get(ChatTrustRow, (platform, new)) is not None:
+        return False
+    session.add(ChatTrustRow(platform=platform, chat_id=new, level=row.level,
+                             granted_by=row.granted_by, updated_at=now))
+    await session.execute(delete(ChatTrustRow).where(
+        ChatTrustRow.platform == platform, ChatTrustRow.chat_id == old))
+    return True

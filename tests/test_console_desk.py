@@ -1,6 +1,7 @@
 """The review desk, trusted chats and the audit log in a real browser (Debian's Chromium driven
 by Playwright, as tests/test_console_browser.py): an operator approves corrections from an
-untrusted chat one by one and in bulk, trusts a chat, reads a meme's history and undoes."""
+untrusted chat one by one and in bulk, trusts a chat, reads a meme's history and undoes; and
+decides memes held from a chat (Allow re-posts through that chat's platform, Keep removed)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from bot.console.runner import ConsoleServer
 from bot.core.runtime import CoreRuntime
 from tests.support.browser import CHROMIUM
+from tests.support.fakes import MemoryPort
 from tests.test_console_browser import browser, new_page  # noqa: F401 (a fixture)
-from tests.test_console_roles import corrected_elsewhere
+from tests.test_console_roles import corrected_elsewhere, held_elsewhere
 
 pytestmark = [
     pytest.mark.browser,
@@ -77,3 +79,25 @@ async def test_an_operator_reviews_trusts_and_undoes_in_the_console(
     assert await runtime.storage.corrections_for(post_id) == []
     assert await trained(runtime) == set()
     assert not page.js_errors and not viewer.js_errors
+
+
+async def test_a_meme_held_in_a_chat_is_allowed_or_kept_from_the_desk(
+    browser: Any, console: ConsoleServer, runtime: CoreRuntime  # noqa: F811
+) -> None:
+    held = [await held_elsewhere(runtime, seed) for seed in (21, 22)]
+    port = MemoryPort()  # the Telegram adapter's outbox, as if it ran in this process
+    runtime.service.outboxes.register("telegram", port)
+    page = await new_page(browser, console, admin=True, path="desk")
+    cards = page.locator("#held article.held-card")
+    await async_api.expect(cards).to_have_count(2)
+    await async_api.expect(page.locator("#held-count")).to_have_text("2")
+    await async_api.expect(cards.first.locator("img")).to_have_js_property("complete", True)
+    await cards.first.get_by_role("button", name="Allow").click()
+    await async_api.expect(page.locator("#status")).to_have_text("Allowed: re-posted.")
+    await async_api.expect(cards).to_have_count(1)
+    assert [i.reply.post_id for i in port.images] == [held[0]]
+    await cards.first.get_by_role("button", name="Keep removed").click()
+    await async_api.expect(page.locator("#status")).to_have_text("Kept removed.")
+    await async_api.expect(page.locator("#nothing-held")).to_be_visible()
+    states = [(await runtime.storage.held_post(p)).state.value for p in held]  # type: ignore[union-attr]
+    assert states == ["allowed", "kept"] and not page.js_errors

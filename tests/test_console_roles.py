@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from bot.core.messages import Actor, ChatRef, ImagePost
 from bot.core.runtime import CoreRuntime
 from bot.core.service import button_payload
-from storage.records import TrustLevel
+from storage.records import HoldState, TrustLevel
 from tests.support.console import Client
+from tests.support.fakes import MemoryPort
 from tests.support.imagegen import jpeg
 
 THEIRS = ChatRef("telegram", "-100500")  # a group no operator trusts
@@ -32,6 +33,16 @@ async def corrected_elsewhere(runtime: CoreRuntime, seed: int) -> tuple[int, str
         THEIRS, MALLORY, button_payload(outcome.post_id, label), platform_admin)
     assert done.label == label
     return outcome.post_id, label
+
+
+async def held_elsewhere(runtime: CoreRuntime, seed: int) -> int:
+    """A meme of THEIRS removed by its off-topic rule and held for the admins: its post id."""
+    post = ImagePost(THEIRS, str(seed), Actor("telegram", "5", "Poster"),
+                     posted_at=datetime.now(UTC))
+    outcome = await runtime.service.handle_upload(post, jpeg("doom", seed))
+    assert outcome.post_id is not None
+    await runtime.storage.hold_post(outcome.post_id, "@poster")
+    return outcome.post_id
 
 
 async def test_operator_pages_need_the_admin_token(client: Client) -> None:
@@ -100,3 +111,34 @@ async def test_the_consoles_own_correction_trains_at_once(admin: Client,
     status, models = await admin.post_json("api/retrain")
     assert status == 200 and models["job"]["requested_by"] == "console:admin"
     assert [e.action for e in await runtime.storage.audit_log(action="retrain")] == ["retrain"]
+
+
+async def test_memes_held_in_a_chat_are_decided_on_the_desk(
+    admin: Client, client: Client, runtime: CoreRuntime
+) -> None:
+    a, b = [await held_elsewhere(runtime, seed) for seed in (4, 5)]
+    assert (await client.get_json("api/holds"))[0] == 403
+    assert (await client.post_json(f"api/holds/{a}", {"decision": "keep"}))[0] == 403
+    status, body = await admin.get_json("api/holds")
+    assert status == 200 and [i["post_id"] for i in body["items"]] == [a, b]
+    assert body["items"][0]["author"] == "@poster" and body["items"][0]["image"].startswith(
+        "/img/")
+    assert (await admin.post_json(f"api/holds/{a}", {"decision": "bless"}))[0] == 400
+    # Telegram does not run in this process: Allow cannot re-post, so nothing is decided.
+    status, body = await admin.post_json(f"api/holds/{a}", {"decision": "allow"})
+    assert status == 409 and "Nothing was changed" in body["error"]
+    assert (await runtime.storage.held_post(a)).state is HoldState.held  # type: ignore[union-attr]
+    status, body = await admin.post_json(f"api/holds/{b}", {"decision": "keep"})
+    assert status == 200 and body["notice"] == "Kept removed."
+    port = MemoryPort()
+    runtime.service.outboxes.register("telegram", port)
+    status, body = await admin.post_json(f"api/holds/{a}", {"decision": "allow"})
+    assert status == 200 and body["notice"] == "Allowed: re-posted."
+    (repost,) = port.images
+    assert repost.chat_id == THEIRS.chat_id and repost.reply.post_id == a
+    assert "@poster" in repost.reply.text
+    assert (await admin.post_json(f"api/holds/{a}", {"decision": "keep"}))[0] == 409
+    assert (await admin.get_json("api/holds"))[1]["items"] == []
+    decided = [(e.action, e.actor_id, e.post_id)
+               for e in await runtime.storage.audit_log(limit=10) if e.action in ("allow", "keep")]
+    assert decided == [("allow", "console:admin", a), ("keep", "console:admin", b)]

@@ -16,13 +16,14 @@ from bot.core.messages import ChatRef
 from bot.core.runtime import CoreRuntime
 from inference.classifier import Classifier, Prediction
 from storage.records import HoldState
-from tests.support.discord_bot import ALICE, MOD, make_settings, stored_post
+from tests.support.discord_bot import ALICE, MANAGER, MOD, ROOT, make_settings, stored_post
 from tests.support.discord_standin import (
     ADMIN_CHANNEL_ID,
     CHANNEL_ID,
     GUILD_ID,
     OTHER_CHANNEL_ID,
     DiscordStandIn,
+    Person,
     SentMessage,
     running_bot,
     standin,
@@ -51,9 +52,9 @@ async def discord_bot(tmp_path: Path, tiny_model: Path
             yield server, bot
 
 
-async def menu(server: DiscordStandIn, **options: Any) -> SentMessage:
+async def menu(server: DiscordStandIn, who: Person = MOD, **options: Any) -> SentMessage:
     """Run /settings and return the ephemeral menu it answered with."""
-    answer = await server.answer(await server.slash(MOD, "settings", **options))
+    answer = await server.answer(await server.slash(who, "settings", **options))
     assert answer.ephemeral and (answer.content or "").startswith("Settings for")
     [shown] = [s for s in server.sent if s.ephemeral and s.content == answer.content][-1:]
     return shown
@@ -98,9 +99,17 @@ async def test_the_settings_view_changes_every_option(tmp_path: Path, tiny_model
 
 async def test_a_channel_overrides_its_server(tmp_path: Path, tiny_model: Path) -> None:
     async with discord_bot(tmp_path, tiny_model) as (server, bot):
-        whole = await menu(server, setting="topics", value="doom", scope="server")
+        # The whole server's rules need Manage Server (or an operator), not Manage Messages.
+        refused = await server.answer(await server.slash(MOD, "settings", setting="topics",
+                                                         value="doom", scope="server"))
+        assert refused.ephemeral and "Manage Server" in refused.content
+        assert (await bot.service.rules_for(HERE)).on_topic is None
+        whole = await menu(server, MANAGER, setting="topics", value="doom", scope="server")
         assert whole.content.startswith("Settings for this server")
-        await server.answer(await server.select(MOD, whole, "s:g:v:offtopic", ["note"]))
+        pressed = await server.answer(await server.select(MOD, whole, "s:g:v:offtopic",
+                                                          ["note"]))
+        assert pressed.ephemeral and "Manage Server" in pressed.content
+        await server.answer(await server.select(ROOT, whole, "s:g:v:offtopic", ["note"]))
         await server.answer(await server.slash(MOD, "settings", setting="offtopic",
                                                value="off", in_channel=OTHER_CHANNEL_ID))
         here, general = (await bot.service.rules_for(HERE), await bot.service.rules_for(GENERAL))

@@ -61,6 +61,9 @@ async def test_a_hold_is_decided_once(storage: Storage) -> None:
     assert await storage.decide_hold(post.id, HoldState.kept, "telegram:33") is None
     assert (await storage.held_post(post.id)) == allowed
     assert await storage.corrections_for(post.id) == []  # never a training label
+    history = await storage.post_history(post.id)  # each once, in its transaction
+    assert [(e.action, e.actor_id, e.to_value) for e in history] == [
+        ("hold", "memebot", "held"), ("allow", "telegram:22", "allowed")]
 
 
 async def test_a_chat_moves_to_its_new_id_once(storage: Storage) -> None:
@@ -84,7 +87,9 @@ async def test_a_chat_moves_to_its_new_id_once(storage: Storage) -> None:
     assert (await storage.find_post("telegram", NEW, "1")) is not None
     assert (await storage.get_post(clash.id)).chat_id == OLD  # its id is taken there
     again = await storage.move_chat("telegram", OLD, NEW)  # the other migrate message
-    assert (again.settings, again.posts, again.fingerprints) == (False, 0, 0)
+    assert (again.settings, again.posts, again.fingerprints, again.trust) == (False, 0, 0, False)
+    (audited,) = await storage.audit_log(action="move_chat")
+    assert (audited.chat_id, audited.from_value, audited.to_value) == (NEW, OLD, NEW)
     assert await storage.chat_settings("telegram", NEW) == new
     with pytest.raises(InvalidInputError):
         await storage.move_chat("telegram", NEW, NEW)

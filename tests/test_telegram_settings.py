@@ -117,6 +117,11 @@ async def test_an_off_topic_meme_is_held_and_allowed(tmp_path: Path, tiny_model:
             lambda: [s for s in server.sent if s.chat_id == CHAT["id"] and s.photo])
         assert repost.text == "A meme by @alice (Other), allowed by @bob."
         assert await bot.storage.corrections_for(post.id) == []
+        history = await bot.storage.post_history(post.id)  # the audit log: hold, then allow
+        assert [(e.action, e.actor_id) for e in history] == [
+            ("hold", "memebot"), ("allow", f"telegram:{BOB['id']}")]
+        changed = {e.detail for e in await bot.storage.audit_log(action="settings")}
+        assert changed == {"on_topic_labels", "offtopic_action"}
 
 
 async def test_without_the_right_to_delete_and_below_the_threshold_it_is_noted(
@@ -143,10 +148,13 @@ async def test_a_group_moves_to_its_supergroup_id_once(tmp_path: Path, tiny_mode
     new = {"id": -1004001, "type": "supergroup", "title": "Memes"}
     async with _bot(tmp_path, tiny_model, can_delete=False) as (server, bot):
         server.members[(old["id"], BOB["id"])] = "administrator"
+        server.members[(new["id"], BOB["id"])] = "administrator"
         await server.reply_to(server.post_text(old, BOB, "/settings replies confident"))
         await server.reply_to(server.post_text(old, BOB, "/sort doom 12"))
+        await bot.storage.set_chat_trust("telegram", old["id"], "trusted", by="telegram:1")
         meme = server.post_photo(old, ALICE, jpeg("doom", 7))
-        await server.reply_to(meme)
+        reply = await server.reply_to(meme)
+        written = await bot.storage.audit_log(limit=1000)
         to_new, from_old = server.migrate(old, new, BOB)
         server.redeliver(to_new)
         server.redeliver(from_old)
@@ -157,8 +165,22 @@ async def test_a_group_moves_to_its_supergroup_id_once(tmp_path: Path, tiny_mode
         assert (await bot.storage.fingerprints([moved.id]))[0].chat_id == str(new["id"])
         assert (await bot.storage.chat_settings("telegram", str(old["id"]))).updated_at is None
         assert await bot.storage.find_post("telegram", str(old["id"]), str(meme)) is None
+        assert (await bot.storage.chat_trust("telegram", new["id"])).level.value == "trusted"
         again = await bot.storage.move_chat("telegram", str(old["id"]), str(new["id"]))
-        assert (again.settings, again.posts) == (False, 0)
+        assert (again.settings, again.posts, again.trust) == (False, 0, False)
+        # The audit log: the settings change (from, to, who), one move, old rows as written.
+        (move,) = await bot.storage.audit_log(action="move_chat")
+        assert (move.from_value, move.to_value) == (str(old["id"]), str(new["id"]))
+        assert (await bot.storage.audit_log(limit=1000))[1:] == written
+        change = next(e for e in written if e.detail == "reply_mode")
+        assert (change.actor_id, change.chat_id, change.from_value, change.to_value) == (
+            f"telegram:{BOB['id']}", str(old["id"]), "default", "confident")
+        # A reaction on the label reply in the supergroup corrects the meme and edits it.
+        server.react(new, BOB, reply.message_id, "😈")
+        await server.wait_for(lambda: reply.edits)
+        assert "Doom" in reply.text and reply.chat_id == new["id"]
+        (correction,) = await bot.storage.audit_log(action="correction")
+        assert correction.chat_id == str(new["id"]) and correction.post_id == moved.id
 
 
 async def _changed(bot: CoreRuntime, chat_id: str) -> Any:

@@ -1,5 +1,6 @@
 """The console's operator pages (the admin token is the console's operator): the review desk
-(corrections from chats that are not trusted, approved or rejected one by one or in bulk),
+(corrections from chats that are not trusted, approved or rejected one by one or in bulk;
+off-topic memes held from any chat, allowed or kept removed),
 which chats are trusted or delegated to, the audit log, each post's history, and undo.
 
 Trust changes run as the /trust and /delegate commands (the one command table); undo as the
@@ -18,9 +19,10 @@ from bot.console.security import json_error
 from bot.core import formatting as fmt
 from bot.core.governance import undo_payload
 from bot.core.messages import ChatRef
+from bot.core.offtopic import admin_press, decision_payload
 from bot.core.outcomes import CommandResult
 from storage.errors import InvalidInputError, NotFoundError
-from storage.records import AuditEntry, PendingCorrection, TrustLevel
+from storage.records import AuditEntry, PendingCorrection, PendingHold, TrustLevel
 
 if TYPE_CHECKING:
     from bot.console.app import Console
@@ -57,6 +59,17 @@ def pending_json(item: PendingCorrection) -> dict[str, Any]:
     }
 
 
+def hold_json(item: PendingHold, label: str | None) -> dict[str, Any]:
+    post = item.post
+    return {
+        "post_id": post.id, "image": f"/img/{post.image.sha256}",
+        "width": post.image.width, "height": post.image.height,
+        "platform": post.platform, "chat_id": post.chat_id, "author": item.hold.author_name,
+        "label": label, "label_name": fmt.display_name(label) if label else None,
+        "at": item.hold.created_at.isoformat(),
+    }
+
+
 class GovernanceViews:
     def __init__(self, console: Console, run_command: RunCommand) -> None:
         self.console = console
@@ -69,6 +82,8 @@ class GovernanceViews:
             web.post("/api/desk", admin_only(self.review)),
             web.get("/api/chats", admin_only(self.chats)),
             web.post("/api/chats", admin_only(self.set_trust)),
+            web.get("/api/holds", admin_only(self.holds)),
+            web.post("/api/holds/{post_id:[0-9]{1,18}}", admin_only(self.decide_hold)),
             web.get("/api/audit", admin_only(self.audit)),
             web.get("/api/posts/{post_id:[0-9]{1,18}}/history", admin_only(self.history)),
             web.post("/api/corrections/{correction_id:[0-9]{1,18}}/undo", admin_only(self.undo)),
@@ -99,6 +114,36 @@ class GovernanceViews:
         return web.json_response({"changed": changed,
                                   "message": f"{verb} {len(changed)} correction(s).",
                                   "pending": await self.storage.count_pending_corrections()})
+
+    async def holds(self, request: web.Request) -> web.Response:
+        """Off-topic memes held from any chat, waiting for an admin's Allow / Keep removed."""
+        items = await self.storage.pending_holds(limit=int_param(request, "limit", 100, 1, 500))
+        service = self.console.service
+        return web.json_response({"items": [
+            hold_json(item, await service.current_label(item.post)) for item in items]})
+
+    async def decide_hold(self, request: web.Request) -> web.Response:
+        """{"decision": "allow" | "keep"}: as the admins' chat's buttons, by the operator.
+        Allow re-posts through the meme's platform, so that platform must run here."""
+        body = await json_body(request)
+        decision = body.get("decision") if isinstance(body, dict) else None
+        if decision not in ("allow", "keep"):
+            return json_error(400, "Send \"decision\": allow or keep.")
+        try:
+            post = await self.storage.get_post(int(request.match_info["post_id"]))
+        except (NotFoundError, InvalidInputError):
+            return json_error(404, "No such meme.")
+        service = self.console.service
+        outbox = (self.console.outbox if post.platform == "console"
+                  else service.outboxes.get(post.platform))
+        if decision == "allow" and outbox is None:
+            return json_error(409, fmt.not_connected_text(post.platform))
+        outcome = await admin_press(service, self.console.operator,
+                                    decision_payload(post.id, allow=decision == "allow"),
+                                    outbox)
+        if outcome.alert or not outcome.changed:
+            return json_error(409, outcome.notice)
+        return web.json_response({"notice": outcome.notice})
 
     async def chats(self, request: web.Request) -> web.Response:
         chats = await self.storage.trusted_chats()

@@ -179,11 +179,13 @@ def scope_key(chat: ChatRef, scope: str) -> str:
 
 async def apply_changes(storage: Storage, chat: ChatRef, scope: str,
                         changes: Mapping[str, Any], actor: Actor) -> ChatSettings:
-    """Store `changes` (storage field -> value) for the chat or its server in one transaction;
-    a value storage refuses raises SettingsError and nothing changes."""
+    """Store `changes` (storage field -> value) for the chat or its server in one transaction,
+    with an audit row per field that changed (from, to); a value storage refuses raises
+    SettingsError and nothing changes."""
     key = scope_key(chat, scope)
     try:
-        updated = await storage.update_chat_settings(chat.platform, key, **changes)
+        updated = await storage.update_chat_settings(chat.platform, key, **changes,
+                                                     by=actor.qualified_id)
     except (InvalidInputError, UnknownLabelError) as exc:
         raise SettingsError(fmt.settings_refused_text(str(exc))) from None
     log.info("settings of %s %s:%s changed by %s: %s", scope, chat.platform, key,
@@ -194,11 +196,12 @@ async def apply_changes(storage: Storage, chat: ChatRef, scope: str,
 async def move_chat(storage: Storage, platform: str, old_chat_id: str, new_chat_id: str
                     ) -> ChatMove:
     """A chat got a new id (a Telegram group became a supergroup): its settings (rules,
-    stored admins, sort places), posts and repost fingerprints follow, once."""
+    stored admins, sort places), posts, repost fingerprints and trust follow, once (audited
+    as the bot's action)."""
     moved = await storage.move_chat(platform, old_chat_id, new_chat_id)
-    if moved.settings or moved.posts:
-        log.info("%s chat %s moved to %s: settings %s, %d posts, %d fingerprints "
+    if moved.settings or moved.posts or moved.trust:
+        log.info("%s chat %s moved to %s: settings %s, %d posts, %d fingerprints, trust %s "
                  "(%d left: their message ids are taken there)", platform, old_chat_id,
                  new_chat_id, "moved" if moved.settings else "none", moved.posts,
-                 moved.fingerprints, moved.left_behind)
+                 moved.fingerprints, "moved" if moved.trust else "none", moved.left_behind)
     return moved

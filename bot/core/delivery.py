@@ -96,7 +96,7 @@ class Delivery:
         if not await self.port.delete(chat, meme_id):
             return False
         if self.storage is not None:
-            await offtopic.removed(self.storage, verdict)
+            await offtopic.removed(self.storage, chat, verdict)
         if (hold and admin_post is not None and self.admin_chat is not None
                 and await self.port.send_image(self.admin_chat, admin_post) is None):
             log.warning("held post %s not shown in the admins' chat", verdict.post_id)

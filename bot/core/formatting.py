@@ -416,6 +416,9 @@ SETTING_VALUES = {
     "all": "every label",
 }
 NO_SERVER_HERE = "Server settings exist on Discord servers only. Nothing was changed."
+SERVER_SETTINGS_REFUSED = ("Only members with Manage Server (or the bot's operators) can change "
+                           "the whole server's settings. This channel's own settings are "
+                           "yours: /settings without server.")
 CLOSE_MENU = "Done"
 ALL_LABELS = "All labels"
 DEFAULT_CHOICE = "Default"
@@ -506,6 +509,13 @@ KEPT = "Kept removed."
 NOT_HELD = "This meme is not held any more."
 ADMIN_CHAT_ONLY = "These buttons work in the admins' chat only."
 NOT_REPOSTED = "Allowed, but I could not post it back in its chat."
+
+
+def not_connected_text(platform: str) -> str:
+    """The console cannot re-post a held meme in a platform this process does not run."""
+    return (f"{platform.capitalize()} is not connected in this process, so the meme cannot be "
+            "re-posted from here: allow it in the admins' chat there, or keep it removed. "
+            "Nothing was changed.")
 
 
 def offtopic_note_text(label: str) -> str:

@@ -81,6 +81,12 @@ async def may_use_shared(service: MemeService, spec: CommandSpec, command: Comma
     return await service.is_admin(actor, chat, platform_check)
 
 
+def may_set_server(service: MemeService, actor: Actor) -> bool:
+    """A Discord server's own settings (which every channel inherits): Manage Server, or an
+    operator. A channel's are any of its admins'."""
+    return actor.manages_server or actor.qualified_id in service.policy.super_admins
+
+
 def refusal(spec: CommandSpec) -> CommandResult:
     return spec.result(CommandStatus.refused,
                        fmt.operators_only_text(spec.name, delegable=spec.delegable),

@@ -20,6 +20,9 @@ class Actor:
     platform: str
     user_id: str
     display_name: str
+    # The platform says they may manage the whole server (Discord: Manage Server): a server's
+    # own settings are theirs (and the operators'), a channel's are every chat admin's.
+    manages_server: bool = False
 
     @property
     def qualified_id(self) -> str:

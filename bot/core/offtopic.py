@@ -19,8 +19,9 @@ from bot.core.outcomes import (
     OffTopicVerdict,
 )
 from storage.api import Storage
+from storage.audit import BOT_ACTOR
 from storage.errors import InvalidInputError, NotFoundError
-from storage.records import HoldState
+from storage.records import AuditAction, HoldState
 
 if TYPE_CHECKING:
     from bot.core.service import MemeService
@@ -63,7 +64,8 @@ def decide(rules: ChatRules, label: str, confidence: float, *, chat: ChatRef, po
     admin_post = Reply(fmt.held_text(chat.platform, chat.chat_id, author, label_reply.text),
                        admin_buttons(post_id, labels, label, held=True),
                        post_id) if held else None
-    return note, OffTopicVerdict(action, post_id, note, notice, admin_post, author)
+    return note, OffTopicVerdict(action, post_id, note, notice, admin_post, author,
+                                 label)
 
 
 def _parse(payload: str) -> tuple[str, int, str | None] | None:
@@ -77,14 +79,25 @@ def _parse(payload: str) -> tuple[str, int, str | None] | None:
     return None
 
 
+def decision_payload(post_id: int, *, allow: bool) -> str:
+    """The Allow / Keep removed button's payload (the console's desk decides through it)."""
+    return f"{ADMIN_PREFIX}:{ALLOW if allow else KEEP}:{post_id}"
+
+
 def is_admin_chat(admin_chats: Mapping[str, str], chat: ChatRef) -> bool:
     return admin_chats.get(chat.platform) == chat.chat_id
 
 
-async def removed(storage: Storage, verdict: OffTopicVerdict) -> None:
-    """An off-topic meme was removed from its chat: a held one waits for the admins."""
+async def removed(storage: Storage, chat: ChatRef, verdict: OffTopicVerdict) -> None:
+    """An off-topic meme was removed from `chat`: a held one waits for the admins. Either is
+    audited as the bot's action (the chat's rule)."""
+    detail = f"off-topic {verdict.label}, posted by {verdict.author}"
     if verdict.action is OffTopicAction.hold:
-        await storage.hold_post(verdict.post_id, verdict.author)
+        await storage.hold_post(verdict.post_id, verdict.author, detail=detail)
+    else:
+        await storage.record_audit(AuditAction.delete.value, actor_id=BOT_ACTOR,
+                                   platform=chat.platform, chat_id=chat.chat_id,
+                                   post_id=verdict.post_id, to_value="deleted", detail=detail)
     log.info("off-topic post %s removed (%s)", verdict.post_id, verdict.action.value)
 
 

@@ -103,6 +103,7 @@ class OffTopicVerdict:
     notice: Reply  # said in the chat once the meme is removed (to the poster)
     admin_post: Reply | None  # hold: the image with Allow / Keep removed / label buttons
     author: str
+    label: str  # the label that is off-topic there
 
 
 class CorrectionStatus(StrEnum):

@@ -37,3 +37,16 @@ class ReplyIndex:
 
     def meme_for_reply(self, chat_id: str, message_id: str) -> str | None:
         return self._by_reply.get((chat_id, message_id))
+
+    def move_chat(self, old_chat_id: str, new_chat_id: str) -> int:
+        """A chat got a new id and kept its messages' ids (a Telegram supergroup, as storage
+        moves its posts): its replies are found under the new id. Returns how many moved."""
+        moved = 0
+        for post_id, sent in list(self._by_post.items()):
+            if sent.chat_id == old_chat_id:
+                self._by_reply.pop((old_chat_id, sent.message_id), None)
+                self._by_post[post_id] = SentReply(new_chat_id, sent.message_id,
+                                                   sent.meme_message_id)
+                self._by_reply[(new_chat_id, sent.message_id)] = sent.meme_message_id
+                moved += 1
+        return moved

@@ -43,6 +43,7 @@ from bot.core.moderation import (
     button_post,
     invalid,
 )
+from bot.core.outboxes import Outboxes
 from bot.core.outcomes import (
     CommandResult,
     CommandStatus,
@@ -139,6 +140,7 @@ class MemeService:
         self.trainer = trainer or TrainerStatus("external")
         self.metrics = metrics
         self.setup = SetupChecks()  # each running adapter's probe, for /check
+        self.outboxes = Outboxes()  # each running adapter's, to act in its chats from elsewhere
         self.label_lock = asyncio.Lock()
         self.moderation = Moderation(storage, models, policy.moderation)
         self.recall = CorrectionRecall(storage, models)  # admins' corrections count at once

@@ -23,6 +23,7 @@ from bot.core.chat_rules import (
     resolve,
     scope_key,
 )
+from bot.core.governance import may_set_server
 from bot.core.messages import Actor, Button, ChatRef, Command, Reply
 from bot.core.outcomes import (
     CommandResult,
@@ -126,11 +127,14 @@ def _parse(payload: str) -> tuple[str, str, list[str]] | None:
 
 async def press(service: MemeService, chat: ChatRef, actor: Actor, payload: str
                 ) -> CorrectionOutcome:
-    """A choice in the menu (the caller checked that `actor` administers the chat)."""
+    """A choice in the menu (the caller checked that `actor` administers the chat; the
+    server's menu needs more: `may_set_server`)."""
     parsed = _parse(payload)
     if parsed is None:
         return CorrectionOutcome(CorrectionStatus.invalid, fmt.STALE_BUTTON)
     scope, kind, rest = parsed
+    if scope == SERVER and not may_set_server(service, actor):
+        return CorrectionOutcome(CorrectionStatus.refused, fmt.SERVER_SETTINGS_REFUSED)
     try:
         if kind == "x":  # done: the summary stays, without buttons
             menu = await build_menu(service, chat, scope)
@@ -177,6 +181,8 @@ async def settings_command(service: MemeService, command: Command, me: CommandSp
     try:
         scope, changes = parse_words(command.args, labels)
         scope_key(command.chat, scope)
+        if scope == SERVER and not may_set_server(service, command.actor):
+            return me.result(CommandStatus.refused, fmt.SERVER_SETTINGS_REFUSED, private=True)
         if changes:
             await apply_changes(service.storage, command.chat, scope, changes, command.actor)
         menu = await build_menu(service, command.chat, scope)

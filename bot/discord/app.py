@@ -85,8 +85,10 @@ def chat_ref(channel_id: int, guild_id: int | None) -> ChatRef:
                    server_id=str(guild_id) if guild_id is not None else None)
 
 
-def actor(user: discord.abc.User) -> Actor:
-    return Actor(PLATFORM, str(user.id), user.display_name)
+def actor(user: discord.abc.User, permissions: discord.Permissions | None = None) -> Actor:
+    """`permissions`: the interaction's (Manage Server lets them set the server's rules)."""
+    return Actor(PLATFORM, str(user.id), user.display_name,
+                 manages_server=permissions is not None and permissions.manage_guild)
 
 
 def has_admin_role(member: discord.Member, admin_role: str | None) -> bool:
@@ -165,7 +167,7 @@ class DiscordHandlers:
         chat = chat_ref(interaction.channel_id or 0, interaction.guild_id)
         outcome = await self.service.handle_button(
             chat,
-            actor(interaction.user),
+            actor(interaction.user, interaction.permissions),
             payload,
             self.admin_check(interaction.user, interaction.permissions),
             self.port,
@@ -230,7 +232,7 @@ class DiscordHandlers:
                          args: Sequence[str] = ()) -> None:
         command = Command(
             chat=chat_ref(interaction.channel_id or 0, interaction.guild_id),
-            actor=actor(interaction.user),
+            actor=actor(interaction.user, interaction.permissions),
             name=name,
             args=tuple(args),
         )

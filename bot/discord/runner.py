@@ -56,6 +56,7 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
             unsubscribe = runtime.jobs.subscribe(client.handlers.delivery.job_report)
             gone = runtime.readiness.connected("discord", partial(_connected, client))
             unregister = runtime.service.setup.register("discord", client.setup_probe)
+            no_outbox = runtime.service.outboxes.register("discord", client.handlers.delivery.port)
             try:
                 await _serve(client, config.token, stop)
                 return
@@ -71,6 +72,7 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
                             type(exc).__name__, exc, delay)
             finally:
                 unregister()
+                no_outbox()
                 gone()
                 unsubscribe()
             with contextlib.suppress(TimeoutError):

@@ -255,6 +255,8 @@ class TelegramHandlers:
         else:
             return
         await move_chat(self.service.storage, PLATFORM, str(old), str(new))
+        # A correction after the move edits the label reply there (twice: nothing left).
+        self.delivery.replies.move_chat(str(old), str(new))
 
     async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE
                                 ) -> None:

@@ -67,11 +67,13 @@ async def run(runtime: CoreRuntime, stop: asyncio.Event) -> None:
             unregister = runtime.service.setup.register("telegram", probe)
             await log_start_check("telegram", probe, runtime.service)
             unsubscribe = runtime.jobs.subscribe(handlers.delivery.job_report)
+            no_outbox = runtime.service.outboxes.register("telegram", handlers.delivery.port)
             try:
                 await _serve(application, settings, stop, polls)
             finally:
                 unregister()
                 unsubscribe()
+                no_outbox()
             await application.stop()
     finally:
         gone()

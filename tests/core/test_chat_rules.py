@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.chat_rules import move_chat
 from bot.core.delivery import Delivery
 from bot.core.messages import Actor, ChatRef, Command, ImagePost
 from bot.core.outcomes import CommandStatus, CorrectionStatus, PostStatus, SettingsMenu
@@ -151,6 +152,22 @@ async def test_a_discord_channel_overrides_its_server(core: CoreRuntime) -> None
     await core.service.handle_command(settings("server", "enabled", "off", chat=general), None)
     _, quiet = await meme(core, delivery, GREY, chat=doom)
     assert quiet.status is PostStatus.disabled  # type: ignore[attr-defined]
+    # A channel's admin (Manage Messages) has the channel's rules, not the server's.
+    async def manages_messages() -> bool:
+        return True
+
+    mod = Actor("discord", "88", "Mod")
+    for manages in (False, True):
+        who = Actor("discord", "88", "Mod", manages_server=manages)
+        typed = await core.service.handle_command(
+            settings("server", "enabled", "on", chat=doom, actor=who), manages_messages)
+        assert typed is not None and typed.ok is manages and typed.reply.private
+        assert (await core.service.rules_for(doom)).enabled is manages  # refused: unchanged
+    own = await core.service.handle_command(settings("threshold", "0.7", chat=doom, actor=mod),
+                                            manages_messages)
+    assert own is not None and own.ok
+    pressed = await core.service.handle_button(doom, mod, "s:g:v:enabled:off", manages_messages)
+    assert pressed.status is CorrectionStatus.refused and "Manage Server" in pressed.notice
 
 
 async def test_reaction_mode_reacts_and_reaction_corrections_can_be_off(
@@ -260,3 +277,49 @@ async def test_silent_mode_never_replies_even_when_a_removal_fails(core: CoreRun
     assert port.sent == [] and port.deleted == []
     (log_post,) = port.images
     assert "Other is off-topic here." in log_post.reply.text and message_id in log_post.reply.text
+
+
+async def test_the_audit_log_lists_settings_holds_allows_deletes_and_a_move(
+    core: CoreRuntime,
+) -> None:
+    port = MemoryPort()
+    delivery = Delivery(port, ADMINS, core.storage)
+    await core.service.handle_command(settings("topics", "doom", "offtopic", "hold",
+                                               "threshold", "0.5"), None)
+    changes = await core.storage.audit_log(action="settings")
+    assert {(e.detail, e.from_value, e.to_value) for e in changes} == {
+        ("on_topic_labels", "default", "doom"), ("offtopic_action", "default", "hold"),
+        ("confidence_threshold", "default", "0.5")}
+    assert {(e.actor_id, e.platform, e.chat_id) for e in changes} == {
+        (ROOT.qualified_id, "telegram", CHAT.chat_id)}
+    await core.service.handle_command(settings("threshold", "0.5"), None)  # no change: no row
+    assert len(await core.storage.audit_log(action="settings")) == 3
+    _, outcome = await meme(core, delivery, GREY)
+    post_id = outcome.post_id  # type: ignore[attr-defined]
+    (hold,) = await core.storage.audit_log(action="hold")
+    assert (hold.actor_id, hold.chat_id, hold.post_id) == ("memebot", CHAT.chat_id, post_id)
+    assert hold.detail is not None and "off-topic other" in hold.detail
+    allow = next(b.payload for b in port.images[-1].reply.buttons if b.text == "Allow")
+    await core.service.handle_button(ChatRef("telegram", ADMINS), ROOT, allow, None, port)
+    (allowed,) = await core.storage.audit_log(action="allow")
+    assert (allowed.actor_id, allowed.post_id, allowed.from_value, allowed.to_value) == (
+        ROOT.qualified_id, post_id, "held", "allowed")
+    await core.service.handle_command(settings("offtopic", "delete"), None)
+    _, deleted = await meme(core, delivery, GREY)
+    (gone,) = await core.storage.audit_log(action="delete")
+    assert (gone.actor_id, gone.post_id) == ("memebot", deleted.post_id)  # type: ignore[attr-defined]
+    # A Telegram group's new id: its trust follows, the log keeps its rows as written.
+    await core.storage.set_chat_trust(CHAT.platform, CHAT.chat_id, "trusted",
+                                      by=ROOT.qualified_id)
+    before = await core.storage.audit_log(limit=1000)
+    new = "-100500500"
+    moved = await move_chat(core.storage, CHAT.platform, CHAT.chat_id, new)
+    assert moved.settings and moved.posts == 2 and moved.trust
+    assert (await core.storage.chat_trust(CHAT.platform, new)).level.value == "trusted"
+    assert (await core.storage.chat_trust(CHAT.platform, CHAT.chat_id)).level.value == (
+        "untrusted")
+    again = await move_chat(core.storage, CHAT.platform, CHAT.chat_id, new)
+    assert not (again.settings or again.posts or again.trust)
+    (move,) = await core.storage.audit_log(action="move_chat")
+    assert (move.chat_id, move.from_value, move.to_value) == (new, CHAT.chat_id, new)
+    assert (await core.storage.audit_log(limit=1000))[1:] == before

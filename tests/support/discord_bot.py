@@ -12,6 +12,7 @@ from bot.core.runtime import CoreRuntime
 from config.settings import Settings
 from tests.support.discord_standin import (
     CHANNEL_ID,
+    MANAGER_ROLE_ID,
     MEME_ADMIN_ROLE,
     MEME_ADMIN_ROLE_ID,
     MOD_ROLE_ID,
@@ -24,6 +25,7 @@ ALICE = Person(11, "Alice")  # an ordinary member
 MOD = Person(22, "Mod", roles=(MOD_ROLE_ID,))  # Manage Messages
 CURATOR = Person(33, "Curator", roles=(MEME_ADMIN_ROLE_ID,))  # the configured admin role
 ROOT = Person(44, "Root")  # a configured super-admin
+MANAGER = Person(55, "Manager", roles=(MANAGER_ROLE_ID,))  # Manage Server (and Messages)
 
 
 def make_settings(server: DiscordStandIn, tmp_path: Path, model_dir: Path, **overrides: Any

@@ -47,7 +47,9 @@ MOD_ROLE_ID = 930_000_000_000_000_001  # has Manage Messages
 MEME_ADMIN_ROLE_ID = 930_000_000_000_000_002  # no permission; the bot's configured admin role
 MEME_ADMIN_ROLE = "Meme admins"
 BOT_ROLE_ID = 930_000_000_000_000_003  # the bot's own role (what inviting it granted)
+MANAGER_ROLE_ID = 930_000_000_000_000_004  # has Manage Server (and Manage Messages)
 MANAGE_MESSAGES = 1 << 13
+MANAGE_GUILD = 1 << 5
 ATTACH_FILES = 1 << 15
 SEND_MESSAGES = 1 << 11
 ADD_REACTIONS = 1 << 6
@@ -131,6 +133,8 @@ class Person:
         value = EVERYONE_PERMISSIONS
         if MOD_ROLE_ID in self.roles:
             value |= MANAGE_MESSAGES
+        if MANAGER_ROLE_ID in self.roles:
+            value |= MANAGE_MESSAGES | MANAGE_GUILD
         return value
 
 
@@ -579,6 +583,8 @@ class DiscordStandIn(StandInServer):
                  "permissions": str(EVERYONE_PERMISSIONS)},
                 {**role, "id": str(BOT_ROLE_ID), "name": "Memebot", "position": 1,
                  "permissions": str(BOT_PERMISSIONS), "managed": True},
+                {**role, "id": str(MANAGER_ROLE_ID), "name": "Managers", "position": 3,
+                 "permissions": str(EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_GUILD)},
             ],
             "channels": [
                 {**channel, "id": str(channel_id), "name": name, "position": position,

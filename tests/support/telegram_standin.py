@@ -505,7 +505,12 @@ class TelegramStandIn(StandInServer):
     def migrate(self, old: dict[str, Any], new: dict[str, Any], sender: dict[str, Any]
                 ) -> tuple[int, int]:
         """A group upgraded to a supergroup: the service message in each (old chat:
-        migrate_to_chat_id, new chat: migrate_from_chat_id); their message ids."""
+        migrate_to_chat_id, new chat: migrate_from_chat_id); their message ids. The history
+        goes with it, message ids kept (as memebot's storage assumes): the bot's messages are
+        edited under the new id."""
+        for sent in self.sent:
+            if sent.chat_id == old["id"]:
+                sent.chat_id = new["id"]
         to_new = self._message(old, sender, migrate_to_chat_id=new["id"])
         from_old = self._message(new, sender, migrate_from_chat_id=old["id"])
         return to_new, from_old

@@ -1,5 +1,6 @@
 /* Review desk: corrections from chats not trusted, approved or rejected one by one or in bulk;
-   which chats are trusted or delegated to. Operators only (the admin token). */
+   off-topic memes held from any chat, allowed or kept removed; which chats are trusted or
+   delegated to. Operators only (the admin token). */
 "use strict";
 
 (() => {
@@ -24,6 +25,49 @@
           el("button", { type: "button", class: "secondary", text: "Reject",
                          onclick: () => review([item.correction_id], "reject") })),
         el("p", { class: "muted small" }, el("a", { href: `/audit?post=${item.post_id}`, text: "History" }))));
+  }
+
+  const heldList = document.getElementById("held");
+
+  function heldCard(item) {
+    const what = `${item.label_name || "unlabelled"} by ${item.author}`;
+    return el("article", { class: "card held-card", "data-post-id": item.post_id,
+                           "aria-label": `Held meme #${item.post_id}: ${what}` },
+      el("img", { src: item.image, alt: `Meme #${item.post_id}`, loading: "lazy",
+                  width: item.width, height: item.height }),
+      el("div", { class: "card-body" },
+        el("p", { class: "change", text: what }),
+        el("p", { class: "meta", text: `held in ${item.platform} ${item.chat_id} · ${when(item.at)}` }),
+        el("div", { class: "actions", role: "group", "aria-label": `Decide held meme #${item.post_id}` },
+          el("button", { type: "button", text: "Allow", onclick: () => decide(item.post_id, "allow") }),
+          el("button", { type: "button", class: "secondary", text: "Keep removed",
+                         onclick: () => decide(item.post_id, "keep") })),
+        el("p", { class: "muted small" }, el("a", { href: `/audit?post=${item.post_id}`, text: "History" }))));
+  }
+
+  async function loadHeld() {
+    if (!state.admin) return;
+    heldList.setAttribute("aria-busy", "true");
+    try {
+      const data = await api("/api/holds?limit=200");
+      heldList.replaceChildren(...data.items.map(heldCard));
+      document.getElementById("held-count").textContent = String(data.items.length);
+      document.getElementById("nothing-held").hidden = data.items.length > 0;
+    } catch (err) {
+      say(err.message, "error");
+    } finally {
+      heldList.setAttribute("aria-busy", "false");
+    }
+  }
+
+  async function decide(postId, decision) {
+    try {
+      const data = await api(`/api/holds/${postId}`, { method: "POST", json: { decision } });
+      say(data.notice, "ok");
+    } catch (err) {
+      say(err.message, "error");
+    }
+    await loadHeld();
   }
 
   async function load() {
@@ -91,6 +135,6 @@
     }
   });
 
-  MB.onSession(() => { load(); loadChats(); });
+  MB.onSession(() => { load(); loadHeld(); loadChats(); });
   MB.loadSession().catch((err) => say(err.message, "error"));
 })();
