@@ -8,7 +8,9 @@ On ../shared/data/memes (all of it), with the pipeline's own split, embeddings a
      never-seen images (AUROC, share caught, memes kept);
   4. shortcut checks: the same test memes re-encoded at other sizes / aspect ratios / formats /
      brightness, as real posts come; accuracy should not move;
-  5. optionally an exported model version (--model), evaluated through the production path.
+  5. optionally an exported model version (--model), evaluated through the production path;
+  6. the words posted with a meme (captions); 7. the sentence encoder vs the bag of words
+     (`--only-encoder` runs 7 alone).
 
     python benchmarks/bench_model.py [--data ../shared/data/memes] [--model models/]
 """
@@ -226,6 +228,132 @@ def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:
                                         for a, k in zip(test, kinds, strict=True)))
 
 
+def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact two-sided McNemar test on paired right/wrong answers."""
+    from scipy.stats import binomtest
+
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def encoder_table(args, samples, labels, sp, xs, ys, ocr, pre) -> None:
+    """7. The sentence encoder (issue 24) vs today's bag of words, image + OCR + caption, through
+    the production path (fit_text_model: mix and fusion weight by CV on out-of-fold image
+    margins): doom/AC end to end (the right game and not sent to "other") and doom-vs-AC
+    (which game), test split and 5-fold grouped CV, paired McNemar tests."""
+    from inference.captions import read_captions
+    from inference.sentence import SentenceEncoder
+    from model_training.head import HeadConfig, out_of_fold_logits, train_head
+    from model_training.sentence_encoder import export_encoder
+
+    encoder = SentenceEncoder(export_encoder(args.cache_dir / "bench-models"))
+    captions = read_captions(args.data / "MANIFEST.csv")
+    gi = [labels.index(g) for g in GAMES]
+
+    def docs(part: list[Sample]) -> list[str]:
+        read = ocr.read(part, progress=False)
+        return [f"{a} {captions.get(s.path.resolve(), '')}".strip()
+                for a, s in zip(read, part, strict=True)]
+
+    def run(train: list[Sample], val: list[Sample], test: list[Sample]
+            ) -> tuple[dict[str, np.ndarray], str]:
+        f = fit(labels, xs(train), ys(train), xs(val), ys(val), pre, args.seed)
+        x_tr, y_tr = xs(train), ys(train)
+        oof = out_of_fold_logits(x_tr, lambda rows: train_head(
+            x_tr[rows], y_tr[rows], xs(val), ys(val), len(labels), HeadConfig(seed=args.seed))[0],
+            args.seed)
+        margin = (oof[:, gi[1]] - oof[:, gi[0]]) / f.meta.temperature
+        tr_docs, te_docs = docs(train), docs(test)
+        truth = np.array([s.label for s in test])
+        out, chosen = {}, ""
+        for name, tm in (
+            ("image alone", None),
+            ("bag of words (today)", fit_text_model(tr_docs, [s.label for s in train], *GAMES)),
+            ("encoder (CV-chosen)", fit_text_model(tr_docs, [s.label for s in train], *GAMES,
+                                                   encoder=encoder, image_margin=margin)),
+        ):
+            preds = predict(f, xs(test), te_docs, tm)
+            which = np.array([max(GAMES, key=lambda g: p.probabilities[g]) for p in preds])
+            out[name + " e2e"] = np.array([p.label for p in preds]) == truth
+            out[name + " which"] = which == truth
+            if tm is not None and tm.encoder is not None:
+                chosen = f"{tm.mix}@{tm.weight}"
+        return out, chosen
+
+    test_games = [s for s in sp.test if s.label in GAMES]
+    t0 = time.perf_counter()
+    test, test_chosen = run(sp.train, sp.val, test_games)
+    names = ("image alone", "bag of words (today)", "encoder (CV-chosen)")
+    groups = np.array(duplicate_groups(samples))
+    y = np.array([labels.index(s.label) for s in samples])
+    cv_runs = []
+    for tr_i, te_i in StratifiedGroupKFold(5, shuffle=True, random_state=args.seed).split(
+            np.zeros(len(y)), y, groups):
+        tr_s = [samples[i] for i in tr_i]
+        te_g = [samples[i] for i in te_i if samples[i].label in GAMES]
+        inner = split(tr_s, val_fraction=0.15, test_fraction=0.0, seed=args.seed)
+        cv_runs.append(run(inner.train, inner.val, te_g))
+    cv = {k: np.concatenate([r[0][k] for r in cv_runs]) for k in cv_runs[0][0]}
+    print(f"\n7. The sentence encoder vs the bag of words (image + OCR + caption; test n="
+          f"{len(test_games)}, CV n={len(cv['image alone e2e'])}); chosen mix@weight: test "
+          f"{test_chosen}, CV {[r[1] for r in cv_runs]}")
+    print("| words | test end to end | test which game | CV end to end | CV which game |")
+    print("|---|---|---|---|---|")
+    for n in names:
+        print(f"| {n} | {pct(test[n + ' e2e'].mean())} | {pct(test[n + ' which'].mean())} | "
+              f"{pct(cv[n + ' e2e'].mean())} | {pct(cv[n + ' which'].mean())} |")
+    for kind in ("e2e", "which"):
+        a, b = f"encoder (CV-chosen) {kind}", f"bag of words (today) {kind}"
+        print(f"   paired McNemar, encoder vs today ({kind}): "
+              f"test p={mcnemar_p(test[a], test[b]):.3g}, CV p={mcnemar_p(cv[a], cv[b]):.3g}")
+    # latency of the served encoder, one text at a time
+    texts = docs(test_games[:100])
+    start = time.perf_counter()
+    for t in texts:
+        encoder.embed([t])
+    ms = (time.perf_counter() - start) * 1000 / len(texts)
+    size = (encoder.folder / "encoder.int8.onnx").stat().st_size / 1e6
+    print(f"   encoder: {ms:.1f} ms per meme's text (int8, 1 thread, {size:.0f} MB on disk); "
+          f"section took {time.perf_counter() - t0:.0f} s")
+
+
+def exported_pair(args, sp, before: Path, after: Path) -> None:
+    """7b. Two exported model versions through the production path (Classifier: OCR read from
+    the cache, the manifest's captions posted), on the test split: end to end, paired."""
+    from inference.captions import read_captions
+    from inference.classifier import Classifier, Prediction
+
+    ocr = OcrCache(args.cache_dir)
+    captions = read_captions(args.data / "MANIFEST.csv")
+    test = sp.test
+    caps = [captions.get(s.path.resolve()) for s in test]
+    games = np.array([s.label in GAMES for s in test])
+    truth = np.array([s.label for s in test])
+    rows = {}
+    for name, folder in (("before", before), ("after", after)):
+        clf = Classifier(folder, precision="fp32", text_lookup=ocr.lookup(test))
+        clf.predict([s.path for s in test[:8]], captions=caps[:8])  # warm-up
+        start = time.perf_counter()
+        preds = clf.predict([s.path for s in test], captions=caps)
+        ms = (time.perf_counter() - start) * 1000 / len(test)
+        labels_out = np.array([p.label if isinstance(p, Prediction) else "" for p in preds])
+        rows[name] = (clf.version, labels_out == truth, ms,
+                      clf.text_model.mix if clf.text_model else "none")
+    print(f"\n7b. Exported versions through the production path, test split (n={len(test)}, "
+          f"{int(games.sum())} doom/AC; OCR from the cache, captions posted)")
+    print("| version | words | doom/AC end to end | 'other' right | 3-class | ms per meme |")
+    print("|---|---|---|---|---|---|")
+    for name in ("before", "after"):
+        version, ok, ms, mix = rows[name]
+        print(f"| {version} ({name}) | {mix} | {pct(ok[games].mean())} | {pct(ok[~games].mean())} "
+              f"| {pct(ok.mean())} | {ms:.1f} |")
+    a, b = rows["after"][1][games], rows["before"][1][games]
+    print(f"   paired McNemar on doom/AC end to end: p={mcnemar_p(a, b):.3g} "
+          f"(after right / before wrong {int(np.sum(a & ~b))}, the reverse {int(np.sum(~a & b))})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "memes")
@@ -233,6 +361,10 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None,
                     help="also evaluate this exported model version")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only-encoder", action="store_true",
+                    help="only section 7 (the sentence encoder vs the bag of words)")
+    ap.add_argument("--pair", type=Path, nargs=2, default=None, metavar=("BEFORE", "AFTER"),
+                    help="7b: two exported model versions through the production path")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(2)
@@ -256,6 +388,12 @@ def main() -> None:
 
     print(f"data: {scan.counts()} (skipped {len(scan.skipped)}); split train {len(sp.train)} / "
           f"val {len(sp.val)} / test {len(sp.test)}")
+    if args.pair:
+        exported_pair(args, sp, *args.pair)
+    if args.only_encoder:
+        encoder_table(args, samples, labels, sp, xs, ys, OcrCache(args.cache_dir), pre)
+    if args.pair or args.only_encoder:
+        return
 
     # 1. doom vs AC
     game_ix = [labels.index(g) for g in GAMES]
@@ -359,6 +497,8 @@ def main() -> None:
     # 6. the words posted with the meme (captions: the manifest's Reddit titles for doom/AC)
     if ocr is not None:
         caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre)
+
+        encoder_table(args, samples, labels, sp, xs, ys, ocr, pre)
 
     if args.model:
         from inference.classifier import Classifier

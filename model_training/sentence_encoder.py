@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import zipfile
@@ -174,10 +175,13 @@ def export_encoder(models_root: Path, *, force: bool = False) -> Path:
         log.info("sentence encoder int8 vs torch fp32: mean cosine %.4f", check)
         if check < 0.98:
             raise ModelError(f"the int8 sentence encoder drifted from fp32 (cosine {check:.3f})")
+        # Copied beside its final place, then renamed: a loading bot never sees half a folder.
         folder.parent.mkdir(parents=True, exist_ok=True)
+        beside = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        shutil.copytree(staged, beside)
         if folder.exists():
             shutil.rmtree(folder)
-        shutil.move(str(staged), folder)
+        os.replace(beside, folder)
     return folder
 
 

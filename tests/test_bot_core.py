@@ -34,6 +34,10 @@ def test_reply_wording() -> None:
     assert fmt.prediction_text("doom", 0.973, **kw) == "Doom (97%)"
     assert fmt.prediction_text("animal_crossing", 0.88, **kw) == "Animal Crossing (88%)"
     assert fmt.prediction_text("other", 0.99, **kw) == "other: not a Doom or Animal Crossing meme"
+    assert fmt.prediction_text("animal_crossing", 0.22, unsure=True, **kw) == \
+        "not sure: maybe Animal Crossing (22%)"
+    assert fmt.prediction_text("genshin", 0.7, remembered=True, **kw) == \
+        "Genshin (like a meme an admin labelled)"
     assert fmt.display_name("pixel_art") == "Pixel Art"
     assert fmt.corrected_text("doom", "@bob", confirmed=False) == "Doom (set by @bob)"
 

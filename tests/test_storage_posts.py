@@ -226,3 +226,29 @@ async def test_chat_settings(storage: Storage) -> None:
         with pytest.raises(InvalidInputError):
             await storage.update_chat_settings("telegram", 1, **kwargs)  # type: ignore[arg-type]
     assert await storage.table_counts() == before
+
+
+async def test_corrected_embeddings_are_the_latest_corrections_with_an_embedding(
+    storage: Storage,
+) -> None:
+    from storage.records import Fingerprint
+
+    fixed, confirmed, bare, other_space = [await _post(storage, seed) for seed in (71, 72, 73, 74)]
+    for post in (fixed, confirmed, bare, other_space):
+        await _predict(storage, post.id)
+    await storage.add_fingerprint(fixed.id, Fingerprint(1, 2, b"\x01\x02", "lite0-224"),
+                                  author_name="A")
+    await storage.add_fingerprint(confirmed.id, Fingerprint(3, 4, b"\x03\x04", "lite0-224"),
+                                  author_name="A")
+    await storage.add_fingerprint(other_space.id, Fingerprint(5, 6, b"\x05\x06", "other"),
+                                  author_name="A")
+    await storage.add_label("genshin", added_by="telegram:1")
+    await storage.record_correction(fixed.id, admin_id="telegram:1", label="genshin")
+    await storage.record_correction(confirmed.id, admin_id="telegram:1", label="other")
+    predictions = await storage.predictions_for(confirmed.id)
+    await storage.confirm_prediction(predictions[-1].id, admin_id="telegram:1")  # back to doom
+    await storage.record_correction(bare.id, admin_id="telegram:1", label="other")
+    await storage.record_correction(other_space.id, admin_id="telegram:1", label="other")
+    [row] = await storage.corrected_embeddings("lite0-224")
+    assert (row.sha256, row.label, row.embedding) == (fixed.image.sha256, "genshin", b"\x01\x02")
+    assert row.decided_at.tzinfo is not None

@@ -2,8 +2,9 @@
 
 The memory (inference/correction_memory.py) holds the stored embeddings of the images admins
 corrected since the serving model was trained; a new meme close enough to one of them takes
-its label. It is rebuilt whenever the serving model changes: a promoted retrain has learned the
-corrections made before it was trained, so only later ones are remembered.
+its label. It is rebuilt whenever the serving model changes (a promoted retrain has learned the
+corrections made before it was trained, so only later ones are remembered), after an admin's
+decision in this process, and at least every REFRESH_SECONDS for other processes' decisions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from datetime import datetime
 
 from bot.core.model_holder import ModelHolder
@@ -22,21 +24,29 @@ from storage.api import Storage
 log = logging.getLogger(__name__)
 
 
+# Corrections stored by another process (a console of its own, another bot) count after at
+# most this long: one query a minute, not one a meme.
+REFRESH_SECONDS = 60.0
+
+
 class CorrectionRecall:
     def __init__(self, storage: Storage, models: ModelHolder) -> None:
         self.storage = storage
         self.models = models
         self._memory: CorrectionMemory | None = None
         self._version: str | None = None
+        self._built_at = 0.0
         self._lock = asyncio.Lock()
 
     async def memory(self) -> CorrectionMemory:
         """The memory of the serving model, rebuilt from storage when the model changed."""
         classifier = self.models.current
         async with self._lock:
-            if self._memory is None or self._version != classifier.version:
+            stale = time.monotonic() - self._built_at > REFRESH_SECONDS
+            if self._memory is None or self._version != classifier.version or stale:
                 self._memory = await self._build(classifier)
                 self._version = classifier.version
+                self._built_at = time.monotonic()
             return self._memory
 
     async def _build(self, classifier: Classifier) -> CorrectionMemory:
@@ -50,7 +60,7 @@ class CorrectionRecall:
         if rows:
             vectors = unpack([r.embedding for r in rows])
             memory.replace((r.sha256, r.label, v) for r, v in zip(rows, vectors, strict=True))
-        log.info("correction memory for model %s: %d image(s) corrected since it was trained",
+        log.debug("correction memory for model %s: %d image(s) corrected since it was trained",
                  meta.version, len(memory))
         return memory
 

@@ -1,0 +1,46 @@
+"""The correction memory's rule on plain vectors: closer to a corrected image than to the known
+memes (by a margin), else nothing; without known memes only near copies count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference.correction_memory import MEMORY_MARGIN, CorrectionMemory
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_a_new_image_takes_the_label_of_a_close_correction_only() -> None:
+    rng = np.random.default_rng(0)
+    game, kind = _unit(rng.standard_normal(128)), _unit(rng.standard_normal(128))
+    known = _unit(game + 0.05 * rng.standard_normal((50, 128)))  # the memes the model knows
+    memory = CorrectionMemory("space", known=known)
+    assert memory.nearest(kind) is None  # nothing corrected yet
+    memory.remember("a" * 64, "genshin", _unit(kind + 0.03 * rng.standard_normal(128)))
+    memory.remember("b" * 64, "other", _unit(-kind + 0.03 * rng.standard_normal(128)))
+    close = _unit(kind + 0.03 * rng.standard_normal(128))
+    match = memory.nearest(close)
+    assert match is not None and match.label == "genshin" and match.sha256 == "a" * 64
+    assert memory.nearest(_unit(game + 0.05 * rng.standard_normal(128))) is None  # a game meme
+    # halfway between the corrected kind and the known memes: not clearly closer to either
+    between = _unit(kind + game)
+    sims = known @ between
+    hit = memory.nearest(between)
+    assert hit is None or hit.cosine >= np.sort(sims)[-5] + MEMORY_MARGIN
+    # relabelled, then forgotten
+    memory.remember("a" * 64, "pokemon", _unit(kind + 0.03 * rng.standard_normal(128)))
+    relabelled = memory.nearest(close)
+    assert relabelled is not None and relabelled.label == "pokemon" and len(memory) == 2
+    memory.forget("a" * 64)
+    assert memory.nearest(close) is None or memory.nearest(close).label != "pokemon"
+
+
+def test_without_known_memes_only_near_copies_count() -> None:
+    rng = np.random.default_rng(1)
+    v = _unit(rng.standard_normal(256))  # any size: projected to the stored space
+    memory = CorrectionMemory("space")
+    memory.replace([("c" * 64, "genshin", v)])
+    assert memory.nearest(_unit(v + 0.002 * rng.standard_normal(256))) is not None
+    assert memory.nearest(_unit(v + 0.1 * rng.standard_normal(256))) is None
