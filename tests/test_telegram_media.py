@@ -130,7 +130,9 @@ async def test_correcting_one_album_item_edits_its_line_only(
     others = [await stored_post(album_bot, m) for m in (album[0], album[2])]
     assert all([await album_bot.storage.corrections_for(p.id) == [] for p in others])
     ticked = [b["text"] for b in reply.buttons if b["text"].startswith("2: ✓")]
-    assert len(ticked) == 1 and len(reply.buttons) == 9
+    undo = [b["text"] for b in reply.buttons if "Undo" in b["text"]]
+    assert len(ticked) == 1 and undo == ["2: ↩ Undo"]  # the corrected item can be undone
+    assert len(reply.buttons) == 9 + 1
     # A reaction on another item's own message edits that item's line in the same reply.
     server.react(CHAT, BOB, album[2], "😈")
     await server.wait_for(lambda: reply.text.split("\n")[2].endswith("by @bob)"))
