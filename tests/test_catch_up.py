@@ -8,6 +8,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from discord.utils import snowflake_time
+
 from storage.api import Storage
 from tests.support import discord_bot as dcb
 from tests.support import discord_standin as dc
@@ -98,3 +100,16 @@ async def test_a_first_start_without_saved_positions_reads_back_the_window(tmp_p
         finally:
             await storage.close()
 
+
+
+async def test_a_quiet_channel_read_back_at_first_start_is_marked_read(tmp_path: Path) -> None:
+    # Nothing in the window: the channel is recorded as read up to the start (saved with the
+    # next periodic flush), so the next start reads only what came after.
+    async with dc.standin() as server:
+        settings = dcb.make_settings(server, tmp_path, tmp_path / "models")
+        async with dc.running_bot(server, settings, loader=FakeClassifier) as bot:
+            async with asyncio.timeout(DEADLINE_S):
+                while (saved := await bot.storage.channel_cursor("discord", dc.CHANNEL_ID)
+                       ) is None:
+                    await asyncio.sleep(0.1)
+        assert abs(snowflake_time(int(saved)) - datetime.now(UTC)) < timedelta(minutes=1)
