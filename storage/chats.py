@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Final
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import convert
 from storage.audit import MAX_VALUE as MAX_AUDIT_VALUE
@@ -130,24 +131,7 @@ class ChatSettingsAPI(StorageBase):
         async with self._db.write() as session:
             if isinstance(on_topic, list):
                 await require_labels(session, on_topic)
-            defaults = ChatSettings(platform, chat)
-            await session.execute(
-                self._db.insert_ignore(ChatSettingsRow).values(
-                    platform=platform,
-                    chat_id=chat,
-                    enabled=defaults.enabled,
-                    admin_ids=list(defaults.admin_ids),
-                    reply_mode=defaults.reply_mode,
-                    confidence_threshold=defaults.confidence_threshold,
-                    updated_at=self._clock(),
-                )
-            )
-            row = await session.scalar(
-                select(ChatSettingsRow)
-                .where(ChatSettingsRow.platform == platform, ChatSettingsRow.chat_id == chat)
-                .with_for_update()
-            )
-            assert row is not None
+            row = await self._locked_settings(session, platform, chat)
             given: dict[str, object] = {
                 "enabled": enabled, "admin_ids": admins if admins is not None else _UNSET,
                 "reply_mode": reply_mode, "confidence_threshold": confidence_threshold,
@@ -171,6 +155,50 @@ class ChatSettingsAPI(StorageBase):
             row.updated_at = now
             await session.flush()
             return convert.chat_settings(row)
+
+    async def set_sort_place(self, platform: str, chat_id: str | int, label: str,
+                             place: str | None) -> ChatSettings:
+        """Sort `label`'s memes to `place` (None: stop sorting them), leaving the other labels'
+        places alone: the mapping is read and written under one row lock, so concurrent /sort
+        commands for different labels all keep their change."""
+        platform = check_platform(platform)
+        chat = check_id(chat_id, "chat id")
+        label = check_label(label)
+        checked = check_places({label: place})[label] if place is not None else None
+        async with self._db.write() as session:
+            row = await self._locked_settings(session, platform, chat)
+            places = dict(row.sort_places or {})
+            if checked is None:
+                places.pop(label, None)
+            else:
+                places[label] = checked
+            row.sort_places = places  # a new dict: SQLAlchemy sees a JSON change by identity
+            row.updated_at = self._clock()
+            await session.flush()
+            return convert.chat_settings(row)
+
+    async def _locked_settings(self, session: AsyncSession, platform: str, chat: str
+                               ) -> ChatSettingsRow:
+        """The chat's settings row (created with the defaults if missing), locked for update."""
+        defaults = ChatSettings(platform, chat)
+        await session.execute(
+            self._db.insert_ignore(ChatSettingsRow).values(
+                platform=platform,
+                chat_id=chat,
+                enabled=defaults.enabled,
+                admin_ids=list(defaults.admin_ids),
+                reply_mode=defaults.reply_mode,
+                confidence_threshold=defaults.confidence_threshold,
+                updated_at=self._clock(),
+            )
+        )
+        row = await session.scalar(
+            select(ChatSettingsRow)
+            .where(ChatSettingsRow.platform == platform, ChatSettingsRow.chat_id == chat)
+            .with_for_update()
+        )
+        assert row is not None
+        return row
 
 
 def audit_value(value: object) -> str:

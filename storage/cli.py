@@ -124,9 +124,18 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from config.settings import Settings
+    from inference.clip_records import clip_limits, read_clip
+
+    # The clips an export holds are decoded as the bot decodes them (their poster and facts).
+    reader = partial(read_clip, limits=clip_limits(Settings()))
+
     async def run(storage: Storage) -> None:
         report = await storage.import_labelled(
-            args.folder, admin_id=args.admin_id, create_labels=not args.no_create_labels
+            args.folder, admin_id=args.admin_id, create_labels=not args.no_create_labels,
+            read_clip=reader,
         )
         added = f"; new labels: {', '.join(report.labels_added)}" if report.labels_added else ""
         print(f"imported {report.images} images from {report.folder}: {report.relabelled} "

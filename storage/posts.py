@@ -15,6 +15,7 @@ from storage.audit import add_audit, audit_row
 from storage.base import StorageBase, get_row, poster_rows, require_labels
 from storage.errors import LabelExistsError
 from storage.intake import (
+    ClipMedia,
     NewPost,
     PostKey,
     PredictionValues,
@@ -70,14 +71,16 @@ class PostsAPI(StorageBase):
         attachment_index: int = 0,
         posted_at: datetime | None = None,
         caption: str | None = None,
+        media: ClipMedia | None = None,
     ) -> Post:
-        """Store the image blob and its post; a redelivered update returns the existing post.
+        """Store the image (or clip: `media` says what it is) blob and its post; a redelivered
+        update returns the existing post.
 
         Order matters for crash safety: the blob is durable before its row commits.
         """
         new = checked_post(NewPost(
             key=PostKey.checked(platform, chat_id, message_id, attachment_index),
-            author_id=author_id, image=image, posted_at=posted_at, caption=caption,
+            author_id=author_id, image=image, posted_at=posted_at, caption=caption, media=media,
         ))
         files = await asyncio.to_thread(store_files, self._blobs, new)
         async with self._db.write() as session:

@@ -3,15 +3,19 @@ torchvision and the trainer read, and the format for moving labels between machi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.blobs import SHA256_NAME, inspect_image
+from storage.clip_formats import STORED_EXTENSIONS as CLIP_EXTENSIONS
+from storage.clip_formats import sniff
 from storage.errors import BlobError, InvalidInputError, StorageError
+from storage.intake import ClipMedia
 from storage.records import ExportReport, TrainingExample
 from storage.validation import check_label
 
@@ -21,6 +25,13 @@ class TreeItem:
     label: str
     path: Path
     sha256: str
+    media: ClipMedia | None = None  # what a clip is stored with (None for a still)
+
+
+# Decodes a file that may move: what storage records of a clip, or None for a still picture;
+# raises BlobError for a clip that does not decode. Storage decodes no video itself: the caller
+# (`memebot db import`) passes `inference.clip_records.read_clip`.
+ClipReader = Callable[[bytes], ClipMedia | None]
 
 
 def write_tree(examples: Iterable[TrainingExample], folder: Path) -> ExportReport:
@@ -65,8 +76,9 @@ def write_tree(examples: Iterable[TrainingExample], folder: Path) -> ExportRepor
     )
 
 
-def read_tree(folder: Path) -> list[TreeItem]:
-    """Read and check a whole tree; raise before the caller writes anything."""
+def read_tree(folder: Path, read_clip: ClipReader | None = None) -> list[TreeItem]:
+    """Read and check a whole tree, clips decoded with `read_clip`; raise before the caller
+    writes anything."""
     if not folder.is_dir():
         raise InvalidInputError(f"{folder} is not a folder")
     items: list[TreeItem] = []
@@ -75,18 +87,27 @@ def read_tree(folder: Path) -> list[TreeItem]:
         label = check_label(label_dir.name)
         for path in sorted(p for p in label_dir.iterdir() if p.is_file() and not _hidden(p)):
             try:
-                info = inspect_image(path.read_bytes())
+                sha256, media = _inspect(path.read_bytes(), read_clip)
             except BlobError as exc:
                 raise BlobError(f"{path}: {exc}") from exc
-            if seen.get(info.sha256, label) != label:
+            if seen.get(sha256, label) != label:
                 raise InvalidInputError(
-                    f"{path} is the same image as one under {seen[info.sha256]!r}: one label each"
+                    f"{path} is the same image as one under {seen[sha256]!r}: one label each"
                 )
-            if info.sha256 in seen:
+            if sha256 in seen:
                 continue
-            seen[info.sha256] = label
-            items.append(TreeItem(label=label, path=path, sha256=info.sha256))
+            seen[sha256] = label
+            items.append(TreeItem(label=label, path=path, sha256=sha256, media=media))
     return items
+
+
+def _inspect(data: bytes, read_clip: ClipReader | None) -> tuple[str, ClipMedia | None]:
+    media = read_clip(data) if read_clip is not None else None
+    if media is not None:
+        return hashlib.sha256(data).hexdigest(), media
+    if read_clip is None and sniff(data) in CLIP_EXTENSIONS:
+        raise BlobError("the file is a clip, and this import reads pictures only")
+    return inspect_image(data).sha256, None
 
 
 def _hidden(path: Path) -> bool:

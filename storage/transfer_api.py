@@ -25,16 +25,19 @@ class TransferAPI(PostsAPI, ReadViewsAPI):
         return await asyncio.to_thread(transfer.write_tree, training.examples, Path(folder))
 
     async def import_labelled(
-        self, folder: Path, *, admin_id: str | int = "import", create_labels: bool = True
+        self, folder: Path, *, admin_id: str | int = "import", create_labels: bool = True,
+        read_clip: transfer.ClipReader | None = None,
     ) -> ImportReport:
-        """Label every image of an ImageFolder tree, as a correction by `admin_id`.
+        """Label every image of an ImageFolder tree, as a correction by `admin_id`; clips (an
+        export holds the clips admins labelled) are decoded with `read_clip`, without it they
+        are refused.
 
         The whole tree is read and checked first, so a corrupt file or a bad folder name
         raises before anything is written.
         """
         admin = check_id(admin_id, "admin id")
         folder = Path(folder)
-        items = await asyncio.to_thread(transfer.read_tree, folder)
+        items = await asyncio.to_thread(transfer.read_tree, folder, read_clip)
         wanted = sorted({item.label for item in items})
         known = {label.name for label in await self.list_labels()}
         missing = [name for name in wanted if name not in known]
@@ -52,6 +55,7 @@ class TransferAPI(PostsAPI, ReadViewsAPI):
                 message_id=item.sha256,
                 author_id=admin,
                 image=data,
+                media=item.media,
             )
             if await self.effective_label(post.image.sha256) == item.label:
                 unchanged += 1

@@ -78,6 +78,13 @@ async def file_server() -> AsyncIterator[str]:
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound("http://169.254.169.254/latest/meta-data")
 
+    async def hop(request: web.Request) -> web.Response:
+        # `to`: where to send the client (a path on this server, or another server's URL).
+        raise web.HTTPFound(request.query.get("to", "/small"))
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/loop")
+
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(5)
         return web.Response(body=b"late")
@@ -86,8 +93,27 @@ async def file_server() -> AsyncIterator[str]:
     app.router.add_get("/small", small)
     app.router.add_get("/endless", endless)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/hop", hop)
+    app.router.add_get("/loop", loop)
     app.router.add_get("/slow", slow)
     runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def other_server() -> AsyncIterator[str]:
+    """A second file server (another origin), serving /small."""
+    async def small(request: web.Request) -> web.Response:
+        return web.Response(body=b"from elsewhere")
+
+    app = web.Application()
+    app.router.add_get("/small", small)
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -111,10 +137,19 @@ async def test_download_refuses_other_origins_before_connecting(file_server: str
                 await downloader.fetch(url)
 
 
-async def test_download_does_not_follow_redirects(file_server: str) -> None:
-    async with Downloader([file_server], max_bytes=1024, timeout_s=5) as downloader:
-        with pytest.raises(DownloadError, match="answered 302"):
-            await downloader.fetch(f"{file_server}/redirect")
+async def test_download_follows_a_few_redirects_to_allowed_origins_only(
+    file_server: str, other_server: str
+) -> None:
+    to_other = f"{file_server}/hop?to={other_server}/small"
+    async with Downloader([file_server, other_server], max_bytes=1024, timeout_s=5) as both:
+        assert (await both.fetch(f"{file_server}/hop")).data == b"hello"
+        assert (await both.fetch(to_other)).data == b"from elsewhere"
+        with pytest.raises(DownloadError, match="too many times"):
+            await both.fetch(f"{file_server}/loop")
+    async with Downloader([file_server], max_bytes=1024, timeout_s=5) as one:
+        for url in (to_other, f"{file_server}/redirect"):
+            with pytest.raises(ForbiddenURLError, match="another site"):
+                await one.fetch(url)
 
 
 async def test_download_stops_at_the_size_limit_without_content_length(file_server: str) -> None:

@@ -33,6 +33,17 @@ def test_services_and_commands(compose: dict) -> None:
     assert '".[train]"' in dockerfile
 
 
+def test_serve_image_can_back_up_the_compose_postgres(compose: dict) -> None:
+    # `memebot db backup` runs pg_dump, which refuses a server of a newer major version.
+    serve = (ROOT / "Dockerfile").read_text().split("FROM serve AS trainer")[0]
+    installs = re.search(r"apt-get install [^&]*", serve.replace("\\\n", " "))
+    assert installs and "postgresql-client" in installs.group(0).split()
+    debian = re.search(r"^FROM python:[\d.]+-slim-(\w+) AS serve$", serve, re.M)
+    client_major = {"bookworm": 15, "trixie": 17}[debian.group(1) if debian else "?"]
+    server = re.fullmatch(r"postgres:(\d+)(-alpine)?", compose["services"]["postgres"]["image"])
+    assert server and int(server.group(1)) <= client_major
+
+
 def test_shared_volume_env_and_restart(compose: dict) -> None:
     assert "memebot-data" in compose["volumes"]
     for name in ("telegram", "discord", "trainer"):

@@ -121,6 +121,10 @@ async def test_png_apng_and_gif_stickers_are_labelled_lottie_gets_a_reason(
     sent = [await server.post(ALICE, stickers=[sticker]) for sticker in stickers]
     for message_id in sent:
         await labelled(server, bot, message_id)
+    # A moving sticker is stored as a sticker (its bytes only say APNG or GIF); a still one is
+    # a still picture like any other.
+    kinds = [(await stored_post(bot, message_id)).media_kind for message_id in sent]
+    assert kinds == ["still", "sticker", "sticker"]
     lottie = await server.post(ALICE, stickers=[server.sticker(None, 3, "wumpus")])
     reply = await server.reply_to(lottie)
     assert reply.content == ("Sorry, I can't read this sticker: Lottie stickers are vector "

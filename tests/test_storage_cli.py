@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from inference.clip_records import read_clip
+from inference.clips import ClipLimits
 from storage.api import Storage
+from storage.records import Post
+from tests.support.clipgen import clip
 from tests.support.storage import make_image
 
 
@@ -97,6 +101,43 @@ def test_export_then_import(cli_env: list[str], tmp_path: Path, capsys) -> None:
     assert "imported 2 images" in capsys.readouterr().out
     assert main(["db", "stats", "--json", *other]) == 0
     assert json.loads(capsys.readouterr().out)["labelled_per_label"] == {"doom": 1, "other": 1}
+
+
+def test_export_then_import_keeps_clips(cli_env: list[str], tmp_path: Path, capsys) -> None:
+    data = clip("doom", "mp4")
+    media = read_clip(data, ClipLimits())
+    assert media is not None
+
+    async def seed() -> None:
+        storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'memebot.db'}",
+                                     tmp_path / "var" / "blobs")
+        try:
+            post = await storage.add_post(platform="telegram", chat_id=1, message_id=1,
+                                          author_id=1, image=data, media=media)
+            await storage.record_correction(post.id, admin_id=1, label="doom", approved=True)
+        finally:
+            await storage.close()
+
+    asyncio.run(seed())
+    export = tmp_path / "export"
+    assert main(["db", "export", str(export), *cli_env]) == 0
+    assert [p.suffix for p in export.rglob("*.mp4")] == [".mp4"]
+    other = ["--data-dir", str(tmp_path / "other")]
+    assert main(["db", "import", str(export), *other]) == 0
+    assert "imported 1 images" in capsys.readouterr().out
+
+    async def imported() -> Post | None:
+        storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'other' / 'memebot.db'}",
+                                     tmp_path / "other" / "blobs")
+        try:
+            sha256 = next(export.rglob("*.mp4")).stem
+            return await storage.find_post("import", "import", sha256)
+        finally:
+            await storage.close()
+
+    post = asyncio.run(imported())
+    assert post is not None and post.media_kind == "animation" and post.poster is not None
+    assert post.image.extension == "mp4" and post.image.path.read_bytes() == data
 
 
 def test_errors_are_one_line(cli_env: list[str], tmp_path: Path, capsys) -> None:

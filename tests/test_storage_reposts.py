@@ -3,13 +3,21 @@ repost/sorting chat settings, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from bot.core.commands import spec
+from bot.core.messages import Actor, ChatRef, Command
+from bot.core.model_holder import ModelHolder
+from bot.core.moderation import Moderation, ModerationPolicy
+from bot.core.outcomes import SortPlaces
 from storage import InvalidInputError
 from storage.api import Storage
 from storage.records import Fingerprint, RepostMarkKind
+from tests.support.fakes import FakeClassifier
 from tests.support.storage import make_image
 
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
@@ -94,3 +102,19 @@ async def test_repost_and_sorting_settings(storage: Storage) -> None:
                 {"sort_places": {"Doom!": "x"}}, {"sort_places": {"doom": ""}}):
         with pytest.raises(InvalidInputError):
             await storage.update_chat_settings("telegram", 1, **bad)
+
+
+async def test_concurrent_sort_commands_keep_every_place(open_storage, tmp_path: Path) -> None:
+    # Three bot processes on one database, each handling one admin's /sort at the same time.
+    sorts = [Moderation(await open_storage(), ModelHolder(FakeClassifier(tmp_path / "model")),
+                        ModerationPolicy()) for _ in range(3)]
+    chat, admin = ChatRef("telegram", "-1007"), Actor("telegram", "1", "Root")
+    places = {"doom": "11", "animal_crossing": "22", "other": "33"}
+    results = await asyncio.gather(*(
+        moderation.sort_command(Command(chat, admin, "sort", (label, place)), spec("sort"))
+        for moderation, (label, place) in zip(sorts, places.items(), strict=True)))
+    assert all(result.ok for result in results)
+    assert (await sorts[0].storage.chat_settings("telegram", "-1007")).sort_places == places
+    off = await sorts[1].sort_command(Command(chat, admin, "sort", ("doom", "off")),
+                                      spec("sort"))
+    assert off.data == SortPlaces({"animal_crossing": "22", "other": "33"})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from inference.clip_records import read_clip
+from inference.clips import ClipLimits
 from storage import BlobError, InvalidInputError, UnknownLabelError
 from storage.api import Storage
+from tests.support.clipgen import clip
 from tests.support.storage import make_image
 
 pytest_plugins = ["tests.support.storage"]  # fixtures: open_storage, storage, clock
@@ -130,3 +134,22 @@ async def test_bad_import_changes_nothing(
 async def test_import_missing_folder(storage: Storage, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         await storage.import_labelled(tmp_path / "nope")
+
+
+async def test_clips_in_a_tree_are_decoded_or_refused_before_anything_is_written(
+    storage: Storage, tmp_path: Path
+) -> None:
+    folder = tmp_path / "incoming"
+    (folder / "doom").mkdir(parents=True)
+    (folder / "doom" / "a.png").write_bytes(make_image(1))
+    (folder / "doom" / "b.mp4").write_bytes(clip("doom", "mp4")[:300])  # cut off
+    reader = partial(read_clip, limits=ClipLimits())
+    before = await storage.table_counts()
+    with pytest.raises(BlobError, match=r"b\.mp4: the clip does not decode"):
+        await storage.import_labelled(folder, read_clip=reader)
+    (folder / "doom" / "b.mp4").write_bytes(clip("doom", "mp4"))
+    with pytest.raises(BlobError, match=r"b\.mp4: the file is a clip"):
+        await storage.import_labelled(folder)  # without a decoder: pictures only
+    assert await storage.table_counts() == before
+    report = await storage.import_labelled(folder, read_clip=reader)
+    assert report.images == report.relabelled == 2

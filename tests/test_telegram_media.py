@@ -58,7 +58,9 @@ async def test_animated_and_video_stickers_are_labelled(
     tgs = server.post_sticker(CHAT, ALICE, tgs_sticker(), animated=True)
     webm = server.post_sticker(CHAT, ALICE, clip("animal_crossing", "webm"), video=True)
     for message_id in (tgs, webm):
-        await labelled(server, bot, message_id)
+        post = await labelled(server, bot, message_id)
+        # Stored as what was posted, not as what the bytes are (a WebM is a video file).
+        assert post.media_kind == "sticker"
 
 
 async def test_a_clip_over_telegrams_20_mb_download_limit_gets_a_clear_reply(
@@ -128,7 +130,9 @@ async def test_correcting_one_album_item_edits_its_line_only(
     others = [await stored_post(album_bot, m) for m in (album[0], album[2])]
     assert all([await album_bot.storage.corrections_for(p.id) == [] for p in others])
     ticked = [b["text"] for b in reply.buttons if b["text"].startswith("2: ✓")]
-    assert len(ticked) == 1 and len(reply.buttons) == 9
+    undo = [b["text"] for b in reply.buttons if "Undo" in b["text"]]
+    assert len(ticked) == 1 and undo == ["2: ↩ Undo"]  # the corrected item can be undone
+    assert len(reply.buttons) == 9 + 1
     # A reaction on another item's own message edits that item's line in the same reply.
     server.react(CHAT, BOB, album[2], "😈")
     await server.wait_for(lambda: reply.text.split("\n")[2].endswith("by @bob)"))

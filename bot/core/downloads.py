@@ -1,5 +1,6 @@
 """Fetching posted images: only from the platform's own file host, size-capped, time-capped,
-streamed and hashed on the way in.
+streamed and hashed on the way in. A few redirects are followed (Tenor's and Giphy's media
+URLs may redirect), each only to an allowed origin and never from https down to http.
 
 URLs may embed a bot token (Telegram's file URLs do), so no message or log line here ever
 contains a URL.
@@ -7,14 +8,17 @@ contains a URL.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 3
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 class DownloadError(Exception):
@@ -67,6 +71,7 @@ class Downloader:
     ) -> None:
         self.allowed = frozenset(origin(url) for url in allowed_origins)
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
@@ -93,30 +98,48 @@ class Downloader:
                 f"{megabytes(self.max_bytes)})"
             )
 
+    def _redirect_target(self, url: str, response: aiohttp.ClientResponse) -> str:
+        """Where a redirect points, if it may be followed; refused otherwise."""
+        target = urljoin(url, response.headers.get("Location", ""))
+        try:
+            self.check_url(target)
+        except ForbiddenURLError:
+            raise ForbiddenURLError("the file server sent me to another site") from None
+        if origin(url)[0] == "https" and origin(target)[0] != "https":
+            raise ForbiddenURLError("the file server sent me to an insecure address")
+        return target
+
     async def fetch(self, url: str) -> Download:
         self.check_url(url)
         if self._session is None:
-            # Redirects are refused below: following one would leave the allowed origins.
+            # Redirects are followed by hand: aiohttp's own would leave the allowed origins.
             self._session = aiohttp.ClientSession(timeout=self.timeout, trust_env=False)
-        digest = hashlib.sha256()
-        chunks: list[bytes] = []
-        received = 0
         try:
-            async with self._session.get(url, allow_redirects=False) as response:
-                if response.status != 200:
-                    raise DownloadError(f"the file server answered {response.status}")
-                self.check_size(response.content_length)
-                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                    received += len(chunk)
-                    if received > self.max_bytes:
-                        raise TooLargeError(
-                            f"the file is too large (over {megabytes(self.max_bytes)})"
-                        )
-                    digest.update(chunk)
-                    chunks.append(chunk)
+            async with asyncio.timeout(self.timeout_s):  # bounds the redirects together
+                for _ in range(MAX_REDIRECTS + 1):
+                    async with self._session.get(url, allow_redirects=False) as response:
+                        if response.status in REDIRECT_STATUSES:
+                            url = self._redirect_target(url, response)
+                            continue
+                        return await self._read(response)
+                raise DownloadError("the file server redirected me too many times")
         except TimeoutError as exc:
             raise DownloadError("the download took too long") from exc
         except aiohttp.ClientError as exc:
             # The exception text may contain the URL (and with it a token): name the type only.
             raise DownloadError(f"the download failed ({type(exc).__name__})") from None
+
+    async def _read(self, response: aiohttp.ClientResponse) -> Download:
+        if response.status != 200:
+            raise DownloadError(f"the file server answered {response.status}")
+        self.check_size(response.content_length)
+        digest = hashlib.sha256()
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+            received += len(chunk)
+            if received > self.max_bytes:
+                raise TooLargeError(f"the file is too large (over {megabytes(self.max_bytes)})")
+            digest.update(chunk)
+            chunks.append(chunk)
         return Download(data=b"".join(chunks), sha256=digest.hexdigest())

@@ -268,29 +268,27 @@ class Moderation:
 
     async def sort_command(self, command: Command, me: CommandSpec) -> CommandResult:
         chat = command.chat
-        settings = await self.storage.chat_settings(chat.platform, chat.chat_id)
-        places = dict(settings.sort_places)
         args = list(command.args)
         if not args:
+            settings = await self.storage.chat_settings(chat.platform, chat.chat_id)
+            places = dict(settings.sort_places)
             return me.done(fmt.places_text(places), SortPlaces(places))
-        if len(args) == 1 and args[0].lower() == "off":
-            places = {}
-        elif len(args) >= 2:
-            label = args[0].strip().lower().replace("-", "_")
-            known = {lb.name for lb in await self.storage.list_labels()}
-            if label not in known:
-                return me.rejected(fmt.unknown_label_notice(label, hint=True))
-            place = " ".join(args[1:]).strip()
-            if place.lower() == "off":
-                places.pop(label, None)
-            else:
-                places[label] = place
-        else:
-            return me.usage_error()
         try:
-            updated = await self.storage.update_chat_settings(
-                chat.platform, chat.chat_id, sort_places=places
-            )
+            if len(args) == 1 and args[0].lower() == "off":
+                updated = await self.storage.update_chat_settings(
+                    chat.platform, chat.chat_id, sort_places={})
+            elif len(args) >= 2:
+                label = args[0].strip().lower().replace("-", "_")
+                known = {lb.name for lb in await self.storage.list_labels()}
+                if label not in known:
+                    return me.rejected(fmt.unknown_label_notice(label, hint=True))
+                place = " ".join(args[1:]).strip()
+                # One label's place changes in storage's own transaction: concurrent /sort
+                # commands for different labels all keep their change.
+                updated = await self.storage.set_sort_place(
+                    chat.platform, chat.chat_id, label, None if place.lower() == "off" else place)
+            else:
+                return me.usage_error()
         except InvalidInputError as exc:
             return me.rejected(fmt.refused_text("sort there", str(exc)))
         return me.done(fmt.places_text(updated.sort_places), SortPlaces(updated.sort_places))

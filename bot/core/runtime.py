@@ -33,7 +33,7 @@ from bot.observability.health import Readiness
 from bot.observability.metrics import BotMetrics
 from config.settings import Settings
 from inference.classifier import Classifier
-from inference.clips import ClipLimits
+from inference.clip_records import clip_limits
 from storage import backup
 from storage.api import Storage
 
@@ -53,14 +53,6 @@ class CoreRuntime:
     trainer: TrainerStatus  # updated by the trainer supervisor (`bot.process.serve`)
     metrics: BotMetrics
     readiness: Readiness  # adapters say whether their platform is connected
-
-
-def clip_limits(settings: Settings) -> ClipLimits:
-    """The bounds on one clip's decode, from the settings."""
-    return ClipLimits(max_bytes=settings.max_download_bytes, max_pixels=settings.clip_max_pixels,
-                      max_duration_s=settings.clip_max_duration_s,
-                      decode_timeout_s=settings.clip_decode_timeout_s,
-                      frames=settings.clip_frames)
 
 
 async def _first_model(

@@ -60,13 +60,13 @@ from bot.core.trainer_process import TrainerStatus
 from bot.observability.metrics import BotMetrics
 from config.settings import ReplyMode
 from inference.classifier import Prediction
-from inference.clips import MediaError, MediaFacts, MediaKind
+from inference.clip_records import clip_media
+from inference.clips import MediaError
 from inference.errors import ImageError
 from storage.api import Storage
 from storage.chats import server_scope
 from storage.errors import BlobError, InvalidInputError, UnknownLabelError
 from storage.intake import (
-    ClipMedia,
     IntakeResult,
     LabelledFingerprint,
     NewPost,
@@ -597,16 +597,6 @@ class MemeService:
                      command.chat.platform, command.chat.chat_id)
             return governance.refusal(spec)
         return await spec.handler(self, command)
-
-
-def clip_media(media: MediaFacts, posted_as: str | None = None) -> ClipMedia | None:
-    """What storage records of a clip (None for a still). A clip the platform posted as a
-    sticker (Telegram's WebM stickers) is recorded as one; its bytes only say it is a video."""
-    if media.poster is None:
-        return None
-    kind = MediaKind.sticker if posted_as == "sticker" else media.kind
-    return ClipMedia(kind.value, media.container, media.width, media.height,
-                     media.duration_s, media.frames_used, media.poster)
 
 
 def refused(notice: str) -> CorrectionOutcome:

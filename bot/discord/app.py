@@ -308,7 +308,12 @@ class MemeClient(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is not None:
-            self.cursors.seen(message.channel.id, message.id)
+            self.cursors.seen(message.channel.id, message.id, live=True)
+        await self.handlers.on_message(message)
+
+    async def _read_back(self, message: discord.Message) -> None:
+        """A message read from the history at start (catch-up)."""
+        self.cursors.seen(message.channel.id, message.id)
         await self.handlers.on_message(message)
 
     async def on_raw_message_edit(self, event: discord.RawMessageUpdateEvent) -> None:
@@ -340,5 +345,6 @@ class MemeClient(discord.AutoShardedClient):
         await log_start_check(PLATFORM, self.setup_probe, self.handlers.service)
         if self._catching_up is None and not self.is_closed():
             self._catching_up = asyncio.create_task(catch_up(
-                self, self.handlers.service.storage, self.config.catch_up, self.on_message),
+                self, self.handlers.service.storage, self.config.catch_up, self._read_back,
+                self.cursors),
                 name="discord-catch-up")

@@ -12,7 +12,7 @@ from PIL import Image
 from bot.core.messages import Actor, Attachment, ChatRef, ImagePost
 from bot.core.outcomes import MatchKind, PostStatus
 from bot.core.runtime import CoreRuntime
-from bot.core.service import clip_media
+from inference.clip_records import clip_media
 from inference.clips import MediaFacts, MediaKind
 from storage.intake import ClipMedia
 from tests.support.clipgen import encode_clip, tgs_sticker
