@@ -42,7 +42,8 @@ async def test_forget_purge_and_stats(storage: Storage) -> None:
     assert (await storage.stats()).memes_seen == 4 and blob_count(storage) == 3
 
     removed = await storage.forget_user("telegram", 7)
-    assert (removed.posts, removed.images, removed.anonymized) == (2, 1, 2)
+    # anonymized: the correction, the repost mark and the correction's audit-log row
+    assert (removed.posts, removed.images, removed.anonymized) == (2, 1, 3)
     assert await storage.count_posts_by("telegram", 7) == 0
     assert blob_count(storage) == 2  # image 2 is still b1's
     [decision] = await storage.corrections_for(ids["b1"])

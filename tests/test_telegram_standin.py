@@ -17,10 +17,10 @@ async def test_unimplemented_methods_fail_loudly() -> None:
     await server.start()
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{server.api_url}{TOKEN}/sendPhoto", data={"chat_id": 1}) as r,
+        session.post(f"{server.api_url}{TOKEN}/sendPoll", data={"chat_id": 1}) as r,
     ):
         assert r.status == 500
-    with pytest.raises(AssertionError, match="sendPhoto"):
+    with pytest.raises(AssertionError, match="sendPoll"):
         await server.stop()
 
 

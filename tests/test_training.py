@@ -225,6 +225,8 @@ def test_auto_precision_is_decided_once_per_machine_and_remembered(
 
     folder = tmp_path / "v"
     shutil.copytree(resolve_model_dir(tiny_model), folder)
+    # The shared tiny model may carry another test's decision: this one starts undecided.
+    (folder / PRECISION_FILE).unlink(missing_ok=True)
     assert (folder / "model.int8.onnx").is_file()  # kept even when refused, for benchmarks
     meta = ModelMeta.load(folder)
     assert isinstance(meta.metrics["int8_accepted"], bool)
