@@ -30,10 +30,13 @@ async def test_memebot_run_without_a_token_serves_the_console(
         "MEMEBOT_MODEL_DIR": str(tiny_model),
         "MEMEBOT_CONSOLE_PORT": "0",
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", PROBE, cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    # The log goes to a file: a pipe nobody reads until the end fills up and blocks the bot.
+    log_path = tmp_path / "stderr.log"
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PROBE, cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=log_file,
+        )
     assert proc.stdout is not None
     printed: list[str] = []
     try:
@@ -48,7 +51,8 @@ async def test_memebot_run_without_a_token_serves_the_console(
         token_file = tmp_path / "data" / TOKEN_FILE
         assert token_file.read_text().strip() == token
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                         timeout=aiohttp.ClientTimeout(total=120)) as s:
             async with s.get(base) as r:
                 assert r.status == 200 and "Channel" in await r.text()
             csrf = next(c.value for c in s.cookie_jar if c.key == "memebot_csrf")
@@ -62,12 +66,12 @@ async def test_memebot_run_without_a_token_serves_the_console(
                 "X-CSRF-Token": csrf, "Authorization": f"Bearer {token}"}) as r:
                 assert r.status == 200
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+        stdout, _ = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    log = stderr.decode()
+    log = log_path.read_text()
     out = "".join(printed) + stdout.decode()
     assert proc.returncode == 0, log[-3000:]
     assert "torch loaded: False" in out
