@@ -37,6 +37,7 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 
 async def current_revision(db: Database) -> str | None:
+    _quiet_startup()
     async with db.engine.connect() as conn:
         return await conn.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
@@ -55,12 +56,16 @@ class _StartupChatter(logging.Filter):
 _CHATTER = _StartupChatter()
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _quiet_startup() -> None:
     # Alembic announces each of its plugins at INFO on every start: noise in the bot's log.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     migration_log = logging.getLogger("alembic.runtime.migration")
     if _CHATTER not in migration_log.filters:
         migration_log.addFilter(_CHATTER)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    _quiet_startup()
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
