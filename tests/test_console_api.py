@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from bot.console.pages import NAV, PAGES
 from bot.console.runner import ConsoleServer, start_console
 from bot.console.security import TOKEN_FILE, load_admin_token
 from bot.console.uploads import display_file_name
@@ -273,6 +274,17 @@ async def test_pages_carry_security_headers(client: Client) -> None:
             csp = r.headers["Content-Security-Policy"]
             assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
             assert r.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_every_page_links_every_page_and_marks_its_own(client: Client) -> None:
+    for path in PAGES:
+        async with client.session.get(client.base + path.lstrip("/")) as r:
+            html = await r.text()
+        assert r.status == 200 and r.headers["Cache-Control"] == "no-cache", path
+        for target, title in NAV:
+            here = ' aria-current="page"' if target == path else ""
+            assert f'<a href="{target}"{here}>{title}</a>' in html, (path, target)
+        assert html.count('aria-current="page"') == (path != "/login"), path
 
 
 # ------------------------------------------------------------------ review and live events

@@ -26,6 +26,7 @@ from bot.console.events import EventBus
 from bot.console.governance import GovernanceViews
 from bot.console.media import MEDIA_TYPES, media_json
 from bot.console.outbox import ConsoleOutbox
+from bot.console.pages import PAGES, STATIC_DIR, render_page
 from bot.console.params import int_param as _int_param
 from bot.console.params import json_body as _json_body
 from bot.console.security import Guard, json_error, middleware
@@ -66,10 +67,6 @@ class PredictionShown:
 CHAT = ChatRef(PLATFORM, "channel")
 ADMIN = Actor(PLATFORM, "admin", "console admin")
 VIEWER = Actor(PLATFORM, "viewer", "console visitor")
-STATIC_DIR = Path(__file__).parent / "static"
-PAGES = {"/": "channel.html", "/review": "review.html", "/models": "models.html",
-         "/settings": "settings.html", "/login": "login.html", "/desk": "desk.html",
-         "/audit": "audit.html"}
 MAX_FILES_PER_REQUEST = 20
 MAX_TITLE_BYTES = 16 * 1024  # a title is a few words; 4,096 characters are kept (storage)
 CHUNK = 64 * 1024
@@ -120,7 +117,7 @@ class Console:
         return app
 
     def routes(self) -> list[web.RouteDef]:
-        pages = [web.get(path, self._page(name)) for path, name in PAGES.items()]
+        pages = [web.get(path, self._page(path)) for path in PAGES]
         return [
             *pages,
             web.get("/img/{sha256:[0-9a-f]{64}}", self.image),
@@ -156,11 +153,12 @@ class Console:
     async def _on_shutdown(self, app: web.Application) -> None:
         self.bus.close()
 
-    def _page(self, name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _page(self, path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        html = render_page(path)
+
         async def page(request: web.Request) -> web.StreamResponse:
-            response = web.FileResponse(STATIC_DIR / name)
-            response.headers[hdrs.CACHE_CONTROL] = "no-cache"
-            return response
+            return web.Response(text=html, content_type="text/html",
+                                headers={hdrs.CACHE_CONTROL: "no-cache"})
 
         return page
 
