@@ -71,6 +71,7 @@ class JobWatcher:
         self._requests: dict[int, list[RetrainRequest]] = {}
         self._listeners: list[JobListener] = []
         self._announced: set[int] | None = None  # None until `start` took its snapshot
+        self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -100,10 +101,10 @@ class JobWatcher:
         self._task = asyncio.create_task(self._loop(), name="job-watcher")
 
     async def stop(self) -> None:
+        # Asked to stop between two checks: a cancel could land inside a database read.
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
             self._task = None
 
     async def _snapshot(self) -> None:
@@ -112,7 +113,10 @@ class JobWatcher:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval_s)
+            if self._stopping.is_set():
+                return
             try:
                 await self.check()
             except (StorageError, OSError) as exc:  # the database blipped: next time

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = DiscordPort.platform
 TAKEN_CAPACITY = 10_000  # memes remembered against a second labelling by a message edit
+CATCH_UP_STOP_S = 10.0  # at close, how long catch-up may take to finish the message in hand
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ class MemeClient(discord.AutoShardedClient):
         self._stop_flushing = asyncio.Event()
         self._flushing: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[int] | None = None  # once per start, not per reconnect
+        self._stop_catching_up = asyncio.Event()
 
     async def setup_hook(self) -> None:
         # Presses on any earlier reply (before a restart, from another process) land here.
@@ -285,8 +287,14 @@ class MemeClient(discord.AutoShardedClient):
     async def close(self) -> None:
         """Save the channel positions, then close (the next start catches up from there)."""
         if self._catching_up is not None:
-            self._catching_up.cancel()  # the rest is read at the next start
-            await asyncio.gather(self._catching_up, return_exceptions=True)
+            # Stopped between two messages (a cancel could land inside a database write); the
+            # rest is read at the next start.
+            self._stop_catching_up.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._catching_up), CATCH_UP_STOP_S)
+            except TimeoutError:
+                self._catching_up.cancel()
+                await asyncio.gather(self._catching_up, return_exceptions=True)
         self._stop_flushing.set()
         if self._flushing is not None:
             await self._flushing
@@ -346,5 +354,5 @@ class MemeClient(discord.AutoShardedClient):
         if self._catching_up is None and not self.is_closed():
             self._catching_up = asyncio.create_task(catch_up(
                 self, self.handlers.service.storage, self.config.catch_up, self._read_back,
-                self.cursors),
+                self.cursors, self._stop_catching_up),
                 name="discord-catch-up")

@@ -72,16 +72,18 @@ class ChannelCursors:
 
 async def catch_up(client: discord.Client, storage: Storage, limits: CatchUpLimits,
                    handle: Callable[[discord.Message], Awaitable[None]],
-                   cursors: ChannelCursors | None = None) -> int:
+                   cursors: ChannelCursors | None = None,
+                   stop: asyncio.Event | None = None) -> int:
     """Read what each channel got since its last seen message up to the start (or the first
     message the gateway delivered there, per `cursors`); the messages handed to `handle`,
     oldest first. A channel with no saved position whose whole window was read is recorded in
-    `cursors` as read up to the start, so the next start does not read it again. Returns how
-    many messages were read."""
+    `cursors` as read up to the start, so the next start does not read it again. `stop` ends
+    it between two messages (never inside a database write). Returns how many messages were
+    read."""
     if limits.window_hours <= 0 or limits.per_channel <= 0:
         return 0
     try:
-        return await _catch_up(client, storage, limits, handle, cursors)
+        return await _catch_up(client, storage, limits, handle, cursors, stop or asyncio.Event())
     except Exception as exc:  # the client closing under it, Discord, storage: serve on
         log.warning("discord: catch-up stopped: %s: %s", type(exc).__name__, exc)
         return 0
@@ -89,7 +91,7 @@ async def catch_up(client: discord.Client, storage: Storage, limits: CatchUpLimi
 
 async def _catch_up(client: discord.Client, storage: Storage, limits: CatchUpLimits,
                     handle: Callable[[discord.Message], Awaitable[None]],
-                    cursors: ChannelCursors | None) -> int:
+                    cursors: ChannelCursors | None, stop: asyncio.Event) -> int:
     now = datetime.now(UTC)
     started = discord.utils.time_snowflake(now)
     floor = discord.utils.time_snowflake(now - timedelta(hours=limits.window_hours))
@@ -100,6 +102,8 @@ async def _catch_up(client: discord.Client, storage: Storage, limits: CatchUpLim
         last_seen.setdefault(readable.id, None)  # never seen: the window is all there is
     read = 0
     for channel_id, last in last_seen.items():
+        if stop.is_set():
+            break
         channel = client.get_channel(channel_id)
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             continue  # gone, or a channel this shard does not serve
@@ -111,6 +115,9 @@ async def _catch_up(client: discord.Client, storage: Storage, limits: CatchUpLim
         try:
             async for message in channel.history(after=after, before=before,
                                                  limit=limits.per_channel, oldest_first=True):
+                if stop.is_set():
+                    complete = False
+                    break
                 count += 1
                 await handle(message)
         except discord.HTTPException as exc:  # no Read Message History there (see /check)
