@@ -181,7 +181,7 @@ async def _rollback(service: MemeService, command: Command) -> CommandResult:
 
 async def _check(service: MemeService, command: Command) -> CommandResult:
     me = spec("check")
-    probe = service.setup.probe(command.chat.platform)
+    probe = service.setup.get(command.chat.platform)
     if probe is None:  # the console: nothing a platform must allow
         return me.result(CommandStatus.done, fmt.setup_report_text([], checked=False),
                          private=True)

@@ -84,7 +84,7 @@ async def may_use_shared(service: MemeService, spec: CommandSpec, command: Comma
 def may_set_server(service: MemeService, actor: Actor) -> bool:
     """A Discord server's own settings (which every channel inherits): Manage Server, or an
     operator. A channel's are any of its admins'."""
-    return actor.manages_server or actor.qualified_id in service.policy.super_admins
+    return actor.manages_server or is_operator(actor, service.policy.super_admins)
 
 
 def refusal(spec: CommandSpec) -> CommandResult:
@@ -178,7 +178,8 @@ async def undo_button_pressed(service: MemeService, chat: ChatRef, actor: Actor,
     post = await button_post(service.storage, correction.post_id, chat)
     if isinstance(post, CorrectionOutcome):
         return post
-    if actor.qualified_id not in (correction.admin_id, *service.policy.super_admins):
+    if actor.qualified_id != correction.admin_id and not is_operator(
+            actor, service.policy.super_admins):
         return CorrectionOutcome(CorrectionStatus.refused, fmt.undo_refused_notice())
     return await undo(service, correction, actor)
 

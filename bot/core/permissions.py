@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from bot.core.messages import Actor, ChatRef, PlatformAdminCheck
+from bot.core.operators import is_operator
 from storage.records import ChatSettings
 
 # The console's actor once it has checked the admin token (bot/console/app.py's ADMIN).
@@ -21,7 +22,7 @@ async def is_admin(
     chat_settings: ChatSettings,
     platform_check: PlatformAdminCheck | None,
 ) -> bool:
-    if actor.qualified_id in super_admins:
+    if is_operator(actor, super_admins):
         return True
     if actor.user_id in chat_settings.admin_ids:
         return True

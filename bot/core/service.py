@@ -43,7 +43,7 @@ from bot.core.moderation import (
     button_post,
     invalid,
 )
-from bot.core.outboxes import Outboxes
+from bot.core.operators import is_operator
 from bot.core.outcomes import (
     CommandResult,
     CommandStatus,
@@ -54,8 +54,9 @@ from bot.core.outcomes import (
     RepostVerdict,
 )
 from bot.core.permissions import is_admin
+from bot.core.platform_registry import PlatformRegistry
 from bot.core.recall import CorrectionRecall
-from bot.core.setup_check import SetupChecks
+from bot.core.setup_check import SetupProbe
 from bot.core.trainer_process import TrainerStatus
 from bot.observability.metrics import BotMetrics
 from config.settings import ReplyMode
@@ -139,8 +140,8 @@ class MemeService:
         self.jobs = jobs  # answers the admins who asked when their retrain ends
         self.trainer = trainer or TrainerStatus("external")
         self.metrics = metrics
-        self.setup = SetupChecks()  # each running adapter's probe, for /check
-        self.outboxes = Outboxes()  # each running adapter's, to act in its chats from elsewhere
+        self.setup = PlatformRegistry[SetupProbe]()  # each running adapter's, for /check
+        self.outboxes = PlatformRegistry[Outbox]()  # to act in a platform's chats from elsewhere
         self.label_lock = asyncio.Lock()
         self.moderation = Moderation(storage, models, policy.moderation)
         self.recall = CorrectionRecall(storage, models)  # admins' corrections count at once
@@ -540,7 +541,7 @@ class MemeService:
         previous = previous or (latest.label if latest else None)
         confirmed = latest is not None and label == latest.label
         # An operator's own decision trains whichever chat it is taken in.
-        approved = actor.qualified_id in self.policy.super_admins
+        approved = is_operator(actor, self.policy.super_admins)
         try:
             if latest is not None and confirmed:
                 decision = await self.storage.confirm_prediction(

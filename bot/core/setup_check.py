@@ -8,7 +8,6 @@ Each adapter registers a `SetupProbe` while it runs; the core decides what is ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -56,25 +55,6 @@ class SetupProbe(Protocol):
     async def check_all(self, needs: Needs) -> list[Finding]:
         """What is missing for the bot as a whole and in every chat it knows to check."""
         ...
-
-
-class SetupChecks:
-    """The probe of each platform this process serves."""
-
-    def __init__(self) -> None:
-        self._probes: dict[str, SetupProbe] = {}
-
-    def register(self, platform: str, probe: SetupProbe) -> Callable[[], None]:
-        self._probes[platform] = probe
-
-        def unregister() -> None:
-            if self._probes.get(platform) is probe:
-                del self._probes[platform]
-
-        return unregister
-
-    def probe(self, platform: str) -> SetupProbe | None:
-        return self._probes.get(platform)
 
 
 async def needs_in(service: MemeService, chat: ChatRef | None) -> Needs:
