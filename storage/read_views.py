@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from storage import convert, queries
-from storage.base import StorageBase, poster_rows
+from storage.base import StorageBase, aware, poster_rows
 from storage.errors import InvalidInputError
 from storage.models import (
     Base,
@@ -74,10 +75,13 @@ class ReadViewsAPI(StorageBase):
         return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir,
                            pending=pending)
 
-    async def corrected_embeddings(self, space: str) -> list[CorrectedEmbedding]:
-        """Every image whose latest admin decision is a correction, with one of its posts'
-        stored embeddings of this embedding space (images without one are left out)."""
+    async def corrected_embeddings(self, space: str, *, since: datetime | None = None
+                                   ) -> list[CorrectedEmbedding]:
+        """Every image whose latest admin decision is a correction (made after `since`, when
+        given), with one of its posts' stored embeddings of this embedding space (images
+        without one are left out)."""
         decisions = queries.latest_decisions()
+        after = () if since is None else (CorrectionRow.created_at > aware(since, "since"),)
         async with self._db.read() as session:
             rows = await session.execute(
                 select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
@@ -87,7 +91,7 @@ class ReadViewsAPI(StorageBase):
                 .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
                 .where(CorrectionRow.kind == CorrectionKind.correction.value,
                        FingerprintRow.embedding_space == space,
-                       FingerprintRow.embedding.is_not(None))
+                       FingerprintRow.embedding.is_not(None), *after)
                 .order_by(decisions.c.sha256, PostRow.id)
             )
             found: dict[str, CorrectedEmbedding] = {}
