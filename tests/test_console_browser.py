@@ -169,6 +169,9 @@ async def test_uploaded_mp4_webm_and_gif_play_on_their_cards_with_their_labels(
     await page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
     cards = page.locator("#feed article.card[data-post-id]")
     await async_api.expect(cards).to_have_count(3, timeout=15_000)
+    # A card exists before its clip is labelled: wait for the labels, not a fixed time.
+    await async_api.expect(page.locator("#feed article.card .label", has_text="Labelling")
+                           ).to_have_count(0, timeout=30_000)
     for text in await page.locator("#feed article.card .label").all_inner_texts():
         assert LABEL_TEXT.match(text), text
     for name in ("rip.mp4", "tear.webm"):
