@@ -308,35 +308,45 @@ async def measure(platform: str, model: Path, images: list[bytes], n_single: int
     return Figures(single, burst, burst_rate, sustained, idle_rss, peak, start_s)
 
 
-async def bench(platforms: list[str], model: Path, n_single: int, n_burst: int,
+async def bench(runs: list[tuple[str, str, Path]], n_single: int, n_burst: int,
                 n_sustained: int, extra_env: dict[str, str]) -> None:
+    """One bot process per run (column name, platform, model folder), one after another."""
     images = meme_images(max(n_single, n_burst, n_sustained))
-    results = {p: await measure(p, model, images, n_single, n_burst, n_sustained, extra_env)
-               for p in platforms}
+    results = {name: await measure(platform, model, images, n_single, n_burst, n_sustained,
+                                   extra_env)
+               for name, platform, model in runs}
     source = "shared real memes" if SHARED_MEMES.is_dir() else "generated 500x500 JPEGs"
-    print(f"model: {model}   images: {source}   cores: {os.cpu_count()}   "
+    models = sorted({str(model) for _, _, model in runs})
+    print(f"model: {', '.join(models)}   images: {source}   cores: {os.cpu_count()}   "
           f"load: {os.getloadavg()[0]:.1f}   {' '.join(f'{k}={v}' for k, v in extra_env.items())}")
-    measures: list[tuple[str, Callable[[Figures], str], str]] = [
-        ("single meme latency p50", lambda f: f"{statistics.median(f.single):.0f} ms", ""),
-        ("single meme latency p95", lambda f: f"{percentile(f.single, 0.95):.0f} ms", ""),
-        (f"burst of {n_burst}: latency p50", lambda f: f"{statistics.median(f.burst):.0f} ms", ""),
-        (f"burst of {n_burst}: latency p95", lambda f: f"{percentile(f.burst, 0.95):.0f} ms", ""),
-        (f"burst of {n_burst}: memes/s", lambda f: f"{f.burst_rate:.1f}", ""),
-        ("sustained memes/s (32 in flight)", lambda f: f"{f.sustained:.1f}", ""),
-        ("bot RSS idle after start", lambda f: f"{f.idle_rss:.0f} MB", ""),
-        ("bot peak RSS", lambda f: f"{f.peak_rss:.0f} MB", f"<= {RSS_TARGET_MB} MB"),
-        ("bot start (spawn -> connected)", lambda f: f"{f.start_s:.2f} s",
-         f"<= {START_TARGET_S} s"),
+    measures: list[tuple[str, Callable[[Figures], float], str, str]] = [
+        ("single meme latency p50", lambda f: statistics.median(f.single), "ms", ""),
+        ("single meme latency p95", lambda f: percentile(f.single, 0.95), "ms", ""),
+        (f"burst of {n_burst}: latency p50", lambda f: statistics.median(f.burst), "ms", ""),
+        (f"burst of {n_burst}: latency p95", lambda f: percentile(f.burst, 0.95), "ms", ""),
+        (f"burst of {n_burst}: memes/s", lambda f: f.burst_rate, "", ""),
+        ("sustained memes/s (32 in flight)", lambda f: f.sustained, "", ""),
+        ("bot RSS idle after start", lambda f: f.idle_rss, "MB", ""),
+        ("bot peak RSS", lambda f: f.peak_rss, "MB", f"<= {RSS_TARGET_MB} MB"),
+        ("bot start (spawn -> connected)", lambda f: f.start_s, "s", f"<= {START_TARGET_S} s"),
     ]
+    names = list(results)
+    # Two runs side by side (--vs): the ratio of the second to the first.
+    ratio = len(names) == 2
     width = max(len(m[0]) for m in measures)
-    print(f"{'measure':<{width}}  " + "  ".join(f"{p:>10}" for p in platforms) + "  target")
-    for name, value, target in measures:
-        cells = "  ".join(f"{value(results[p]):>10}" for p in platforms)
-        print(f"{name:<{width}}  {cells}  {target}")
-    for p, f in results.items():
+    cell = max(10, *(len(n) for n in names))
+    print(f"{'measure':<{width}}  " + "  ".join(f"{n:>{cell}}" for n in names)
+          + ("   ratio" if ratio else "") + "  target")
+    for name, value, unit, target in measures:
+        values = [value(results[n]) for n in names]
+        digits = 2 if unit == "s" else (0 if unit else 1)
+        cells = "  ".join(f"{f'{v:.{digits}f} {unit}'.strip():>{cell}}" for v in values)
+        extra = f"  {values[1] / values[0]:6.2f}" if ratio and values[0] else ""
+        print(f"{name:<{width}}  {cells}{extra}  {target}")
+    for n, f in results.items():
         missed = [what for what, bad in (("RSS", f.peak_rss > RSS_TARGET_MB),
                                          ("start", f.start_s > START_TARGET_S)) if bad]
-        print(f"{p}: targets " + (f"MISSED ({', '.join(missed)})" if missed else "ok"))
+        print(f"{n}: targets " + (f"MISSED ({', '.join(missed)})" if missed else "ok"))
 
 
 def private_model_copy(model: Path, dest: Path) -> Path:
@@ -474,6 +484,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None,
                         help="model folder (default: Settings().model_dir, i.e. models/)")
+    parser.add_argument("--vs", type=Path, default=None,
+                        help="a second model folder, measured after the first, side by side")
     parser.add_argument("--singles", type=int, default=30)
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--sustained", type=int, default=400)
@@ -505,7 +517,12 @@ def main() -> int:
                                   extra, args.kind))
     else:
         platforms = ["telegram", "discord"] if args.platform == "both" else [args.platform]
-        asyncio.run(bench(platforms, model, args.singles, args.burst, args.sustained, extra))
+        runs = [(p, p, model) for p in platforms]
+        if args.vs is not None:
+            # the same platform(s) with another model, e.g. before/after a change of the model
+            runs = [(f"{p}:{resolve_model_dir(m).name}", p, m)
+                    for p in platforms for m in (model, args.vs.resolve())]
+        asyncio.run(bench(runs, args.singles, args.burst, args.sustained, extra))
     return 0
 
 
