@@ -314,7 +314,7 @@ def encoder_table(args, samples, labels, sp, xs, ys, ocr, pre) -> None:
     for t in texts:
         encoder.embed([t])
     ms = (time.perf_counter() - start) * 1000 / len(texts)
-    size = (encoder.folder / "encoder.int8.onnx").stat().st_size / 1e6
+    size = sum(f.stat().st_size for f in encoder.folder.glob("encoder.int8.onnx*")) / 1e6
     print(f"   encoder: {ms:.1f} ms per meme's text (int8, 1 thread, {size:.0f} MB on disk); "
           f"section took {time.perf_counter() - t0:.0f} s")
 

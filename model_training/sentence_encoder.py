@@ -27,6 +27,7 @@ from torch import nn
 
 from inference.errors import ModelError
 from inference.sentence import (
+    ENCODER_DATA_FILE,
     ENCODER_FILE,
     ENCODER_NAME,
     MAX_TOKENS,
@@ -143,6 +144,7 @@ class MiniLM(nn.Module):
 def export_encoder(models_root: Path, *, force: bool = False) -> Path:
     """The shared encoder folder under `models_root` (one copy for every model version),
     exported and quantized if it is not there yet."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from safetensors.torch import load_file
 
@@ -168,6 +170,11 @@ def export_encoder(models_root: Path, *, force: bool = False) -> Path:
         staged.mkdir()
         quantize_dynamic(str(fp32), str(staged / ENCODER_FILE), per_channel=True,
                          weight_type=QuantType.QInt8)
+        quantized = onnx.load(str(staged / ENCODER_FILE))
+        onnx.save_model(quantized, str(staged / ENCODER_FILE), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=ENCODER_DATA_FILE,
+                        size_threshold=1024)
+        (staged / ENCODER_DATA_FILE).chmod(0o644)  # onnx writes it private to its owner
         _write_tokenizer(src / "tokenizer.json", staged / TOKENIZER_FILE)
         (staged / "source.json").write_text(json.dumps({"name": ENCODER_NAME, "from": HUB_REPO,
                                                         "license": "Apache-2.0"}))

