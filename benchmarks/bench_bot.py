@@ -520,8 +520,11 @@ def main() -> int:
         runs = [(p, p, model) for p in platforms]
         if args.vs is not None:
             # the same platform(s) with another model, e.g. before/after a change of the model
-            runs = [(f"{p}:{resolve_model_dir(m).name}", p, m)
-                    for p in platforms for m in (model, args.vs.resolve())]
+            pair = (model, args.vs.resolve())
+            names = [resolve_model_dir(m).name for m in pair]
+            if names[0] == names[1]:  # one version in two folders (e.g. another encoder export)
+                names = [m.name for m in pair]
+            runs = [(f"{p}:{n}", p, m) for p in platforms for n, m in zip(names, pair, strict=True)]
         asyncio.run(bench(runs, args.singles, args.burst, args.sustained, extra))
     return 0
 
