@@ -20,21 +20,48 @@ from inference.metrics import roc_auc
 from inference.ood import OODScorer, l2_normalize
 from model_training.head import HeadConfig, train_head
 
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a score sees of some images: their image embeddings and, when the words are
+    measured, the sentence encoder's embedding of the words read from each (`has_text`: enough
+    readable words to count; the other rows' text vectors are ignored)."""
+
+    x: np.ndarray
+    text: np.ndarray | None = None
+    has_text: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Inputs:
+        return Inputs(
+            self.x[rows],
+            None if self.text is None else self.text[rows],
+            None if self.has_text is None else self.has_text[rows],
+        )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
 # A candidate: fitted on one fold's training rows, then scores any rows (higher = less like a
-# game meme).
-Scorer = Callable[[np.ndarray], np.ndarray]
+# game meme; NaN where the candidate has nothing to say, e.g. a text score on an image without
+# readable words).
+Scorer = Callable[[Inputs], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Fold:
-    """What one candidate may learn from: training embeddings and labels (indices into labels)."""
+    """What one candidate may learn from: training rows and labels (indices into labels)."""
 
-    x: np.ndarray
+    train: Inputs
     y: np.ndarray
     labels: list[str]
     reject_label: str
     head: torch.nn.Linear
-    x_val_games: np.ndarray  # in-distribution validation memes: z-scores and thresholds
+    val_games: Inputs  # in-distribution validation memes: z-scores and thresholds
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.train.x
 
     @property
     def games(self) -> list[int]:
@@ -54,8 +81,8 @@ def p_other_logit(fold: Fold) -> Scorer:
     """log P(other) - log P(best game): the 3-way head's own belief, on an unbounded scale."""
     ri = fold.labels.index(fold.reject_label)
 
-    def score(x: np.ndarray) -> np.ndarray:
-        lp = _log_softmax(fold.logits(x))
+    def score(inp: Inputs) -> np.ndarray:
+        lp = _log_softmax(fold.logits(inp.x))
         return lp[:, ri] - lp[:, fold.games].max(axis=1)
 
     return score
@@ -63,13 +90,15 @@ def p_other_logit(fold: Fold) -> Scorer:
 
 def energy(fold: Fold) -> Scorer:
     scorer = OODScorer(method="energy", logit_index=fold.games)
-    return lambda x: scorer.score(fold.logits(x).astype(np.float32), x).astype(np.float64)
+    return lambda inp: scorer.score(fold.logits(inp.x).astype(np.float32), inp.x).astype(
+        np.float64
+    )
 
 
 def knn(fold: Fold, k: int = 10) -> Scorer:
     bank = l2_normalize(fold.x[np.isin(fold.y, fold.games)]).astype(np.float32)
     scorer = OODScorer(method="knn", k=k, bank=bank)
-    return lambda x: scorer.score(np.zeros((len(x), 1), np.float32), x).astype(np.float64)
+    return lambda inp: scorer.score(np.zeros((len(inp), 1), np.float32), inp.x).astype(np.float64)
 
 
 def knn_contrast(fold: Fold, k: int = 10) -> Scorer:
@@ -83,19 +112,82 @@ def knn_contrast(fold: Fold, k: int = 10) -> Scorer:
         kk = min(k, bank.shape[0])
         return -np.partition(-sims, kk - 1, axis=1)[:, kk - 1]
 
-    return lambda x: (kth(other_bank, x) - kth(game_bank, x)).astype(np.float64)
+    return lambda inp: (kth(other_bank, inp.x) - kth(game_bank, inp.x)).astype(np.float64)
+
+
+# The words read from an image (issue 24): the sentence encoder's embedding of its OCR text.
+# Each text score is NaN on images without readable words, where the image parts speak alone.
+
+
+def _with_text(fold: Fold, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows among `rows` (a mask) that carry readable words: (text, mask)."""
+    if fold.train.text is None or fold.train.has_text is None:
+        raise ValueError("a text candidate needs Rows with text embeddings")
+    keep = rows & fold.train.has_text
+    return fold.train.text[keep], keep
+
+
+def _text_scores(inp: Inputs, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    out = np.full(len(inp), np.nan)
+    if inp.text is None or inp.has_text is None:
+        return out
+    if inp.has_text.any():
+        out[inp.has_text] = fn(inp.text[inp.has_text])
+    return out
+
+
+def text_knn(fold: Fold, k: int = 10) -> Scorer:
+    """1 - cosine of the words' embedding to the k-th nearest training game meme's words."""
+    bank, _ = _with_text(fold, np.isin(fold.y, fold.games))
+    bank = l2_normalize(bank.astype(np.float32))
+
+    def far(t: np.ndarray) -> np.ndarray:
+        sims = l2_normalize(t.astype(np.float32)) @ bank.T
+        kk = min(k, bank.shape[0])
+        return 1.0 - (-np.partition(-sims, kk - 1, axis=1)[:, kk - 1]).astype(np.float64)
+
+    return lambda inp: _text_scores(inp, far)
+
+
+def text_p_other(fold: Fold) -> Scorer:
+    """A logistic regression on the words' embedding, game meme vs known "other" (training
+    images with words): its log-odds of "other"."""
+    from sklearn.linear_model import LogisticRegression
+
+    emb, keep = _with_text(fold, np.ones(len(fold.y), bool))
+    is_other = ~np.isin(fold.y[keep], fold.games)
+    clf = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(emb, is_other)
+    return lambda inp: _text_scores(inp, lambda t: clf.decision_function(t).astype(np.float64))
+
+
+def text_doubt(fold: Fold) -> Scorer:
+    """The doom-vs-AC text head's own doubt: minus the size of its log-odds (words that say
+    nothing about either game)."""
+    from sklearn.linear_model import LogisticRegression
+
+    emb, keep = _with_text(fold, np.isin(fold.y, fold.games))
+    clf = LogisticRegression(C=1.0, max_iter=5000).fit(emb, fold.y[keep])
+    return lambda inp: _text_scores(inp, lambda t: -np.abs(clf.decision_function(t)))
 
 
 def zmean(*parts: Callable[[Fold], Scorer]) -> Callable[[Fold], Scorer]:
-    """Mean of the parts, each z-scored on the validation game memes (one common scale)."""
+    """Mean of the parts, each z-scored on the validation game memes (one common scale); a part
+    that says nothing on a row (NaN: a text score without words) is left out of its mean."""
 
     def build(fold: Fold) -> Scorer:
         fitted = [p(fold) for p in parts]
-        ref = [f(fold.x_val_games) for f in fitted]
-        stats = [(r.mean(), r.std() + 1e-9) for r in ref]
-        return lambda x: np.mean(
-            [(f(x) - m) / s for f, (m, s) in zip(fitted, stats, strict=False)], axis=0
-        )
+        ref = [f(fold.val_games) for f in fitted]
+        stats = [(np.nanmean(r), np.nanstd(r) + 1e-9) for r in ref]
+
+        def score(inp: Inputs) -> np.ndarray:
+            z = np.stack([(f(inp) - m) / s for f, (m, s) in zip(fitted, stats, strict=True)])
+            seen = ~np.isnan(z)
+            # rows where every part is NaN stay NaN
+            total = np.where(seen, z, 0.0).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.asarray(total / seen.sum(axis=0), np.float64)
+
+        return score
 
     return build
 
@@ -105,6 +197,24 @@ class Candidate:
     name: str
     build: Callable[[Fold], Scorer]
     note: str = ""
+
+
+def text_candidates() -> list[Candidate]:
+    """The served image rule with the words' evidence (issue 24), for Rows with text: a text
+    score joins the z-score mean where the image has readable words (image-only elsewhere),
+    as a fourth equal part or as half of the score."""
+    image = zmean(p_other_logit, energy, knn)
+    return [
+        Candidate("p_other+energy+knn+text_knn", zmean(p_other_logit, energy, knn, text_knn),
+                  "kNN of the OCR words' MiniLM embedding to game memes' words"),
+        Candidate("p_other+energy+knn+text_p_other",
+                  zmean(p_other_logit, energy, knn, text_p_other),
+                  "MiniLM logistic regression, game vs known other"),
+        Candidate("p_other+energy+knn+text_doubt", zmean(p_other_logit, energy, knn, text_doubt),
+                  "the doom-vs-AC text head's doubt"),
+        Candidate("image/2+text_knn/2", zmean(image, text_knn)),
+        Candidate("image/2+text_p_other/2", zmean(image, text_p_other)),
+    ]
 
 
 def default_candidates(imagenet: tuple[np.ndarray, np.ndarray] | None = None) -> list[Candidate]:
@@ -131,8 +241,8 @@ def default_candidates(imagenet: tuple[np.ndarray, np.ndarray] | None = None) ->
 
             bank = l2_normalize(feats(fold.x[np.isin(fold.y, fold.games)]))
 
-            def score(x: np.ndarray) -> np.ndarray:
-                sims = l2_normalize(feats(x)) @ bank.T
+            def score(inp: Inputs) -> np.ndarray:
+                sims = l2_normalize(feats(inp.x)) @ bank.T
                 kk = min(k, bank.shape[0])
                 return 1.0 - (-np.partition(-sims, kk - 1, axis=1)[:, kk - 1]).astype(np.float64)
 
@@ -154,16 +264,25 @@ class SourceResult:
         default_factory=dict
     )  # candidate -> keep -> share caught
     kept: dict[str, dict[float, float]] = field(default_factory=dict)  # test game memes kept
+    with_text: float = 0.0  # share of the held-out source with readable words
 
 
 @dataclass(frozen=True)
 class Rows:
-    """Embeddings with their label and source, split as the model's training split them."""
+    """Embeddings with their label and source, split as the model's training split them;
+    optionally the sentence encoder's embedding of each image's OCR words (`has_text`: enough
+    readable words to count)."""
 
     x: np.ndarray
     label: np.ndarray  # str
     source: np.ndarray  # str
     part: np.ndarray  # "train" / "val" / "test" / "unseen"
+    text: np.ndarray | None = None
+    has_text: np.ndarray | None = None
+
+    @property
+    def inputs(self) -> Inputs:
+        return Inputs(self.x, self.text, self.has_text)
 
 
 def fit_fold(
@@ -175,7 +294,9 @@ def fit_fold(
     y_val = np.array([labels.index(lab) for lab in rows.label[val]])
     head, _ = train_head(rows.x[train], y, rows.x[val], y_val, len(labels), HeadConfig(seed=seed))
     games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
-    return Fold(rows.x[train], y, labels, reject_label, head, rows.x[(rows.part == "val") & games])
+    every = rows.inputs
+    return Fold(every.take(train), y, labels, reject_label, head,
+                every.take((rows.part == "val") & games))
 
 
 def leave_one_source_out(
@@ -202,12 +323,15 @@ def leave_one_source_out(
             progress(source)
         fold = fit_fold(rows, held, labels, reject_label)
         res = SourceResult(source, int(held.sum()))
+        if rows.has_text is not None:
+            res.with_text = float(rows.has_text[held].mean())
+        every = rows.inputs
         for cand in candidates:
             score = cand.build(fold)
             s_val, s_in, s_out = (
-                score(fold.x_val_games),
-                score(rows.x[test_games]),
-                score(rows.x[held]),
+                score(fold.val_games),
+                score(every.take(test_games)),
+                score(every.take(held)),
             )
             res.auroc[cand.name] = roc_auc(s_out, s_in)
             res.caught[cand.name], res.kept[cand.name] = {}, {}
