@@ -10,7 +10,7 @@ On ../shared/data/memes (all of it), with the pipeline's own split, embeddings a
      brightness, as real posts come; accuracy should not move;
   5. optionally an exported model version (--model), evaluated through the production path;
   6. the words posted with a meme (captions); 7. the sentence encoder vs the bag of words
-     (`--only-encoder` runs 7 alone).
+     (`--only-encoder` runs 7 alone; `--only-ood` runs 3 alone).
 
     python benchmarks/bench_model.py [--data ../shared/data/memes] [--model models/]
 """
@@ -105,7 +105,10 @@ def variant(img: Image.Image, kind: str) -> Image.Image:
 def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     """Each 'other' source (all genshin art as one, plus the genshin folder) held out of training
     in turn: every candidate's AUROC and share caught at 95% / 97% of doom/AC kept, then what
-    the served rule (head + calibration + decision, as `memebot train` fits it) does."""
+    the served rule (head + calibration + decision, as `memebot train` fits it) does. With
+    Tesseract, the image rule with the words' evidence too (issue 24: the sentence encoder's
+    embedding of the OCR words; the manifest's captions are left out, since only the doom/AC
+    memes carry one and "no caption" would give every "other" image away)."""
     import csv
 
     from model_training.backbone import imagenet_head
@@ -115,9 +118,12 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
         choose_rule,
         default_candidates,
         leave_one_source_out,
+        nested_choice,
+        served_candidates,
         served_rule,
         served_summary,
         summarize,
+        text_candidates,
     )
 
     extra: list[Sample] = []
@@ -129,12 +135,22 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     parts = [("train", sp.train), ("val", sp.val), ("test", sp.test), ("unseen", extra)]
     rows_s = [(p, s) for p, ss in parts for s in ss]
     x = embed(backbone, [s for _, s in rows_s], pre, cache).astype(np.float32)
+    text = n_words = None
+    if tesseract_available():
+        from inference.sentence import SentenceEncoder
+        from inference.text import words
+        from model_training.sentence_encoder import export_encoder
+
+        ocr = OcrCache(args.cache_dir).read([s for _, s in rows_s], progress=False)
+        n_words = np.array([len(words(t)) for t in ocr])
+        encoder = SentenceEncoder(export_encoder(args.cache_dir / "bench-models"))
+        text = encoder.embed(ocr)
     rows = Rows(x, np.array([s.label for _, s in rows_s]), np.array([s.source for _, s in rows_s]),
-                np.array([p for p, _ in rows_s]))
+                np.array([p for p, _ in rows_s]), text, n_words)
     sources = sorted({s.source for s in samples
                       if s.label == "other" and not s.source.startswith("genshin")})
     sources.append("genshin-")  # the genshin art in other/ and the genshin folder: one unseen kind
-    cands = default_candidates(imagenet_head())
+    cands = default_candidates(imagenet_head()) + (text_candidates() if text is not None else [])
     t = time.perf_counter()
     results = leave_one_source_out(rows, sources, cands, labels)
     took = time.perf_counter() - t
@@ -154,6 +170,11 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
               f"{pct(min(r.caught[n][0.95] for r in results)):>6} {pct(s['caught@97']):>9} "
               f"{pct(min(r.caught[n][0.97] for r in results)):>6}")
     print("   n per source: " + ", ".join(f"{r.source.rstrip('-')} {r.n}" for r in results))
+    if text is not None:
+        print("   with readable words (OCR, >= 2 words): "
+              + ", ".join(f"{r.source.rstrip('-')} {pct(r.with_text).strip()}" for r in results)
+              + f"; test doom/AC memes "
+              f"{pct(np.mean(n_words[(rows.part == 'test') & (rows.label != 'other')] >= 2))}")
     print(f"   best ranking on the worst source (AUROC; ties: mean): "
           f"{best_by_worst_source(summary)}; {took:.0f} s for "
           f"{len(sources)} folds x {len(cands)} candidates")
@@ -172,6 +193,37 @@ def loso_table(args, samples, labels, sp, cache, backbone, pre) -> None:
     chosen = choose_rule(served_summary(served))
     print(f"   chosen (worst source within 5 points of the best, then the best mean; "
           f">= 95% kept): {chosen}; served default: {DEFAULT_OOD_METHOD}")
+    if text is None:
+        return
+    # The words (issue 24): the served decision with each candidate score in place of the OOD
+    # method, the image rule through the same code as the control (it reproduces the served
+    # figures above), chosen by the same rule.
+    image = next(c for c in cands if c.name == DEFAULT_OOD_METHOD)
+    with_words = [image, *text_candidates()]
+    served_w = served_candidates(rows, sources, with_words, labels,
+                                 preprocess=ModelMeta.preprocess_dict(pre))
+    print("\n   With the words read (OCR -> MiniLM), as served (P(other) threshold, then the "
+          "score's threshold; 4% budget):")
+    print("| rule | " + " | ".join(r.source.rstrip("-") for r in results)
+          + " | mean | doom/AC kept |")
+    print("|---|" + "---|" * (len(results) + 2))
+    for c in with_words:
+        rs = {r.source: r for r in served_w if r.method == c.name}
+        res = {r.source: r for r in results}
+        print(f"| {c.name} | " + " | ".join(
+            f"{pct(rs[src].caught).strip()} / {res[src].auroc[c.name]:.3f}" for src in sources)
+            + f" | {pct(np.mean([r.caught for r in rs.values()])).strip()} / "
+            f"{np.mean([res[src].auroc[c.name] for src in sources]):.3f} | "
+            f"{pct(np.mean([r.kept for r in rs.values()])).strip()} |")
+    print("   (caught / AUROC per held-out source)")
+    print(f"   chosen among these (same rule): {choose_rule(served_summary(served_w))}")
+    nested = nested_choice(served_w)
+    base = {r.source: r for r in served_w if r.method == DEFAULT_OOD_METHOD}
+    print("   the choice made without the held-out source too (nested): "
+          + ", ".join(f"{r.source.rstrip('-')} -> {r.method} {pct(r.caught).strip()} "
+                      f"(image rule {pct(base[r.source].caught).strip()})" for r in nested)
+          + f"; mean {pct(np.mean([r.caught for r in nested])).strip()} vs "
+          f"{pct(np.mean([r.caught for r in base.values()])).strip()}")
 
 
 def caption_table(args, samples, labels, sp, ours, xs, ys, ocr, pre) -> None:
@@ -363,6 +415,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only-encoder", action="store_true",
                     help="only section 7 (the sentence encoder vs the bag of words)")
+    ap.add_argument("--only-ood", action="store_true",
+                    help="only section 3 (each 'other' source held out, with and without words)")
     ap.add_argument("--pair", type=Path, nargs=2, default=None, metavar=("BEFORE", "AFTER"),
                     help="7b: two exported model versions through the production path")
     args = ap.parse_args()
@@ -392,7 +446,9 @@ def main() -> None:
         exported_pair(args, sp, *args.pair)
     if args.only_encoder:
         encoder_table(args, samples, labels, sp, xs, ys, OcrCache(args.cache_dir), pre)
-    if args.pair or args.only_encoder:
+    if args.only_ood:
+        loso_table(args, samples, labels, sp, cache, backbone, pre)
+    if args.pair or args.only_encoder or args.only_ood:
         return
 
     # 1. doom vs AC

@@ -18,23 +18,56 @@ import torch
 
 from inference.metrics import roc_auc
 from inference.ood import OODScorer, l2_normalize
+from model_training.calibrate import FittedHead
 from model_training.head import HeadConfig, train_head
 
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a score sees of some images: their image embeddings and, when the words are
+    measured, the sentence encoder's embedding of the words read from each (OCR) and how many
+    readable words (`inference.text.words`) it holds."""
+
+    x: np.ndarray
+    text: np.ndarray | None = None
+    n_words: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Inputs:
+        return Inputs(
+            self.x[rows],
+            None if self.text is None else self.text[rows],
+            None if self.n_words is None else self.n_words[rows],
+        )
+
+    def has_text(self, min_words: int) -> np.ndarray:
+        if self.n_words is None:
+            return np.zeros(len(self.x), bool)
+        return np.asarray(self.n_words >= min_words)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
 # A candidate: fitted on one fold's training rows, then scores any rows (higher = less like a
-# game meme).
-Scorer = Callable[[np.ndarray], np.ndarray]
+# game meme; NaN where the candidate has nothing to say, e.g. a text score on an image without
+# readable words).
+Scorer = Callable[[Inputs], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Fold:
-    """What one candidate may learn from: training embeddings and labels (indices into labels)."""
+    """What one candidate may learn from: training rows and labels (indices into labels)."""
 
-    x: np.ndarray
+    train: Inputs
     y: np.ndarray
     labels: list[str]
     reject_label: str
     head: torch.nn.Linear
-    x_val_games: np.ndarray  # in-distribution validation memes: z-scores and thresholds
+    val_games: Inputs  # in-distribution validation memes: z-scores and thresholds
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.train.x
 
     @property
     def games(self) -> list[int]:
@@ -54,8 +87,8 @@ def p_other_logit(fold: Fold) -> Scorer:
     """log P(other) - log P(best game): the 3-way head's own belief, on an unbounded scale."""
     ri = fold.labels.index(fold.reject_label)
 
-    def score(x: np.ndarray) -> np.ndarray:
-        lp = _log_softmax(fold.logits(x))
+    def score(inp: Inputs) -> np.ndarray:
+        lp = _log_softmax(fold.logits(inp.x))
         return lp[:, ri] - lp[:, fold.games].max(axis=1)
 
     return score
@@ -63,13 +96,15 @@ def p_other_logit(fold: Fold) -> Scorer:
 
 def energy(fold: Fold) -> Scorer:
     scorer = OODScorer(method="energy", logit_index=fold.games)
-    return lambda x: scorer.score(fold.logits(x).astype(np.float32), x).astype(np.float64)
+    return lambda inp: scorer.score(fold.logits(inp.x).astype(np.float32), inp.x).astype(
+        np.float64
+    )
 
 
 def knn(fold: Fold, k: int = 10) -> Scorer:
     bank = l2_normalize(fold.x[np.isin(fold.y, fold.games)]).astype(np.float32)
     scorer = OODScorer(method="knn", k=k, bank=bank)
-    return lambda x: scorer.score(np.zeros((len(x), 1), np.float32), x).astype(np.float64)
+    return lambda inp: scorer.score(np.zeros((len(inp), 1), np.float32), inp.x).astype(np.float64)
 
 
 def knn_contrast(fold: Fold, k: int = 10) -> Scorer:
@@ -83,19 +118,111 @@ def knn_contrast(fold: Fold, k: int = 10) -> Scorer:
         kk = min(k, bank.shape[0])
         return -np.partition(-sims, kk - 1, axis=1)[:, kk - 1]
 
-    return lambda x: (kth(other_bank, x) - kth(game_bank, x)).astype(np.float64)
+    return lambda inp: (kth(other_bank, inp.x) - kth(game_bank, inp.x)).astype(np.float64)
 
 
-def zmean(*parts: Callable[[Fold], Scorer]) -> Callable[[Fold], Scorer]:
-    """Mean of the parts, each z-scored on the validation game memes (one common scale)."""
+# The words read from an image (issue 24): the sentence encoder's embedding of its OCR text.
+# Each text score is NaN on images without readable words, where the image parts speak alone.
+
+
+MIN_WORDS = 2  # the word model's own rule (inference.text.TextModel.min_words)
+
+
+def _with_text(fold: Fold, rows: np.ndarray, min_words: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows among `rows` (a mask) that carry readable words: (text, mask)."""
+    if fold.train.text is None:
+        raise ValueError("a text candidate needs Rows with text embeddings")
+    keep = rows & fold.train.has_text(min_words)
+    return fold.train.text[keep], keep
+
+
+def _text_scores(
+    inp: Inputs, fn: Callable[[np.ndarray], np.ndarray], min_words: int
+) -> np.ndarray:
+    out = np.full(len(inp), np.nan)
+    has = inp.has_text(min_words)
+    if inp.text is not None and has.any():
+        out[has] = fn(inp.text[has])
+    return out
+
+
+def text_knn(fold: Fold, k: int = 10, min_words: int = MIN_WORDS) -> Scorer:
+    """1 - cosine of the words' embedding to the k-th nearest training game meme's words."""
+    bank, _ = _with_text(fold, np.isin(fold.y, fold.games), min_words)
+    bank = l2_normalize(bank.astype(np.float32))
+
+    def far(t: np.ndarray) -> np.ndarray:
+        sims = l2_normalize(t.astype(np.float32)) @ bank.T
+        kk = min(k, bank.shape[0])
+        return 1.0 - (-np.partition(-sims, kk - 1, axis=1)[:, kk - 1]).astype(np.float64)
+
+    return lambda inp: _text_scores(inp, far, min_words)
+
+
+def text_p_other(fold: Fold, min_words: int = MIN_WORDS) -> Scorer:
+    """A logistic regression on the words' embedding, game meme vs known "other" (training
+    images with words): its log-odds of "other"."""
+    from sklearn.linear_model import LogisticRegression
+
+    emb, keep = _with_text(fold, np.ones(len(fold.y), bool), min_words)
+    is_other = ~np.isin(fold.y[keep], fold.games)
+    clf = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(emb, is_other)
+    return lambda inp: _text_scores(
+        inp, lambda t: clf.decision_function(t).astype(np.float64), min_words
+    )
+
+
+def text_doubt(fold: Fold, min_words: int = MIN_WORDS) -> Scorer:
+    """The doom-vs-AC text head's own doubt: minus the size of its log-odds (words that say
+    nothing about either game)."""
+    from sklearn.linear_model import LogisticRegression
+
+    emb, keep = _with_text(fold, np.isin(fold.y, fold.games), min_words)
+    clf = LogisticRegression(C=1.0, max_iter=5000).fit(emb, fold.y[keep])
+    return lambda inp: _text_scores(inp, lambda t: -np.abs(clf.decision_function(t)), min_words)
+
+
+def zmean(
+    *parts: Callable[[Fold], Scorer], weights: Sequence[float] | None = None
+) -> Callable[[Fold], Scorer]:
+    """(Weighted) mean of the parts, each z-scored on the validation game memes (one common
+    scale); a part that says nothing on a row (NaN: a text score without words) is left out of
+    that row's mean."""
+    w = np.asarray(weights if weights is not None else [1.0] * len(parts), np.float64)[:, None]
 
     def build(fold: Fold) -> Scorer:
         fitted = [p(fold) for p in parts]
-        ref = [f(fold.x_val_games) for f in fitted]
-        stats = [(r.mean(), r.std() + 1e-9) for r in ref]
-        return lambda x: np.mean(
-            [(f(x) - m) / s for f, (m, s) in zip(fitted, stats, strict=False)], axis=0
-        )
+        ref = [f(fold.val_games) for f in fitted]
+        stats = [(np.nanmean(r), np.nanstd(r) + 1e-9) for r in ref]
+
+        def score(inp: Inputs) -> np.ndarray:
+            z = np.stack([(f(inp) - m) / s for f, (m, s) in zip(fitted, stats, strict=True)])
+            seen = ~np.isnan(z)
+            # rows where every part is NaN stay NaN
+            total = (np.where(seen, z, 0.0) * w).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.asarray(total / (seen * w).sum(axis=0), np.float64)
+
+        return score
+
+    return build
+
+
+def zmax(*parts: Callable[[Fold], Scorer]) -> Callable[[Fold], Scorer]:
+    """The largest of the parts, each z-scored on the validation game memes: an image is as
+    unusual as its most unusual evidence (a part without a say on a row, NaN, is skipped).
+    Thresholded, this rejects what any part alone would, on a shared budget."""
+
+    def build(fold: Fold) -> Scorer:
+        fitted = [p(fold) for p in parts]
+        ref = [f(fold.val_games) for f in fitted]
+        stats = [(np.nanmean(r), np.nanstd(r) + 1e-9) for r in ref]
+
+        def score(inp: Inputs) -> np.ndarray:
+            z = np.stack([(f(inp) - m) / s for f, (m, s) in zip(fitted, stats, strict=True)])
+            return np.asarray(np.where(np.isnan(z), -np.inf, z).max(axis=0), np.float64)
+
+        return score
 
     return build
 
@@ -105,6 +232,34 @@ class Candidate:
     name: str
     build: Callable[[Fold], Scorer]
     note: str = ""
+
+
+def text_candidates() -> list[Candidate]:
+    """The served image rule with the words' evidence (issue 24), for Rows with text: a text
+    score joins the z-score mean where the image has readable words (image-only elsewhere),
+    as a fourth equal part or as half of the score; or the larger of the image rule and the
+    text score (`zmax`), with at least 2 (the word model's rule), 4, 8 or 12 readable words."""
+    image = zmean(p_other_logit, energy, knn)
+
+    def knn_words(n: int) -> Callable[[Fold], Scorer]:
+        return lambda fold: text_knn(fold, min_words=n)
+
+    return [
+        *(Candidate(f"max(image,text_knn>={n}w)", zmax(image, knn_words(n)))
+          for n in (2, 4, 8, 12)),
+        Candidate("max(image,text_p_other>=8w)",
+                  zmax(image, lambda fold: text_p_other(fold, min_words=8))),
+        Candidate("p_other+energy+knn+text_knn", zmean(p_other_logit, energy, knn, text_knn),
+                  "kNN of the OCR words' MiniLM embedding to game memes' words"),
+        Candidate("p_other+energy+knn+text_p_other",
+                  zmean(p_other_logit, energy, knn, text_p_other),
+                  "MiniLM logistic regression, game vs known other"),
+        Candidate("p_other+energy+knn+text_doubt", zmean(p_other_logit, energy, knn, text_doubt),
+                  "the doom-vs-AC text head's doubt"),
+        Candidate("image/2+text_knn/2", zmean(image, text_knn)),
+        Candidate("image/3+text_knn*2/3", zmean(image, text_knn, weights=(1, 2))),
+        Candidate("image/2+text_p_other/2", zmean(image, text_p_other)),
+    ]
 
 
 def default_candidates(imagenet: tuple[np.ndarray, np.ndarray] | None = None) -> list[Candidate]:
@@ -131,8 +286,8 @@ def default_candidates(imagenet: tuple[np.ndarray, np.ndarray] | None = None) ->
 
             bank = l2_normalize(feats(fold.x[np.isin(fold.y, fold.games)]))
 
-            def score(x: np.ndarray) -> np.ndarray:
-                sims = l2_normalize(feats(x)) @ bank.T
+            def score(inp: Inputs) -> np.ndarray:
+                sims = l2_normalize(feats(inp.x)) @ bank.T
                 kk = min(k, bank.shape[0])
                 return 1.0 - (-np.partition(-sims, kk - 1, axis=1)[:, kk - 1]).astype(np.float64)
 
@@ -154,16 +309,25 @@ class SourceResult:
         default_factory=dict
     )  # candidate -> keep -> share caught
     kept: dict[str, dict[float, float]] = field(default_factory=dict)  # test game memes kept
+    with_text: float = 0.0  # share of the held-out source with readable words
 
 
 @dataclass(frozen=True)
 class Rows:
-    """Embeddings with their label and source, split as the model's training split them."""
+    """Embeddings with their label and source, split as the model's training split them;
+    optionally the sentence encoder's embedding of each image's OCR words and their count of
+    readable words."""
 
     x: np.ndarray
     label: np.ndarray  # str
     source: np.ndarray  # str
     part: np.ndarray  # "train" / "val" / "test" / "unseen"
+    text: np.ndarray | None = None
+    n_words: np.ndarray | None = None
+
+    @property
+    def inputs(self) -> Inputs:
+        return Inputs(self.x, self.text, self.n_words)
 
 
 def fit_fold(
@@ -175,7 +339,9 @@ def fit_fold(
     y_val = np.array([labels.index(lab) for lab in rows.label[val]])
     head, _ = train_head(rows.x[train], y, rows.x[val], y_val, len(labels), HeadConfig(seed=seed))
     games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
-    return Fold(rows.x[train], y, labels, reject_label, head, rows.x[(rows.part == "val") & games])
+    every = rows.inputs
+    return Fold(every.take(train), y, labels, reject_label, head,
+                every.take((rows.part == "val") & games))
 
 
 def leave_one_source_out(
@@ -202,12 +368,14 @@ def leave_one_source_out(
             progress(source)
         fold = fit_fold(rows, held, labels, reject_label)
         res = SourceResult(source, int(held.sum()))
+        res.with_text = float(rows.inputs.has_text(MIN_WORDS)[held].mean())
+        every = rows.inputs
         for cand in candidates:
             score = cand.build(fold)
             s_val, s_in, s_out = (
-                score(fold.x_val_games),
-                score(rows.x[test_games]),
-                score(rows.x[held]),
+                score(fold.val_games),
+                score(every.take(test_games)),
+                score(every.take(held)),
             )
             res.auroc[cand.name] = roc_auc(s_out, s_in)
             res.caught[cand.name], res.kept[cand.name] = {}, {}
@@ -266,7 +434,7 @@ def served_rule(
     from inference.classifier import RawOutput, decide
     from inference.metadata import ModelMeta
     from inference.preprocess import PreprocessConfig
-    from model_training.calibrate import FittedHead, fit_calibrated_head
+    from model_training.calibrate import fit_calibrated_head
 
     pre = preprocess or ModelMeta.preprocess_dict(PreprocessConfig())
     games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
@@ -299,6 +467,61 @@ def served_rule(
     return out
 
 
+def served_candidates(
+    rows: Rows,
+    sources: Sequence[str],
+    candidates: Sequence[Candidate],
+    labels: list[str],
+    reject_label: str = "other",
+    preprocess: dict | None = None,
+    keep: float = 0.96,
+) -> list[ServedResult]:
+    """The served decision with a candidate score in place of the model's OOD method: the
+    calibrated head's P(other) threshold (half the rejection budget), then the candidate's
+    threshold on the validation game memes left (`calibrate_threshold`, as `calibrate` sets
+    it). Candidates the exported model cannot compute yet (text scores) are judged here by
+    what the bot would do, beside the image rule through the same code."""
+    from inference.classifier import softmax
+    from inference.metadata import ModelMeta
+    from inference.preprocess import PreprocessConfig
+    from model_training.calibrate import calibrate_threshold, fit_calibrated_head
+
+    pre = preprocess or ModelMeta.preprocess_dict(PreprocessConfig())
+    games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
+    test_games = games & (rows.part == "test")
+    ri = labels.index(reject_label)
+    every = rows.inputs
+    out = []
+    for source in sources:
+        held = np.array(
+            [s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source]
+        )
+        train, val = (rows.part == "train") & ~held, (rows.part == "val") & ~held
+        y_tr = np.array([labels.index(lab) for lab in rows.label[train]])
+        y_va = np.array([labels.index(lab) for lab in rows.label[val]])
+        fitted = fit_calibrated_head(
+            labels, reject_label, rows.x[train], y_tr, rows.x[val], y_va, pre
+        )
+        fold = Fold(every.take(train), y_tr, labels, reject_label, fitted.head,
+                    every.take(val & games))
+
+        def head_rejects(inp: Inputs, fitted: FittedHead = fitted) -> np.ndarray:
+            p = softmax(fitted.logits(inp.x.astype(np.float32)), fitted.meta.temperature)
+            return np.asarray(p[:, ri] >= fitted.meta.ood.other_threshold)
+
+        kept_val = ~head_rejects(fold.val_games)
+        for cand in candidates:
+            score = cand.build(fold)
+            thr = calibrate_threshold(score(fold.val_games), kept_val, keep)
+
+            def other_share(inp: Inputs, score: Scorer = score, thr: float = thr) -> float:
+                return float(np.mean(head_rejects(inp) | (score(inp) > thr)))
+
+            out.append(ServedResult(source, cand.name, other_share(every.take(held)),
+                                    1 - other_share(every.take(test_games))))
+    return out
+
+
 def served_summary(results: Sequence[ServedResult]) -> dict[str, dict[str, float]]:
     """Per method: worst and mean share caught over the held-out sources, mean share kept."""
     out = {}
@@ -324,3 +547,16 @@ def choose_rule(
     best_worst = max(v["worst_caught"] for v in ok.values())
     near = {m: v for m, v in ok.items() if v["worst_caught"] >= best_worst - noise}
     return max(near, key=lambda m: near[m]["mean_caught"])
+
+
+def nested_choice(results: Sequence[ServedResult]) -> list[ServedResult]:
+    """The choice itself made without each held-out source: per source, the rule `choose_rule`
+    picks on the other sources' results, and what that rule does on this source. A candidate
+    list that wins only when the worst kind takes part in the choice (a cut tuned on it)
+    shows here."""
+    out = []
+    sources = list(dict.fromkeys(r.source for r in results))
+    for source in sources:
+        pick = choose_rule(served_summary([r for r in results if r.source != source]))
+        out.append(next(r for r in results if r.source == source and r.method == pick))
+    return out

@@ -161,3 +161,102 @@ def test_the_served_rule_is_chosen_by_worst_then_mean_source() -> None:
                                  "mean_kept": 0.97, "n_sources": 2}
     assert choose_rule(summary) == "better mean"
     assert choose_rule(summary, noise=0.0) == "steady"
+
+
+def _rows_with_words(seed: int = 2):  # type: ignore[no-untyped-def]
+    """Doom/AC images with words on their games; a 'talky' kind that looks like the games but
+    whose words are about something else; a 'far' kind without words."""
+    from model_training.ood_eval import Rows
+
+    d, dt = 16, 8
+    rng = np.random.default_rng(seed)
+    look = {"doom": np.r_[np.full(8, 3.0), np.zeros(8)],
+            "animal_crossing": np.r_[np.zeros(8), np.full(8, 3.0)],
+            "talky": np.r_[np.full(8, 3.0), np.zeros(8)], "far": np.full(d, -4.0)}
+    topic = {"doom": np.eye(dt)[0] * 3, "animal_crossing": np.eye(dt)[1] * 3,
+             "talky": np.eye(dt)[5] * 3, "far": np.zeros(dt)}
+    xs, ts, labels, sources, parts, n_words = [], [], [], [], [], []
+    for name, n in (("doom", 150), ("animal_crossing", 150), ("talky", 60), ("far", 60)):
+        xs.append(look[name] + rng.normal(0, 1, (n, d)))
+        ts.append(topic[name] + rng.normal(0, 0.5, (n, dt)))
+        labels += [name if name in ("doom", "animal_crossing") else "other"] * n
+        sources += [name] * n
+        parts += [("train", "val", "test")[i % 3] for i in range(n)]
+        n_words += [0 if name == "far" else 10] * n
+    return Rows(np.concatenate(xs).astype(np.float32), np.array(labels), np.array(sources),
+                np.array(parts), np.concatenate(ts).astype(np.float32), np.array(n_words))
+
+
+def test_a_text_score_speaks_only_where_the_image_has_words() -> None:
+    from model_training.ood_eval import (
+        Candidate,
+        energy,
+        fit_fold,
+        knn,
+        leave_one_source_out,
+        p_other_logit,
+        text_candidates,
+        text_knn,
+        zmean,
+    )
+
+    rows = _rows_with_words()
+    labels = ["animal_crossing", "doom", "other"]
+    fold = fit_fold(rows, rows.source == "talky", labels, "other")
+    inp = rows.inputs
+    far = inp.take(rows.source == "far")
+    assert np.isnan(text_knn(fold)(far)).all()  # no words: no say
+    # too few words for a cut: no say either
+    assert np.isnan(text_knn(fold, min_words=11)(inp.take(rows.source == "talky"))).all()
+    image, with_words = zmean(p_other_logit, energy, knn)(fold), zmean(
+        p_other_logit, energy, knn, text_knn)(fold)
+    np.testing.assert_allclose(with_words(far), image(far))  # the image parts alone
+    talky_inputs = inp.take(rows.source == "talky")
+    # a part weighted 0 does not count; weighted 1:1 it is the plain mean
+    np.testing.assert_allclose(zmean(p_other_logit, text_knn, weights=(1, 0))(fold)(talky_inputs),
+                               zmean(p_other_logit)(fold)(talky_inputs))
+    np.testing.assert_allclose(zmean(p_other_logit, text_knn, weights=(2, 2))(fold)(talky_inputs),
+                               zmean(p_other_logit, text_knn)(fold)(talky_inputs))
+
+    cands = [Candidate("image", zmean(p_other_logit, energy, knn)),
+             *[c for c in text_candidates() if c.name == "max(image,text_knn>=8w)"]]
+    (talky,) = leave_one_source_out(rows, ["talky"], cands, labels)
+    # the talky kind looks like doom, but its words are about something else
+    assert talky.auroc["image"] < 0.7 < 0.95 < talky.auroc["max(image,text_knn>=8w)"]
+    assert talky.with_text == 1.0
+
+
+def test_candidates_as_served_reproduce_the_served_rule() -> None:
+    from model_training.ood_eval import (
+        default_candidates,
+        served_candidates,
+        served_rule,
+        text_candidates,
+    )
+
+    rows = _rows_with_words()
+    labels = ["animal_crossing", "doom", "other"]
+    image = [c for c in default_candidates() if c.name == DEFAULT_OOD_METHOD]
+    words = [c for c in text_candidates() if c.name == "max(image,text_knn>=8w)"]
+    served = served_rule(rows, ["talky", "far"], [DEFAULT_OOD_METHOD], labels)
+    as_served = served_candidates(rows, ["talky", "far"], image + words, labels)
+    n_test_games = int(((rows.part == "test") & (rows.label != "other")).sum())
+    for a in served:
+        b = next(r for r in as_served if r.source == a.source and r.method == DEFAULT_OOD_METHOD)
+        assert abs(a.caught - b.caught) <= 2 / 60 and abs(a.kept - b.kept) <= 2 / n_test_games
+    by = {(r.source, r.method): r for r in as_served}
+    with_words = by[("talky", "max(image,text_knn>=8w)")]
+    assert with_words.caught > by[("talky", DEFAULT_OOD_METHOD)].caught
+    assert with_words.kept >= 0.9
+
+
+def test_the_nested_choice_is_made_without_the_held_out_source() -> None:
+    from model_training.ood_eval import ServedResult, nested_choice
+
+    results = [ServedResult(src, m, caught, 0.97) for src, m, caught in (
+        ("a", "steady", 0.50), ("b", "steady", 0.50), ("c", "steady", 0.10),
+        ("a", "tuned on c", 0.45), ("b", "tuned on c", 0.45), ("c", "tuned on c", 0.40),
+    )]
+    nested = {r.source: r.method for r in nested_choice(results)}
+    # with c in the choice "tuned on c" wins (worst 0.40 vs 0.10); without it, never on c
+    assert nested == {"a": "tuned on c", "b": "tuned on c", "c": "steady"}
