@@ -1,0 +1,136 @@
+"""Is a repost candidate the same picture? Local features aligned, then compared cell by cell.
+
+Hashes and embeddings find candidates but cannot tell a copy from another meme on the same
+picture: one template with other words, two screenshots of one app's text posts, one game menu
+in another state. Here ORB keypoints of both images are matched and an affine map (scale,
+stretch, shift, so resized, stretched, cropped and captioned copies; the mirror image is tried
+too) is fitted with RANSAC; the earlier image is warped onto the new one and both are blurred
+and compared in a grid of cells over their overlap. A copy differs a little everywhere
+(resampling, JPEG); other words make a few cells very different. Measured with
+benchmarks/bench_reposts.py (README, "Reposts and sorting").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from inference.preprocess import ImageSource, load_image
+
+SIDE = 320  # both images are compared at this longer side
+FEATURES = 500
+FAST_THRESHOLD = 10  # lower than ORB's default 20: meme pictures are often flat
+MIN_KEYPOINTS = 40  # fewer on either side: the pictures are too flat to tell (undecided)
+RATIO = 0.8  # Lowe's ratio test on the two nearest descriptors
+MIN_INLIERS = 15  # fewer points agree on one map: not the same picture
+RANSAC_PIXELS = 4.0
+GRID = 16  # cells along each side of the new image
+MIN_CELLS = 64  # the earlier image covers fewer whole cells: too small an overlap for a copy
+BLUR_SIGMA = 2.0  # pixels at SIDE: resampling and JPEG blocks fade, letters stay
+CELL_DIFFERENT = 40.0  # mean grey difference of a cell holding other words (copies: <= 25)
+MAX_DIFFERENT_SHARE = 0.04  # this share of cells or more differ: other words, not a copy
+
+# One comparison at a time needs no thread team (the bot runs it in a worker thread).
+cv2.setNumThreads(1)
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """One image as compared: its grey picture at SIDE and its ORB keypoints."""
+
+    grey: np.ndarray
+    points: np.ndarray  # (n, 2) float32 pixel positions in `grey`
+    descriptors: np.ndarray | None  # (n, 32) uint8, None without keypoints
+
+
+def keypoints(img: Image.Image) -> Keypoints:
+    grey = np.asarray(img.convert("L"))
+    scale = SIDE / max(grey.shape)
+    size = (max(8, round(grey.shape[1] * scale)), max(8, round(grey.shape[0] * scale)))
+    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    orb = cv2.ORB.create(nfeatures=FEATURES, fastThreshold=FAST_THRESHOLD)
+    found, descriptors = orb.detectAndCompute(grey, None)
+    points = np.array([k.pt for k in found], dtype=np.float32).reshape(-1, 2)
+    return Keypoints(grey, points, descriptors)
+
+
+def _align(new: Keypoints, old: Keypoints) -> tuple[np.ndarray | None, int]:
+    """The affine map of `old`'s pixels onto `new`'s and how many matches agree with it."""
+    if new.descriptors is None or old.descriptors is None:
+        return None, 0
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(old.descriptors, new.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if len(good) < MIN_INLIERS:
+        return None, len(good)
+    src = old.points[[m.queryIdx for m in good]]
+    dst = new.points[[m.trainIdx for m in good]]
+    matrix, inliers = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC,
+                                           ransacReprojThreshold=RANSAC_PIXELS)
+    if matrix is None:
+        return None, 0
+    return matrix, int(inliers.sum())
+
+
+def cell_differences(new: Keypoints, old: Keypoints, matrix: np.ndarray) -> np.ndarray:
+    """Mean grey difference of each GRID cell of `new` that `old`, warped by `matrix`,
+    covers whole."""
+    h, w = new.grey.shape
+    warped = cv2.warpAffine(old.grey, matrix, (w, h), flags=cv2.INTER_AREA, borderValue=0)
+    covered = cv2.warpAffine(np.full(old.grey.shape, 255, np.uint8), matrix, (w, h),
+                             flags=cv2.INTER_NEAREST, borderValue=0)
+    a = cv2.GaussianBlur(new.grey.astype(np.float32), (0, 0), BLUR_SIGMA)
+    b = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), BLUR_SIGMA)
+    diff = np.abs(a - b)
+    ch, cw = max(1, h // GRID), max(1, w // GRID)
+    cells = [
+        float(diff[r : r + ch, c : c + cw].mean())
+        for r in range(0, h - ch + 1, ch)
+        for c in range(0, w - cw + 1, cw)
+        if covered[r : r + ch, c : c + cw].min() == 255
+    ]
+    return np.array(cells, dtype=np.float32)
+
+
+class NewPicture:
+    """A new post's picture, decoded and its keypoints found when first compared (most posts
+    have no candidate), its mirror image's only when a direct comparison finds no copy."""
+
+    def __init__(self, source: ImageSource) -> None:
+        self._source = source
+
+    @cached_property
+    def _image(self) -> Image.Image:
+        return load_image(self._source)
+
+    @cached_property
+    def direct(self) -> Keypoints:
+        return keypoints(self._image)
+
+    @cached_property
+    def mirror(self) -> Keypoints:
+        return keypoints(ImageOps.mirror(self._image))
+
+
+def same_picture(new: NewPicture, old: Keypoints) -> bool | None:
+    """True when `new` (or its mirror image) shows `old`'s picture with nothing but edits
+    (resized, stretched, re-encoded, cropped, a bar added); False for another picture or the
+    same one with other words; None when either is too flat to tell."""
+    if len(new.direct.points) < MIN_KEYPOINTS or len(old.points) < MIN_KEYPOINTS:
+        return None
+    # A mirrored copy can still align a few symmetric shapes directly: the mirror image is
+    # compared whenever the direct comparison finds no copy.
+    return _same(new.direct, old) or _same(new.mirror, old)
+
+
+def _same(new: Keypoints, old: Keypoints) -> bool:
+    matrix, inliers = _align(new, old)
+    if matrix is None or inliers < MIN_INLIERS:
+        return False
+    cells = cell_differences(new, old, matrix)
+    if len(cells) < MIN_CELLS:
+        return False
+    return bool((cells >= CELL_DIFFERENT).mean() < MAX_DIFFERENT_SHARE)
