@@ -21,18 +21,19 @@ from PIL import Image, ImageOps
 
 from inference.preprocess import ImageSource, load_image
 
-SIDE = 320  # both images are compared at this longer side
+SIDE = 480  # both images are compared at this longer side (320: small words slip through)
 FEATURES = 500
 FAST_THRESHOLD = 10  # lower than ORB's default 20: meme pictures are often flat
 MIN_KEYPOINTS = 40  # fewer on either side: the pictures are too flat to tell (undecided)
 RATIO = 0.8  # Lowe's ratio test on the two nearest descriptors
 MIN_INLIERS = 15  # fewer points agree on one map: not the same picture
 RANSAC_PIXELS = 4.0
-GRID = 16  # cells along each side of the new image
-MIN_CELLS = 64  # the earlier image covers fewer whole cells: too small an overlap for a copy
+GRID = 24  # cells along each side of the new image (20 x 20 pixels at most: about a word)
+MIN_CELLS = GRID * GRID // 4  # the earlier image covers fewer whole cells: no copy
 BLUR_SIGMA = 2.0  # pixels at SIDE: resampling and JPEG blocks fade, letters stay
-CELL_DIFFERENT = 40.0  # mean grey difference of a cell holding other words (copies: <= 25)
-MAX_DIFFERENT_SHARE = 0.04  # this share of cells or more differ: other words, not a copy
+SHIFT = 2  # pixels each way a cell may move to meet its match
+CELL_DIFFERENT = 30.0  # mean grey difference of a cell holding other words
+MAX_DIFFERENT_SHARE = 0.005  # a copy has fewer such cells than this share (about 1 in 256)
 
 # One comparison at a time needs no thread team (the bot runs it in a worker thread).
 cv2.setNumThreads(1)
@@ -77,22 +78,27 @@ def _align(new: Keypoints, old: Keypoints) -> tuple[np.ndarray | None, int]:
 
 def cell_differences(new: Keypoints, old: Keypoints, matrix: np.ndarray) -> np.ndarray:
     """Mean grey difference of each GRID cell of `new` that `old`, warped by `matrix`,
-    covers whole."""
+    covers whole; each cell at the best of small shifts (SHIFT pixels each way), so that an
+    alignment a pixel off does not look like other words."""
     h, w = new.grey.shape
     warped = cv2.warpAffine(old.grey, matrix, (w, h), flags=cv2.INTER_AREA, borderValue=0)
     covered = cv2.warpAffine(np.full(old.grey.shape, 255, np.uint8), matrix, (w, h),
                              flags=cv2.INTER_NEAREST, borderValue=0)
     a = cv2.GaussianBlur(new.grey.astype(np.float32), (0, 0), BLUR_SIGMA)
     b = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), BLUR_SIGMA)
-    diff = np.abs(a - b)
+    b = cv2.copyMakeBorder(b, SHIFT, SHIFT, SHIFT, SHIFT, cv2.BORDER_REPLICATE)
     ch, cw = max(1, h // GRID), max(1, w // GRID)
-    cells = [
-        float(diff[r : r + ch, c : c + cw].mean())
-        for r in range(0, h - ch + 1, ch)
-        for c in range(0, w - cw + 1, cw)
-        if covered[r : r + ch, c : c + cw].min() == 255
-    ]
-    return np.array(cells, dtype=np.float32)
+    rows, cols = h // ch, w // cw
+    best = None
+    for dy in range(2 * SHIFT + 1):
+        for dx in range(2 * SHIFT + 1):
+            diff = np.abs(a - b[dy : dy + h, dx : dx + w])[: rows * ch, : cols * cw]
+            cells = diff.reshape(rows, ch, cols, cw).mean(axis=(1, 3))
+            best = cells if best is None else np.minimum(best, cells)
+    assert best is not None
+    whole = covered[: rows * ch, : cols * cw].reshape(rows, ch, cols, cw).min(axis=(1, 3))
+    out: np.ndarray = best[whole == 255].astype(np.float32)
+    return out
 
 
 class NewPicture:
