@@ -33,7 +33,7 @@ MIN_CELLS = GRID * GRID // 4  # the earlier image covers fewer whole cells: no c
 BLUR_SIGMA = 2.0  # pixels at SIDE: resampling and JPEG blocks fade, letters stay
 SHIFT = 2  # pixels each way a cell may move to meet its match
 CELL_DIFFERENT = 30.0  # mean grey difference of a cell holding other words
-MAX_DIFFERENT_SHARE = 0.005  # a copy has fewer such cells than this share (about 1 in 256)
+MAX_DIFFERENT_SHARE = 0.005  # a copy has fewer such cells than this (3 of 576 cells)
 
 # One comparison at a time needs no thread team (the bot runs it in a worker thread).
 cv2.setNumThreads(1)
