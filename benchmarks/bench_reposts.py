@@ -5,13 +5,18 @@
 
 Quality: `--n` memes drawn at random (seeded) get words drawn over them (an original meme); the
 chat's history holds these originals. Positive queries are edited copies of them (resized
-0.5x/2x, JPEG 40/95, WebP, cropped 10%/20%, a caption bar added, mirrored); negative queries are
+0.5x/2x, JPEG 40/95, WebP, cropped 10%/20%, a caption bar added, mirrored, stretched to 4:3 or
+3:4 of their aspect ratio); negative queries are
 other memes of the same template (the same picture with other words) and distinct memes of the
 data set that are not in the history, and hard distinct pairs (issue 24: screenshots of text
 posts in one app's dark UI with other words; one game picture with its menu open in another
-state; one of each pair in the history). A query is right when it is matched to its own original
+state, or with the same item highlighted and other entries; one of each pair in the history).
+A query is right when it is matched to its own original
 (positives) or to nothing (negatives). Embeddings come from the given model (the classifier the
-bot runs); hash candidates obey the same hash-quarter lookup as storage.
+bot runs); hash candidates obey the same hash-quarter lookup as storage. Each rule is scored side
+by side: hash or cosine alone (before issue 24), with the structural check (tried, not adopted),
+and with the pictures compared (inference/matching.py, adopted: candidates down to the checked
+cosine, the others' rule only where the pictures are too flat to tell).
 
 Lookup: synthetic fingerprints (random hashes, random unit embeddings) fill one chat of a real
 `Storage` on SQLite and PostgreSQL (MEMEBOT_TEST_POSTGRES_URL, a throwaway schema); the time is
@@ -54,6 +59,7 @@ from inference.fingerprint import (
     project,
     same_template,
 )
+from inference.matching import NewPicture, keypoints, same_picture
 from inference.preprocess import load_image, to_array
 from storage.api import Storage
 from storage.reposts import bands, fingerprint_values
@@ -61,16 +67,17 @@ from tests.support.imagegen import (
     cropped,
     encode,
     make_image,
+    menu_state,
     reencoded,
     resized,
+    stretched,
+    text_screenshot,
     with_caption_bar,
     with_meme_text,
+    words,
 )
 
 DEFAULT_PG = "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/memebot_test"
-WORDS = ("doom", "guy", "when", "you", "isabelle", "rip", "and", "tear", "villagers", "me",
-         "the", "demons", "turnip", "prices", "nook", "miles", "bfg", "slayer", "island", "hell")
-
 VARIANTS: dict[str, Callable[[Image.Image, int], Image.Image]] = {
     "resize 0.5x": lambda im, s: reencoded(resized(im, 0.5), "JPEG", 85),
     "resize 2x": lambda im, s: reencoded(resized(im, 2.0), "JPEG", 85),
@@ -79,66 +86,14 @@ VARIANTS: dict[str, Callable[[Image.Image, int], Image.Image]] = {
     "WebP 75": lambda im, s: reencoded(im, "WEBP", 75),
     "crop 10%": lambda im, s: cropped(im, 0.10, s),
     "crop 20%": lambda im, s: cropped(im, 0.20, s),
-    "caption bar": lambda im, s: reencoded(with_caption_bar(im, _words(s + 7, 4)), "JPEG", 85),
+    "caption bar": lambda im, s: reencoded(with_caption_bar(im, words(s + 7, 4)), "JPEG", 85),
     "mirrored": lambda im, s: ImageOps.mirror(im),
+    "stretched 4:3": lambda im, s: reencoded(stretched(im, 1.0, 0.75), "JPEG", 85),
+    "stretched 3:4": lambda im, s: reencoded(stretched(im, 0.75, 1.0), "JPEG", 85),
 }
 
 
-# Hard distinct pairs (issue 24): flagged as reposts of each other on main.
-UIS = {  # background, bar, text, accent: a dark Reddit-like and a dark YouTube-like comment UI
-    "reddit": ((26, 26, 27), (39, 39, 41), (215, 218, 220), (255, 69, 0)),
-    "youtube": ((15, 15, 15), (33, 33, 33), (241, 241, 241), (255, 0, 0)),
-}
-
-
-def text_screenshot(ui: str, seed: int) -> Image.Image:
-    """A screenshot of a text post in one app's dark UI: the same chrome, other words."""
-    from PIL import ImageDraw
-
-    from tests.support.imagegen import _font
-
-    bg, bar, fg, accent = UIS[ui]
-    rng = random.Random(seed)
-    img = Image.new("RGB", (640, 420), bg)
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((0, 0, 640, 48), fill=bar)
-    draw.ellipse((12, 8, 44, 40), fill=accent)
-    small, body = _font(16), _font(20)
-    draw.text((56, 14), f"u/{_words(seed, 1)}{rng.randint(1, 999)} · {rng.randint(1, 23)}h",
-              fill=fg, font=small)
-    y = 70
-    for _ in range(rng.randint(5, 8)):
-        draw.text((24, y), _words(rng.randint(0, 10**6), rng.randint(4, 9)), fill=fg, font=body)
-        y += 40
-    draw.text((24, 390), f"▲ {rng.randint(1, 9999)}   reply   share", fill=accent, font=small)
-    return img
-
-
-def menu_state(base: Image.Image, seed: int, highlight: int) -> Image.Image:
-    """A game screenshot with its menu open: another item highlighted, other entries."""
-    from PIL import ImageDraw
-
-    from tests.support.imagegen import _font
-
-    img = base.convert("RGB").resize((640, 480))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((20, 40, 260, 440), fill=(20, 24, 40))
-    font = _font(22)
-    rng = random.Random(seed)
-    for k in range(7):
-        top = 60 + k * 54
-        if k == highlight:
-            draw.rectangle((28, top - 6, 252, top + 34), fill=(230, 200, 60))
-        name = _words(rng.randint(0, 10**6), 2)
-        draw.text((40, top), name, fill=(0, 0, 0) if k == highlight else (230, 230, 230),
-                  font=font)
-    return img
-
-
-def _words(seed: int, n: int) -> str:
-    rng = random.Random(seed)
-    return " ".join(rng.choice(WORDS) for _ in range(n))
-
+CHECKED_COSINES = (0.75, 0.80, 0.85, 0.90)  # from which pictures are compared (tried)
 
 # --------------------------------------------------------------------------------- quality
 
@@ -190,15 +145,15 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
     sample, distinct = rows[:n], rows[n : n + 2 * n]
     classifier = Classifier(model_dir, read_text=False)
 
-    originals = [with_meme_text(load_image(memes / r["path"]), _words(i, 3), _words(i + 1, 3))
+    originals = [with_meme_text(load_image(memes / r["path"]), words(i, 3), words(i + 1, 3))
                  for i, r in enumerate(sample)]
     queries: list[tuple[str, Image.Image, int | None]] = []
     for i, img in enumerate(originals):
         for name, make in VARIANTS.items():
             queries.append((name, make(img, i), i))
         base = load_image(memes / sample[i]["path"])
-        queries.append(("same template", with_meme_text(base, _words(i + 500, 3),
-                                                        _words(i + 501, 3)), None))
+        queries.append(("same template", with_meme_text(base, words(i + 500, 3),
+                                                        words(i + 501, 3)), None))
     queries += [("distinct meme", load_image(memes / r["path"]), None) for r in distinct]
     # Hard distinct pairs: one of each pair joins the history, the other is a query that must
     # match nothing.
@@ -210,6 +165,10 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
         base = load_image(memes / rows[3 * n + i]["path"])  # in no other query
         originals.append(menu_state(base, 30_000 + i, highlight=i % 7))
         queries.append(("menu, other state", menu_state(base, 40_000 + i, (i + 3) % 7), None))
+        # The same item highlighted, other entries: only small words differ.
+        base = load_image(memes / rows[3 * n + hard_pairs + i]["path"])
+        originals.append(menu_state(base, 50_000 + i, highlight=i % 7))
+        queries.append(("menu, other entries", menu_state(base, 60_000 + i, i % 7), None))
 
     start = time.perf_counter()
     orig_hashes = [image_hashes(im) for im in originals]
@@ -241,7 +200,7 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
     near = [min(hamming(h.phash, q_hashes[j].phash) for h in orig_hashes) for j in idx]
     print(f"| distinct meme (nearest original) | {statistics.median(near):.0f} (min {min(near)}) | "
           f"{statistics.median(best):.3f} (max {max(best):.3f}) |")
-    for kind in ("text post, one UI", "menu, other state"):
+    for kind in ("text post, one UI", "menu, other state", "menu, other entries"):
         idx = [j for j, (k, _, _) in enumerate(queries) if k == kind]
         best = [float(np.max(orig_vec @ q_vec[j])) for j in idx]
         near = [min(hamming(h.phash, q_hashes[j].phash) for h in orig_hashes) for j in idx]
@@ -261,18 +220,42 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
     disagrees = np.array([[structure_disagrees(q.thumbnail, h.thumbnail, q.mirror_thumbnail)
                            for h in orig_hashes] for q in q_hashes])
 
-    def score(th: RepostThresholds, structural: bool = True
+    # The pictures compared (adopted), on every pair the bot would compare: 1 a copy, 0 not,
+    # -1 too flat to tell.
+    hashed = ((d_direct <= chosen.hash_distance) & s_direct) | (
+        (d_mirror <= chosen.hash_distance) & s_mirror)
+    compared = np.full(cosine.shape, -1, dtype=np.int8)
+    old_points = [keypoints(im) for im in tqdm(originals, desc="keypoints", leave=False,
+                                                   mininterval=5)]
+    pairs = np.argwhere(hashed | (cosine >= min(CHECKED_COSINES[0], chosen.checked_cosine)))
+    new_pictures: dict[int, NewPicture] = {}
+    start = time.perf_counter()
+    for j, i in tqdm(pairs, desc="comparing", leave=False, mininterval=5):
+        picture = new_pictures.setdefault(int(j), NewPicture(queries[j][1]))
+        verdict = same_picture(picture, old_points[i])
+        compared[j, i] = -1 if verdict is None else int(verdict)
+    check_ms = (time.perf_counter() - start) * 1000 / max(len(pairs), 1)
+    start = time.perf_counter()
+    for im in originals[:50]:  # what the bot adds: reading the original's keypoints
+        keypoints(im)
+    keys_ms = (time.perf_counter() - start) * 1000 / min(50, len(originals))
+
+    def score(th: RepostThresholds, check: str = "none"
               ) -> tuple[float, float, dict[str, float]]:
         """As `RepostDetector.find_original`: the earliest original that matches by hash
-        (sharing a quarter) or by cosine and is not the same picture with other words."""
+        (sharing a quarter) or by cosine and is not the same picture with other words.
+        `check`: "none", "structural" (tried, not adopted) or "pictures" (adopted)."""
         by_hash = ((d_direct <= th.hash_distance) & s_direct) | (
             (d_mirror <= th.hash_distance) & s_mirror)
         # Once an original shows the same picture with other words, only hashes count.
         other_words = template.any(axis=1, keepdims=True)
         by_cosine = (cosine >= th.cosine) & ~other_words
-        if structural:  # tried, not adopted (structure_disagrees)
+        if check == "structural":  # tried, not adopted (structure_disagrees)
             by_cosine &= ~disagrees
         match = ~template & (by_hash | by_cosine)
+        if check == "pictures":
+            wide = ~template & (by_hash | ((cosine >= th.checked_cosine) & ~other_words))
+            match = wide & ((compared == 1) | ((compared == -1) & match))
         tp = fp = fn = 0
         right: dict[str, list[bool]] = {}
         for j, (kind, _, want) in enumerate(queries):
@@ -300,22 +283,47 @@ def quality(memes: Path, model_dir: Path, n: int, chosen: RepostThresholds) -> N
             cells.append(f"{p:.3f} / {r:.3f}")
         print(f"| {distance} | " + " | ".join(cells) + " |")
 
-    p, r, per_kind = score(chosen, structural=False)
-    p1, r1, after = score(chosen)
-    print(f"\n### At the chosen thresholds (pHash distance <= {chosen.hash_distance} or cosine >= "
-          f"{chosen.cosine}): precision {p:.3f}, recall {r:.3f} (with the structural check on "
-          f"embedding-only matches, not adopted: {p1:.3f} / {r1:.3f})\n")
-    print("| query kind | queries | right | with the structural check (not adopted) |")
+    print("\n### Pictures compared from a cosine of ... (false alarms of "
+          f"{sum(1 for q in queries if q[2] is None)} distinct queries / recall over all)\n")
+    print("| checked cosine | false alarms | recall | pairs compared per query |")
     print("|---|---|---|---|")
-    for kind, share in per_kind.items():
+    for c in CHECKED_COSINES:
+        th = RepostThresholds(chosen.hash_distance, chosen.cosine, c)
+        p, r, per_kind = score(th, "pictures")
+        wrong = sum(round((1 - per_kind[k]) * sum(1 for q in queries if q[0] == k))
+                    for k in per_kind if k not in VARIANTS)
+        compared_here = int((hashed | (cosine >= c)).sum())
+        print(f"| {c:.2f} | {wrong} | {r:.3f} | {compared_here / len(queries):.2f} |")
+
+    rules = {"hash or cosine alone (before)": score(chosen),
+             "+ structural check (not adopted)": score(chosen, "structural"),
+             "+ pictures compared (adopted)": score(chosen, "pictures")}
+    print(f"\n### At the chosen thresholds (pHash distance <= {chosen.hash_distance} or cosine >= "
+          f"{chosen.cosine}; pictures compared from a cosine of {chosen.checked_cosine})\n")
+    print(f"Comparing two pictures: {check_ms:.1f} ms a pair (keypoints of the new picture "
+          f"included, once per query), of which an original's keypoints {keys_ms:.1f} ms; "
+          f"{len(pairs)} pairs compared for {len(queries)} queries, "
+          f"{np.mean(compared[pairs[:, 0], pairs[:, 1]] == -1):.1%} too flat to tell.\n")
+    print("| query kind | queries | " + " | ".join(rules) + " |")
+    print("|---|---|" + "---|" * len(rules))
+    kinds_seen = list(rules["hash or cosine alone (before)"][2])
+    for kind in kinds_seen:
         count = sum(1 for k, _, _ in queries if k == kind)
         what = "flagged as a copy of its original" if kind in VARIANTS else "not flagged"
-        print(f"| {kind} | {count} | {share:.1%} {what} | {after[kind]:.1%} |")
-    negatives = [k for k in per_kind if k not in VARIANTS]
-    wrong = sum(round((1 - per_kind[k]) * sum(1 for q in queries if q[0] == k))
-                for k in negatives)
+        print(f"| {kind} ({what}) | {count} | " + " | ".join(
+            f"{per_kind[kind]:.1%}" for _, _, per_kind in rules.values()) + " |")
+    negatives = [k for k in kinds_seen if k not in VARIANTS]
     total = sum(1 for q in queries if q[0] in negatives)
-    print(f"\nfalse alarms: {wrong} of {total} distinct queries (1 in {total / max(wrong, 1):.0f})")
+    edits = [k for k in kinds_seen if k in VARIANTS and k != "crop 20%"]
+    cells = []
+    for _, _, per_kind in rules.values():
+        wrong = sum(round((1 - per_kind[k]) * sum(1 for q in queries if q[0] == k))
+                    for k in negatives)
+        cells.append(f"{wrong} of {total} ({wrong * 500 / total:.1f} per 500)")
+    print(f"| false alarms | {total} | " + " | ".join(cells) + " |")
+    print(f"| recall on edited copies without crop 20% | {sum(1 for q in queries if q[0] in edits)}"
+          f" | " + " | ".join(f"{np.mean([pk[k] for k in edits]):.1%}"
+                              for _, _, pk in rules.values()) + " |")
 
 
 # ---------------------------------------------------------------------------------- lookup
@@ -495,7 +503,8 @@ def main() -> None:
     parser.add_argument("--skip-lookup", action="store_true")
     args = parser.parse_args()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    chosen = RepostThresholds(settings.repost_hash_distance, settings.repost_cosine)
+    chosen = RepostThresholds(settings.repost_hash_distance, settings.repost_cosine,
+                              settings.repost_checked_cosine)
     if not args.skip_quality:
         if args.model_dir is None:
             parser.error("--model-dir is needed for the quality test (or --skip-quality)")

@@ -56,7 +56,12 @@ class Settings(BaseSettings):
         8, ge=0, le=32, description="pHash bits that may differ between a meme and its copy"
     )
     repost_cosine: float = Field(
-        0.90, ge=0.0, le=1.0, description="embedding cosine from which a post is a copy"
+        0.90, ge=0.0, le=1.0,
+        description="embedding cosine from which a post is a copy when pictures cannot be compared",
+    )
+    repost_checked_cosine: float = Field(
+        0.80, ge=0.0, le=1.0,
+        description="embedding cosine from which a post's picture is compared with an earlier one",
     )
     read_text: bool = Field(
         True,

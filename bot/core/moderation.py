@@ -36,7 +36,9 @@ from bot.core.outcomes import (
 from bot.core.reposts import RepostDetector, RepostThresholds
 from config.settings import RepostMode
 from inference.classifier import Prediction
+from inference.clips import MediaKind
 from inference.fingerprint import embedding_space, pack
+from inference.matching import NewPicture
 from storage.api import Storage
 from storage.errors import InvalidInputError, NotFoundError
 from storage.records import ChatSettings, Fingerprint, Post, RepostMarkKind
@@ -82,8 +84,10 @@ class Moderation:
 
     async def find_repost(
         self, post: ImagePost, chat: ChatSettings, classified: Classified, outbox: Outbox | None,
+        data: bytes | None = None,
     ) -> RepostVerdict | None:
-        """The verdict when a new post (not stored yet) copies an earlier one of its chat."""
+        """The verdict when a new post (not stored yet) copies an earlier one of its chat.
+        `data`: the post's file, whose picture a still's candidates are compared with."""
         mode = RepostMode(chat.repost_mode) if chat.repost_mode else self.policy.repost_mode
         if mode is RepostMode.off or classified.hashes is None:
             return None
@@ -91,15 +95,17 @@ class Moderation:
         posted = post.posted_at or datetime.now(UTC)
         embedding = self.embedding(classified.prediction)
         # A clip is looked up by its poster and a few more frames; the earliest original wins.
-        looks = [(classified.hashes, embedding)] + [
-            (frame.hashes, (frame.embedding, embedding[1]) if embedding else None)
+        picture = (NewPicture(data) if data is not None
+                   and classified.media.kind is MediaKind.still else None)
+        looks = [(classified.hashes, embedding, picture)] + [
+            (frame.hashes, (frame.embedding, embedding[1]) if embedding else None, None)
             for frame in classified.frames
         ]
         matches = [
-            found for hashes, vector in looks
+            found for hashes, vector, pic in looks
             if (found := await self.detector.find_original(
                 post.chat.platform, post.chat.chat_id, hashes, vector,
-                since=posted - timedelta(days=days),
+                since=posted - timedelta(days=days), picture=pic,
             )) is not None
         ]
         if not matches:

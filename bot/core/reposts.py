@@ -1,11 +1,16 @@
 """Repost detection: is a new post a copy of an earlier one in the same chat?
 
-A copy is an earlier post of the chat, within the chat's look-back window, whose perceptual hash
-(or that of the new post's mirror image) differs in at most `hash_distance` bits, or whose
-embedding has a cosine of at least `cosine` with the new one (crops and re-captions move the
-hash but barely the embedding). Hash candidates come from storage's indexed hash quarters;
+A candidate is an earlier post of the chat, within the chat's look-back window, whose perceptual
+hash (or that of the new post's mirror image) differs in at most `hash_distance` bits, or whose
+embedding has a cosine of at least `checked_cosine` with the new one (crops and re-captions move
+the hash but barely the embedding). Hash candidates come from storage's indexed hash quarters;
 embedding neighbours from one faiss index per chat, held in memory and topped up from storage
 with whatever any process stored since (so several bot processes agree).
+
+A candidate is a copy when the two pictures, aligned by their keypoints, differ by nothing but
+edits (inference/matching.py: this rejects one template with other words, screenshots of one
+app's text posts, a game menu in another state). Where that cannot tell (a picture too flat for
+keypoints, a clip, an image no longer on disk), the hash or a cosine of `cosine` decides alone.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import datetime
 import faiss
 import numpy as np
 
+from inference.errors import ImageError
 from inference.fingerprint import (
     EMBEDDING_DIM,
     ImageHashes,
@@ -27,7 +33,10 @@ from inference.fingerprint import (
     same_template,
     unpack,
 )
+from inference.matching import Keypoints, NewPicture, keypoints, same_picture
+from inference.preprocess import load_image
 from storage.api import Storage
+from storage.errors import NotFoundError
 from storage.records import RepostMarkKind, StoredFingerprint
 
 log = logging.getLogger(__name__)
@@ -46,12 +55,16 @@ IVF_TRAIN = 65_536  # vectors the cells are trained on
 NPROBE = 16
 MAX_CELLS = 1024  # at 1M vectors a search scans NPROBE/MAX_CELLS = 1.6% of them
 KMEANS_ITERATIONS = 10
+# At most this many candidates of one post are compared picture to picture (earliest first);
+# the rest are judged by hash and `cosine` alone. A meme reposted often has that many copies.
+MAX_PICTURE_CHECKS = 8
 
 
 @dataclass(frozen=True)
 class RepostThresholds:
     hash_distance: int = 8
-    cosine: float = 0.90
+    cosine: float = 0.90  # a copy by embedding alone, when the pictures cannot be compared
+    checked_cosine: float = 0.80  # a candidate whose picture is compared
 
 
 @dataclass(frozen=True)
@@ -174,9 +187,11 @@ class RepostDetector:
         hashes: ImageHashes,
         embedding: tuple[np.ndarray, str] | None,
         since: datetime | None,
+        picture: NewPicture | None = None,
     ) -> RepostMatch | None:
         """The earliest stored post of the chat that a new (not yet stored) post copies,
-        honouring the admins' marks. One read on the usual path (no match)."""
+        honouring the admins' marks. One read on the usual path (no match). `picture`: the
+        new post's image, compared with the candidates' (without it: hash and `cosine`)."""
         limit = self.thresholds
         wanted = (hashes.phash, hashes.mirror_phash)
         index = self.indexes.for_chat(platform, chat_id, embedding[1]) if embedding else None
@@ -194,13 +209,13 @@ class RepostDetector:
         if index is not None and embedding is not None:
             found_near = await index.search(embedding[0], fetched=candidates.new_embeddings)
             # Nearest last, so that a clip's nearest frame gives its cosine.
-            by_cosine = {pid: score for pid, score in reversed(found_near)
-                         if score >= limit.cosine}
-        return await self._earliest(hashes, by_hash, by_cosine, since)
+            least = min(limit.cosine, limit.checked_cosine) if picture else limit.cosine
+            by_cosine = {pid: score for pid, score in reversed(found_near) if score >= least}
+        return await self._earliest(hashes, by_hash, by_cosine, since, picture)
 
     async def _earliest(
         self, hashes: ImageHashes, by_hash: dict[int, tuple[StoredFingerprint, int]],
-        by_cosine: dict[int, float], since: datetime | None,
+        by_cosine: dict[int, float], since: datetime | None, picture: NewPicture | None,
     ) -> RepostMatch | None:
         found = {pid: fp for pid, (fp, _) in by_hash.items()}
         extra = [pid for pid in by_cosine if pid not in found]
@@ -219,6 +234,7 @@ class RepostDetector:
             pid: fp for pid, fp in found.items()
             if pid not in template and (not template or pid in by_hash)
         }
+        found = await self._copies(found, by_hash, by_cosine, picture)
         if not found:
             return None
         for mark in await self.storage.repost_marks(list(found)):
@@ -230,10 +246,54 @@ class RepostDetector:
                 found.pop(mark.original_post_id, None)
         if not found:
             return None
-        first = min(found.values(), key=lambda fp: (fp.posted_at, fp.post_id))
+        first = min(found.values(), key=_age)
         hashed = by_hash.get(first.post_id)
         return RepostMatch(
             original=first,
             hash_distance=hashed[1] if hashed else None,
             cosine=by_cosine.get(first.post_id),
         )
+
+    async def _copies(
+        self, found: dict[int, StoredFingerprint],
+        by_hash: dict[int, tuple[StoredFingerprint, int]], by_cosine: dict[int, float],
+        picture: NewPicture | None,
+    ) -> dict[int, StoredFingerprint]:
+        """The candidates that are copies: compared picture to picture (the earliest
+        MAX_PICTURE_CHECKS), or, where that cannot tell, by hash or a cosine of `cosine`."""
+        def alone(pid: int) -> bool:
+            return pid in by_hash or by_cosine.get(pid, -1.0) >= self.thresholds.cosine
+
+        copies = {}
+        for n, fp in enumerate(sorted(found.values(), key=_age)):
+            verdict = None
+            if picture is not None and n < MAX_PICTURE_CHECKS:
+                old = await self._keypoints(fp.post_id)
+                if old is not None:
+                    try:
+                        verdict = await asyncio.to_thread(same_picture, picture, old)
+                    except ImageError as exc:  # classified already, so hardly ever
+                        log.warning("the new picture cannot be compared: %s", exc)
+                        picture = None
+            if verdict or (verdict is None and alone(fp.post_id)):
+                copies[fp.post_id] = fp
+        return copies
+
+    async def _keypoints(self, post_id: int) -> Keypoints | None:
+        """The keypoints of a stored still's image; None for a clip or an image gone from disk
+        (judged by hash and embedding then)."""
+        try:
+            post = await self.storage.get_post(post_id)
+        except NotFoundError:  # deleted meanwhile
+            return None
+        if post.media_kind != "still":
+            return None
+        try:
+            return await asyncio.to_thread(lambda: keypoints(load_image(post.image.path)))
+        except (ImageError, OSError) as exc:
+            log.warning("post %s: its image cannot be compared: %s", post_id, exc)
+            return None
+
+
+def _age(fp: StoredFingerprint) -> tuple[datetime, int]:
+    return fp.posted_at, fp.post_id

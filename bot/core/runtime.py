@@ -163,7 +163,8 @@ async def open_runtime(
                 repost_mode=settings.repost_mode,
                 repost_window_days=settings.repost_window_days,
                 thresholds=RepostThresholds(
-                    settings.repost_hash_distance, settings.repost_cosine
+                    settings.repost_hash_distance, settings.repost_cosine,
+                    settings.repost_checked_cosine,
                 ),
             ),
         )

@@ -256,7 +256,8 @@ class MemeService:
             return self._unlabelled(PostStatus.unreadable, "image", str(exc))
         recalled, remembered = await self.recall.recall(classified.prediction)
         classified = dataclasses.replace(classified, prediction=recalled)
-        verdict = await self.moderation.find_repost(post, context.settings, classified, outbox)
+        verdict = await self.moderation.find_repost(post, context.settings, classified, outbox,
+                                                    data)
         try:
             stored = await self._store(post, key, data, classified, caption)
         except BlobError as exc:

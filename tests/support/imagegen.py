@@ -88,6 +88,12 @@ def resized(img: Image.Image, factor: float) -> Image.Image:
                       Image.Resampling.LANCZOS)
 
 
+def stretched(img: Image.Image, width: float, height: float) -> Image.Image:
+    """Resized by other factors across and down (another aspect ratio)."""
+    return img.resize((max(8, round(img.width * width)), max(8, round(img.height * height))),
+                      Image.Resampling.LANCZOS)
+
+
 def reencoded(img: Image.Image, fmt: str = "JPEG", quality: int = 40) -> Image.Image:
     return Image.open(io.BytesIO(encode(img.convert("RGB"), fmt, quality=quality))).convert("RGB")
 
@@ -121,3 +127,70 @@ def with_meme_text(img: Image.Image, top: str, bottom: str) -> Image.Image:
         draw.text((img.width // 20, y), text.upper(), fill=(255, 255, 255), font=font,
                   stroke_width=stroke, stroke_fill=(0, 0, 0))
     return out
+
+
+# ------------------------------------------- hard distinct pairs (issue 24): not reposts
+
+WORDS = ("doom", "guy", "when", "you", "isabelle", "rip", "and", "tear", "villagers", "me",
+         "the", "demons", "turnip", "prices", "nook", "miles", "bfg", "slayer", "island", "hell")
+UIS = {  # background, bar, text, accent: a dark Reddit-like and a dark YouTube-like comment UI
+    "reddit": ((26, 26, 27), (39, 39, 41), (215, 218, 220), (255, 69, 0)),
+    "youtube": ((15, 15, 15), (33, 33, 33), (241, 241, 241), (255, 0, 0)),
+}
+
+
+def words(seed: int, n: int) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def scene(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """A busy picture (many overlapping shapes), with keypoints enough to align copies."""
+    rng = random.Random(f"scene-{seed}")
+    img = Image.new("RGB", size, tuple(rng.randint(0, 255) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(60):
+        x, y = rng.randint(0, size[0]), rng.randint(0, size[1])
+        w, h = rng.randint(10, size[0] // 4), rng.randint(10, size[1] // 4)
+        fill = tuple(rng.randint(0, 255) for _ in range(3))
+        if rng.random() < 0.5:
+            draw.rectangle((x, y, x + w, y + h), fill=fill)
+        else:
+            draw.ellipse((x, y, x + w, y + h), fill=fill)
+    return img
+
+
+def text_screenshot(ui: str, seed: int) -> Image.Image:
+    """A screenshot of a text post in one app's dark UI: the same chrome, other words."""
+    bg, bar, fg, accent = UIS[ui]
+    rng = random.Random(seed)
+    img = Image.new("RGB", (640, 420), bg)
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, 640, 48), fill=bar)
+    draw.ellipse((12, 8, 44, 40), fill=accent)
+    small, body = _font(16), _font(20)
+    draw.text((56, 14), f"u/{words(seed, 1)}{rng.randint(1, 999)} · {rng.randint(1, 23)}h",
+              fill=fg, font=small)
+    y = 70
+    for _ in range(rng.randint(5, 8)):
+        draw.text((24, y), words(rng.randint(0, 10**6), rng.randint(4, 9)), fill=fg, font=body)
+        y += 40
+    draw.text((24, 390), f"▲ {rng.randint(1, 9999)}   reply   share", fill=accent, font=small)
+    return img
+
+
+def menu_state(base: Image.Image, seed: int, highlight: int) -> Image.Image:
+    """A game screenshot with its menu open: another item highlighted, other entries."""
+    img = base.convert("RGB").resize((640, 480))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((20, 40, 260, 440), fill=(20, 24, 40))
+    font = _font(22)
+    rng = random.Random(seed)
+    for k in range(7):
+        top = 60 + k * 54
+        if k == highlight:
+            draw.rectangle((28, top - 6, 252, top + 34), fill=(230, 200, 60))
+        name = words(rng.randint(0, 10**6), 2)
+        draw.text((40, top), name, fill=(0, 0, 0) if k == highlight else (230, 230, 230),
+                  font=font)
+    return img
