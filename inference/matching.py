@@ -13,9 +13,9 @@ benchmarks/bench_reposts.py (README, "Reposts and sorting").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from types import ModuleType
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -35,8 +35,17 @@ SHIFT = 2  # pixels each way a cell may move to meet its match
 CELL_DIFFERENT = 30.0  # mean grey difference of a cell holding other words
 MAX_DIFFERENT_SHARE = 0.005  # a copy has fewer such cells than this (3 of 576 cells)
 
-# One comparison at a time needs no thread team (the bot runs it in a worker thread).
-cv2.setNumThreads(1)
+
+
+@cache
+def _cv2() -> ModuleType:
+    """OpenCV, loaded at the first comparison: 16 MB resident that a bot whose chats never
+    see a repost candidate does not carry."""
+    import cv2
+
+    # One comparison at a time needs no thread team (the bot runs it in a worker thread).
+    cv2.setNumThreads(1)
+    return cv2
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Keypoints:
 
 
 def keypoints(img: Image.Image) -> Keypoints:
+    cv2 = _cv2()
     grey = np.asarray(img.convert("L"))
     scale = SIDE / max(grey.shape)
     size = (max(8, round(grey.shape[1] * scale)), max(8, round(grey.shape[0] * scale)))
@@ -61,6 +71,7 @@ def keypoints(img: Image.Image) -> Keypoints:
 
 def _align(new: Keypoints, old: Keypoints) -> tuple[np.ndarray | None, int]:
     """The affine map of `old`'s pixels onto `new`'s and how many matches agree with it."""
+    cv2 = _cv2()
     if new.descriptors is None or old.descriptors is None:
         return None, 0
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(old.descriptors, new.descriptors, k=2)
@@ -80,6 +91,7 @@ def cell_differences(new: Keypoints, old: Keypoints, matrix: np.ndarray) -> np.n
     """Mean grey difference of each GRID cell of `new` that `old`, warped by `matrix`,
     covers whole; each cell at the best of small shifts (SHIFT pixels each way), so that an
     alignment a pixel off does not look like other words."""
+    cv2 = _cv2()
     h, w = new.grey.shape
     warped = cv2.warpAffine(old.grey, matrix, (w, h), flags=cv2.INTER_AREA, borderValue=0)
     covered = cv2.warpAffine(np.full(old.grey.shape, 255, np.uint8), matrix, (w, h),
