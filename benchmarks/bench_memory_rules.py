@@ -5,8 +5,8 @@ Kinds: the "other" sources of bench_retrain.py (e) (each on a model trained with
 there) and the new label "genshin" on the served model (bench_retrain.py (f)). For each kind
 and seed, the kind's images are shuffled, 40% are scored and k of the rest are "corrected";
 caught = the scored images that end up with the kind's label (the model's own answer, or the
-memory's); pulled = the doom/AC test memes that kept a game label without the memory and lose
-it with it.
+memory's); kept = the doom/AC test memes that still get a game label (the model alone calls a
+few "other"; the memory may pull more away).
 
 Rules, all on the stored 128-d image vectors (inference/fingerprint.py) and the model's bank of
 known doom/AC memes (its knn OOD bank):
@@ -19,7 +19,8 @@ known doom/AC memes (its knn OOD bank):
   meme's words, cosine >= `mint`, both with >= 3 words.
 
 For each held-out kind the rule is the one with the most caught (k=20, mean over seeds) on the
-OTHER kinds among those that pull at most --budget of the doom/AC memes on every other kind.
+OTHER kinds among those that keep at least --min-kept (the issue's goal, 95%) of the doom/AC
+memes on every other kind; every family holds the served rule, which meets it.
 
     .venv/bin/python benchmarks/bench_memory_rules.py [--holdout SRC=MODELS_DIR,...] \
         [--models models] [--encoder models/encoders/all-minilm-l6-v2] [--seeds 5]
@@ -189,18 +190,18 @@ def fires(kind: Kind, part: str, teach: np.ndarray, rule: Rule) -> np.ndarray:
 
 
 def score(kind: Kind, rule: Rule, k: int, seeds: int) -> tuple[float, float]:
-    """(caught, pulled), means over seeds."""
+    """(caught, kept), means over seeds."""
     n = len(kind.held_img)
     cut = max(10, n * 2 // 5)
-    caught, pulled = [], []
+    caught, kept = [], []
     for seed in range(seeds):
         pool = np.array(random.Random(seed).sample(range(n), n))
         scored, teach = pool[:cut], pool[cut:][:k]
         hit_held = fires(kind, "held", teach, rule)[scored]
         hit_games = fires(kind, "games", teach, rule)
         caught.append(np.mean(kind.held_caught[scored] | hit_held))
-        pulled.append(np.mean(kind.games_kept & hit_games))
-    return float(np.mean(caught)), float(np.mean(pulled))
+        kept.append(np.mean(kind.games_kept & ~hit_games))
+    return float(np.mean(caught)), float(np.mean(kept))
 
 
 WORDS: list[TextRule] = [(mt, rt, least) for mt in (0.0, 0.05, 0.1) for rt in (1, 3)
@@ -213,7 +214,7 @@ def candidates(text: bool) -> list[Rule]:
     image += [Rule("vote", k, n) for k in (3, 5, 8, 10, 15) for n in (1, 2, 3) if n < k]
     if not text:
         return image
-    return [dataclasses.replace(r, text=t) for r in image for t in WORDS]
+    return [dataclasses.replace(r, text=t) for r in image for t in [None, *WORDS]]
 
 
 def describe(rule: Rule) -> str:
@@ -245,8 +246,8 @@ def main() -> int:
     ap.add_argument("--unseen", default="programming-memes,game-snaps,pokemon-art")
     ap.add_argument("--holdout", default="", help="SRC=MODELS_DIR,... already trained")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=0.01,
-                    help="most doom/AC test memes a rule may pull, on every kind it is chosen on")
+    ap.add_argument("--min-kept", type=float, default=0.95,
+                    help="doom/AC test memes a rule must keep on every kind it is chosen on")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     enc = args.encoder or encoder_dir(args.models)
@@ -280,19 +281,20 @@ def main() -> int:
         lambda p: False, text))
     current = Rule("margin", MEMORY_MARGIN, MEMORY_RANK, MEMORY_MIN_COSINE)
     families = {"image: margin or vote": candidates(False),
-                "served rule + words": [dataclasses.replace(current, text=t) for t in WORDS],
+                "served rule + words": [dataclasses.replace(current, text=t)
+                                       for t in [None, *WORDS]],
                 "image + words": candidates(True)}
     at20 = {(name, r, kd.name): score(kd, r, 20, args.seeds)
             for name, rules in families.items() for r in rules for kd in kinds}
-    print(f"\ncaught / pulled (doom/AC test memes moved by the memory), mean of {args.seeds} "
-          f"seeds; a rule is chosen on the other kinds (pulled <= {args.budget:.1%} on each)")
+    print(f"\ncaught / doom-AC test memes kept, mean of {args.seeds} seeds; a rule is chosen "
+          f"on the other kinds (kept >= {args.min_kept:.0%} on each)")
     head = ["held-out kind", "corrections", "served rule", *families]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for kd in kinds:
         others = [o for o in kinds if o is not kd]
         picks = {}
         for name, rules in families.items():
-            ok = [r for r in rules if all(at20[name, r, o.name][1] <= args.budget
+            ok = [r for r in rules if all(at20[name, r, o.name][1] >= args.min_kept
                                           for o in others)]
             picks[name] = max(ok, key=lambda r, n=name: np.mean(  # type: ignore[misc]
                 [at20[n, r, o.name][0] for o in others]))
