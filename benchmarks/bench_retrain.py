@@ -21,6 +21,8 @@ r"""Retrain benchmark (issue 6).
     or after one the gate kept), the fast retrain alone, and both; and a new label live: k
     random genshin-folder images labelled "genshin" by admins, the rest of the folder posted
     to the served model: share called genshin, doom/AC test memes kept.
+    Other memory rules side by side, chosen leave-one-kind-out: bench_memory_rules.py; the new
+    label taught through the real console: bench_live_class.py.
 (d) Scale: the fast path with 0, 2,000 and 20,000 corrections (synthetic: real memes'
     cached embeddings plus noise, under new hashes, so no backbone time is spent), each in a
     process of its own: wall time and peak RSS stay bounded (rows per class, OOD bank capped).

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from storage import convert, queries
 from storage.base import StorageBase, aware, poster_rows
@@ -75,13 +75,20 @@ class ReadViewsAPI(StorageBase):
         return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir,
                            pending=pending)
 
-    async def corrected_embeddings(self, space: str, *, since: datetime | None = None
+    async def corrected_embeddings(self, space: str, *, since: datetime | None = None,
+                                   model_labels: Iterable[str] | None = None
                                    ) -> list[CorrectedEmbedding]:
         """Every image whose latest admin decision is a correction (made after `since`, when
         given), with one of its posts' stored embeddings of this embedding space (images
-        without one are left out)."""
+        without one are left out). With `model_labels`, a confirmation of a label outside them
+        counts too: the model cannot give that label, so the label confirmed came from the
+        correction memory, and the admin's word on it is as good as a correction."""
         decisions = queries.latest_decisions()
         after = () if since is None else (CorrectionRow.created_at > aware(since, "since"),)
+        decided = CorrectionRow.kind == CorrectionKind.correction.value
+        if model_labels is not None:
+            decided = or_(decided, and_(CorrectionRow.kind == CorrectionKind.confirmation.value,
+                                        CorrectionRow.new_label.not_in(list(model_labels))))
         async with self._db.read() as session:
             rows = await session.execute(
                 select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
@@ -89,8 +96,7 @@ class ReadViewsAPI(StorageBase):
                 .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
                 .join(PostRow, PostRow.image_sha256 == decisions.c.sha256)
                 .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
-                .where(CorrectionRow.kind == CorrectionKind.correction.value,
-                       FingerprintRow.embedding_space == space,
+                .where(decided, FingerprintRow.embedding_space == space,
                        FingerprintRow.embedding.is_not(None), *after)
                 .order_by(decisions.c.sha256, PostRow.id)
             )

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.correction_memory import MEMORY_MARGIN, CorrectionMemory
+from inference.correction_memory import (
+    MEMORY_MARGIN,
+    MEMORY_MIN_COSINE,
+    MEMORY_RANK,
+    CorrectionMemory,
+)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -44,3 +49,21 @@ def test_without_known_memes_only_near_copies_count() -> None:
     memory.replace([("c" * 64, "genshin", v)])
     assert memory.nearest(_unit(v + 0.002 * rng.standard_normal(256))) is not None
     assert memory.nearest(_unit(v + 0.1 * rng.standard_normal(256))) is None
+
+
+def test_the_margin_over_the_known_memes_decides() -> None:
+    """Closer to the corrected image than to the MEMORY_RANK-th known meme by just over the
+    margin: its label; by just under: nothing."""
+    corrected, known_meme, rest = np.eye(128)[:3]
+    known = np.stack([known_meme] * MEMORY_RANK)
+    memory = CorrectionMemory("space", known=known)
+    memory.remember("d" * 64, "other", corrected)
+    to_corrected = MEMORY_MIN_COSINE + 0.1
+    for delta, takes in ((0.005, True), (-0.005, False)):
+        to_known = to_corrected - MEMORY_MARGIN - delta
+        image = (to_corrected * corrected + to_known * known_meme
+                 + np.sqrt(1 - to_corrected**2 - to_known**2) * rest)
+        match = memory.nearest(image)
+        assert (match is not None) is takes
+        if match is not None:
+            assert match.label == "other" and abs(match.cosine - to_corrected) < 1e-5

@@ -252,3 +252,23 @@ async def test_corrected_embeddings_are_the_latest_corrections_with_an_embedding
     [row] = await storage.corrected_embeddings("lite0-224")
     assert (row.sha256, row.label, row.embedding) == (fixed.image.sha256, "genshin", b"\x01\x02")
     assert row.decided_at.tzinfo is not None
+
+
+async def test_a_confirmed_label_the_model_cannot_give_counts_as_a_correction(
+    storage: Storage,
+) -> None:
+    """The correction memory gave "genshin" (the model has no such label) and an admin said
+    yes: remembered like a correction; a confirmed model label is not."""
+    from storage.records import Fingerprint
+
+    await storage.add_label("genshin", added_by="telegram:1")
+    recalled, modelled = [await _post(storage, seed) for seed in (81, 82)]
+    for post, label, blob in ((recalled, "genshin", b"\x08"), (modelled, "doom", b"\x09")):
+        prediction = await _predict(storage, post.id, label=label)
+        await storage.add_fingerprint(post.id, Fingerprint(1, 2, blob, "lite0-224"),
+                                      author_name="A")
+        await storage.confirm_prediction(prediction.id, admin_id="telegram:1")
+    assert await storage.corrected_embeddings("lite0-224") == []
+    [row] = await storage.corrected_embeddings(
+        "lite0-224", model_labels=["doom", "animal_crossing", "other"])
+    assert (row.sha256, row.label, row.embedding) == (recalled.image.sha256, "genshin", b"\x08")

@@ -55,7 +55,9 @@ class CorrectionRecall:
         scorer = getattr(classifier, "ood", None)  # the model's bank of the memes it knows
         memory = CorrectionMemory(space, known=scorer.bank if scorer is not None else None)
         trained_at = datetime.fromisoformat(meta.created_at)
-        rows = await self.storage.corrected_embeddings(space, since=trained_at)
+        # an admin's "yes" to a label only the memory gives (a new label) is remembered too
+        rows = await self.storage.corrected_embeddings(space, since=trained_at,
+                                                       model_labels=classifier.labels)
         if rows:
             vectors = unpack([r.embedding for r in rows])
             memory.replace((r.sha256, r.label, v) for r, v in zip(rows, vectors, strict=True))

@@ -71,3 +71,21 @@ async def test_a_newer_model_starts_with_an_empty_memory(core: CoreRuntime) -> N
     after = await core.service.handle_upload(post(), png(colour_image(shade(RED, -2), stripe=9)))
     assert after.label == "doom" and after.prediction is not None
     assert after.prediction.model_version == "fake-2"
+
+
+async def test_an_admins_yes_to_a_label_the_memory_gave_is_remembered(core: CoreRuntime) -> None:
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    await core.storage.add_label("genshin", added_by="telegram:1")
+    first = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=5)))
+    assert first.post_id is not None
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "genshin"), None)
+    close = await core.service.handle_upload(post(), png(colour_image(shade(GREY, 2), stripe=5)))
+    assert close.label == "genshin" and close.post_id is not None  # the memory's label
+    # the admin says yes to it (a confirmation: the post already shows genshin) ...
+    yes = await core.service.handle_button(CHAT, ROOT, button_payload(close.post_id, "genshin"),
+                                           None)
+    assert yes.status is CorrectionStatus.confirmed
+    # ... and takes the first image's correction back: the confirmed image still counts
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"), None)
+    later = await core.service.handle_upload(post(), png(colour_image(shade(GREY, 3), stripe=5)))
+    assert later.label == "genshin"
