@@ -23,7 +23,7 @@ from inference.metadata import FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta, resolv
 from inference.ood import OODScorer
 from inference.precision import Timer, choose_precision
 from inference.preprocess import ImageSource, load_image, normalize, resize, to_array
-from inference.text import TextModel, read_text, tesseract_available
+from inference.text import TextModel, read_text, tesseract_available, vector_of
 
 Precision = Literal["auto", "int8", "fp32"]
 
@@ -42,6 +42,9 @@ class Prediction:
     # The model's image embedding (repost detection compares it instead of running a second
     # model); not part of a prediction's identity.
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The sentence encoder's vector of the words read (OCR + caption) when there are enough
+    # (inference/text.py VECTOR_MIN_WORDS): the correction memory's second space.
+    text_embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -309,10 +312,13 @@ class Classifier:
                     for i, text in zip(games, read, strict=True):
                         texts[i] = " ".join(t for t in (text, posted[i]) if t)
                     if any(texts):
+                        vectors = self.text_model.sentence_vectors(texts)
                         raw.extra["text_shift"] = self.text_model.logit_shift(
-                            texts, self.labels, self.meta.temperature
+                            texts, self.labels, self.meta.temperature, vectors
                         )
-                        preds = self.decide(raw)
+                        preds = [dataclasses.replace(p, text_embedding=vector_of(t, vectors, i))
+                                 for i, (p, t) in enumerate(zip(self.decide(raw), texts,
+                                                                strict=True))]
             elapsed = (time.perf_counter() - start) * 1000 / max(len(chunk), 1)
             for slot in slots:
                 if isinstance(slot, str):
@@ -357,10 +363,12 @@ class Classifier:
                 texts = list(pool.map(read_text, [frames[i] for i in read]))
             text = " ".join(t for t in (*texts, caption or "") if t)
             if text:
+                vectors = self.text_model.sentence_vectors([text])
                 raw.extra["text_shift"] = self.text_model.logit_shift(
-                    [text], self.labels, self.meta.temperature
+                    [text], self.labels, self.meta.temperature, vectors
                 )
-                prediction = self.decide(raw)[0]
+                prediction = dataclasses.replace(self.decide(raw)[0],
+                                                 text_embedding=vector_of(text, vectors, 0))
         elapsed = (time.perf_counter() - start) * 1000
         return ClipPrediction(dataclasses.replace(prediction, latency_ms=elapsed),
                               frame_raw.embedding, tuple(read))

@@ -13,6 +13,10 @@ with benchmarks/bench_memory_rules.py: the most of a held-out kind caught after 
 while the other kinds keep >= 95% of their doom/AC test memes (0.04 was chosen in 3 of 4
 folds and caught more than 0.06 on every kind; a kNN vote over corrected and known memes did
 not beat it).
+
+The same rule compares the words the bot read (the sentence encoder's vectors of OCR +
+caption) with the training memes' words (the model's text bank): WORDS_RULE, chosen by the
+same benchmark on every fold (closer than the 3rd nearest known meme's words, cosine >= 0.3).
 """
 
 from __future__ import annotations
@@ -33,6 +37,22 @@ MEMORY_COPY_COSINE = 0.9
 
 
 @dataclass(frozen=True)
+class MemoryRule:
+    """When a new vector takes a remembered label; `projected`: the vectors are the stored
+    image space's (inference/fingerprint.py project), else compared as they are."""
+
+    min_cosine: float = MEMORY_MIN_COSINE
+    margin: float = MEMORY_MARGIN
+    rank: int = MEMORY_RANK
+    copy_cosine: float = MEMORY_COPY_COSINE
+    projected: bool = True
+
+
+IMAGE_RULE = MemoryRule()
+WORDS_RULE = MemoryRule(min_cosine=0.3, margin=0.0, rank=3, projected=False)
+
+
+@dataclass(frozen=True)
 class Remembered:
     """What a new image matched: the label an admin gave a close image, and how close."""
 
@@ -45,11 +65,13 @@ class CorrectionMemory:
     """Labelled vectors of one embedding space; `nearest` is a matrix product (a few thousand
     corrections take well under a millisecond)."""
 
-    def __init__(self, space: str | None, known: np.ndarray | None = None) -> None:
+    def __init__(self, space: str | None, known: np.ndarray | None = None,
+                 rule: MemoryRule = IMAGE_RULE) -> None:
         """`space`: the embedding space of the vectors (inference/fingerprint.py);
         `known`: embeddings of the memes the model was trained on (any dimension)."""
         self.space = space
-        self._known = project(known) if known is not None and len(known) else None
+        self.rule = rule
+        self._known = self._unit(known) if known is not None and len(known) else None
         self._labels: list[str] = []
         self._keys: list[str] = []
         self._rows: list[np.ndarray] = []
@@ -60,7 +82,7 @@ class CorrectionMemory:
 
     def remember(self, sha256: str, label: str, vector: np.ndarray) -> None:
         """Add or relabel one image (the latest admin decision about an image wins)."""
-        unit = _unit(vector)
+        unit = self._unit(vector)[0]
         if sha256 in self._keys:
             i = self._keys.index(sha256)
             self._labels[i], self._rows[i] = label, unit
@@ -88,24 +110,27 @@ class CorrectionMemory:
             return None
         if self._matrix is None:
             self._matrix = np.stack(self._rows)
-        unit = _unit(vector)
+        unit = self._unit(vector)[0]
         sims = self._matrix @ unit
         i = int(np.argmax(sims))
         best = float(sims[i])
+        rule = self.rule
         if self._known is None:
             return Remembered(self._labels[i], best, self._keys[i]) if (
-                best >= MEMORY_COPY_COSINE) else None
-        if best < MEMORY_MIN_COSINE:
+                best >= rule.copy_cosine) else None
+        if best < rule.min_cosine:
             return None
         known = self._known @ unit
-        rank = min(MEMORY_RANK, len(known))
+        rank = min(rule.rank, len(known))
         kth = float(np.partition(known, len(known) - rank)[len(known) - rank])
-        if best < kth + MEMORY_MARGIN:
+        if best < kth + rule.margin:
             return None
         return Remembered(self._labels[i], best, self._keys[i])
 
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    """A model embedding (any size) or a stored one, as a unit vector of the stored space."""
-    unit: np.ndarray = project(np.asarray(vector, dtype=np.float32).ravel())[0]
-    return unit
+    def _unit(self, vectors: np.ndarray) -> np.ndarray:
+        """Model embeddings (any size) or stored ones, as unit rows of the compared space."""
+        rows = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if self.rule.projected:
+            return project(rows)
+        unit: np.ndarray = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+        return unit

@@ -154,9 +154,13 @@ def project(embedding: np.ndarray) -> np.ndarray:
     return unit
 
 
-def pack(embedding: np.ndarray) -> bytes:
-    """One embedding as stored: projected, unit length, float16."""
-    return np.asarray(project(embedding)[0], np.float16).tobytes()
+def pack(embedding: np.ndarray, *, projected: bool = True) -> bytes:
+    """One embedding as stored: projected (unless not `projected`: a sentence vector keeps its
+    384 dimensions, as its rule was measured), unit length, float16."""
+    if projected:
+        return np.asarray(project(embedding)[0], np.float16).tobytes()
+    vector = np.asarray(embedding, np.float32).ravel()
+    return np.asarray(vector / max(float(np.linalg.norm(vector)), 1e-12), np.float16).tobytes()
 
 
 def unpack(blobs: list[bytes]) -> np.ndarray:

@@ -23,11 +23,16 @@ import numpy as np
 from PIL import Image
 
 from inference.errors import ModelError
-from inference.sentence import SentenceEncoder, find_encoder
+from inference.sentence import EMBEDDING_DIM, SentenceEncoder, find_encoder
 
 log = logging.getLogger(__name__)
 
 TEXT_FILE = "text.json"
+# The training doom/AC memes' sentence vectors (float16), what the correction memory's words
+# are compared with (bot/core/recall.py); a model trained before it has no words' memory.
+TEXT_BANK_FILE = "text_bank.npz"
+# Fewer words than this say too little to compare (benchmarks/bench_memory_rules.py).
+VECTOR_MIN_WORDS = 3
 _WORD = re.compile(r"[a-z]{3,}")
 # OCR time grows with the pixel count; captions stay legible well below this.
 MAX_OCR_SIDE = 1600
@@ -95,6 +100,15 @@ class TextModel:
     encoder_name: str | None = None
     encoder_coef: list[float] = field(default_factory=list)
     encoder: SentenceEncoder | None = field(default=None, repr=False, compare=False)
+    bank: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray | None:
+        """The encoder's embedding of each text with enough words for the head or the
+        correction memory (zero rows elsewhere); None without a loaded encoder."""
+        if self.encoder is None:
+            return None
+        least = min(self.min_words, VECTOR_MIN_WORDS)
+        return self.encoder.embed([t if len(words(t)) >= least else "" for t in texts])
 
     def evidence(self, text: str) -> float:
         """The bag of words' log-odds of one text (0 with too few words)."""
@@ -128,13 +142,15 @@ class TextModel:
         enc = self.encoder_evidence(texts, embeddings)
         return self.weight * (enc if self.mix == "encoder" else (bow + enc) / 2)
 
-    def logit_shift(self, texts: list[str], labels: list[str], temperature: float) -> np.ndarray:
-        """Per image, what to add to the raw logits (n x labels); zeros where there is no text."""
+    def logit_shift(self, texts: list[str], labels: list[str], temperature: float,
+                    embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Per image, what to add to the raw logits (n x labels); zeros where there is no text.
+        `embeddings`: `sentence_vectors(texts)` when the caller keeps them."""
         shift = np.zeros((len(texts), len(labels)), np.float32)
         if self.positive not in labels or self.negative not in labels:
             return shift
         pos, neg = labels.index(self.positive), labels.index(self.negative)
-        e = self.evidences(texts) * temperature / 2  # raw logits are divided by T later
+        e = self.evidences(texts, embeddings) * temperature / 2  # raw logits are divided by T later
         shift[:, pos], shift[:, neg] = e, -e
         return shift
 
@@ -162,6 +178,26 @@ class TextModel:
             encoder_name=data.get("encoder"),
             encoder_coef=[float(v) for v in data.get("encoder_coef", [])],
         )
-        if model.mix != "bow" and model.encoder_name:
+        bank = Path(folder) / TEXT_BANK_FILE
+        if model.encoder_name and (model.mix != "bow" or bank.is_file()):
             model.encoder = SentenceEncoder(find_encoder(Path(folder), model.encoder_name))
+        if bank.is_file():
+            with np.load(bank, allow_pickle=False) as data:
+                model.bank = data["text_bank"].astype(np.float32)
         return model
+
+
+def vector_of(text: str, vectors: np.ndarray | None, row: int) -> np.ndarray | None:
+    """A meme's words' vector as the correction memory compares it: None with too few words."""
+    if vectors is None or len(words(text)) < VECTOR_MIN_WORDS:
+        return None
+    return np.asarray(vectors[row], np.float32)
+
+
+def save_text_bank(folder: Path, texts: list[str], encoder: SentenceEncoder) -> int:
+    """The vectors of the texts with enough words, as TEXT_BANK_FILE; how many."""
+    kept = [t for t in texts if len(words(t)) >= VECTOR_MIN_WORDS]
+    vectors = encoder.embed(kept) if kept else np.zeros((0, EMBEDDING_DIM), np.float32)
+    np.savez_compressed(Path(folder) / TEXT_BANK_FILE, allow_pickle=False,
+                        text_bank=vectors.astype(np.float16))
+    return len(kept)

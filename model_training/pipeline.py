@@ -24,7 +24,7 @@ from inference.classifier import Classifier
 from inference.metadata import ACTIVE_POINTER, FP32_FILE, INT8_FILE, OOD_FILE, ModelMeta
 from inference.preprocess import PreprocessConfig
 from inference.sentence import SentenceEncoder
-from inference.text import tesseract_available
+from inference.text import save_text_bank, tesseract_available
 from model_training.backbone import DEFAULT_BACKBONE, create_backbone
 from model_training.calibrate import (
     DEFAULT_OOD_METHOD,
@@ -309,6 +309,10 @@ def _read_text(
     if model is None:
         return None
     model.metrics["training_captions"] = sum(1 for c in posted if c)
+    if encoder is not None and model.encoder_name:  # the correction memory's known words
+        model.metrics["text_bank"] = save_text_bank(
+            folder, [d for d, s in zip(docs, splits.train, strict=False) if s.label in games],
+            encoder)
     model.save(folder)
     meta.metrics["text"] = model.metrics
     return ocr.lookup(everything)

@@ -273,6 +273,9 @@ class FingerprintRow(Base):
     # only comparable within one embedding space (backbone and its weights).
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     embedding_space: Mapped[str | None] = mapped_column(String(64))
+    # The sentence encoder's vector of the words read (OCR + caption), float16, when there were
+    # enough: the correction memory's words (bot/core/recall.py).
+    text_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     # 16x16 grey levels: tells another meme of the same template from a copy.
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)
 

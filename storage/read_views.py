@@ -92,7 +92,7 @@ class ReadViewsAPI(StorageBase):
         async with self._db.read() as session:
             rows = await session.execute(
                 select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
-                       FingerprintRow.embedding)
+                       FingerprintRow.embedding, FingerprintRow.text_embedding)
                 .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
                 .join(PostRow, PostRow.image_sha256 == decisions.c.sha256)
                 .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
@@ -101,8 +101,8 @@ class ReadViewsAPI(StorageBase):
                 .order_by(decisions.c.sha256, PostRow.id)
             )
             found: dict[str, CorrectedEmbedding] = {}
-            for sha, label, at, blob in rows:  # an image posted twice: its first post's
-                found.setdefault(sha, CorrectedEmbedding(sha, label, at, blob))
+            for sha, label, at, blob, words in rows:  # an image posted twice: its first post's
+                found.setdefault(sha, CorrectedEmbedding(sha, label, at, blob, words))
             return list(found.values())
 
     async def recent_predictions(

@@ -202,6 +202,7 @@ class Fingerprint:
     embedding: bytes | None = None
     embedding_space: str | None = None
     thumbnail: bytes | None = None  # small grey picture (same-template check)
+    text_embedding: bytes | None = None  # the words' sentence vector, float16 (or none)
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ class CorrectedEmbedding:
     label: str
     decided_at: datetime
     embedding: bytes
+    text_embedding: bytes | None = None  # the words' vector, when the post had enough words
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ def fingerprint_values(
         embedding=fingerprint.embedding,
         embedding_space=fingerprint.embedding_space,
         thumbnail=fingerprint.thumbnail,
+        text_embedding=fingerprint.text_embedding,
     )
 
 

@@ -143,8 +143,10 @@ class Moderation:
             return None
         embedding = self.embedding(classified.prediction)
         blob = pack(embedding[0]) if embedding else None
+        words = classified.prediction.text_embedding
         return Fingerprint(hashes.phash, hashes.dhash, blob, embedding[1] if embedding else None,
-                           hashes.thumbnail or None)
+                           hashes.thumbnail or None,
+                           pack(words, projected=False) if words is not None else None)
 
     def frame_fingerprints(self, classified: Classified) -> tuple[Fingerprint, ...]:
         """A clip's other frames as stored, so that a screenshot of any of them finds it."""
