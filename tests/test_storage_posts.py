@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sqlalchemy import text
 
+from inference.fingerprint import pack, unpack
 from storage import InvalidInputError, LabelExistsError
 from storage.api import Storage
 from storage.records import CorrectionKind
@@ -236,7 +239,9 @@ async def test_corrected_embeddings_are_the_latest_corrections_with_an_embedding
     fixed, confirmed, bare, other_space = [await _post(storage, seed) for seed in (71, 72, 73, 74)]
     for post in (fixed, confirmed, bare, other_space):
         await _predict(storage, post.id)
-    await storage.add_fingerprint(fixed.id, Fingerprint(1, 2, b"\x01\x02", "lite0-224"),
+    words = pack(np.arange(1, 385, dtype=np.float32), projected=False)  # 384 float16
+    await storage.add_fingerprint(fixed.id, Fingerprint(1, 2, b"\x01\x02", "lite0-224",
+                                                        text_embedding=words),
                                   author_name="A")
     await storage.add_fingerprint(confirmed.id, Fingerprint(3, 4, b"\x03\x04", "lite0-224"),
                                   author_name="A")
@@ -252,6 +257,8 @@ async def test_corrected_embeddings_are_the_latest_corrections_with_an_embedding
     [row] = await storage.corrected_embeddings("lite0-224")
     assert (row.sha256, row.label, row.embedding) == (fixed.image.sha256, "genshin", b"\x01\x02")
     assert row.decided_at.tzinfo is not None
+    assert row.text_embedding == words  # the words' vector comes back as stored
+    np.testing.assert_allclose(np.linalg.norm(unpack([words])), 1.0, atol=1e-3)
 
 
 async def test_a_confirmed_label_the_model_cannot_give_counts_as_a_correction(
@@ -272,3 +279,48 @@ async def test_a_confirmed_label_the_model_cannot_give_counts_as_a_correction(
     [row] = await storage.corrected_embeddings(
         "lite0-224", model_labels=["doom", "animal_crossing", "other"])
     assert (row.sha256, row.label, row.embedding) == (recalled.image.sha256, "genshin", b"\x08")
+    assert row.text_embedding is None  # a post without words' vector
+
+
+def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> None:
+    """0009_text_vectors on a database holding a fingerprint: up from 0008 (its vector is
+    empty, the rest stays), and down and up again."""
+    import asyncio
+
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'words.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0008_lifecycle")
+
+    async def fill() -> None:
+        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
+        try:
+            post = await _post(storage, 91)
+            async with storage._db.write() as session:  # the 0008 columns only
+                await session.execute(text(
+                    "INSERT INTO post_fingerprints (post_id, frame, platform, chat_id, posted_at,"
+                    " author_name, phash, dhash, band0, band1, band2, band3, embedding,"
+                    " embedding_space) VALUES (:p, 0, 'telegram', '-1', :t, 'A', 1, 2, 0, 0, 0,"
+                    " 0, :e, 'lite0-224')"), {"p": post.id, "t": post.posted_at, "e": b"\x01"})
+        finally:
+            await storage.close()
+
+    async def read() -> list[bytes | None]:
+        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
+        try:
+            async with storage._db.read() as session:
+                rows = await session.execute(text(
+                    "SELECT embedding, text_embedding FROM post_fingerprints"))
+                return [v for row in rows for v in row]
+        finally:
+            await storage.close()
+
+    asyncio.run(fill())
+    command.upgrade(config, "0009_text_vectors")
+    assert asyncio.run(read()) == [b"\x01", None]
+    command.downgrade(config, "0008_lifecycle")
+    command.upgrade(config, "head")
+    assert asyncio.run(read()) == [b"\x01", None]

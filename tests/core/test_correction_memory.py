@@ -89,3 +89,50 @@ async def test_an_admins_yes_to_a_label_the_memory_gave_is_remembered(core: Core
     await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"), None)
     later = await core.service.handle_upload(post(), png(colour_image(shade(GREY, 3), stripe=5)))
     assert later.label == "genshin"
+
+
+KNOWN_WORDS = ["rip and tear until it is done", "the demons of hell fear the slayer",
+               "blathers loves fossils and bugs", "tom nook wants more bells today",
+               "praise the bfg and the super shotgun", "isabelle reads the island news"]
+
+
+def worded(caption: str | None) -> ImagePost:
+    return ImagePost(CHAT, str(next(_ids)), EVE, posted_at=datetime.now(UTC), caption=caption)
+
+
+async def test_close_words_take_a_corrected_memes_label(core: CoreRuntime) -> None:
+    """Two text screenshots look nothing alike to the image model, but their words are close:
+    the words' memory gives the admin's label; without words nothing changes."""
+    current = core.models.current
+    assert isinstance(current, FakeClassifier)
+    core.models.swap(FakeClassifier(current.folder, version="fake-words",
+                                    known_words=KNOWN_WORDS))
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    await core.storage.add_label("programming", added_by="telegram:1")
+    caption = "when the python code compiles but the tests fail again"
+    first = await core.service.handle_upload(worded(caption), png(colour_image(RED, stripe=3)))
+    assert first.label == "doom" and first.post_id is not None
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "programming"),
+                                     None)
+    # another picture (the image memory finds nothing), words close to the corrected one's
+    close = await core.service.handle_upload(
+        worded("when the python code compiles but the tests fail"),
+        png(colour_image(RED, stripe=8)))
+    assert close.label == "programming" and close.reply is not None
+    assert close.reply.text == "Programming (like a meme an admin labelled)"
+    # the same picture without words, and with words of a game meme: the model's label
+    bare = await core.service.handle_upload(worded(None), png(colour_image(RED, stripe=8)))
+    assert bare.label == "doom"
+    game = await core.service.handle_upload(worded("rip and tear until it is done"),
+                                            png(colour_image(RED, stripe=8)))
+    assert game.label == "doom"
+
+
+async def test_a_model_without_a_words_bank_has_no_words_memory(core: CoreRuntime) -> None:
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    caption = "when the python code compiles but the tests fail again"
+    first = await core.service.handle_upload(worded(caption), png(colour_image(RED, stripe=3)))
+    assert first.post_id is not None
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"), None)
+    close = await core.service.handle_upload(worded(caption), png(colour_image(RED, stripe=8)))
+    assert close.label == "doom"

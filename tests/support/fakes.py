@@ -7,6 +7,7 @@ The classifier is handed to `open_runtime(loader=...)`, so everything else is re
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from inference.classifier import ClipPrediction, Prediction, PredictionError
 from inference.frame_votes import Rule, combine
 from inference.metadata import FP32_FILE, ModelMeta
 from inference.preprocess import ImageSource, PreprocessConfig, load_image
+from inference.sentence import EMBEDDING_DIM as WORDS_DIM
+from inference.text import VECTOR_MIN_WORDS, TextModel, words
 
 LABELS = ["animal_crossing", "doom", "other"]
 EMBEDDING_DIM = 256  # projected to the stored size, as a real backbone's is
@@ -39,6 +42,19 @@ def colour_image(rgb: tuple[int, int, int], size: tuple[int, int] = (64, 64), *,
     return img
 
 
+def word_vector(text: str) -> np.ndarray | None:
+    """The fake's sentence vector: the sum of a fixed random vector per distinct word (texts
+    sharing words are close); None with too few words, as the classifier's."""
+    found = sorted(words(text))
+    if len(found) < VECTOR_MIN_WORDS:
+        return None
+    rows = [np.random.default_rng(int.from_bytes(hashlib.sha256(w.encode()).digest()[:8], "big"))
+            .standard_normal(WORDS_DIM) for w in found]
+    total = np.sum(rows, axis=0).astype(np.float32)
+    unit: np.ndarray = total / np.linalg.norm(total)
+    return unit
+
+
 def png(img: Image.Image) -> bytes:
     import io
 
@@ -51,7 +67,10 @@ class FakeClassifier:
     """Red pictures are Doom, green ones Animal Crossing, anything else other; `confidence`
     is what every answer claims. Reads no model: the folder only has to exist."""
 
-    def __init__(self, folder: Path, *, version: str = "fake-1", confidence: float = 0.9) -> None:
+    def __init__(self, folder: Path, *, version: str = "fake-1", confidence: float = 0.9,
+                 known_words: Sequence[str] = ()) -> None:
+        """`known_words`: the training memes' words (the model's text bank); with them the
+        fake reads captions as the classifier reads words (game labels only)."""
         self.folder = folder
         self.onnx_file = folder / FP32_FILE
         if not self.onnx_file.exists():
@@ -67,11 +86,16 @@ class FakeClassifier:
         self.seen_captions: list[list[str | None]] = []
         self.gate = threading.Event()  # cleared, it holds the worker (to fill the queue)
         self.gate.set()
+        bank = [v for v in map(word_vector, known_words) if v is not None]
+        self.text_model = TextModel("doom", "animal_crossing", encoder_name="fake-words",
+                                    bank=np.stack(bank)) if bank else None
 
     def predict(self, images: Sequence[ImageSource], *, batch_size: int = 16,
                 captions: Sequence[str | None] | None = None) -> list[Prediction | PredictionError]:
         self.gate.wait(10)
-        results = [self._one(image) for image in images]
+        results = [self._one(image, caption)
+                   for image, caption in zip(images, captions or [None] * len(images),
+                                             strict=True)]
         self.batches.append([image.size if isinstance(image, Image.Image) else (0, 0)
                              for image in images])
         self.seen_captions.append(list(captions or [None] * len(images)))
@@ -96,7 +120,8 @@ class FakeClassifier:
             ood_score=0.0, is_ood=False, model_version=self.version, embedding=embedding[0])
         return ClipPrediction(prediction, embeddings)
 
-    def _one(self, image: ImageSource) -> Prediction | PredictionError:
+    def _one(self, image: ImageSource, caption: str | None = None
+             ) -> Prediction | PredictionError:
         try:
             img = load_image(image)
         except Exception as exc:  # the real classifier words it the same way
@@ -109,9 +134,11 @@ class FakeClassifier:
         small = np.asarray(img.convert("L").resize((16, 16)), dtype=np.float32).ravel()
         small = small - small.mean()  # the picture's pattern, not its brightness
         embedding = small / (np.linalg.norm(small) or 1.0)
+        read = self.text_model is not None and caption is not None and label != "other"
         return Prediction(label=label, confidence=self.confidence, probabilities=probabilities,
                           ood_score=0.0, is_ood=False, model_version=self.version,
-                          embedding=embedding)
+                          embedding=embedding,
+                          text_embedding=word_vector(caption or "") if read else None)
 
 
 @dataclass
