@@ -13,7 +13,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from inference.classifier import Classifier, Prediction, RawOutput, decide
 from inference.metadata import ModelMeta, OODConfig, resolve_model_dir
-from inference.text import TEXT_FILE, TextModel, read_text, tesseract_available, words
+from inference.text import (
+    TEXT_BANK_FILE,
+    TEXT_FILE,
+    TextModel,
+    read_text,
+    tesseract_available,
+    words,
+)
 from tests.support.imagegen import make_dataset, make_image
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available(),
@@ -163,6 +170,22 @@ def test_training_fits_and_ships_the_word_model(tmp_path: Path) -> None:
     assert 0 < tm.metrics["training_captions"] <= len(list(data.rglob("*.jpg")))
     assert result.meta.metrics["text"]["memes_with_text"] >= 20
     assert result.meta.metrics["test"]["game_accuracy"] == 1.0
+    # the training doom/AC memes' words, as the correction memory compares them
+    assert tm.encoder_name is not None and tm.encoder is not None and tm.bank is not None
+    games_trained = sum(1 for s in result.splits.train if s.label != "other")
+    assert tm.bank.shape[1] == 384 and tm.metrics["text_bank"] == len(tm.bank) == games_trained
+    with np.load(result.model_path / TEXT_BANK_FILE) as saved:
+        assert saved["text_bank"].dtype == np.float16
+    np.testing.assert_allclose(np.linalg.norm(tm.bank, axis=1), 1.0, atol=1e-2)
+    # a prediction carries its words' vector (the one the word model used) when it has words
+    read = Classifier(result.model_path, text_lookup=lambda src: "doom demons slayer shotgun")
+    [worded] = read.predict([make_image("doom", 990)], captions=["praise the marine"])
+    [bare] = Classifier(result.model_path, text_lookup=lambda src: "").predict(
+        [make_image("doom", 990)])
+    assert isinstance(worded, Prediction) and isinstance(bare, Prediction)
+    assert worded.label == "doom" and worded.text_embedding is not None
+    assert float(np.max(tm.bank @ worded.text_embedding)) > 0.9  # the doom memes' words
+    assert bare.text_embedding is None
     no_text = train(TrainConfig(data_dir=data, model_dir=tmp_path / "m2", cache_dir=cache,
                                 input_size=64, int8=False, progress=False, threads=2,
                                 read_text=False))
