@@ -9,6 +9,7 @@ from inference.correction_memory import (
     MEMORY_MARGIN,
     MEMORY_MIN_COSINE,
     MEMORY_RANK,
+    WORDS_RULE,
     CorrectionMemory,
 )
 
@@ -67,3 +68,20 @@ def test_the_margin_over_the_known_memes_decides() -> None:
         assert (match is not None) is takes
         if match is not None:
             assert match.label == "other" and abs(match.cosine - to_corrected) < 1e-5
+
+
+def test_the_words_rule_compares_sentence_vectors_as_they_are() -> None:
+    """The words' memory (384-d sentence vectors, not projected): closer to a corrected meme's
+    words than to the 3rd nearest known meme's, and at least 0.3."""
+    rng = np.random.default_rng(1)
+    game, kind = _unit(rng.standard_normal(384)), _unit(rng.standard_normal(384))
+    known = _unit(game + 0.5 * rng.standard_normal((40, 384)) / np.sqrt(384))
+    memory = CorrectionMemory("minilm", known=known, rule=WORDS_RULE)
+    corrected = _unit(kind + 0.6 * game)
+    memory.remember("c" * 64, "programming", corrected)
+    near = _unit(kind + 0.6 * game + 0.2 * rng.standard_normal(384) / np.sqrt(384))
+    match = memory.nearest(near)
+    assert match is not None and match.label == "programming"
+    np.testing.assert_allclose(match.cosine, float(corrected @ near), atol=1e-5)  # unprojected
+    assert memory.nearest(_unit(game + 0.1 * kind)) is None  # closer to the known memes' words
+    assert memory.nearest(_unit(rng.standard_normal(384))) is None  # unrelated: below 0.3
