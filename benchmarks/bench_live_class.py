@@ -11,12 +11,18 @@ switched off first (POST /api/reposts), as an admin may: the doom/AC memes are p
 step, and a repost is not what is measured.
 
     .venv/bin/python benchmarks/bench_live_class.py [--models models] [--steps 0,5,20]
+
+--source SOURCE --label LABEL: another kind, taught as another label, e.g. `--source
+programming-memes --label other` with a model trained without them (`memebot train
+--holdout-source programming-memes`): a kind of "other" the model never saw, corrected to
+"other" by the admin (the manifest's source names; "genshin" is the genshin folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import logging
 import random
@@ -52,15 +58,25 @@ CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg
 @dataclass(frozen=True)
 class Step:
     corrections: int
-    new_called: float  # share of the scored Genshin images labelled genshin
+    new_called: float  # share of the scored images of the kind given its label
     new_n: int
     games_kept: float  # share of the doom/AC test memes still labelled doom or AC
     games_n: int
 
 
-def genshin_split(seed: int = 0, scored_n: int = 160) -> tuple[list[Path], list[Path]]:
-    """(scored, teach): the split of bench_retrain.py (f), so the figures compare."""
-    files = sorted(p for p in GENSHIN.iterdir() if p.suffix.lower() in CONTENT_TYPES)
+def kind_split(source: str, taught: int, seed: int = 0, scored_n: int = 160
+               ) -> tuple[list[Path], list[Path]]:
+    """(scored, teach) of one kind: for genshin the split of bench_retrain.py (f), so the
+    figures compare; another source of the manifest keeps `taught` images to teach."""
+    if source == NEW_LABEL:
+        files = sorted(p for p in GENSHIN.iterdir() if p.suffix.lower() in CONTENT_TYPES)
+    else:
+        with (MEMES / "MANIFEST.csv").open(newline="") as f:
+            files = sorted(MEMES / row["path"] for row in csv.DictReader(f)
+                           if row["source"] == source)
+        if not files:
+            raise SystemExit(f"no image of source {source!r} in {MEMES / 'MANIFEST.csv'}")
+    scored_n = min(scored_n, len(files) - taught)
     pool = random.Random(seed).sample(files, len(files))
     return pool[:scored_n], pool[scored_n:]
 
@@ -106,9 +122,10 @@ async def checked(admin: Client, path: str, body: Any) -> Any:
     return answer
 
 
-async def live(models: Path, steps: list[int], seed: int) -> list[Step]:
+async def live(models: Path, steps: list[int], seed: int, source: str = NEW_LABEL,
+               label: str = NEW_LABEL) -> list[Step]:
     active = resolve_model_dir(models)
-    scored, teach = genshin_split(seed)
+    scored, teach = kind_split(source, max(steps), seed)
     games = game_test_memes(active)
     rows: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="bench-live-class-") as tmp:
@@ -123,17 +140,18 @@ async def live(models: Path, steps: list[int], seed: int) -> list[Step]:
                     if status != 200:
                         raise RuntimeError(f"sign-in answered {status}: {body}")
                     await checked(admin, "api/reposts", {"mode": "off"})
-                    await checked(admin, "api/labels", {"name": NEW_LABEL})
+                    if label not in (*GAMES, "other"):
+                        await checked(admin, "api/labels", {"name": label})
                     corrected = 0
                     for k in steps:
                         for item in await post_all(admin, teach[corrected:k]):
                             await checked(admin, f"api/posts/{item['post_id']}/label",
-                                          {"label": NEW_LABEL})
+                                          {"label": label})
                         corrected = max(corrected, k)
                         new = await post_all(admin, scored)
                         old = await post_all(admin, games)
                         rows.append(Step(
-                            k, sum(i["label"] == NEW_LABEL for i in new) / len(new), len(new),
+                            k, sum(i["label"] == label for i in new) / len(new), len(new),
                             sum(i["label"] in GAMES for i in old) / len(old), len(old)))
                         print(f"  {k} corrections: {rows[-1]}", flush=True)
             finally:
@@ -146,13 +164,15 @@ def main() -> int:
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--steps", default="0,5,20")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--source", default=NEW_LABEL, help="the kind taught (default: genshin)")
+    ap.add_argument("--label", default=NEW_LABEL, help="the label the admin gives it")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     steps = sorted(int(s) for s in args.steps.split(","))
-    rows = asyncio.run(live(args.models, steps, args.seed))
-    print(f"\nA new label live through the console ({resolve_model_dir(args.models).name}, "
-          "no retrain)")
-    print("| corrections (console) | other Genshin images called genshin | "
+    rows = asyncio.run(live(args.models, steps, args.seed, args.source, args.label))
+    print(f"\n{args.source} taught as {args.label!r} live through the console "
+          f"({resolve_model_dir(args.models).name}, no retrain)")
+    print(f"| corrections (console) | other {args.source} images called {args.label} | "
           "doom/AC test memes kept |\n|---|---|---|")
     for r in rows:
         print(f"| {r.corrections} | {100 * r.new_called:.1f}% (n={r.new_n}) | "
