@@ -47,9 +47,15 @@ async def current_revision(db: Database) -> str | None:
 class _StartupChatter(logging.Filter):
     """Alembic says which dialect it uses on every start ("Context impl SQLiteImpl.", "Will
     assume non-transactional DDL."): noise in the bot's and the trainer's logs at each start.
-    Lines of an actual migration ("Running upgrade 0001 -> 0002") still pass."""
+    Lines of an actual migration ("Running upgrade 0001 -> 0002") still pass, one line each,
+    without the revision's docstring (a paragraph per revision on a new database's first
+    start)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Running %s" and isinstance(record.args, tuple) and record.args:
+            short = getattr(record.args[0], "short_log", None)
+            if isinstance(short, str):
+                record.args = (short,)
         return not str(record.msg).startswith(("Context impl", "Will assume"))
 
 

@@ -50,6 +50,8 @@ async def test_start_up_logs_migrations_but_not_alembic_chatter(
     await first.close()
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
     assert any(m.startswith("Running upgrade") for m in messages)  # a real migration is news
+    # one line a revision, without its docstring
+    assert all("\n" not in m and "," not in m for m in messages if m.startswith("Running"))
     caplog.clear()
     again = await Storage.open(url, tmp_path / "blobs")
     await again.close()
