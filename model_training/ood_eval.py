@@ -329,14 +329,24 @@ class Rows:
     def inputs(self) -> Inputs:
         return Inputs(self.x, self.text, self.n_words)
 
+    def held_out(self, source: str) -> np.ndarray:
+        """The rows of one source; a name ending in "-" is a prefix ("genshin-")."""
+        return np.array(
+            [s == source or (source.endswith("-") and s.startswith(source)) for s in self.source]
+        )
+
+    def fit_split(self, held: np.ndarray, labels: list[str]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(train, val, y_train, y_val) without the held-out rows."""
+        train, val = (self.part == "train") & ~held, (self.part == "val") & ~held
+        return (train, val, np.array([labels.index(lab) for lab in self.label[train]]),
+                np.array([labels.index(lab) for lab in self.label[val]]))
+
 
 def fit_fold(
     rows: Rows, held: np.ndarray, labels: list[str], reject_label: str, seed: int = 0
 ) -> Fold:
-    train = (rows.part == "train") & ~held
-    val = (rows.part == "val") & ~held
-    y = np.array([labels.index(lab) for lab in rows.label[train]])
-    y_val = np.array([labels.index(lab) for lab in rows.label[val]])
+    train, val, y, y_val = rows.fit_split(held, labels)
     head, _ = train_head(rows.x[train], y, rows.x[val], y_val, len(labels), HeadConfig(seed=seed))
     games = np.isin(rows.label, [lab for lab in labels if lab != reject_label])
     every = rows.inputs
@@ -359,9 +369,7 @@ def leave_one_source_out(
     test_games = games & (rows.part == "test")
     results = []
     for source in sources:
-        held = np.array(
-            [s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source]
-        )
+        held = rows.held_out(source)
         if not held.any():
             raise ValueError(f"no image of source {source!r}")
         if progress:
@@ -441,12 +449,8 @@ def served_rule(
     test_games = games & (rows.part == "test")
     out = []
     for source in sources:
-        held = np.array(
-            [s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source]
-        )
-        train, val = (rows.part == "train") & ~held, (rows.part == "val") & ~held
-        y_tr = np.array([labels.index(lab) for lab in rows.label[train]])
-        y_va = np.array([labels.index(lab) for lab in rows.label[val]])
+        held = rows.held_out(source)
+        train, val, y_tr, y_va = rows.fit_split(held, labels)
         def other_share(fitted: FittedHead, x: np.ndarray) -> float:
             preds = decide(RawOutput(fitted.logits(x), x), fitted.meta, fitted.scorer)
             return float(np.mean([p.label == reject_label for p in preds]))
@@ -493,12 +497,8 @@ def served_candidates(
     every = rows.inputs
     out = []
     for source in sources:
-        held = np.array(
-            [s == source or (source.endswith("-") and s.startswith(source)) for s in rows.source]
-        )
-        train, val = (rows.part == "train") & ~held, (rows.part == "val") & ~held
-        y_tr = np.array([labels.index(lab) for lab in rows.label[train]])
-        y_va = np.array([labels.index(lab) for lab in rows.label[val]])
+        held = rows.held_out(source)
+        train, val, y_tr, y_va = rows.fit_split(held, labels)
         fitted = fit_calibrated_head(
             labels, reject_label, rows.x[train], y_tr, rows.x[val], y_va, pre
         )
