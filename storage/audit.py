@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,19 +43,23 @@ def _value(value: object, what: str) -> str | None:
     return text
 
 
-def audit_row(
-    action: str,
-    *,
-    actor_id: str | int,
-    at: object,
-    platform: str | None = None,
-    chat_id: str | int | None = None,
-    post_id: int | None = None,
-    from_value: object = None,
-    to_value: object = None,
-    detail: str | None = None,
-) -> AuditRow:
+class AuditAbout(TypedDict, total=False):
+    """What an audited action concerns, each part optional: the chat and post, and what
+    changed from what to what."""
+
+    platform: str | None
+    chat_id: str | int | None
+    post_id: int | None
+    from_value: object
+    to_value: object
+    detail: str | None
+
+
+def audit_row(action: str, *, actor_id: str | int, at: object,
+              **about: Unpack[AuditAbout]) -> AuditRow:
     """A checked row (raises InvalidInputError before anything is written)."""
+    platform, chat_id = about.get("platform"), about.get("chat_id")
+    post_id, detail = about.get("post_id"), about.get("detail")
     if not isinstance(action, str) or not ACTION_RE.fullmatch(action):
         raise InvalidInputError(f"audit action must be 1-32 lowercase letters, got {action!r}")
     if post_id is not None and (isinstance(post_id, bool) or not isinstance(post_id, int)):
@@ -68,8 +73,8 @@ def audit_row(
         platform=check_platform(platform) if platform is not None else None,
         chat_id=check_id(chat_id, "chat id") if chat_id is not None else None,
         post_id=post_id,
-        from_value=_value(from_value, "from value"),
-        to_value=_value(to_value, "to value"),
+        from_value=_value(about.get("from_value"), "from value"),
+        to_value=_value(about.get("to_value"), "to value"),
         detail=detail,
     )
 
@@ -89,24 +94,12 @@ async def add_audit(session: AsyncSession, row: AuditRow) -> AuditEntry:
 
 
 class AuditAPI(StorageBase):
-    async def record_audit(
-        self,
-        action: str,
-        *,
-        actor_id: str | int,
-        platform: str | None = None,
-        chat_id: str | int | None = None,
-        post_id: int | None = None,
-        from_value: object = None,
-        to_value: object = None,
-        detail: str | None = None,
-    ) -> AuditEntry:
+    async def record_audit(self, action: str, *, actor_id: str | int,
+                           **about: Unpack[AuditAbout]) -> AuditEntry:
         """Log one admin action: `action` is a short lowercase name (`AuditAction` lists the
         ones this code writes), `actor_id` "platform:user_id", the chat and post it concerns
         if any, and what changed from what to what (e.g. a setting's old and new value)."""
-        row = audit_row(action, actor_id=actor_id, at=self._clock(), platform=platform,
-                        chat_id=chat_id, post_id=post_id, from_value=from_value,
-                        to_value=to_value, detail=detail)
+        row = audit_row(action, actor_id=actor_id, at=self._clock(), **about)
         async with self._db.write() as session:
             return await add_audit(session, row)
 
