@@ -44,12 +44,9 @@ class CorrectionRecall:
         self._built_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def memory(self) -> CorrectionMemory:
-        """The memory of the serving model, rebuilt from storage when the model changed."""
-        return (await self._memories())[0]
-
     async def _memories(self) -> tuple[CorrectionMemory, CorrectionMemory | None]:
-        """The image memory and the words' one (None: the model has no bank of words)."""
+        """The image memory and the words' one (None: the model has no bank of words) of the
+        serving model, rebuilt from storage when the model changed."""
         classifier = self.models.current
         async with self._lock:
             stale = time.monotonic() - self._built_at > REFRESH_SECONDS
