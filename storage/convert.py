@@ -75,6 +75,7 @@ def prediction(row: PredictionRow) -> PredictionRecord:
         probabilities=dict(row.probabilities),
         latency_ms=row.latency_ms,
         created_at=row.created_at,
+        remembered=row.remembered,
     )
 
 

@@ -126,6 +126,7 @@ class PredictionValues:
     probabilities: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
     ood_score: float | None = None
+    remembered: bool = False  # the label came from the correction memory
 
     def checked(self) -> PredictionValues:
         return PredictionValues(
@@ -137,6 +138,7 @@ class PredictionValues:
             latency_ms=check_finite(self.latency_ms, "latency_ms"),
             ood_score=None if self.ood_score is None else check_finite(self.ood_score,
                                                                         "ood_score"),
+            remembered=bool(self.remembered),
         )
 
 
@@ -251,7 +253,7 @@ class IntakeAPI(StorageBase):
                     post_id=row.id, model_version=values.model_version, label=values.label,
                     confidence=values.confidence, ood_score=values.ood_score,
                     probabilities=values.probabilities, latency_ms=values.latency_ms,
-                    created_at=self._clock(),
+                    created_at=self._clock(), remembered=values.remembered,
                 )
                 session.add(prediction_row)
                 await session.flush()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -127,6 +128,9 @@ class PredictionRow(Base):
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The label came from the correction memory, not from the model: an admin's "yes" to it
+    # is as good as a correction for the memory (the model alone would have said otherwise).
+    remembered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CorrectionRow(Base):

@@ -131,9 +131,10 @@ class PostsAPI(StorageBase):
         probabilities: Mapping[str, float],
         latency_ms: float,
         ood_score: float | None = None,
+        remembered: bool = False,
     ) -> PredictionRecord:
         values = PredictionValues(model_version, label, confidence, dict(probabilities),
-                                  latency_ms, ood_score).checked()
+                                  latency_ms, ood_score, remembered).checked()
         async with self._db.write() as session:
             await get_row(session, PostRow, post_id, "post")
             await require_labels(session, [values.label])
@@ -146,6 +147,7 @@ class PostsAPI(StorageBase):
                 probabilities=values.probabilities,
                 latency_ms=values.latency_ms,
                 created_at=self._clock(),
+                remembered=values.remembered,
             )
             session.add(row)
             await session.flush()

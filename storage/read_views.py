@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from storage import convert, queries
 from storage.base import StorageBase, aware, poster_rows
@@ -80,20 +80,25 @@ class ReadViewsAPI(StorageBase):
                                    ) -> list[CorrectedEmbedding]:
         """Every image whose latest admin decision is a correction (made after `since`, when
         given), with one of its posts' stored embeddings of this embedding space (images
-        without one are left out). With `model_labels`, a confirmation of a label outside them
-        counts too: the model cannot give that label, so the label confirmed came from the
-        correction memory, and the admin's word on it is as good as a correction."""
+        without one are left out). A confirmation of a label the correction memory gave counts
+        too: the model alone would have said otherwise, so the admin's word on it is as good as
+        a correction. With `model_labels`, so does a confirmation of a label outside them (the
+        model cannot give it: predictions stored before they kept where their label came from).
+        """
         decisions = queries.latest_decisions()
         after = () if since is None else (CorrectionRow.created_at > aware(since, "since"),)
-        decided = CorrectionRow.kind == CorrectionKind.correction.value
+        confirmed = CorrectionRow.kind == CorrectionKind.confirmation.value
+        recalled: ColumnElement[bool] = PredictionRow.remembered.is_(True)
         if model_labels is not None:
-            decided = or_(decided, and_(CorrectionRow.kind == CorrectionKind.confirmation.value,
-                                        CorrectionRow.new_label.not_in(list(model_labels))))
+            recalled = or_(recalled, CorrectionRow.new_label.not_in(list(model_labels)))
+        decided = or_(CorrectionRow.kind == CorrectionKind.correction.value,
+                      and_(confirmed, recalled))
         async with self._db.read() as session:
             rows = await session.execute(
                 select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
                        FingerprintRow.embedding, FingerprintRow.text_embedding)
                 .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
+                .outerjoin(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
                 .join(PostRow, PostRow.image_sha256 == decisions.c.sha256)
                 .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
                 .where(decided, FingerprintRow.embedding_space == space,

@@ -92,6 +92,7 @@ class PredictionRecord:
     probabilities: dict[str, float]
     latency_ms: float
     created_at: datetime
+    remembered: bool = False  # the label came from the correction memory
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ async def _post(storage: Storage, seed: int, message_id: int | None = None, **kw
     )
 
 
-async def _predict(storage: Storage, post_id: int, label: str = "doom", confidence: float = 0.9):
+async def _predict(storage: Storage, post_id: int, label: str = "doom", confidence: float = 0.9,
+                   *, remembered: bool = False):
     return await storage.record_prediction(
         post_id,
         model_version="v1",
@@ -38,6 +39,7 @@ async def _predict(storage: Storage, post_id: int, label: str = "doom", confiden
         probabilities={label: confidence},
         latency_ms=4.2,
         ood_score=0.1,
+        remembered=remembered,
     )
 
 
@@ -280,6 +282,69 @@ async def test_a_confirmed_label_the_model_cannot_give_counts_as_a_correction(
         "lite0-224", model_labels=["doom", "animal_crossing", "other"])
     assert (row.sha256, row.label, row.embedding) == (recalled.image.sha256, "genshin", b"\x08")
     assert row.text_embedding is None  # a post without words' vector
+
+
+async def test_a_confirmed_label_the_memory_gave_counts_as_a_correction(
+    storage: Storage,
+) -> None:
+    """The memory said "other" where the model would have said doom, and an admin said yes:
+    remembered like a correction, though the model can give "other"; the same confirmation
+    of the model's own "other" is not."""
+    from storage.records import Fingerprint
+
+    recalled, modelled = [await _post(storage, seed) for seed in (83, 84)]
+    for post, remembered, blob in ((recalled, True, b"\x0a"), (modelled, False, b"\x0b")):
+        prediction = await _predict(storage, post.id, label="other", remembered=remembered)
+        assert prediction.remembered is remembered
+        await storage.add_fingerprint(post.id, Fingerprint(1, 2, blob, "lite0-224"),
+                                      author_name="A")
+        await storage.confirm_prediction(prediction.id, admin_id="telegram:1")
+    for labels in (None, ["doom", "animal_crossing", "other"]):
+        [row] = await storage.corrected_embeddings("lite0-224", model_labels=labels)
+        assert (row.sha256, row.label, row.embedding) == (recalled.image.sha256, "other",
+                                                          b"\x0a")
+    assert [p.remembered for p in await storage.predictions_for(recalled.id)] == [True]
+
+
+def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: Path) -> None:
+    """0010_remembered on a database holding a prediction: up from 0009 it reads as the model's
+    own label (not remembered), and so again after down and up."""
+    import asyncio
+
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'remembered.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0009_text_vectors")
+
+    async def fill() -> int:
+        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
+        try:
+            post = await _post(storage, 92)
+            async with storage._db.write() as session:  # the 0009 columns only
+                await session.execute(text(
+                    "INSERT INTO predictions (post_id, model_version, label, confidence,"
+                    " probabilities, latency_ms, created_at) VALUES (:p, 'v1', 'other', 0.9,"
+                    " '{}', 1.0, :t)"), {"p": post.id, "t": post.posted_at})
+            return post.id
+        finally:
+            await storage.close()
+
+    async def read(post_id: int) -> list[bool]:
+        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
+        try:
+            return [p.remembered for p in await storage.predictions_for(post_id)]
+        finally:
+            await storage.close()
+
+    post_id = asyncio.run(fill())
+    command.upgrade(config, "0010_remembered")
+    assert asyncio.run(read(post_id)) == [False]
+    command.downgrade(config, "0009_text_vectors")
+    command.upgrade(config, "head")
+    assert asyncio.run(read(post_id)) == [False]
 
 
 def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> None:

@@ -259,7 +259,8 @@ class MemeService:
         verdict = await self.moderation.find_repost(post, context.settings, classified, outbox,
                                                     data)
         try:
-            stored = await self._store(post, key, data, classified, caption)
+            stored = await self._store(post, key, data, classified, caption,
+                                       remembered=remembered is not None)
         except BlobError as exc:
             return self._unlabelled(PostStatus.unreadable, "image", str(exc))
         if stored.answered_before:
@@ -290,7 +291,7 @@ class MemeService:
         return datetime.now(UTC) - post.posted_at > limit
 
     async def _store(self, post: ImagePost, key: PostKey, data: bytes, classified: Classified,
-                     caption: str | None) -> IntakeResult:
+                     caption: str | None, *, remembered: bool) -> IntakeResult:
         p = classified.prediction
         fingerprint = self.moderation.fingerprint(classified)
         return await self.storage.record_labelled_post(
@@ -298,7 +299,7 @@ class MemeService:
                     clip_media(classified.media,
                                post.attachment.kind if post.attachment else None)),
             PredictionValues(p.model_version, p.label, p.confidence, dict(p.probabilities),
-                             p.latency_ms, p.ood_score),
+                             p.latency_ms, p.ood_score, remembered),
             LabelledFingerprint(fingerprint, post.author.display_name,
                                 self.moderation.frame_fingerprints(classified))
             if fingerprint else None,

@@ -10,6 +10,7 @@ from bot.core.messages import Actor, ChatRef, ImagePost
 from bot.core.outcomes import CorrectionStatus
 from bot.core.runtime import CoreRuntime
 from bot.core.service import button_payload
+from inference.fingerprint import embedding_space
 from tests.support.fakes import FakeClassifier, colour_image, png
 
 CHAT = ChatRef("telegram", "-100800")
@@ -136,3 +137,31 @@ async def test_a_model_without_a_words_bank_has_no_words_memory(core: CoreRuntim
     await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"), None)
     close = await core.service.handle_upload(worded(caption), png(colour_image(RED, stripe=8)))
     assert close.label == "doom"
+
+
+async def test_an_admins_yes_to_a_model_label_the_memory_gave_is_remembered(
+    core: CoreRuntime,
+) -> None:
+    """The memory says "other" where the model says doom (a label the model can give too):
+    the admin's yes to it counts like a correction, so it outlives the first correction."""
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    first = await core.service.handle_upload(post(), png(colour_image(RED, stripe=4)))
+    assert first.label == "doom" and first.post_id is not None
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"), None)
+    close = await core.service.handle_upload(post(), png(colour_image(shade(RED, 2), stripe=4)))
+    assert close.label == "other" and close.post is not None  # the memory's label
+    assert close.post_id is not None
+    yes = await core.service.handle_button(CHAT, ROOT, button_payload(close.post_id, "other"),
+                                           None)
+    assert yes.status is CorrectionStatus.confirmed
+    # the first correction taken back: the confirmed image still teaches the memory
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "doom"), None)
+    later = await core.service.handle_upload(post(), png(colour_image(shade(RED, 3), stripe=4)))
+    assert later.label == "other"
+    # a yes to the model's own label teaches nothing: an image the model calls doom, confirmed
+    own = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=11)))
+    assert own.post_id is not None
+    await core.service.handle_button(CHAT, ROOT, button_payload(own.post_id, own.label), None)
+    remembered = await core.storage.corrected_embeddings(
+        embedding_space(core.models.current.meta), model_labels=core.models.current.labels)
+    assert [r.sha256 for r in remembered] == [close.post.image.sha256]
