@@ -389,3 +389,19 @@ def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> No
     command.downgrade(config, "0008_lifecycle")
     command.upgrade(config, "head")
     assert asyncio.run(read()) == [b"\x01", None]
+
+
+async def test_current_labels_of_many_posts_at_once(storage: Storage) -> None:
+    """The label shown: the admins' latest decision, else the model's latest prediction; a post
+    with neither is left out."""
+    predicted, corrected, bare = [await _post(storage, seed) for seed in (95, 96, 97)]
+    await _predict(storage, predicted.id, label="doom")
+    await _predict(storage, predicted.id, label="animal_crossing")  # a newer model's answer
+    await _predict(storage, corrected.id, label="doom")
+    await storage.record_correction(corrected.id, admin_id="telegram:1", label="other")
+    await storage.record_correction(corrected.id, admin_id="telegram:1", label="animal_crossing")
+    await _predict(storage, corrected.id, label="doom")  # the model again: the admin still wins
+    ids = [predicted.id, corrected.id, bare.id]
+    assert await storage.current_labels(ids) == {predicted.id: "animal_crossing",
+                                                 corrected.id: "animal_crossing"}
+    assert await storage.current_labels([]) == {}

@@ -118,9 +118,9 @@ class GovernanceViews:
     async def holds(self, request: web.Request) -> web.Response:
         """Off-topic memes held from any chat, waiting for an admin's Allow / Keep removed."""
         items = await self.storage.pending_holds(limit=int_param(request, "limit", 100, 1, 500))
-        service = self.console.service
+        labels = await self.storage.current_labels(item.post.id for item in items)
         return web.json_response({"items": [
-            hold_json(item, await service.current_label(item.post)) for item in items]})
+            hold_json(item, labels.get(item.post.id)) for item in items]})
 
     async def decide_hold(self, request: web.Request) -> web.Response:
         """{"decision": "allow" | "keep"}: as the admins' chat's buttons, by the operator.

@@ -464,11 +464,7 @@ class MemeService:
 
     async def current_label(self, post: Post) -> str | None:
         """The label an admin decided, else the model's latest."""
-        decided = await self.storage.corrections_for(post.id)
-        if decided:
-            return decided[-1].new_label
-        predictions = await self.storage.predictions_for(post.id)
-        return predictions[-1].label if predictions else None
+        return (await self.storage.current_labels([post.id])).get(post.id)
 
     async def author_name(self, post: Post) -> str:
         """The poster's name as the post was fingerprinted with, else their id."""
