@@ -62,6 +62,10 @@ class Step:
     new_n: int
     games_kept: float  # share of the doom/AC test memes still labelled doom or AC
     games_n: int
+    # of the images taught so far, how many the bot already called the label when posted, and
+    # how many of those the correction memory called so (the admin's label was a confirmation)
+    taught_right: int = 0
+    taught_remembered: int = 0
 
 
 def kind_split(source: str, taught: int, seed: int = 0, scored_n: int = 160
@@ -142,9 +146,11 @@ async def live(models: Path, steps: list[int], seed: int, source: str = NEW_LABE
                     await checked(admin, "api/reposts", {"mode": "off"})
                     if label not in (*GAMES, "other"):
                         await checked(admin, "api/labels", {"name": label})
-                    corrected = 0
+                    corrected = right = remembered = 0
                     for k in steps:
                         for item in await post_all(admin, teach[corrected:k]):
+                            right += item["label"] == label
+                            remembered += item["label"] == label and item["remembered"]
                             await checked(admin, f"api/posts/{item['post_id']}/label",
                                           {"label": label})
                         corrected = max(corrected, k)
@@ -152,7 +158,8 @@ async def live(models: Path, steps: list[int], seed: int, source: str = NEW_LABE
                         old = await post_all(admin, games)
                         rows.append(Step(
                             k, sum(i["label"] == label for i in new) / len(new), len(new),
-                            sum(i["label"] in GAMES for i in old) / len(old), len(old)))
+                            sum(i["label"] in GAMES for i in old) / len(old), len(old),
+                            right, remembered))
                         print(f"  {k} corrections: {rows[-1]}", flush=True)
             finally:
                 await server.close()
@@ -173,10 +180,12 @@ def main() -> int:
     print(f"\n{args.source} taught as {args.label!r} live through the console "
           f"({resolve_model_dir(args.models).name}, no retrain)")
     print(f"| corrections (console) | other {args.source} images called {args.label} | "
-          "doom/AC test memes kept |\n|---|---|---|")
+          "doom/AC test memes kept | taught images already right (by the memory) |\n"
+          "|---|---|---|---|")
     for r in rows:
         print(f"| {r.corrections} | {100 * r.new_called:.1f}% (n={r.new_n}) | "
-              f"{100 * r.games_kept:.1f}% (n={r.games_n}) |")
+              f"{100 * r.games_kept:.1f}% (n={r.games_n}) | "
+              f"{r.taught_right} ({r.taught_remembered}) |")
     return 0
 
 

@@ -21,7 +21,7 @@ from bot.console.uploads import display_file_name
 from bot.core.runtime import CoreRuntime, open_runtime
 from tests.support.clipgen import clip, tgs_sticker
 from tests.support.console import ADMIN_TOKEN, Client, console_settings
-from tests.support.imagegen import encode, jpeg, make_image
+from tests.support.imagegen import encode, jpeg, make_image, reencoded
 from tests.support.models import game_meme
 
 LABELS = {"doom", "animal_crossing", "other"}
@@ -182,6 +182,33 @@ async def test_admin_confirms_a_label(client: Client, admin: Client, runtime: Co
     assert status == 200, body
     (decision,) = await runtime.storage.corrections_for(item["post_id"])
     assert decision.kind.value == "confirmation" and decision.new_label == item["label"]
+
+
+async def test_a_label_from_the_correction_memory_is_shown_as_such(
+    client: Client, admin: Client
+) -> None:
+    """A meme close to one an admin labelled takes that label, and its card says where the label
+    came from instead of a percentage (the number is a likeness, not the model's confidence),
+    on upload and in the feed."""
+    assert (await admin.post_json("api/reposts", {"mode": "off"}))[0] == 200
+    assert (await admin.post_json("api/labels", {"name": "genshin"}))[0] == 200
+    first = await uploaded(client, "doom", 7)
+    assert not first["remembered"] and "%" in first["text"]
+    status, body = await admin.post_json(f"api/posts/{first['post_id']}/label",
+                                         {"label": "genshin"})
+    assert status == 200, body
+    copy = encode(reencoded(make_image("doom", 7), quality=60))  # the same picture, re-encoded
+    status, body = await client.upload(("again.jpg", copy, "image/jpeg"))
+    assert status == 200, body
+    (result,) = body["results"]
+    item = result["item"]
+    assert item["label"] == "genshin" and item["remembered"]
+    assert item["text"] == "Genshin (like a meme an admin labelled)"
+    status, feed = await client.get_json("api/feed")
+    assert status == 200
+    shown = {i["post_id"]: (i["text"], i["remembered"]) for i in feed["items"]}
+    assert shown[item["post_id"]] == ("Genshin (like a meme an admin labelled)", True)
+    assert shown[first["post_id"]][1] is False
 
 
 async def test_bearer_token_works_without_cookies(console: ConsoleServer, runtime: CoreRuntime

@@ -64,6 +64,9 @@ class PredictionShown:
     label: str
     confidence: float
     model_version: str
+    remembered: bool = False  # the label came from the correction memory
+
+
 CHAT = ChatRef(PLATFORM, "channel")
 ADMIN = Actor(PLATFORM, "admin", "console admin")
 VIEWER = Actor(PLATFORM, "viewer", "console visitor")
@@ -199,6 +202,7 @@ class Console:
             "confidence": None,
             "text": None,
             "model_version": None,
+            "remembered": False,
             "effective_label": effective_label,
             "effective_name": fmt.display_name(effective_label) if effective_label else None,
             "corrected": corrected,
@@ -209,8 +213,10 @@ class Console:
                 label=prediction.label,
                 label_name=fmt.display_name(prediction.label),
                 confidence=prediction.confidence,
-                text=self.service.prediction_text(prediction.label, prediction.confidence),
+                text=self.service.prediction_text(prediction.label, prediction.confidence,
+                                                  remembered=prediction.remembered),
                 model_version=prediction.model_version,
+                remembered=prediction.remembered,
             )
         return item
 
@@ -346,7 +352,7 @@ class Console:
         # A new post: only the image's earlier admin label can differ from what the core had.
         effective = await self.storage.effective_label(stored.image.sha256)
         shown = PredictionShown(outcome.prediction_id, prediction.label, prediction.confidence,
-                                prediction.model_version)
+                                prediction.model_version, outcome.remembered)
         item = self.item_json(stored, shown, effective, False)
         if outcome.repost is not None and outcome.repost_note is not None:
             # The console never deletes: the admin decides.

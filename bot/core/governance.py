@@ -226,7 +226,8 @@ async def undo(service: MemeService, correction: Correction, actor: Actor
              actor.qualified_id)
     predictions = await service.storage.predictions_for(correction.post_id)
     latest = predictions[-1] if predictions else None
-    shown = (service.prediction_text(latest.label, latest.confidence) if latest
+    shown = (service.prediction_text(latest.label, latest.confidence,
+                                     remembered=latest.remembered) if latest
              else fmt.display_name(admin_label or correction.previous_label or ""))
     current = admin_label or (latest.label if latest else None)
     reply = Reply(fmt.undone_text(shown, admin_label),

@@ -76,6 +76,9 @@ class PostOutcome:
     # The label is off-topic in this chat and the chat's action removes it (hold, delete).
     offtopic: OffTopicVerdict | None = None
     quiet: bool = False  # an old post (caught up): labelled and stored, not answered
+    # The label came from the correction memory (an admin's label of a close image), so the
+    # prediction's confidence is that image's cosine, not the model's probability.
+    remembered: bool = False
 
     @property
     def label(self) -> str | None:

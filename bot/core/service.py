@@ -346,7 +346,7 @@ class MemeService:
         return PostOutcome(PostStatus.labelled, stored.id, prediction, repost=verdict,
                            reply=reply, repost_note=repost_note, removed_note=removed_note,
                            admin_log=admin_log, admin_post=admin_post, reaction=reaction,
-                           offtopic=offtopic_verdict)
+                           offtopic=offtopic_verdict, remembered=remembered)
 
     def reaction_for(self, label: str) -> str:
         """The emoji the bot reacts with for `label` (reaction mode): the one admins react

@@ -165,3 +165,21 @@ async def test_an_admins_yes_to_a_model_label_the_memory_gave_is_remembered(
     remembered = await core.storage.corrected_embeddings(
         embedding_space(core.models.current.meta), model_labels=core.models.current.labels)
     assert [r.sha256 for r in remembered] == [close.post.image.sha256]
+
+
+async def test_an_undone_correction_shows_the_memorys_label_as_such_again(
+    core: CoreRuntime,
+) -> None:
+    await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
+    await core.storage.add_label("genshin", added_by="telegram:1")
+    first = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=13)))
+    assert first.post_id is not None and not first.remembered
+    await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "genshin"), None)
+    close = await core.service.handle_upload(post(), png(colour_image(shade(GREY, 2), stripe=13)))
+    assert close.remembered and close.post_id is not None
+    fixed = await core.service.handle_button(
+        CHAT, ROOT, button_payload(close.post_id, "animal_crossing"), None)
+    assert fixed.reply is not None
+    undone = await core.service.handle_button(CHAT, ROOT, fixed.reply.buttons[-1].payload, None)
+    assert undone.status is CorrectionStatus.undone and undone.reply is not None
+    assert undone.reply.text == "Genshin (like a meme an admin labelled)"

@@ -126,7 +126,8 @@ const MB = (() => {
     body.append(el("p", { class: "label", text: item.text || "not labelled" }));
     if (item.caption) body.append(el("p", { class: "caption", text: item.caption }));
     if (item.repost) body.append(repostNote(item, onChange));
-    if (item.confidence !== null) {
+    // a label from the correction memory: its number is a likeness, not the model's confidence
+    if (item.confidence !== null && !item.remembered) {
       body.append(el("meter", {
         min: 0, max: 1, value: item.confidence, low: 0.6, optimum: 1,
         "aria-label": `confidence ${percent(item.confidence)}`, title: `confidence ${percent(item.confidence)}`,
