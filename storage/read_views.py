@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import func, select
 
 from storage import convert, queries
 from storage.base import StorageBase, aware, poster_rows
@@ -75,33 +75,23 @@ class ReadViewsAPI(StorageBase):
         return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir,
                            pending=pending)
 
-    async def corrected_embeddings(self, space: str, *, since: datetime | None = None,
-                                   model_labels: Iterable[str] | None = None
+    async def corrected_embeddings(self, space: str, *, since: datetime | None = None
                                    ) -> list[CorrectedEmbedding]:
-        """Every image whose latest admin decision is a correction (made after `since`, when
-        given), with one of its posts' stored embeddings of this embedding space (images
-        without one are left out). A confirmation of a label the correction memory gave counts
-        too: the model alone would have said otherwise, so the admin's word on it is as good as
-        a correction. With `model_labels`, so does a confirmation of a label outside them (the
-        model cannot give it: predictions stored before they kept where their label came from).
-        """
+        """Every image an admin labelled (its latest decision, a correction or a confirmation,
+        made after `since` when given), with one of its posts' stored embeddings of this
+        embedding space (images without one are left out). A confirmation counts as much as a
+        correction: of a label the correction memory gave, it is as good as one; of the model's
+        own label, it keeps close images from being pulled away by a nearby correction."""
         decisions = queries.latest_decisions()
         after = () if since is None else (CorrectionRow.created_at > aware(since, "since"),)
-        confirmed = CorrectionRow.kind == CorrectionKind.confirmation.value
-        recalled: ColumnElement[bool] = PredictionRow.remembered.is_(True)
-        if model_labels is not None:
-            recalled = or_(recalled, CorrectionRow.new_label.not_in(list(model_labels)))
-        decided = or_(CorrectionRow.kind == CorrectionKind.correction.value,
-                      and_(confirmed, recalled))
         async with self._db.read() as session:
             rows = await session.execute(
                 select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
                        FingerprintRow.embedding, FingerprintRow.text_embedding)
                 .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
-                .outerjoin(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
                 .join(PostRow, PostRow.image_sha256 == decisions.c.sha256)
                 .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
-                .where(decided, FingerprintRow.embedding_space == space,
+                .where(FingerprintRow.embedding_space == space,
                        FingerprintRow.embedding.is_not(None), *after)
                 .order_by(decisions.c.sha256, PostRow.id)
             )

@@ -233,7 +233,7 @@ async def test_chat_settings(storage: Storage) -> None:
     assert await storage.table_counts() == before
 
 
-async def test_corrected_embeddings_are_the_latest_corrections_with_an_embedding(
+async def test_corrected_embeddings_are_the_latest_decisions_with_an_embedding(
     storage: Storage,
 ) -> None:
     from storage.records import Fingerprint
@@ -256,54 +256,37 @@ async def test_corrected_embeddings_are_the_latest_corrections_with_an_embedding
     await storage.confirm_prediction(predictions[-1].id, admin_id="telegram:1")  # back to doom
     await storage.record_correction(bare.id, admin_id="telegram:1", label="other")
     await storage.record_correction(other_space.id, admin_id="telegram:1", label="other")
-    [row] = await storage.corrected_embeddings("lite0-224")
-    assert (row.sha256, row.label, row.embedding) == (fixed.image.sha256, "genshin", b"\x01\x02")
+    rows = {r.sha256: r for r in await storage.corrected_embeddings("lite0-224")}
+    assert {sha: (r.label, r.embedding) for sha, r in rows.items()} == {
+        fixed.image.sha256: ("genshin", b"\x01\x02"),
+        confirmed.image.sha256: ("doom", b"\x03\x04"),  # the latest decision: a confirmation
+    }
+    row = rows[fixed.image.sha256]
     assert row.decided_at.tzinfo is not None
     assert row.text_embedding == words  # the words' vector comes back as stored
+    assert rows[confirmed.image.sha256].text_embedding is None  # a post without words' vector
     np.testing.assert_allclose(np.linalg.norm(unpack([words])), 1.0, atol=1e-3)
 
 
-async def test_a_confirmed_label_the_model_cannot_give_counts_as_a_correction(
-    storage: Storage,
-) -> None:
-    """The correction memory gave "genshin" (the model has no such label) and an admin said
-    yes: remembered like a correction; a confirmed model label is not."""
+async def test_confirmations_count_whoever_gave_the_label(storage: Storage) -> None:
+    """An admin's yes counts as a correction for the memory, whether the memory gave the label
+    (a new label, or one the model can give too) or the model did; the prediction keeps where
+    its label came from."""
     from storage.records import Fingerprint
 
     await storage.add_label("genshin", added_by="telegram:1")
-    recalled, modelled = [await _post(storage, seed) for seed in (81, 82)]
-    for post, label, blob in ((recalled, "genshin", b"\x08"), (modelled, "doom", b"\x09")):
-        prediction = await _predict(storage, post.id, label=label)
-        await storage.add_fingerprint(post.id, Fingerprint(1, 2, blob, "lite0-224"),
-                                      author_name="A")
-        await storage.confirm_prediction(prediction.id, admin_id="telegram:1")
-    assert await storage.corrected_embeddings("lite0-224") == []
-    [row] = await storage.corrected_embeddings(
-        "lite0-224", model_labels=["doom", "animal_crossing", "other"])
-    assert (row.sha256, row.label, row.embedding) == (recalled.image.sha256, "genshin", b"\x08")
-    assert row.text_embedding is None  # a post without words' vector
-
-
-async def test_a_confirmed_label_the_memory_gave_counts_as_a_correction(
-    storage: Storage,
-) -> None:
-    """The memory said "other" where the model would have said doom, and an admin said yes:
-    remembered like a correction, though the model can give "other"; the same confirmation
-    of the model's own "other" is not."""
-    from storage.records import Fingerprint
-
-    recalled, modelled = [await _post(storage, seed) for seed in (83, 84)]
-    for post, remembered, blob in ((recalled, True, b"\x0a"), (modelled, False, b"\x0b")):
-        prediction = await _predict(storage, post.id, label="other", remembered=remembered)
+    posts = [await _post(storage, seed) for seed in (81, 82, 83)]
+    given = (("genshin", True, b"\x08"), ("other", True, b"\x09"), ("doom", False, b"\x0a"))
+    for post, (label, remembered, blob) in zip(posts, given, strict=True):
+        prediction = await _predict(storage, post.id, label=label, remembered=remembered)
         assert prediction.remembered is remembered
         await storage.add_fingerprint(post.id, Fingerprint(1, 2, blob, "lite0-224"),
                                       author_name="A")
         await storage.confirm_prediction(prediction.id, admin_id="telegram:1")
-    for labels in (None, ["doom", "animal_crossing", "other"]):
-        [row] = await storage.corrected_embeddings("lite0-224", model_labels=labels)
-        assert (row.sha256, row.label, row.embedding) == (recalled.image.sha256, "other",
-                                                          b"\x0a")
-    assert [p.remembered for p in await storage.predictions_for(recalled.id)] == [True]
+    rows = await storage.corrected_embeddings("lite0-224")
+    assert sorted((r.label, r.embedding) for r in rows) == sorted(
+        (label, blob) for label, _, blob in given)
+    assert [p.remembered for p in await storage.predictions_for(posts[1].id)] == [True]
 
 
 def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: Path) -> None:

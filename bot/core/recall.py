@@ -67,9 +67,7 @@ class CorrectionRecall:
         words = (CorrectionMemory(text_model.encoder_name, known=bank, rule=WORDS_RULE)
                  if text_model is not None and bank is not None and len(bank) else None)
         trained_at = datetime.fromisoformat(meta.created_at)
-        # an admin's "yes" to a label only the memory gives (a new label) is remembered too
-        rows = await self.storage.corrected_embeddings(space, since=trained_at,
-                                                       model_labels=classifier.labels)
+        rows = await self.storage.corrected_embeddings(space, since=trained_at)
         if rows:
             vectors = unpack([r.embedding for r in rows])
             memory.replace((r.sha256, r.label, v) for r, v in zip(rows, vectors, strict=True))

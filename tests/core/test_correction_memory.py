@@ -146,7 +146,7 @@ async def test_an_admins_yes_to_a_model_label_the_memory_gave_is_remembered(
     the admin's yes to it counts like a correction, so it outlives the first correction."""
     await core.storage.update_chat_settings(CHAT.platform, CHAT.chat_id, repost_mode="off")
     first = await core.service.handle_upload(post(), png(colour_image(RED, stripe=4)))
-    assert first.label == "doom" and first.post_id is not None
+    assert first.label == "doom" and first.post is not None and first.post_id is not None
     await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "other"), None)
     close = await core.service.handle_upload(post(), png(colour_image(shade(RED, 2), stripe=4)))
     assert close.label == "other" and close.post is not None  # the memory's label
@@ -158,13 +158,14 @@ async def test_an_admins_yes_to_a_model_label_the_memory_gave_is_remembered(
     await core.service.handle_button(CHAT, ROOT, button_payload(first.post_id, "doom"), None)
     later = await core.service.handle_upload(post(), png(colour_image(shade(RED, 3), stripe=4)))
     assert later.label == "other"
-    # a yes to the model's own label teaches nothing: an image the model calls doom, confirmed
+    # a yes to the model's own label is remembered too (it holds its neighbours to that label)
     own = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=11)))
-    assert own.post_id is not None
-    await core.service.handle_button(CHAT, ROOT, button_payload(own.post_id, own.label), None)
-    remembered = await core.storage.corrected_embeddings(
-        embedding_space(core.models.current.meta), model_labels=core.models.current.labels)
-    assert [r.sha256 for r in remembered] == [close.post.image.sha256]
+    assert own.post is not None and own.label is not None and not own.remembered
+    await core.service.handle_button(CHAT, ROOT, button_payload(own.post.id, own.label), None)
+    remembered = await core.storage.corrected_embeddings(embedding_space(core.models.current.meta))
+    assert {r.sha256: r.label for r in remembered} == {
+        first.post.image.sha256: "doom", close.post.image.sha256: "other",
+        own.post.image.sha256: own.label}
 
 
 async def test_an_undone_correction_shows_the_memorys_label_as_such_again(
