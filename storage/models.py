@@ -128,8 +128,8 @@ class PredictionRow(Base):
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The label came from the correction memory, not from the model: an admin's "yes" to it
-    # is as good as a correction for the memory (the model alone would have said otherwise).
+    # The label came from the correction memory, not from the model: its confidence is the
+    # likeness to an admin-labelled image, and it is shown as such wherever it is shown again.
     remembered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 

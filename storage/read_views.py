@@ -23,7 +23,7 @@ from storage.models import (
     RetrainJobRow,
 )
 from storage.records import (
-    CorrectedEmbedding,
+    LabelledEmbedding,
     CorrectionKind,
     JobStatus,
     ModelStatus,
@@ -75,8 +75,8 @@ class ReadViewsAPI(StorageBase):
         return TrainingSet(labels=labels, examples=examples, base_dataset_dir=self._dataset_dir,
                            pending=pending)
 
-    async def corrected_embeddings(self, space: str, *, since: datetime | None = None
-                                   ) -> list[CorrectedEmbedding]:
+    async def labelled_embeddings(self, space: str, *, since: datetime | None = None
+                                   ) -> list[LabelledEmbedding]:
         """Every image an admin labelled (its latest decision, a correction or a confirmation,
         made after `since` when given), with one of its posts' stored embeddings of this
         embedding space (images without one are left out). A confirmation counts as much as a
@@ -95,9 +95,9 @@ class ReadViewsAPI(StorageBase):
                        FingerprintRow.embedding.is_not(None), *after)
                 .order_by(decisions.c.sha256, PostRow.id)
             )
-            found: dict[str, CorrectedEmbedding] = {}
+            found: dict[str, LabelledEmbedding] = {}
             for sha, label, at, blob, words in rows:  # an image posted twice: its first post's
-                found.setdefault(sha, CorrectedEmbedding(sha, label, at, blob, words))
+                found.setdefault(sha, LabelledEmbedding(sha, label, at, blob, words))
             return list(found.values())
 
     async def recent_predictions(

@@ -263,9 +263,10 @@ class TrainingExample:
 
 
 @dataclass(frozen=True)
-class CorrectedEmbedding:
-    """An image whose latest admin decision corrected the model, with the classifier embedding
-    stored for repost detection (the correction memory, inference/correction_memory.py)."""
+class LabelledEmbedding:
+    """An image an admin labelled (its latest decision, a correction or a confirmation), with
+    the classifier embedding stored for repost detection (the correction memory,
+    inference/correction_memory.py)."""
 
     sha256: str
     label: str

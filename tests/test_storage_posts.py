@@ -233,7 +233,7 @@ async def test_chat_settings(storage: Storage) -> None:
     assert await storage.table_counts() == before
 
 
-async def test_corrected_embeddings_are_the_latest_decisions_with_an_embedding(
+async def test_labelled_embeddings_are_the_latest_decisions_with_an_embedding(
     storage: Storage,
 ) -> None:
     from storage.records import Fingerprint
@@ -256,7 +256,7 @@ async def test_corrected_embeddings_are_the_latest_decisions_with_an_embedding(
     await storage.confirm_prediction(predictions[-1].id, admin_id="telegram:1")  # back to doom
     await storage.record_correction(bare.id, admin_id="telegram:1", label="other")
     await storage.record_correction(other_space.id, admin_id="telegram:1", label="other")
-    rows = {r.sha256: r for r in await storage.corrected_embeddings("lite0-224")}
+    rows = {r.sha256: r for r in await storage.labelled_embeddings("lite0-224")}
     assert {sha: (r.label, r.embedding) for sha, r in rows.items()} == {
         fixed.image.sha256: ("genshin", b"\x01\x02"),
         confirmed.image.sha256: ("doom", b"\x03\x04"),  # the latest decision: a confirmation
@@ -283,7 +283,7 @@ async def test_confirmations_count_whoever_gave_the_label(storage: Storage) -> N
         await storage.add_fingerprint(post.id, Fingerprint(1, 2, blob, "lite0-224"),
                                       author_name="A")
         await storage.confirm_prediction(prediction.id, admin_id="telegram:1")
-    rows = await storage.corrected_embeddings("lite0-224")
+    rows = await storage.labelled_embeddings("lite0-224")
     assert sorted((r.label, r.embedding) for r in rows) == sorted(
         (label, blob) for label, _, blob in given)
     assert [p.remembered for p in await storage.predictions_for(posts[1].id)] == [True]

@@ -1,8 +1,8 @@
 """The correction memory in the bot: admins' corrections count at once, before any retrain.
 
 The memory (inference/correction_memory.py) holds the stored embeddings of the images admins
-corrected since the serving model was trained; a new meme close enough to one of them takes
-its label. It is rebuilt whenever the serving model changes (a promoted retrain has learned the
+labelled (corrected or confirmed) since the serving model was trained; a new meme close enough
+to one of them takes its label. It is rebuilt whenever the serving model changes (a promoted retrain has learned the
 corrections made before it was trained, so only later ones are remembered), after an admin's
 decision in this process, and at least every REFRESH_SECONDS for other processes' decisions.
 
@@ -67,7 +67,7 @@ class CorrectionRecall:
         words = (CorrectionMemory(text_model.encoder_name, known=bank, rule=WORDS_RULE)
                  if text_model is not None and bank is not None and len(bank) else None)
         trained_at = datetime.fromisoformat(meta.created_at)
-        rows = await self.storage.corrected_embeddings(space, since=trained_at)
+        rows = await self.storage.labelled_embeddings(space, since=trained_at)
         if rows:
             vectors = unpack([r.embedding for r in rows])
             memory.replace((r.sha256, r.label, v) for r, v in zip(rows, vectors, strict=True))
@@ -75,12 +75,12 @@ class CorrectionRecall:
         if words is not None and worded:
             texts = unpack([r.text_embedding for r in worded if r.text_embedding is not None])
             words.replace((r.sha256, r.label, v) for r, v in zip(worded, texts, strict=True))
-        log.debug("correction memory for model %s: %d image(s) corrected since it was trained, "
+        log.debug("correction memory for model %s: %d image(s) labelled since it was trained, "
                   "%d with words", meta.version, len(memory), len(words) if words else 0)
         return memory, words
 
     async def recall(self, prediction: Prediction) -> tuple[Prediction, Remembered | None]:
-        """The prediction, relabelled when the image is close to one an admin corrected."""
+        """The prediction, relabelled when the image is close to one an admin labelled otherwise."""
         if prediction.embedding is None or prediction.model_version != self.models.current.version:
             return prediction, None
         memory, words = await self._memories()

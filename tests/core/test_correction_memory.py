@@ -162,7 +162,7 @@ async def test_an_admins_yes_to_a_model_label_the_memory_gave_is_remembered(
     own = await core.service.handle_upload(post(), png(colour_image(GREY, stripe=11)))
     assert own.post is not None and own.label is not None and not own.remembered
     await core.service.handle_button(CHAT, ROOT, button_payload(own.post.id, own.label), None)
-    remembered = await core.storage.corrected_embeddings(embedding_space(core.models.current.meta))
+    remembered = await core.storage.labelled_embeddings(embedding_space(core.models.current.meta))
     assert {r.sha256: r.label for r in remembered} == {
         first.post.image.sha256: "doom", close.post.image.sha256: "other",
         own.post.image.sha256: own.label}

@@ -1,5 +1,5 @@
-"""A prediction remembers whether its label came from the correction memory (issue 24): an
-admin who confirms such a label taught the memory as much as one who corrected the model.
+"""A prediction records whether its label came from the correction memory (issue 24), so
+the console and a reply shown again say so instead of a confidence.
 
 Revision ID: 0010_remembered
 Revises: 0009_text_vectors
