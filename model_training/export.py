@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,18 +70,25 @@ class _Reader(CalibrationDataReader):
 FP32_LEADING_CONVS = 7
 
 
+@contextlib.contextmanager
+def quantizer_quiet() -> Iterator[None]:
+    """onnxruntime's quantizers log on the root logger (an INFO line per adjusted channel or
+    skipped MatMul, a WARNING advising pre-processing) and their calibrator prints its progress
+    to stdout: none of it belongs in `memebot train`'s own output."""
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
                   fp32_leading_convs: int = FP32_LEADING_CONVS) -> Path:
     """Static QDQ int8, per-channel weights, activations calibrated on training images; fp32 head
     and first convolutions."""
-    # onnxruntime's quantizer logs one INFO line per adjusted channel on the root logger, and
-    # its calibrator prints its progress to stdout (into `memebot train`'s own output).
-    logging.disable(logging.INFO)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return _quantize(fp32_path, int8_path, calibration, fp32_leading_convs)
-    finally:
-        logging.disable(logging.NOTSET)
+    with quantizer_quiet():
+        return _quantize(fp32_path, int8_path, calibration, fp32_leading_convs)
 
 
 def _quantize(

@@ -35,6 +35,7 @@ from inference.sentence import (
     SentenceEncoder,
     encoder_dir,
 )
+from model_training.export import quantizer_quiet
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ def fetch_source(dest: Path) -> Path:
 class _Layer(nn.Module):
     def __init__(self, width: int, heads: int, inner: int, eps: float) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.head_width = heads, width // heads
+        # a constant, so that tracing for ONNX sees no tensor turned into a Python float
+        self.scale = 1.0 / math.sqrt(width // heads)
         self.query, self.key, self.value = (nn.Linear(width, width) for _ in range(3))
         self.attn_out, self.attn_norm = nn.Linear(width, width), nn.LayerNorm(width, eps=eps)
         self.inner, self.out = nn.Linear(width, inner), nn.Linear(inner, width)
@@ -80,13 +83,13 @@ class _Layer(nn.Module):
 
     def forward(self, x: torch.Tensor, mask_bias: torch.Tensor) -> torch.Tensor:
         b, n, w = x.shape
-        d = w // self.heads
+        d = self.head_width
 
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.view(b, n, self.heads, d).transpose(1, 2)
 
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + mask_bias
+        scores = q @ k.transpose(-1, -2) * self.scale + mask_bias
         ctx = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, w)
         x = self.attn_norm(x + self.attn_out(ctx))
         return self.out_norm(x + self.out(nn.functional.gelu(self.inner(x))))
@@ -168,8 +171,9 @@ def export_encoder(models_root: Path, *, force: bool = False) -> Path:
         )
         staged = tmp / "out"
         staged.mkdir()
-        quantize_dynamic(str(fp32), str(staged / ENCODER_FILE), per_channel=True,
-                         weight_type=QuantType.QInt8)
+        with quantizer_quiet():
+            quantize_dynamic(str(fp32), str(staged / ENCODER_FILE), per_channel=True,
+                             weight_type=QuantType.QInt8)
         quantized = onnx.load(str(staged / ENCODER_FILE))
         onnx.save_model(quantized, str(staged / ENCODER_FILE), save_as_external_data=True,
                         all_tensors_to_one_file=True, location=ENCODER_DATA_FILE,

@@ -86,3 +86,22 @@ def test_the_encoder_head_weighs_words_never_seen(models_root: Path, tmp_path: P
     assert np.allclose(loaded.evidences(unseen), model.evidences(unseen), atol=1e-5)
     shift = loaded.logit_shift(unseen, ["animal_crossing", "doom", "other"], temperature=1.0)
     assert shift[0, 1] > 0 > shift[1, 1] and not shift[:, 2].any()
+
+
+def test_the_export_says_only_its_own_lines(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """`memebot train` on a fresh machine exports the encoder: onnxruntime's quantizer chatter
+    (a root-logger line per MatMul, its pre-processing advice) and torch's tracer warnings stay
+    out of the trainer's output."""
+    import logging
+    import warnings
+
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_encoder(tmp_path / "models")
+    out, err = capfd.readouterr()
+    assert "MatMul" not in out + err and "Quantization" not in out + err
+    assert {r.name for r in caplog.records} <= {"model_training.sentence_encoder"}
+    assert any("int8 vs torch fp32" in r.getMessage() for r in caplog.records)
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
