@@ -58,6 +58,21 @@ def training_decisions() -> Subquery:
     )
 
 
+def chat_only_decisions() -> Subquery:
+    """(sha256, correction id) of the newest decision on every image in every chat, over the
+    corrections that may not train (a chat not trusted that no operator approved, or rejected):
+    they count in their own chat only."""
+    stmt = select(PostRow.image_sha256.label("sha256"), func.max(CorrectionRow.id).label("cid"))
+    stays = or_(CorrectionRow.review == CorrectionReview.rejected.value,
+                and_(CorrectionRow.review.is_(None), ChatTrustRow.level.is_(None)))
+    return (
+        trust_join(stmt.select_from(CorrectionRow))
+        .where(stays)
+        .group_by(PostRow.image_sha256, PostRow.platform, PostRow.chat_id)
+        .subquery("chat_only_decisions")
+    )
+
+
 def pending() -> Select[CorrectionRow, PostRow]:
     """Corrections from chats that are not trusted that no operator reviewed, oldest first."""
     stmt = select(CorrectionRow, PostRow)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from storage import convert, queries
 from storage.base import StorageBase, aware, poster_rows
@@ -23,9 +24,9 @@ from storage.models import (
     RetrainJobRow,
 )
 from storage.records import (
-    LabelledEmbedding,
     CorrectionKind,
     JobStatus,
+    LabelledEmbedding,
     ModelStatus,
     ReviewItem,
     Stats,
@@ -76,29 +77,40 @@ class ReadViewsAPI(StorageBase):
                            pending=pending)
 
     async def labelled_embeddings(self, space: str, *, since: datetime | None = None
-                                   ) -> list[LabelledEmbedding]:
+                                  ) -> list[LabelledEmbedding]:
         """Every image an admin labelled (its latest decision, a correction or a confirmation,
         made after `since` when given), with one of its posts' stored embeddings of this
         embedding space (images without one are left out). A confirmation counts as much as a
         correction: of a label the correction memory gave, it is as good as one; of the model's
-        own label, it keeps close images from being pulled away by a nearby correction."""
-        decisions = queries.latest_decisions()
+        own label, it keeps close images from being pulled away by a nearby correction.
+
+        Decisions that may train (the training gate: a trusted chat's, approved, an operator's)
+        count in every chat (`chat` None); the others only in the chat they were made in (`chat`
+        set), so one community's admins label their own memes, not every community's."""
         after = () if since is None else (CorrectionRow.created_at > aware(since, "since"),)
+        decided_in, shown = aliased(PostRow), aliased(PostRow)  # the decision's post; any post
+        found: dict[tuple[str, tuple[str, str] | None], LabelledEmbedding] = {}
         async with self._db.read() as session:
-            rows = await session.execute(
-                select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
-                       FingerprintRow.embedding, FingerprintRow.text_embedding)
-                .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
-                .join(PostRow, PostRow.image_sha256 == decisions.c.sha256)
-                .join(FingerprintRow, FingerprintRow.post_id == PostRow.id)
-                .where(FingerprintRow.embedding_space == space,
-                       FingerprintRow.embedding.is_not(None), *after)
-                .order_by(decisions.c.sha256, PostRow.id)
-            )
-            found: dict[str, LabelledEmbedding] = {}
-            for sha, label, at, blob, words in rows:  # an image posted twice: its first post's
-                found.setdefault(sha, LabelledEmbedding(sha, label, at, blob, words))
-            return list(found.values())
+            for decisions, own_chat in ((queries.training_decisions(), False),
+                                        (queries.chat_only_decisions(), True)):
+                rows = await session.execute(
+                    select(decisions.c.sha256, CorrectionRow.new_label, CorrectionRow.created_at,
+                           FingerprintRow.embedding, FingerprintRow.text_embedding,
+                           decided_in.platform, decided_in.chat_id)
+                    .join(CorrectionRow, CorrectionRow.id == decisions.c.cid)
+                    .join(decided_in, decided_in.id == CorrectionRow.post_id)
+                    .join(shown, shown.image_sha256 == decisions.c.sha256)
+                    .join(FingerprintRow, FingerprintRow.post_id == shown.id)
+                    .where(FingerprintRow.embedding_space == space,
+                           FingerprintRow.embedding.is_not(None), *after)
+                    .order_by(decisions.c.sha256, shown.id)
+                )
+                for sha, label, at, blob, words, platform, chat_id in rows:
+                    chat = (platform, chat_id) if own_chat else None
+                    # an image posted twice: its first post's embedding
+                    found.setdefault((sha, chat), LabelledEmbedding(sha, label, at, blob, words,
+                                                                    chat))
+        return list(found.values())
 
     async def recent_predictions(
         self,

@@ -273,6 +273,9 @@ class LabelledEmbedding:
     decided_at: datetime
     embedding: bytes
     text_embedding: bytes | None = None  # the words' vector, when the post had enough words
+    # (platform, chat id): the decision counts in that chat only (it may not train); None: in
+    # every chat
+    chat: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

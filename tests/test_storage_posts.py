@@ -388,3 +388,42 @@ async def test_current_labels_of_many_posts_at_once(storage: Storage) -> None:
     assert await storage.current_labels(ids) == {predicted.id: "animal_crossing",
                                                  corrected.id: "animal_crossing"}
     assert await storage.current_labels([]) == {}
+
+
+async def test_labelled_embeddings_count_everywhere_only_where_they_may_train(
+    storage: Storage,
+) -> None:
+    """A decision that may train (trusted chat, approved, an operator's) counts in every chat
+    (chat None); one from a chat that is not trusted, or rejected, only in its own chat. A chat
+    that is not trusted cannot override a label decided elsewhere, except in its own chat."""
+    from storage.records import Fingerprint
+
+    await storage.set_chat_trust("telegram", -100, "trusted", by="telegram:1")
+    trusted = await _post(storage, 101, chat_id=-100)
+    loose = await _post(storage, 102, chat_id=-200)
+    approved = await _post(storage, 103, chat_id=-200)
+    rejected = await _post(storage, 104, chat_id=-100)
+    again = await _post(storage, 105, chat_id=-200, image=make_image(101))  # trusted's image
+    for n, post in enumerate((trusted, loose, approved, rejected, again)):
+        await _predict(storage, post.id)
+        await storage.add_fingerprint(post.id, Fingerprint(n, n, bytes([n + 1]), "lite0-224"),
+                                      author_name="A")
+    await storage.record_correction(trusted.id, admin_id="telegram:1", label="other")
+    await storage.record_correction(loose.id, admin_id="telegram:2", label="other")
+    await storage.record_correction(approved.id, admin_id="telegram:1", label="other",
+                                    approved=True)
+    no = await storage.record_correction(rejected.id, admin_id="telegram:1", label="other")
+    await storage.review_corrections([no.id], approve=False, by="telegram:1")
+    await storage.record_correction(again.id, admin_id="telegram:2", label="animal_crossing")
+    rows = {(r.sha256, r.chat): r.label for r in await storage.labelled_embeddings("lite0-224")}
+    assert rows == {
+        (trusted.image.sha256, None): "other",  # not overridden by the chat not trusted ...
+        (trusted.image.sha256, ("telegram", "-200")): "animal_crossing",  # ... but in its chat
+        (loose.image.sha256, ("telegram", "-200")): "other",
+        (approved.image.sha256, None): "other",
+        (rejected.image.sha256, ("telegram", "-100")): "other",
+    }
+    await storage.set_chat_trust("telegram", -200, "trusted", by="telegram:1")
+    rows = {(r.sha256, r.chat): r.label for r in await storage.labelled_embeddings("lite0-224")}
+    assert rows[(loose.image.sha256, None)] == "other"  # trusted now: counts everywhere
+    assert rows[(trusted.image.sha256, None)] == "animal_crossing"  # the latest trusted word

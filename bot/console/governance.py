@@ -110,6 +110,7 @@ class GovernanceViews:
                 ids, approve=action == "approve", by=self.console.operator.qualified_id)
         except InvalidInputError as exc:
             return json_error(400, str(exc))
+        self.console.service.recall.refresh()  # approved: counts in every chat from now on
         verb = "Approved" if action == "approve" else "Rejected"
         return web.json_response({"changed": changed,
                                   "message": f"{verb} {len(changed)} correction(s).",

@@ -160,6 +160,7 @@ async def trust_command(service: MemeService, command: Command, me: CommandSpec,
             level = TrustLevel.delegated  # /trust keeps a delegation
     before = await service.storage.set_chat_trust(target.platform, target.chat_id, level,
                                                   by=command.actor.qualified_id)
+    service.recall.refresh()  # a trusted chat's decisions count in every chat, at once
     log.info("chat %s: %s -> %s by %s", target, before.level.value, level.value,
              command.actor.qualified_id)
     return me.done(fmt.trust_changed_text(str(target), before.level.value, level.value),
@@ -222,6 +223,7 @@ async def undo(service: MemeService, correction: Correction, actor: Actor
                                      post_id=correction.post_id)
         except NotFoundError:
             return invalid(fmt.ALREADY_DONE)
+    service.recall.refresh()  # the memory forgets the undone label at once
     log.info("correction %s of post %s undone by %s", correction.id, correction.post_id,
              actor.qualified_id)
     predictions = await service.storage.predictions_for(correction.post_id)

@@ -254,7 +254,7 @@ class MemeService:
             return self._unlabelled(PostStatus.unreadable, "clip", str(exc))
         except ImageError as exc:
             return self._unlabelled(PostStatus.unreadable, "image", str(exc))
-        recalled, remembered = await self.recall.recall(classified.prediction)
+        recalled, remembered = await self.recall.recall(classified.prediction, post.chat)
         classified = dataclasses.replace(classified, prediction=recalled)
         verdict = await self.moderation.find_repost(post, context.settings, classified, outbox,
                                                     data)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
-from bot.core.messages import Actor, ChatRef, ImagePost
-from bot.core.outcomes import CorrectionStatus
+from bot.core.messages import Actor, ChatRef, Command, ImagePost
+from bot.core.outcomes import CommandStatus, CorrectionStatus
 from bot.core.runtime import CoreRuntime
 from bot.core.service import button_payload
 from inference.fingerprint import embedding_space
@@ -184,3 +184,49 @@ async def test_an_undone_correction_shows_the_memorys_label_as_such_again(
     undone = await core.service.handle_button(CHAT, ROOT, fixed.reply.buttons[-1].payload, None)
     assert undone.status is CorrectionStatus.undone and undone.reply is not None
     assert undone.reply.text == "Genshin (like a meme an admin labelled)"
+
+
+THEIRS = ChatRef("telegram", "-100801")  # a community the bot was added to: not trusted
+OURS = ChatRef("telegram", "-100802")
+MALLORY = Actor("telegram", "77", "Mallory")  # THEIRS's admin
+
+
+async def is_admin() -> bool:
+    return True
+
+
+def post_in(chat: ChatRef) -> ImagePost:
+    return ImagePost(chat, str(next(_ids)), EVE, posted_at=datetime.now(UTC))
+
+
+async def test_a_chat_not_trusted_teaches_the_memory_for_itself_only(core: CoreRuntime) -> None:
+    """One bot, many communities: a correction in a chat that is not trusted labels that chat's
+    close memes at once, never another community's, until an operator trusts the chat; an undo
+    is forgotten at once."""
+    for chat in (THEIRS, OURS):
+        await core.storage.update_chat_settings(chat.platform, chat.chat_id, repost_mode="off")
+    first = await core.service.handle_upload(post_in(THEIRS), png(colour_image(RED, stripe=6)))
+    assert first.label == "doom" and first.post_id is not None
+    fixed = await core.service.handle_button(
+        THEIRS, MALLORY, button_payload(first.post_id, "animal_crossing"), is_admin)
+    assert fixed.status is CorrectionStatus.corrected and fixed.reply is not None
+    own = await core.service.handle_upload(post_in(THEIRS),
+                                           png(colour_image(shade(RED, 2), stripe=6)))
+    assert own.label == "animal_crossing" and own.remembered
+    elsewhere = await core.service.handle_upload(post_in(OURS),
+                                                 png(colour_image(shade(RED, 2), stripe=6)))
+    assert elsewhere.label == "doom" and not elsewhere.remembered
+    # an operator trusts the chat: its decisions count everywhere from the next meme on
+    trusted = await core.service.handle_command(
+        Command(THEIRS, ROOT, "trust", (), message_id="9"), is_admin)
+    assert trusted is not None and trusted.status is CommandStatus.done
+    now = await core.service.handle_upload(post_in(OURS),
+                                           png(colour_image(shade(RED, -2), stripe=6)))
+    assert now.label == "animal_crossing" and now.remembered
+    # the correction undone: forgotten at once, here and there
+    undone = await core.service.handle_button(THEIRS, MALLORY, fixed.reply.buttons[-1].payload,
+                                              is_admin)
+    assert undone.status is CorrectionStatus.undone
+    after = await core.service.handle_upload(post_in(OURS),
+                                             png(colour_image(shade(RED, 3), stripe=6)))
+    assert after.label == "doom"
