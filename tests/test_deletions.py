@@ -64,8 +64,11 @@ async def test_discord_delete_events_mark_posts_deleted(tmp_path: Path) -> None:
                 first = await dcb.stored_post(bot, original)
                 return await dcb.stored_post(bot, lone) is None and first.deleted_at is not None
 
+            async def lone_blob_gone() -> bool:  # no other post showed it
+                return not blob_exists(bot, lone_sha)
+
             await until(both_marked)
-            assert not blob_exists(bot, lone_sha)  # no other post showed it
+            await until(lone_blob_gone)  # unlinked just after the commit (storage/lifecycle.py)
             # Curator's copy still shows the picture: its image stays, and a third copy now
             # names Curator's post, never Alice's deleted one.
             third = await server.post_image(CAROL, meme(1), "d.png")
