@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -289,6 +291,16 @@ async def test_confirmations_count_whoever_gave_the_label(storage: Storage) -> N
     assert [p.remembered for p in await storage.predictions_for(posts[1].id)] == [True]
 
 
+@contextlib.asynccontextmanager
+async def _as_it_is(url: str, blobs: Path) -> AsyncIterator[Storage]:
+    """A database at an older revision, opened without upgrading it."""
+    storage = await Storage.open(url, blobs, upgrade=False)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
 def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: Path) -> None:
     """0010_remembered on a database holding a prediction: up from 0009 it reads as the model's
     own label (not remembered), and so again after down and up."""
@@ -303,8 +315,7 @@ def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: 
     command.upgrade(config, "0009_text_vectors")
 
     async def fill() -> int:
-        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
-        try:
+        async with _as_it_is(url, tmp_path / "blobs") as storage:
             post = await _post(storage, 92)
             async with storage._db.write() as session:  # the 0009 columns only
                 await session.execute(text(
@@ -312,15 +323,10 @@ def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: 
                     " probabilities, latency_ms, created_at) VALUES (:p, 'v1', 'other', 0.9,"
                     " '{}', 1.0, :t)"), {"p": post.id, "t": post.posted_at})
             return post.id
-        finally:
-            await storage.close()
 
     async def read(post_id: int) -> list[bool]:
-        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
-        try:
+        async with _as_it_is(url, tmp_path / "blobs") as storage:
             return [p.remembered for p in await storage.predictions_for(post_id)]
-        finally:
-            await storage.close()
 
     post_id = asyncio.run(fill())
     command.upgrade(config, "0010_remembered")
@@ -344,8 +350,7 @@ def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> No
     command.upgrade(config, "0008_lifecycle")
 
     async def fill() -> None:
-        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
-        try:
+        async with _as_it_is(url, tmp_path / "blobs") as storage:
             post = await _post(storage, 91)
             async with storage._db.write() as session:  # the 0008 columns only
                 await session.execute(text(
@@ -353,18 +358,12 @@ def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> No
                     " author_name, phash, dhash, band0, band1, band2, band3, embedding,"
                     " embedding_space) VALUES (:p, 0, 'telegram', '-1', :t, 'A', 1, 2, 0, 0, 0,"
                     " 0, :e, 'lite0-224')"), {"p": post.id, "t": post.posted_at, "e": b"\x01"})
-        finally:
-            await storage.close()
 
     async def read() -> list[bytes | None]:
-        storage = await Storage.open(url, tmp_path / "blobs", upgrade=False)
-        try:
-            async with storage._db.read() as session:
-                rows = await session.execute(text(
-                    "SELECT embedding, text_embedding FROM post_fingerprints"))
-                return [v for row in rows for v in row]
-        finally:
-            await storage.close()
+        async with _as_it_is(url, tmp_path / "blobs") as storage, storage._db.read() as session:
+            rows = await session.execute(text(
+                "SELECT embedding, text_embedding FROM post_fingerprints"))
+            return [v for row in rows for v in row]
 
     asyncio.run(fill())
     command.upgrade(config, "0009_text_vectors")
