@@ -182,6 +182,18 @@ def text_doubt(fold: Fold, min_words: int = MIN_WORDS) -> Scorer:
     return lambda inp: _text_scores(inp, lambda t: -np.abs(clf.decision_function(t)), min_words)
 
 
+def _zscored(parts: Sequence[Callable[[Fold], Scorer]], fold: Fold) -> Scorer:
+    """The parts fitted on the fold, as one (parts x rows) matrix of scores, each z-scored on
+    the validation game memes (NaN where a part has no say on a row)."""
+    fitted = [p(fold) for p in parts]
+    stats = [(np.nanmean(r), np.nanstd(r) + 1e-9) for r in (f(fold.val_games) for f in fitted)]
+
+    def zscores(inp: Inputs) -> np.ndarray:
+        return np.stack([(f(inp) - m) / s for f, (m, s) in zip(fitted, stats, strict=True)])
+
+    return zscores
+
+
 def zmean(
     *parts: Callable[[Fold], Scorer], weights: Sequence[float] | None = None
 ) -> Callable[[Fold], Scorer]:
@@ -191,12 +203,10 @@ def zmean(
     w = np.asarray(weights if weights is not None else [1.0] * len(parts), np.float64)[:, None]
 
     def build(fold: Fold) -> Scorer:
-        fitted = [p(fold) for p in parts]
-        ref = [f(fold.val_games) for f in fitted]
-        stats = [(np.nanmean(r), np.nanstd(r) + 1e-9) for r in ref]
+        zscores = _zscored(parts, fold)
 
         def score(inp: Inputs) -> np.ndarray:
-            z = np.stack([(f(inp) - m) / s for f, (m, s) in zip(fitted, stats, strict=True)])
+            z = zscores(inp)
             seen = ~np.isnan(z)
             # rows where every part is NaN stay NaN
             total = (np.where(seen, z, 0.0) * w).sum(axis=0)
@@ -214,12 +224,10 @@ def zmax(*parts: Callable[[Fold], Scorer]) -> Callable[[Fold], Scorer]:
     Thresholded, this rejects what any part alone would, on a shared budget."""
 
     def build(fold: Fold) -> Scorer:
-        fitted = [p(fold) for p in parts]
-        ref = [f(fold.val_games) for f in fitted]
-        stats = [(np.nanmean(r), np.nanstd(r) + 1e-9) for r in ref]
+        zscores = _zscored(parts, fold)
 
         def score(inp: Inputs) -> np.ndarray:
-            z = np.stack([(f(inp) - m) / s for f, (m, s) in zip(fitted, stats, strict=True)])
+            z = zscores(inp)
             return np.asarray(np.where(np.isnan(z), -np.inf, z).max(axis=0), np.float64)
 
         return score
