@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.fingerprint import project
+from inference.ood import l2_normalize
 
 MEMORY_MIN_COSINE = 0.5  # never closer than this: not the same kind of image
 MEMORY_MARGIN = 0.04
@@ -130,7 +131,4 @@ class CorrectionMemory:
     def _unit(self, vectors: np.ndarray) -> np.ndarray:
         """Model embeddings (any size) or stored ones, as unit rows of the compared space."""
         rows = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if self.rule.projected:
-            return project(rows)
-        unit: np.ndarray = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-        return unit
+        return project(rows) if self.rule.projected else l2_normalize(rows)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from inference.metadata import ModelMeta
+from inference.ood import l2_normalize
 from inference.preprocess import ImageSource, load_image
 
 EMBEDDING_DIM = 128
@@ -149,9 +150,7 @@ def project(embedding: np.ndarray) -> np.ndarray:
     vectors = np.atleast_2d(np.asarray(embedding, dtype=np.float32))
     if vectors.shape[1] > EMBEDDING_DIM:
         vectors = vectors @ _projection(vectors.shape[1])
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
-    return unit
+    return l2_normalize(vectors)
 
 
 def pack(embedding: np.ndarray, *, projected: bool = True) -> bytes:
@@ -159,8 +158,8 @@ def pack(embedding: np.ndarray, *, projected: bool = True) -> bytes:
     384 dimensions, as its rule was measured), unit length, float16."""
     if projected:
         return np.asarray(project(embedding)[0], np.float16).tobytes()
-    vector = np.asarray(embedding, np.float32).ravel()
-    return np.asarray(vector / max(float(np.linalg.norm(vector)), 1e-12), np.float16).tobytes()
+    vector = np.asarray(embedding, np.float32).reshape(1, -1)
+    return np.asarray(l2_normalize(vector)[0], np.float16).tobytes()
 
 
 def unpack(blobs: list[bytes]) -> np.ndarray:
