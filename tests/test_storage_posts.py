@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import text
 
 from inference.fingerprint import pack, unpack
 from storage import InvalidInputError, LabelExistsError
 from storage.api import Storage
+from storage.migrate import alembic_config
 from storage.records import CorrectionKind
 from tests.support.storage import make_image
 
@@ -301,18 +305,28 @@ async def _as_it_is(url: str, blobs: Path) -> AsyncIterator[Storage]:
         await storage.close()
 
 
+def _old_database(tmp_path: Path, name: str, revision: str) -> tuple[str, Config]:
+    """A new SQLite database migrated up to an older `revision`: its URL and Alembic config."""
+    url = f"sqlite+aiosqlite:///{tmp_path / name}"
+    config = alembic_config(url)
+    command.upgrade(config, revision)
+    return url, config
+
+
+def _up_then_down_and_up(config: Config, before: str, revision: str) -> Iterator[str]:
+    """Up to `revision`, then down to `before` and up to head again: the caller checks the data
+    after each (the revision reached is yielded)."""
+    command.upgrade(config, revision)
+    yield revision
+    command.downgrade(config, before)
+    command.upgrade(config, "head")
+    yield "head"
+
+
 def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: Path) -> None:
     """0010_remembered on a database holding a prediction: up from 0009 it reads as the model's
     own label (not remembered), and so again after down and up."""
-    import asyncio
-
-    from alembic import command
-
-    from storage.migrate import alembic_config
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'remembered.db'}"
-    config = alembic_config(url)
-    command.upgrade(config, "0009_text_vectors")
+    url, config = _old_database(tmp_path, "remembered.db", "0009_text_vectors")
 
     async def fill() -> int:
         async with _as_it_is(url, tmp_path / "blobs") as storage:
@@ -329,25 +343,14 @@ def test_the_remembered_migration_keeps_old_predictions_as_the_models(tmp_path: 
             return [p.remembered for p in await storage.predictions_for(post_id)]
 
     post_id = asyncio.run(fill())
-    command.upgrade(config, "0010_remembered")
-    assert asyncio.run(read(post_id)) == [False]
-    command.downgrade(config, "0009_text_vectors")
-    command.upgrade(config, "head")
-    assert asyncio.run(read(post_id)) == [False]
+    for _ in _up_then_down_and_up(config, "0009_text_vectors", "0010_remembered"):
+        assert asyncio.run(read(post_id)) == [False]
 
 
 def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> None:
     """0009_text_vectors on a database holding a fingerprint: up from 0008 (its vector is
     empty, the rest stays), and down and up again."""
-    import asyncio
-
-    from alembic import command
-
-    from storage.migrate import alembic_config
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'words.db'}"
-    config = alembic_config(url)
-    command.upgrade(config, "0008_lifecycle")
+    url, config = _old_database(tmp_path, "words.db", "0008_lifecycle")
 
     async def fill() -> None:
         async with _as_it_is(url, tmp_path / "blobs") as storage:
@@ -366,11 +369,8 @@ def test_the_text_vectors_migration_goes_down_and_up_again(tmp_path: Path) -> No
             return [v for row in rows for v in row]
 
     asyncio.run(fill())
-    command.upgrade(config, "0009_text_vectors")
-    assert asyncio.run(read()) == [b"\x01", None]
-    command.downgrade(config, "0008_lifecycle")
-    command.upgrade(config, "head")
-    assert asyncio.run(read()) == [b"\x01", None]
+    for _ in _up_then_down_and_up(config, "0008_lifecycle", "0009_text_vectors"):
+        assert asyncio.run(read()) == [b"\x01", None]
 
 
 async def test_current_labels_of_many_posts_at_once(storage: Storage) -> None:
