@@ -311,7 +311,7 @@ def _read_text(
     model.metrics["training_captions"] = sum(1 for c in posted if c)
     if encoder is not None and model.encoder_name:  # the correction memory's known words
         model.metrics["text_bank"] = save_text_bank(
-            folder, [d for d, s in zip(docs, splits.train, strict=False) if s.label in games],
+            folder, [d for d, s in zip(docs, splits.train, strict=True) if s.label in games],
             encoder)
     model.save(folder)
     meta.metrics["text"] = model.metrics
