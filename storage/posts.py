@@ -224,8 +224,7 @@ class PostsAPI(StorageBase):
         ids = sorted(set(post_ids))
         if not ids:
             return {}
-        predicted = (select(func.max(PredictionRow.id)).where(PredictionRow.post_id.in_(ids))
-                     .group_by(PredictionRow.post_id))
+        predicted = select(queries.latest_predictions(ids).c.pid)
         decided = (select(func.max(CorrectionRow.id)).where(CorrectionRow.post_id.in_(ids))
                    .group_by(CorrectionRow.post_id))
         async with self._db.read() as session:

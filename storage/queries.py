@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVarTuple, cast
 
 from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select
@@ -88,13 +89,12 @@ def pending_count() -> Select[int]:
     return trust_join(stmt).where(CorrectionRow.review.is_(None), ChatTrustRow.level.is_(None))
 
 
-def latest_predictions() -> Subquery:
-    """(post_id, prediction id) of the newest prediction of every post."""
-    return (
-        select(PredictionRow.post_id.label("post_id"), func.max(PredictionRow.id).label("pid"))
-        .group_by(PredictionRow.post_id)
-        .subquery("latest_predictions")
-    )
+def latest_predictions(post_ids: Sequence[int] | None = None) -> Subquery:
+    """(post_id, prediction id) of the newest prediction of every post (of these posts)."""
+    stmt = select(PredictionRow.post_id.label("post_id"), func.max(PredictionRow.id).label("pid"))
+    if post_ids is not None:
+        stmt = stmt.where(PredictionRow.post_id.in_(post_ids))
+    return stmt.group_by(PredictionRow.post_id).subquery("latest_predictions")
 
 
 def corrected_images() -> Select[str]:
