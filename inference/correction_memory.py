@@ -81,6 +81,13 @@ class CorrectionMemory:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def sibling(self) -> CorrectionMemory:
+        """An empty memory of the same space and rule that shares this one's known memes (one
+        copy of the bank, however many memories compare with it)."""
+        other = CorrectionMemory(self.space, rule=self.rule)
+        other._known = self._known
+        return other
+
     def remember(self, sha256: str, label: str, vector: np.ndarray) -> None:
         """Add or relabel one image (the latest admin decision about an image wins)."""
         unit = self._unit(vector)[0]

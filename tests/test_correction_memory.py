@@ -85,3 +85,25 @@ def test_the_words_rule_compares_sentence_vectors_as_they_are() -> None:
     np.testing.assert_allclose(match.cosine, float(corrected @ near), atol=1e-5)  # unprojected
     assert memory.nearest(_unit(game + 0.1 * kind)) is None  # closer to the known memes' words
     assert memory.nearest(_unit(rng.standard_normal(384))) is None  # unrelated: below 0.3
+
+
+def test_a_sibling_memory_compares_with_the_same_known_memes() -> None:
+    """A chat's own memory (bot/core/recall.py) is a sibling of the shared one: the same rule
+    against the same known memes, its own remembered images."""
+    rng = np.random.default_rng(3)
+    game, kind = _unit(rng.standard_normal(128)), _unit(rng.standard_normal(128))
+    known = _unit(game + 0.05 * rng.standard_normal((50, 128)))
+    shared = CorrectionMemory("space", known=known)
+    own = shared.sibling()
+    assert (own.space, own.rule, len(own)) == (shared.space, shared.rule, 0)
+    taught = _unit(kind + 0.03 * rng.standard_normal(128))
+    own.remember("a" * 64, "genshin", taught)
+    close = _unit(kind + 0.03 * rng.standard_normal(128))
+    assert shared.nearest(close) is None  # the sibling's images are its own
+    match = own.nearest(close)
+    assert match is not None and match.label == "genshin"
+    # halfway to the known memes: refused by the sibling as by a memory built with the bank
+    alone = CorrectionMemory("space", known=known)
+    alone.remember("a" * 64, "genshin", taught)
+    for probe in (close, _unit(kind + game), _unit(kind + 1.5 * game), game):
+        assert own.nearest(probe) == alone.nearest(probe)

@@ -57,13 +57,15 @@ class ChatMemories:
     @classmethod
     def of(cls, rows: Sequence[tuple[str, str, ChatKey | None, np.ndarray]],
            make: Callable[[], CorrectionMemory]) -> ChatMemories:
-        """From (sha256, label, chat or None, vector) rows."""
+        """From (sha256, label, chat or None, vector) rows; every chat's memory shares the
+        shared one's bank of known memes."""
         grouped: dict[ChatKey | None, list[tuple[str, str, np.ndarray]]] = {}
         for sha, label, chat, vector in rows:
             grouped.setdefault(chat, []).append((sha, label, vector))
         memories = cls(make(), {})
         for chat, items in grouped.items():
-            memory = memories.shared if chat is None else memories.chats.setdefault(chat, make())
+            memory = (memories.shared if chat is None
+                      else memories.chats.setdefault(chat, memories.shared.sibling()))
             memory.replace(items)
         return memories
 
